@@ -1,0 +1,3 @@
+"""Keyset-paginated, resumable NDJSON stream service for manufacturing trace data."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,103 @@
+"""Wire types: the NDJSON line union, the page body and the job request (pure).
+
+Every line is one msgspec Struct tagged by its ``type`` field; `encode_line` frames it.
+New fields get defaults and go at the end, so older clients keep decoding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class _Line(msgspec.Struct, tag_field="type", omit_defaults=False):
+    pass
+
+
+class Meta(_Line, tag="meta"):
+    job_id: str
+    domains: list[str]
+    cid_count: int
+    resumed: bool
+
+
+class DomainStart(_Line, tag="domain_start"):
+    domain: str
+    columns: list[str]
+    total: int
+    total_batches: int
+
+
+class Records(_Line, tag="records"):
+    domain: str
+    batch: int
+    data: list[Any]
+    since: str
+
+
+class DomainEnd(_Line, tag="domain_end"):
+    domain: str
+    total_records: int
+
+
+class Aggregation(_Line, tag="aggregation"):
+    data: dict[str, Any]
+
+
+class Complete(_Line, tag="complete"):
+    elapsed_seconds: float
+    total_records: int
+
+
+class Error(_Line, tag="error"):
+    code: str
+    message: str
+    retryable: bool
+    since: str | None
+
+
+class Reconnect(_Line, tag="reconnect"):
+    reason: str
+    since: str | None
+
+
+Line = Meta | DomainStart | Records | DomainEnd | Aggregation | Complete | Error | Reconnect
+
+
+class Page(msgspec.Struct):
+    """One REST page of a domain's records."""
+
+    domain: str
+    limit: int
+    total: int
+    data: list[Any]
+    next: str | None
+    offset: int | None = None
+
+
+class JobRequest(msgspec.Struct, forbid_unknown_fields=True):
+    container_ids: list[str]
+    domains: list[str] | None = None  # None: every configured domain
+
+
+_encoder = msgspec.json.Encoder()
+line_decoder: msgspec.json.Decoder[Line] = msgspec.json.Decoder(Line)
+job_request_decoder = msgspec.json.Decoder(JobRequest)
+
+
+def encode(obj: object) -> bytes:
+    return _encoder.encode(obj)
+
+
+def encode_line(line: Line) -> bytes:
+    """One NDJSON line, newline included."""
+    return _encoder.encode(line) + b"\n"
+
+
+def shape_records(rows: list[tuple[Any, ...]], columns: tuple[str, ...], arrays: bool) -> list[Any]:
+    """Rows without their trailing tie-break column, as arrays or as objects."""
+    width = len(columns)
+    if arrays:
+        return [row[:width] for row in rows]
+    return [dict(zip(columns, row, strict=False)) for row in rows]

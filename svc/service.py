@@ -1,0 +1,114 @@
+"""The running service's state: settings, domains, source, job store and token codec.
+
+Routes and the stream ask this object for jobs, readers and statistics; it owns no
+HTTP concern. Statistics (per-domain totals) are computed once per job, by whichever
+request needs them first, and kept in the job store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections import OrderedDict
+
+from svc.config import Settings
+from svc.domains import Domain
+from svc.errors import JobNotFound, TooManyCids, UnknownDomain
+from svc.jobs import DomainStats, JobSpec, JobStore, new_spec
+from svc.keyset import Plan
+from svc.reader import DomainReader
+from svc.sources import Source
+from svc.tokens import TokenCodec
+
+log = logging.getLogger(__name__)
+
+_PLAN_CACHE = 32
+
+
+def owner_of(api_key: str | None) -> str | None:
+    """A stable, non-reversible fingerprint of the API key that created a job."""
+    return None if api_key is None else hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+class Service:
+    def __init__(
+        self,
+        settings: Settings,
+        domains: dict[str, Domain],
+        source: Source,
+        store: JobStore,
+        tokens: TokenCodec,
+    ) -> None:
+        self.settings = settings
+        self.domains = domains
+        self.source = source
+        self.store = store
+        self.tokens = tokens
+        self.draining = asyncio.Event()
+        self._plans: OrderedDict[str, Plan] = OrderedDict()
+        self._stats: dict[tuple[str, str], asyncio.Task[DomainStats]] = {}
+
+    def check_domains(self, names: list[str] | None) -> list[str]:
+        if names is None:
+            return list(self.domains)
+        if not names:
+            raise UnknownDomain("domains must not be empty")
+        unknown = [n for n in names if n not in self.domains]
+        if unknown:
+            raise UnknownDomain(f"unknown domain(s): {', '.join(sorted(set(unknown)))[:200]}")
+        return list(dict.fromkeys(names))
+
+    async def create_job(
+        self, cids: list[str], domains: list[str] | None, owner: str | None
+    ) -> JobSpec:
+        names = self.check_domains(domains)
+        unique = set(cids)
+        if len(unique) > self.settings.max_cids:
+            raise TooManyCids(
+                f"{len(unique)} distinct container ids; at most {self.settings.max_cids}"
+            )
+        snapshot = await self.source.current_snapshot()
+        spec = new_spec(list(unique), names, self.settings.job_ttl, owner, snapshot)
+        await self.store.create(spec)
+        return spec
+
+    async def job(self, job_id: str, owner: str | None) -> JobSpec:
+        spec = await self.store.get(job_id)
+        if spec.owner != owner:
+            raise JobNotFound()  # another key's job: do not reveal that it exists
+        return spec
+
+    def plan(self, spec: JobSpec) -> Plan:
+        plan = self._plans.get(spec.job_id)
+        if plan is None:
+            plan = self._plans[spec.job_id] = Plan(spec.cids)
+            if len(self._plans) > _PLAN_CACHE:
+                self._plans.popitem(last=False)
+        else:
+            self._plans.move_to_end(spec.job_id)
+        return plan
+
+    def reader(self, spec: JobSpec, domain: str) -> DomainReader:
+        return DomainReader(self.source, self.domains[domain], self.plan(spec), spec.snapshot)
+
+    async def stats(self, spec: JobSpec, domain: str) -> DomainStats:
+        """The domain's totals for this job: stored, or computed once and stored."""
+        key = (spec.job_id, domain)
+        task = self._stats.get(key)
+        if task is None:
+            task = self._stats[key] = asyncio.ensure_future(self._load_stats(spec, domain))
+            task.add_done_callback(lambda _: self._stats.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _load_stats(self, spec: JobSpec, domain: str) -> DomainStats:
+        known = (await self.store.get_stats(spec.job_id)).get(domain)
+        if known is not None:
+            return known
+        stats = await self.reader(spec, domain).stats()
+        await self.store.put_stats(spec.job_id, domain, stats)
+        return stats
+
+    async def close(self) -> None:
+        await self.source.close()
+        await self.store.close()

@@ -1,0 +1,87 @@
+"""A job's output as NDJSON lines, resumable at any `since` token.
+
+`stream_job` is an async generator that awaits at every batch, so memory is bounded by
+one batch, and the database work happens in the source, off the event loop. When the
+client goes away the ASGI server cancels it: the query in flight is interrupted and no
+cursor or connection is left behind. Lines after the first byte carry failures as an
+`error` line; a draining server ends with a `reconnect` line.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from svc import protocol as p
+from svc.errors import TraceError
+from svc.jobs import JobSpec
+from svc.keyset import Key
+from svc.service import Service
+from svc.tokens import Cursor
+
+log = logging.getLogger(__name__)
+
+
+def start_key(cursor: Cursor) -> Key | None:
+    return None if cursor.cid is None or cursor.rid is None else Key(cursor.cid, cursor.rid)
+
+
+async def stream_job(
+    svc: Service, spec: JobSpec, cursor: Cursor | None, since: str | None, arrays: bool
+) -> AsyncIterator[bytes]:
+    """Every line of the job from `cursor` on; `since` is the token it came from."""
+    started = time.monotonic()
+    last_token = since
+    try:
+        yield p.encode_line(
+            p.Meta(spec.job_id, spec.domains, len(spec.cids), resumed=cursor is not None)
+        )
+        first = spec.domains.index(cursor.domain) if cursor else 0
+        total_records = 0
+        aggregate: dict[str, dict[str, int]] = {}
+        for index, name in enumerate(spec.domains):
+            stats = await svc.stats(spec, name)
+            aggregate[name] = {"records": stats.records, "containers": stats.containers}
+            if index < first:
+                total_records += stats.records
+                continue
+            domain = svc.domains[name]
+            size = svc.settings.batch_size
+            yield p.encode_line(
+                p.DomainStart(name, list(domain.columns), stats.records, -(-stats.records // size))
+            )
+            resume = cursor if cursor is not None and cursor.domain == name else None
+            batch = resume.batch if resume else 0
+            seen = resume.seen if resume else 0
+            after = start_key(resume) if resume else None
+            reader = svc.reader(spec, name)
+            while True:
+                if svc.draining.is_set():
+                    yield p.encode_line(p.Reconnect("draining", last_token))
+                    return
+                page = await reader.read(after, size)
+                if page.rows:
+                    batch += 1
+                    seen += len(page.rows)
+                    after = page.last
+                    assert after is not None
+                    last_token = svc.tokens.sign(
+                        Cursor(spec.job_id, name, batch, after.cid, after.rid, seen, spec.snapshot)
+                    )
+                    data = p.shape_records(page.rows, domain.columns, arrays)
+                    yield p.encode_line(p.Records(name, batch, data, last_token))
+                if not page.more:
+                    break
+            yield p.encode_line(p.DomainEnd(name, seen))
+            total_records += seen
+        yield p.encode_line(p.Aggregation({"domains": aggregate}))
+        yield p.encode_line(p.Complete(round(time.monotonic() - started, 3), total_records))
+    except TraceError as exc:
+        log.warning("stream of job %s failed: %s", spec.job_id, exc.code)
+        yield p.encode_line(p.Error(exc.code, exc.detail, exc.retryable, last_token))
+    except Exception:
+        log.exception("stream of job %s failed", spec.job_id)
+        yield p.encode_line(
+            p.Error("internal", "Internal error; resume with since", True, last_token)
+        )
