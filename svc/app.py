@@ -292,6 +292,20 @@ async def healthz(request: Request) -> Response:
     return _json({"status": "ok"})
 
 
+async def metrics(request: Request) -> Response:
+    """A few gauges in Prometheus text format."""
+    svc = _service(request)
+    lines = [
+        "# TYPE trace_active_streams gauge",
+        f"trace_active_streams {svc.active_streams}",
+        "# TYPE trace_source_connections_in_use gauge",
+        f"trace_source_connections_in_use {svc.source.in_use}",
+        "# TYPE trace_draining gauge",
+        f"trace_draining {int(svc.draining.is_set())}",
+    ]
+    return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+
 async def readyz(request: Request) -> Response:
     svc = _service(request)
     if svc.draining.is_set():
@@ -320,6 +334,7 @@ def create_app(
     routes: list[Route | Mount] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics),
         Route("/api/domains", list_domains),
         Route("/api/demo/cids", demo_cids),
         Route("/api/trace/job", create_job, methods=["POST"]),

@@ -46,6 +46,7 @@ class Service:
         self.store = store
         self.tokens = tokens
         self.draining = asyncio.Event()
+        self.active_streams = 0
         self._plans: OrderedDict[str, Plan] = OrderedDict()
         self._stats: dict[tuple[str, str], asyncio.Task[DomainStats]] = {}
 

@@ -33,6 +33,7 @@ async def stream_job(
     """Every line of the job from `cursor` on; `since` is the token it came from."""
     started = time.monotonic()
     last_token = since
+    svc.active_streams += 1
     try:
         yield p.encode_line(
             p.Meta(spec.job_id, spec.domains, len(spec.cids), resumed=cursor is not None)
@@ -85,3 +86,5 @@ async def stream_job(
         yield p.encode_line(
             p.Error("internal", "Internal error; resume with since", True, last_token)
         )
+    finally:
+        svc.active_streams -= 1

@@ -69,14 +69,14 @@ def start_server(
     full_env.update(env or {})
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"server-{port}.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "svc", "serve", "--port", str(port), *args],
-        cwd=ROOT,
-        env=full_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with log_path.open("wb") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "svc", "serve", "--port", str(port), *args],
+            cwd=ROOT,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     server = ServerProcess(f"http://127.0.0.1:{port}", proc, log_path, full_env)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:

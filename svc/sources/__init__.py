@@ -19,6 +19,7 @@ Row = tuple[Any, ...]
 
 class Source(abc.ABC):
     dialect: Dialect
+    in_use = 0  # connections lent out right now (0 between pages: none is held)
 
     @abc.abstractmethod
     async def fetch(self, sql: str, binds: Mapping[str, object]) -> list[Row]:

@@ -47,6 +47,8 @@ class SqliteSource(Source):
             return self._connect()
 
     def _give_back(self, conn: sqlite3.Connection) -> None:
+        """Return a connection after a query (called on the event loop thread)."""
+        self.in_use -= 1
         if self._idle.qsize() < self._pool_size:
             self._idle.put(conn)
         else:
@@ -60,25 +62,35 @@ class SqliteSource(Source):
             cur.close()
 
     async def fetch(self, sql: str, binds: Mapping[str, object]) -> list[Row]:
-        conn = await asyncio.to_thread(self._borrow_mapped)
-        task = asyncio.ensure_future(asyncio.to_thread(self._query, conn, sql, binds))
+        lent: list[sqlite3.Connection] = []
+
+        def work() -> list[Row]:
+            lent.append(self._borrow_mapped())
+            return self._query(lent[0], sql, binds)
+
+        def settle(done: asyncio.Future[list[Row]]) -> None:
+            """Return or drop the connection once the worker thread is done with it."""
+            exc = None if done.cancelled() else done.exception()  # marks the error as seen
+            if not lent:
+                self.in_use -= 1
+            elif exc is not None and not isinstance(exc, sqlite3.OperationalError):
+                self.in_use -= 1
+                lent[0].close()
+            else:
+                self._give_back(lent[0])
+
+        self.in_use += 1  # counted on the event loop thread only
+        task = asyncio.ensure_future(asyncio.to_thread(work))
+        task.add_done_callback(settle)
         try:
-            rows = await asyncio.shield(task)
+            return await asyncio.shield(task)
         except asyncio.CancelledError:
-            conn.interrupt()  # stop the query now; the thread then returns the connection
-
-            def settle(done: asyncio.Future[list[Row]]) -> None:
-                done.cancelled() or done.exception()  # mark any error as seen
-                self._give_back(conn)
-
-            task.add_done_callback(settle)
+            if lent:
+                lent[0].interrupt()  # stop the query now; settle() returns the connection
             raise
         except sqlite3.Error as exc:
             log.warning("sqlite query failed: %s", exc)
-            conn.close()
             raise SourceUnavailable() from exc
-        self._give_back(conn)
-        return rows
 
     def _borrow_mapped(self) -> sqlite3.Connection:
         try:

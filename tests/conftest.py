@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from svc.demo import build_demo_database
+from tests.servers import ServerProcess, start_server
+from tests.support import all_cids
+
+DEMO_CIDS = 1500
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real SQLite demo database of 1500 CIDs (~15,000 history, ~7,500 material rows)."""
+    path = tmp_path_factory.mktemp("demo") / "demo.sqlite3"
+    build_demo_database(path, cids=DEMO_CIDS, seed=7)
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_cids(demo_db: Path) -> list[str]:
+    return all_cids(demo_db)
+
+
+@pytest.fixture(scope="module")
+def server(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The service on loopback over the demo database, 700 records per line."""
+    srv = start_server(
+        tmp_path_factory.mktemp("data"), demo_db, {"TRACE_STREAM_BATCH_SIZE": "700"}
+    )
+    yield srv
+    srv.stop()

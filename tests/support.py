@@ -1,0 +1,81 @@
+"""Helpers shared by the end-to-end tests: jobs, NDJSON reading, ground truth from SQL."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from svc.domains import Domain, load_domains
+
+DOMAINS = load_domains()
+
+
+def all_cids(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return [r[0] for r in conn.execute("SELECT CONTAINERID FROM TRACE_DEMO_CONTAINERS")]
+
+
+def expected_rows(db: Path, cids: list[str], domain: Domain) -> list[tuple[Any, ...]]:
+    """Ground truth: a direct SQL query of the job's rows in keyset order."""
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("CREATE TEMP TABLE job_cids (cid TEXT PRIMARY KEY)")
+        conn.executemany("INSERT OR IGNORE INTO job_cids VALUES (?)", ((c,) for c in cids))
+        cols = ", ".join(domain.columns)
+        return conn.execute(
+            f"SELECT {cols} FROM {domain.table} WHERE {domain.key} IN (SELECT cid FROM job_cids)"
+            f" ORDER BY {domain.key}, rowid"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def create_job(
+    base: str, cids: list[str], domains: list[str] | None = None, **kw: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"container_ids": cids}
+    if domains is not None:
+        body["domains"] = domains
+    r = httpx.post(f"{base}/api/trace/job", json=body, timeout=30, **kw)
+    assert r.status_code == 201, r.text
+    job: dict[str, Any] = r.json()
+    return job
+
+
+def iter_lines(base: str, job_id: str, since: str | None = None, **params: str) -> Iterator[dict[str, Any]]:
+    query = dict(params)
+    if since is not None:
+        query["since"] = since
+    with httpx.stream(
+        "GET", f"{base}/api/trace/job/{job_id}/stream", params=query, timeout=60
+    ) as r:
+        assert r.status_code == 200, r.read()
+        assert r.headers["content-type"].startswith("application/x-ndjson")
+        for line in r.iter_lines():
+            if line:
+                yield json.loads(line)
+
+
+def records_of(lines: list[dict[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
+    """Records per domain, as tuples in column order (objects or arrays format)."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    columns: dict[str, list[str]] = {}
+    for line in lines:
+        if line["type"] == "domain_start":
+            columns[line["domain"]] = line["columns"]
+        elif line["type"] == "records":
+            cols = columns[line["domain"]]
+            for rec in line["data"]:
+                row = tuple(rec) if isinstance(rec, list) else tuple(rec[c] for c in cols)
+                out.setdefault(line["domain"], []).append(row)
+    return out
+
+
+def last_since(lines: list[dict[str, Any]]) -> str | None:
+    tokens = [line["since"] for line in lines if line.get("since")]
+    return tokens[-1] if tokens else None

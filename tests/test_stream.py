@@ -1,0 +1,203 @@
+"""End to end on a real uvicorn server and a real SQLite file: exactly-once across resumes."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.servers import ServerProcess
+from tests.support import DOMAINS, create_job, expected_rows, iter_lines, last_since, records_of
+
+BATCH = 700  # the server fixture's TRACE_STREAM_BATCH_SIZE
+
+
+@pytest.fixture(scope="module")
+def job(server: ServerProcess, demo_cids: list[str]) -> dict[str, Any]:
+    # 1200 CIDs span two 1000-CID chunks, so batches cross a chunk boundary.
+    cids = sorted(demo_cids)[:1200]
+    random.Random(1).shuffle(cids)
+    return create_job(server.url, cids + cids[:10], ["history", "materials"])
+
+
+@pytest.fixture(scope="module")
+def truth(demo_db: Path, job: dict[str, Any], demo_cids: list[str]) -> dict[str, list[Any]]:
+    cids = sorted(demo_cids)[:1200]
+    return {d: expected_rows(demo_db, cids, DOMAINS[d]) for d in ("history", "materials")}
+
+
+def test_job_is_deduplicated_and_described(server: ServerProcess, job: dict[str, Any]) -> None:
+    assert job["cid_count"] == 1200
+    r = httpx.get(server.url + job["links"]["self"])
+    assert r.status_code == 200
+    assert r.json()["cid_count"] == 1200 and r.json()["domains"] == ["history", "materials"]
+
+
+def test_full_stream_matches_sql(
+    server: ServerProcess, job: dict[str, Any], truth: dict[str, list[Any]]
+) -> None:
+    lines = list(iter_lines(server.url, job["job_id"]))
+    types = [line["type"] for line in lines]
+    assert types[0] == "meta" and lines[0]["resumed"] is False
+    assert types[-2:] == ["aggregation", "complete"]
+    assert records_of(lines) == truth
+    for domain, rows in truth.items():
+        start = next(x for x in lines if x["type"] == "domain_start" and x["domain"] == domain)
+        batches = [x for x in lines if x["type"] == "records" and x["domain"] == domain]
+        assert start["total"] == len(rows)
+        assert start["total_batches"] == len(batches) == -(-len(rows) // BATCH)
+        assert [b["batch"] for b in batches] == list(range(1, len(batches) + 1))
+        assert all(len(b["data"]) == BATCH for b in batches[:-1])
+        end = next(x for x in lines if x["type"] == "domain_end" and x["domain"] == domain)
+        assert end["total_records"] == len(rows)
+        assert lines[-2]["data"]["domains"][domain]["records"] == len(rows)
+    assert lines[-1]["total_records"] == sum(len(r) for r in truth.values())
+
+
+def test_arrays_format_carries_the_same_rows(
+    server: ServerProcess, job: dict[str, Any], truth: dict[str, list[Any]]
+) -> None:
+    lines = list(iter_lines(server.url, job["job_id"], format="arrays"))
+    assert all(isinstance(r, list) for x in lines if x["type"] == "records" for r in x["data"])
+    assert records_of(lines) == truth
+
+
+def _read_until_cut(server: ServerProcess, job_id: str, since: str | None, k: int) -> list[Any]:
+    """Read k lines of a stream, then drop the connection."""
+    got = []
+    for line in iter_lines(server.url, job_id, since):
+        got.append(line)
+        if len(got) == k:
+            break
+    return got
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 8, 12, 13, 14, 20, 30, 34])
+def test_cut_after_kth_line_then_resume(
+    server: ServerProcess, job: dict[str, Any], truth: dict[str, list[Any]], k: int
+) -> None:
+    first = _read_until_cut(server, job["job_id"], None, k)
+    since = last_since(first)
+    rest = list(iter_lines(server.url, job["job_id"], since))
+    if since is not None:
+        assert rest[0]["type"] == "meta" and rest[0]["resumed"] is True
+        assert rest[1]["type"] == "domain_start"
+        before = [x for x in first if x["type"] == "records"][-1]
+        after = next((x for x in rest if x["type"] == "records"), None)
+        if after is not None and after["domain"] == before["domain"]:
+            assert after["batch"] == before["batch"] + 1
+    assert rest[-1]["type"] == "complete"
+    union = records_of(first)
+    for domain, rows in records_of(rest).items():
+        union.setdefault(domain, []).extend(rows)
+    assert union == truth
+
+
+def _read_bytes_then_cut(
+    server: ServerProcess, job_id: str, since: str | None, limit: int
+) -> tuple[list[Any], bool]:
+    """Read about `limit` raw bytes, keep the complete lines, drop the connection."""
+    params = {"since": since} if since else {}
+    buf = b""
+    url = f"{server.url}/api/trace/job/{job_id}/stream"
+    with httpx.stream("GET", url, params=params, timeout=60) as r:
+        assert r.status_code == 200
+        for chunk in r.iter_raw(4096):
+            buf += chunk
+            if len(buf) >= limit:
+                break
+    complete_lines = buf.split(b"\n")[:-1]  # the last piece may be a partial line
+    lines = [json.loads(x) for x in complete_lines if x]
+    return lines, bool(lines) and lines[-1]["type"] == "complete"
+
+
+def test_repeated_random_byte_cuts_lose_and_repeat_nothing(
+    server: ServerProcess, job: dict[str, Any], truth: dict[str, list[Any]]
+) -> None:
+    rng = random.Random(20261123)
+    since: str | None = None
+    union: dict[str, list[Any]] = {}
+    for _attempt in range(200):
+        lines, done = _read_bytes_then_cut(server, job["job_id"], since, rng.randrange(1, 400_000))
+        for domain, rows in records_of(lines).items():
+            union.setdefault(domain, []).extend(rows)
+        since = last_since(lines) or since
+        if done:
+            break
+    else:
+        pytest.fail("the stream never completed")
+    assert union == truth
+
+
+def _page_walk(server: ServerProcess, job_id: str, domain: str, limit: int) -> list[Any]:
+    rows: list[Any] = []
+    url: str | None = f"{server.url}/api/trace/job/{job_id}/result?domain={domain}&limit={limit}"
+    while url:
+        r = httpx.get(url, timeout=30)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        assert page["domain"] == domain and page["limit"] == limit
+        rows.extend(tuple(rec.values()) for rec in page["data"])
+        if page["next"] is None:
+            assert "link" not in r.headers
+            url = None
+        else:
+            assert len(page["data"]) == limit
+            link = re.fullmatch(r'<([^>]+)>; rel="next"', r.headers["link"])
+            assert link is not None and page["next"] in link.group(1)
+            url = server.url + link.group(1)
+    return rows
+
+
+@pytest.mark.parametrize("limit", [333, 700, 5000])
+def test_paging_walk_equals_the_stream(
+    server: ServerProcess, job: dict[str, Any], truth: dict[str, list[Any]], limit: int
+) -> None:
+    for domain, rows in truth.items():
+        assert _page_walk(server, job["job_id"], domain, limit) == rows
+
+
+def test_stream_token_drives_paging_and_page_token_resumes_stream(
+    server: ServerProcess, job: dict[str, Any], truth: dict[str, list[Any]]
+) -> None:
+    first = _read_until_cut(server, job["job_id"], None, 4)  # meta, start, 2 records lines
+    since = last_since(first)
+    r = httpx.get(f"{server.url}/api/trace/job/{job['job_id']}/result", params={"since": since})
+    assert r.status_code == 200
+    page = r.json()
+    assert page["domain"] == "history" and page["next"]
+    rest = list(iter_lines(server.url, job["job_id"], page["next"]))
+    union = records_of(first)
+    union["history"].extend(tuple(x.values()) for x in page["data"])
+    for domain, rows in records_of(rest).items():
+        union.setdefault(domain, []).extend(rows)
+    assert union == truth
+
+
+def _metric(server: ServerProcess, name: str) -> float:
+    text = httpx.get(server.url + "/metrics").text
+    match = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert match, text
+    return float(match.group(1))
+
+
+def test_client_disconnect_leaves_no_stream_or_connection_behind(
+    server: ServerProcess, job: dict[str, Any]
+) -> None:
+    for _ in range(3):
+        _read_until_cut(server, job["job_id"], None, 3)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if (
+            _metric(server, "trace_active_streams") == 0
+            and _metric(server, "trace_source_connections_in_use") == 0
+        ):
+            return
+        time.sleep(0.05)
+    pytest.fail("a stream or a source connection outlived its client")
