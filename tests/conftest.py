@@ -28,8 +28,6 @@ def demo_cids(demo_db: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def server(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The service on loopback over the demo database, 700 records per line."""
-    srv = start_server(
-        tmp_path_factory.mktemp("data"), demo_db, {"TRACE_STREAM_BATCH_SIZE": "700"}
-    )
+    srv = start_server(tmp_path_factory.mktemp("data"), demo_db, {"TRACE_STREAM_BATCH_SIZE": "700"})
     yield srv
     srv.stop()

@@ -47,7 +47,9 @@ def create_job(
     return job
 
 
-def iter_lines(base: str, job_id: str, since: str | None = None, **params: str) -> Iterator[dict[str, Any]]:
+def iter_lines(
+    base: str, job_id: str, since: str | None = None, **params: str
+) -> Iterator[dict[str, Any]]:
     query = dict(params)
     if since is not None:
         query["since"] = since

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from svc import protocol as p
+
+
+def test_lines_are_tagged_one_per_line_and_round_trip() -> None:
+    lines = [
+        p.Meta("j", ["history"], 3, False),
+        p.DomainStart("history", ["A"], 5, 1),
+        p.Records("history", 1, [{"A": 1}], "tok"),
+        p.DomainEnd("history", 5),
+        p.Error("source_unavailable", "retry", True, "tok"),
+        p.Reconnect("draining", None),
+        p.Complete(1.5, 5),
+    ]
+    for line in lines:
+        raw = p.encode_line(line)
+        assert raw.endswith(b"\n") and raw.count(b"\n") == 1
+        assert json.loads(raw)["type"] == type(line).__struct_config__.tag
+        assert p.line_decoder.decode(raw) == line
+
+
+def test_shape_records_drops_the_tiebreak() -> None:
+    rows = [("c1", 2, 99), ("c2", 3, 100)]
+    assert p.shape_records(rows, ("CID", "Q"), arrays=True) == [("c1", 2), ("c2", 3)]
+    assert p.shape_records(rows, ("CID", "Q"), arrays=False) == [
+        {"CID": "c1", "Q": 2},
+        {"CID": "c2", "Q": 3},
+    ]
+
+
+def test_pure_core_imports_no_io() -> None:
+    code = (
+        "import sys, svc.tokens, svc.keyset, svc.protocol, svc.domains, svc.jobs.codec\n"
+        "bad = {'sqlite3', 'oracledb', 'redis', 'starlette', 'uvicorn', 'httpx', 'socket',"
+        " 'asyncio'} & set(sys.modules)\n"
+        "print(sorted(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
