@@ -416,6 +416,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     batchSize: Number(arg('batch-size', '5000')),
     demoCids: Number(arg('demo-cids', '114892')),
     batchDelayMs: Number(arg('batch-delay-ms', '0')),
+    faults: JSON.parse(arg('faults', '[]')),
   });
   svc.listen(Number(arg('port', '8765')), arg('host', '127.0.0.1')).then((url) => {
     console.log(`fake trace service on ${url}/`);

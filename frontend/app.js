@@ -1,0 +1,765 @@
+// @ts-check
+/**
+ * The demo page: build a job from pasted or random demo CIDs, follow its
+ * stream in a Worker (stream-worker.js: fetch, decode, parse, encode columns),
+ * and paint progress and virtual tables once per animation frame.
+ *
+ * The main thread never parses JSON of the stream. Worker messages only append
+ * typed-array chunks to a `ColumnStore` and mark things dirty; `paint()` runs in
+ * `requestAnimationFrame` and touches only text that changed.
+ *
+ * Endpoints used (same origin, relative to this page):
+ *   GET  api/domains, GET api/demo/cids?n=N (404: not a demo database),
+ *   POST api/trace/job, GET <links.stream>?format=arrays[&since=T] (in the Worker).
+ */
+
+import { ColumnStore } from './columns.js';
+import { VirtualTable } from './table.js';
+
+/** @typedef {import('./columns.js').EncodedBatch} EncodedBatch */
+
+/**
+ * @typedef {object} DomainView
+ * @property {string} name
+ * @property {string[]} columns
+ * @property {number|null} total
+ * @property {number} received
+ * @property {number|null} reportedEnd total_records of domain_end
+ * @property {'waiting'|'streaming'|'done'|'stopped'} status
+ * @property {number} startedAt performance.now() of its first records
+ * @property {number} endedAt
+ * @property {{t: number, n: number}[]} samples recent (time, received) pairs for the rate
+ * @property {ColumnStore} store
+ * @property {VirtualTable|null} table
+ * @property {Record<string, HTMLElement>} ui
+ */
+
+const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const fmt = new Intl.NumberFormat('en-US');
+const RATE_WINDOW_MS = 3000;
+/** Lists longer than this are kept out of the textarea: Chromium takes ~5 s to lay out 115k lines. */
+const TEXTAREA_MAX_CIDS = 5000;
+
+const ui = {
+  cids: /** @type {HTMLTextAreaElement} */ ($('cids')),
+  cidCount: $('cid-count'),
+  cidFile: /** @type {HTMLInputElement} */ ($('cid-file')),
+  random: $('random'),
+  randomN: /** @type {HTMLInputElement} */ ($('random-n')),
+  randomButton: /** @type {HTMLButtonElement} */ ($('random-button')),
+  randomNote: $('random-note'),
+  domainList: $('domain-list'),
+  start: /** @type {HTMLButtonElement} */ ($('start')),
+  stop: /** @type {HTMLButtonElement} */ ($('stop')),
+  message: $('message'),
+  conn: $('conn'),
+  connText: $('conn-text'),
+  drop: /** @type {HTMLButtonElement} */ ($('drop')),
+  download: /** @type {HTMLAnchorElement} */ ($('download')),
+  jobId: $('job-id'),
+  jobCids: $('job-cids'),
+  jobRecords: $('job-records'),
+  jobElapsed: $('job-elapsed'),
+  jobConns: $('job-conns'),
+  jobResumes: $('job-resumes'),
+  jobSince: $('job-since'),
+  progress: $('progress'),
+  tabs: $('tabs'),
+  tables: $('tables'),
+  placeholder: $('placeholder'),
+  log: $('log'),
+};
+
+const app = {
+  /** @type {{name: string, columns: string[]}[]} */
+  domainCatalog: [],
+  /** @type {string[]|null} a random pick too large for the textarea */
+  picked: null,
+  /** @type {Worker|null} */
+  worker: null,
+  /** @type {any} */
+  job: null,
+  /** @type {Map<string, DomainView>} */
+  domains: new Map(),
+  /** @type {string|null} */
+  activeTab: null,
+  conn: { state: 'idle', attempt: 0, connections: 0, since: /** @type {string|null} */ (null) },
+  resumes: 0,
+  drops: 0,
+  startedAt: 0,
+  endedAt: 0,
+  /** @type {{startedAt: number, firstRowsAt: number|null, doneAt: number|null}} */
+  metrics: { startedAt: 0, firstRowsAt: null, doneAt: null },
+  dirty: false,
+  raf: 0,
+  /** @type {ReturnType<typeof setInterval>|undefined} */
+  ticker: undefined,
+};
+
+// ---------------------------------------------------------------- query panel
+
+/** @param {string} text @returns {string[]} */
+function parseCids(text) {
+  return text.split(/[\s,;]+/).filter(Boolean);
+}
+
+function cidsFromInput() {
+  return app.picked ?? parseCids(ui.cids.value);
+}
+
+let countTimer = 0;
+function updateCidCount() {
+  clearTimeout(countTimer);
+  countTimer = window.setTimeout(() => {
+    ui.cidCount.textContent = fmt.format(cidsFromInput().length);
+  }, 120);
+}
+
+ui.cids.addEventListener('input', () => {
+  if (app.picked) {
+    app.picked = null;
+    ui.cids.classList.remove('summary');
+  }
+  updateCidCount();
+});
+
+/** @param {string} text @param {'error'|'info'} [kind] */
+function say(text, kind = 'error') {
+  ui.message.textContent = text;
+  ui.message.dataset.kind = kind;
+}
+
+/**
+ * @param {string} url
+ * @param {RequestInit} [init]
+ * @returns {Promise<any>}
+ */
+async function api(url, init) {
+  const res = await fetch(url, init);
+  const type = res.headers.get('content-type') ?? '';
+  const body = type.includes('json') ? await res.json().catch(() => null) : null;
+  if (!res.ok) {
+    const err = /** @type {Error & {status?: number, code?: string}} */ (
+      new Error(body?.detail || body?.title || `HTTP ${res.status}`)
+    );
+    err.status = res.status;
+    err.code = body?.code ?? `http_${res.status}`;
+    throw err;
+  }
+  return body;
+}
+
+async function loadDomains() {
+  try {
+    const body = await api('api/domains');
+    app.domainCatalog = body.domains ?? [];
+  } catch (err) {
+    ui.domainList.textContent = `could not load domains: ${errText(err)}`;
+    return;
+  }
+  ui.domainList.replaceChildren(
+    ...app.domainCatalog.map((d) => {
+      const label = document.createElement('label');
+      label.className = 'check';
+      const box = document.createElement('input');
+      box.type = 'checkbox';
+      box.name = 'domain';
+      box.value = d.name;
+      box.checked = true;
+      box.dataset.testid = `domain-${d.name}`;
+      const name = document.createElement('span');
+      name.textContent = d.name;
+      const cols = document.createElement('span');
+      cols.className = 'muted';
+      cols.textContent = `${d.columns.length} columns`;
+      label.append(box, name, cols);
+      return label;
+    }),
+  );
+}
+
+async function probeDemo() {
+  try {
+    await api('api/demo/cids?n=1');
+    ui.random.hidden = false;
+  } catch (err) {
+    // 404: not running on the demo database. Keep the space, explain, disable.
+    ui.randomN.disabled = true;
+    ui.randomButton.disabled = true;
+    ui.random.classList.add('unavailable');
+    ui.randomNote.textContent =
+      /** @type {any} */ (err).status === 404 ? 'not available: not the demo database' : `not available: ${errText(err)}`;
+  }
+}
+
+ui.randomButton.addEventListener('click', async () => {
+  const n = Math.floor(Number(ui.randomN.value));
+  if (!(n > 0)) {
+    say('Enter how many random demo CIDs to pick.');
+    return;
+  }
+  ui.randomButton.disabled = true;
+  try {
+    const body = await api(`api/demo/cids?n=${n}`);
+    /** @type {string[]} */
+    const list = body.container_ids ?? [];
+    useCids(list, 'random demo CIDs');
+    say(`Picked ${fmt.format(list.length)} random demo CIDs.`, 'info');
+  } catch (err) {
+    say(`Could not pick demo CIDs: ${errText(err)}`);
+  } finally {
+    ui.randomButton.disabled = false;
+  }
+});
+
+ui.cidFile.addEventListener('change', async () => {
+  const file = ui.cidFile.files?.[0];
+  if (!file) return;
+  try {
+    const list = parseCids(await file.text());
+    useCids(list, `CIDs from ${file.name}`);
+    say(`Read ${fmt.format(list.length)} CIDs from ${file.name}.`, 'info');
+  } catch (err) {
+    say(`Could not read ${file.name}: ${errText(err)}`);
+  } finally {
+    ui.cidFile.value = '';
+  }
+});
+
+/**
+ * Use `list` as the CIDs. A long list is kept out of the textarea, which
+ * shows a summary instead: laying out 100k lines of text takes seconds.
+ * @param {string[]} list
+ * @param {string} what
+ */
+function useCids(list, what) {
+  if (list.length > TEXTAREA_MAX_CIDS) {
+    app.picked = list;
+    const head = list.slice(0, 20).join('\n');
+    ui.cids.value = `${fmt.format(list.length)} ${what}\n${head}\n…\n(typing here replaces them)`;
+    ui.cids.classList.add('summary');
+  } else {
+    app.picked = null;
+    ui.cids.classList.remove('summary');
+    ui.cids.value = list.join('\n');
+  }
+  updateCidCount();
+}
+
+ui.start.addEventListener('click', () => void startJob());
+ui.stop.addEventListener('click', () => {
+  app.worker?.postMessage({ type: 'stop' });
+});
+ui.drop.addEventListener('click', () => {
+  if (!app.worker) return;
+  app.drops += 1;
+  log(`drop requested by the user (${app.drops})`, 'warn');
+  app.worker.postMessage({ type: 'drop' });
+});
+
+// ---------------------------------------------------------------- job lifecycle
+
+async function startJob() {
+  const cids = cidsFromInput();
+  const domains = [...ui.domainList.querySelectorAll('input[name=domain]:checked')].map(
+    (b) => /** @type {HTMLInputElement} */ (b).value,
+  );
+  if (!cids.length) return say('Paste some container IDs or pick random demo CIDs first.');
+  if (!domains.length) return say('Choose at least one domain.');
+  stopWorker();
+  say('');
+  ui.start.disabled = true;
+  let job;
+  try {
+    setConn({ state: 'creating job', attempt: 0 });
+    job = await api('api/trace/job', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ container_ids: cids, domains }),
+    });
+  } catch (err) {
+    setConn({ state: 'failed', attempt: 0 });
+    ui.start.disabled = false;
+    return say(`Could not create the job: ${errText(err)}`);
+  }
+  const streamPath = job.links?.stream ?? `api/trace/job/${encodeURIComponent(job.job_id)}/stream`;
+  const streamUrl = new URL(streamPath, document.baseURI);
+  const download = new URL(streamUrl);
+  download.searchParams.delete('format');
+  streamUrl.searchParams.set('format', 'arrays');
+  app.job = { ...job, streamUrl: streamUrl.href, downloadUrl: download.href };
+  resetView(job);
+  log(`job ${job.job_id}: ${fmt.format(job.cid_count)} CIDs, ${job.domains.join(', ')}`);
+
+  const worker = new Worker(new URL('./stream-worker.js', import.meta.url), { type: 'module' });
+  app.worker = worker;
+  worker.onmessage = (e) => {
+    if (app.worker === worker) onWorkerMessage(e.data);
+  };
+  worker.onerror = (e) => {
+    if (app.worker !== worker) return;
+    log(`worker error: ${e.message}`, 'error');
+    setConn({ state: 'failed', attempt: 0 });
+    finish();
+  };
+  app.startedAt = performance.now();
+  app.metrics = { startedAt: app.startedAt, firstRowsAt: null, doneAt: null };
+  worker.postMessage({ type: 'start', url: app.job.streamUrl });
+  ui.stop.disabled = false;
+  ui.start.disabled = false;
+  clearInterval(app.ticker);
+  app.ticker = setInterval(markDirty, 500); // keeps rates, ETA and elapsed moving
+}
+
+function stopWorker() {
+  if (app.worker) {
+    app.worker.postMessage({ type: 'stop' });
+    const w = app.worker;
+    app.worker = null;
+    setTimeout(() => w.terminate(), 1000);
+  }
+  clearInterval(app.ticker);
+}
+
+function finish() {
+  app.endedAt = performance.now();
+  ui.stop.disabled = true;
+  ui.drop.disabled = true;
+  clearInterval(app.ticker);
+  const w = app.worker;
+  app.worker = null;
+  w?.terminate();
+  markDirty();
+}
+
+/** @param {any} job */
+function resetView(job) {
+  for (const d of app.domains.values()) d.table?.destroy();
+  app.domains.clear();
+  app.resumes = 0;
+  app.drops = 0;
+  app.endedAt = 0;
+  app.conn = { state: 'connecting', attempt: 0, connections: 0, since: null };
+  ui.log.replaceChildren();
+  ui.progress.replaceChildren();
+  ui.tabs.replaceChildren();
+  for (const t of [...ui.tables.children]) if (t !== ui.placeholder) t.remove();
+  ui.placeholder.hidden = true;
+
+  ui.jobId.textContent = job.job_id;
+  ui.jobCids.textContent = fmt.format(job.cid_count);
+  ui.download.href = app.job.downloadUrl;
+  ui.download.download = `trace-${job.job_id}.ndjson`;
+  ui.download.classList.remove('disabled');
+  ui.download.removeAttribute('aria-disabled');
+
+  for (const name of job.domains) {
+    const known = app.domainCatalog.find((d) => d.name === name);
+    addDomain(name, known?.columns ?? []);
+  }
+  selectTab(job.domains[0] ?? null);
+  markDirty();
+}
+
+/**
+ * @param {string} name
+ * @param {string[]} columns
+ * @returns {DomainView}
+ */
+function addDomain(name, columns) {
+  const row = document.createElement('div');
+  row.className = 'prog';
+  row.dataset.domain = name;
+  row.dataset.testid = `progress-${name}`;
+  row.innerHTML = `
+    <span class="prog-name"></span>
+    <span class="prog-bar"><span class="prog-fill"></span></span>
+    <span class="prog-count mono"></span>
+    <span class="prog-rate mono"></span>
+    <span class="prog-eta mono"></span>
+    <span class="prog-status"></span>`;
+  const q = (/** @type {string} */ s) => /** @type {HTMLElement} */ (row.querySelector(s));
+  q('.prog-name').textContent = name;
+  const count = q('.prog-count');
+  count.dataset.testid = `count-${name}`;
+  count.dataset.count = '0';
+  ui.progress.append(row);
+
+  const tab = document.createElement('button');
+  tab.type = 'button';
+  tab.className = 'tab';
+  tab.setAttribute('role', 'tab');
+  tab.dataset.testid = `tab-${name}`;
+  tab.dataset.domain = name;
+  tab.innerHTML = '<span class="tab-name"></span> <span class="tab-count mono"></span>';
+  /** @type {HTMLElement} */ (tab.querySelector('.tab-name')).textContent = name;
+  tab.addEventListener('click', () => selectTab(name));
+  ui.tabs.append(tab);
+
+  const wrap = document.createElement('div');
+  wrap.className = 'table-wrap';
+  wrap.dataset.domain = name;
+  wrap.dataset.testid = `table-${name}`;
+  wrap.hidden = true;
+  const tools = document.createElement('div');
+  tools.className = 'table-tools';
+  tools.innerHTML = `<span class="muted rows-note"></span>
+    <label class="check small"><input type="checkbox" data-testid="follow-${name}"> follow new rows</label>`;
+  const host = document.createElement('div');
+  wrap.append(host, tools);
+  ui.tables.append(wrap);
+
+  const store = new ColumnStore(columns);
+  const table = new VirtualTable(host, { testId: `grid-${name}` });
+  table.setData(store, columns);
+  const follow = /** @type {HTMLInputElement} */ (tools.querySelector('input'));
+  follow.addEventListener('change', () => table.setFollow(follow.checked));
+
+  /** @type {DomainView} */
+  const view = {
+    name,
+    columns,
+    total: null,
+    received: 0,
+    reportedEnd: null,
+    status: 'waiting',
+    startedAt: 0,
+    endedAt: 0,
+    samples: [],
+    store,
+    table,
+    ui: {
+      row,
+      fill: q('.prog-fill'),
+      count,
+      rate: q('.prog-rate'),
+      eta: q('.prog-eta'),
+      status: q('.prog-status'),
+      tab,
+      tabCount: /** @type {HTMLElement} */ (tab.querySelector('.tab-count')),
+      wrap,
+      note: /** @type {HTMLElement} */ (tools.querySelector('.rows-note')),
+    },
+  };
+  app.domains.set(name, view);
+  return view;
+}
+
+/** @param {string|null} name */
+function selectTab(name) {
+  app.activeTab = name;
+  for (const d of app.domains.values()) {
+    const on = d.name === name;
+    d.ui.wrap.hidden = !on;
+    d.ui.tab.setAttribute('aria-selected', String(on));
+    if (on) d.table?.schedule();
+  }
+}
+
+// ---------------------------------------------------------------- worker messages
+
+/** @param {any} msg */
+function onWorkerMessage(msg) {
+  switch (msg.type) {
+    case 'records':
+      onRecords(msg.domain, msg.batch);
+      break;
+    case 'line':
+      onLine(msg.line);
+      break;
+    case 'state':
+      onState(msg);
+      break;
+    case 'end':
+      if (!msg.ok) {
+        if (msg.error?.name !== 'AbortError') {
+          log(`failed: ${msg.error?.code ?? ''} ${msg.error?.message ?? ''}`, 'error');
+        }
+        for (const d of app.domains.values()) if (d.status !== 'done') d.status = 'stopped';
+      }
+      finish();
+      break;
+  }
+  markDirty();
+}
+
+/** @param {string} name @param {EncodedBatch} batch */
+function onRecords(name, batch) {
+  const d = app.domains.get(name) ?? addDomain(name, []);
+  d.store.append(batch);
+  d.received += batch.n;
+  const now = performance.now();
+  if (!d.startedAt) d.startedAt = now;
+  d.status = 'streaming';
+  d.samples.push({ t: now, n: d.received });
+  while (d.samples.length > 2 && now - d.samples[0].t > RATE_WINDOW_MS) d.samples.shift();
+  if (name === app.activeTab) d.table?.schedule();
+}
+
+/** @param {any} line */
+function onLine(line) {
+  switch (line.type) {
+    case 'meta':
+      if (line.resumed) {
+        app.resumes += 1;
+        log(`resumed (${app.resumes}): the server continues after the last since token`, 'ok');
+      } else {
+        log(`stream opened: ${fmt.format(line.cid_count)} CIDs, ${line.domains?.join(', ')}`);
+      }
+      break;
+    case 'domain_start': {
+      let d = app.domains.get(line.domain);
+      if (!d) d = addDomain(line.domain, line.columns);
+      const sameColumns = d.columns.join('\u0000') === (line.columns ?? []).join('\u0000');
+      if (!sameColumns) {
+        // First sight of the real columns (or a changed schema before any row).
+        if (d.received) log(`${d.name}: columns changed mid-stream; starting the table again`, 'warn');
+        d.columns = line.columns;
+        d.store = new ColumnStore(line.columns);
+        d.received = 0;
+        d.samples = [];
+        d.table?.setData(d.store, d.columns);
+      }
+      const again = d.status !== 'waiting' || d.total !== null;
+      d.total = typeof line.total === 'number' ? line.total : d.total;
+      if (d.status === 'waiting') d.status = 'streaming';
+      // After a resume the current domain starts "again": it continues.
+      if (!again) {
+        log(`${d.name}: ${d.total === null ? '?' : fmt.format(d.total)} records in ${line.total_batches ?? '?'} batches`);
+      }
+      if (app.activeTab === null) selectTab(d.name);
+      break;
+    }
+    case 'domain_end': {
+      const d = app.domains.get(line.domain);
+      if (!d || d.status === 'done') break;
+      d.status = 'done';
+      d.endedAt = performance.now();
+      d.reportedEnd = line.total_records ?? null;
+      const ok = d.reportedEnd === null || d.reportedEnd === d.received;
+      log(
+        `${d.name}: done, ${fmt.format(d.received)} records` +
+          (ok ? '' : ` but the server counted ${fmt.format(d.reportedEnd ?? 0)}`),
+        ok ? 'ok' : 'error',
+      );
+      break;
+    }
+    case 'reconnect':
+      log(`server asked to reconnect (${line.reason ?? 'no reason'})`, 'warn');
+      break;
+    case 'error':
+      log(`stream error ${line.code}: ${line.message} (${line.retryable ? 'retrying' : 'not retryable'})`, line.retryable ? 'warn' : 'error');
+      break;
+    case 'complete': {
+      app.metrics.doneAt = performance.now();
+      const total = [...app.domains.values()].reduce((n, d) => n + d.received, 0);
+      log(
+        `complete: ${fmt.format(total)} records` +
+          (typeof line.elapsed_seconds === 'number' ? `, server time ${line.elapsed_seconds.toFixed(1)} s` : ''),
+        'ok',
+      );
+      for (const d of app.domains.values()) {
+        if (d.status !== 'done') {
+          d.status = 'done';
+          d.endedAt = performance.now();
+        }
+      }
+      break;
+    }
+    case 'aggregation':
+      break;
+    default:
+      break;
+  }
+}
+
+/** @param {any} s */
+function onState(s) {
+  const prev = app.conn.state;
+  app.conn = { state: s.state, attempt: s.attempt, connections: s.connections, since: s.since };
+  if (s.state === 'reconnecting') {
+    const why = s.error ? `${s.error.code}` : 'unknown';
+    log(`connection ended (${why}); reconnecting in ${(s.delayMs / 1000).toFixed(2)} s, attempt ${s.attempt}`, 'warn');
+  } else if (s.state === 'failed' && prev !== 'failed') {
+    say(`Stream failed: ${s.error?.code ?? ''} ${s.error?.message ?? ''}`.trim());
+  } else if (s.state === 'aborted') {
+    log('stopped by the user', 'warn');
+  }
+  setConn(s);
+}
+
+// ---------------------------------------------------------------- painting
+
+/** @param {{state: string, attempt: number, delayMs?: number, error?: any}} s */
+function setConn(s) {
+  let text = s.state;
+  let kind = s.state;
+  if (s.state === 'reconnecting' || (s.state === 'connecting' && s.attempt > 0)) {
+    text = `reconnecting (attempt ${s.attempt})`;
+    kind = 'reconnecting';
+  } else if (s.state === 'aborted') {
+    text = 'stopped';
+  } else if (s.state === 'failed' && s.error?.code) {
+    text = `failed: ${s.error.code}`;
+  }
+  ui.conn.title = s.error?.message ?? '';
+  ui.conn.dataset.state = kind;
+  ui.conn.dataset.attempt = String(s.attempt);
+  ui.connText.textContent = text;
+  ui.drop.disabled = s.state !== 'streaming';
+}
+
+function markDirty() {
+  if (app.raf) return;
+  app.raf = requestAnimationFrame(paint);
+}
+
+function paint() {
+  app.raf = 0;
+  const now = performance.now();
+  let total = 0;
+  for (const d of app.domains.values()) {
+    total += d.received;
+    paintDomain(d, now);
+  }
+  setText(ui.jobRecords, fmt.format(total));
+  ui.jobRecords.dataset.count = String(total);
+  if (app.startedAt) {
+    const end = app.endedAt || now;
+    setText(ui.jobElapsed, `${((end - app.startedAt) / 1000).toFixed(1)} s`);
+  }
+  setText(ui.jobConns, String(app.conn.connections || '—'));
+  setText(ui.jobResumes, String(app.resumes));
+  setText(ui.jobSince, app.conn.since ?? '—');
+  ui.jobSince.title = app.conn.since ?? '';
+  if (total && app.metrics.firstRowsAt === null) {
+    app.metrics.firstRowsAt = now;
+    performance.mark('trace:first-rows');
+  }
+}
+
+/** @param {DomainView} d @param {number} now */
+function paintDomain(d, now) {
+  const u = d.ui;
+  const frac = d.total ? Math.min(1, d.received / d.total) : d.status === 'done' ? 1 : 0;
+  u.fill.style.transform = `scaleX(${frac})`;
+  const countText = `${fmt.format(d.received)} / ${d.total === null ? '—' : fmt.format(d.total)}`;
+  setText(u.count, countText);
+  u.count.dataset.count = String(d.received);
+  setText(u.tabCount, fmt.format(d.received));
+
+  let rate = 0;
+  if (d.status === 'done' && d.startedAt) {
+    rate = d.received / Math.max(0.001, (d.endedAt - d.startedAt) / 1000);
+  } else if (d.samples.length >= 2) {
+    const a = d.samples[0];
+    const b = d.samples[d.samples.length - 1];
+    // A stalled stream shows its rate falling, not frozen at the last value.
+    const span = Math.max(b.t, now) - a.t;
+    rate = span > 0 ? ((b.n - a.n) * 1000) / span : 0;
+  }
+  setText(u.rate, rate ? `${fmt.format(Math.round(rate))} rec/s` : '— rec/s');
+  let eta = '';
+  if (d.status === 'done') {
+    eta = d.startedAt ? `took ${((d.endedAt - d.startedAt) / 1000).toFixed(1)} s` : '';
+  } else if (d.total !== null && rate > 0) {
+    eta = `ETA ${duration((d.total - d.received) / rate)}`;
+  } else {
+    eta = 'ETA —';
+  }
+  setText(u.eta, eta);
+  const status = d.status === 'done' ? (d.reportedEnd !== null && d.reportedEnd !== d.received ? 'mismatch' : 'done') : d.status;
+  setText(u.status, status);
+  u.row.dataset.status = status;
+  setText(
+    u.note,
+    `${fmt.format(d.store.length)} rows in ${fmt.format(d.store.chunks.length)} batches · ${d.columns.length} columns`,
+  );
+}
+
+/** @param {number} seconds */
+function duration(seconds) {
+  if (!Number.isFinite(seconds)) return '—';
+  if (seconds < 60) return `${Math.ceil(seconds)} s`;
+  const m = Math.floor(seconds / 60);
+  return `${m} min ${Math.round(seconds - m * 60)} s`;
+}
+
+/** @param {HTMLElement} e @param {string} text */
+function setText(e, text) {
+  if (e.textContent !== text) e.textContent = text;
+}
+
+/** @param {string} text @param {'info'|'ok'|'warn'|'error'} [kind] */
+function log(text, kind = 'info') {
+  const li = document.createElement('li');
+  li.dataset.kind = kind;
+  const t = document.createElement('time');
+  const secs = app.startedAt ? (performance.now() - app.startedAt) / 1000 : 0;
+  t.textContent = `${secs.toFixed(2).padStart(7)} s`;
+  const span = document.createElement('span');
+  span.textContent = text;
+  li.append(t, span);
+  ui.log.append(li);
+  while (ui.log.childElementCount > 300) ui.log.firstElementChild?.remove();
+  ui.log.scrollTop = ui.log.scrollHeight;
+}
+
+/** @param {unknown} err */
+function errText(err) {
+  const e = /** @type {any} */ (err);
+  return e?.code ? `${e.code}: ${e.message}` : String(e?.message ?? e);
+}
+
+// ---------------------------------------------------------------- test hooks
+
+/**
+ * Read-only hooks for end-to-end tests and the console:
+ * `traceApp.rowCount('history')`, `traceApp.column('history', 'CONTAINERID')`,
+ * `traceApp.duplicateKeys('history', ['CONTAINERID', 'SEQ'])`, `traceApp.metrics`.
+ */
+const hooks = {
+  get metrics() {
+    return { ...app.metrics };
+  },
+  get state() {
+    return app.conn.state;
+  },
+  get job() {
+    return app.job;
+  },
+  /** @param {string} domain */
+  rowCount(domain) {
+    return app.domains.get(domain)?.store.length ?? 0;
+  },
+  /** @param {string} domain @param {string} column */
+  column(domain, column) {
+    return app.domains.get(domain)?.store.column(column) ?? [];
+  },
+  /**
+   * How many rows repeat an earlier row's key.
+   * @param {string} domain @param {string[]} keyColumns
+   */
+  duplicateKeys(domain, keyColumns) {
+    const d = app.domains.get(domain);
+    if (!d) return 0;
+    const idx = keyColumns.map((c) => d.store.columns.indexOf(c));
+    if (idx.some((i) => i < 0)) throw new Error(`unknown key column in ${keyColumns}`);
+    const seen = new Set();
+    let dup = 0;
+    for (let r = 0; r < d.store.length; r++) {
+      const key = idx.map((j) => String(d.store.get(r, j))).join('\u0000');
+      if (seen.has(key)) dup += 1;
+      else seen.add(key);
+    }
+    return dup;
+  },
+  dropConnection() {
+    ui.drop.click();
+  },
+};
+/** @type {any} */ (window).traceApp = hooks;
+
+loadDomains();
+probeDemo();
+updateCidCount();

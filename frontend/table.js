@@ -1,0 +1,238 @@
+// @ts-check
+/**
+ * A virtual-scroll table over a `ColumnStore`: fixed row height, only the
+ * visible rows exist in the DOM (a small pool of row elements whose text is
+ * rewritten), so a million rows cost the same to show as fifty.
+ *
+ * Layout: a scroller holds a sticky "layer" exactly one viewport tall (the
+ * header and the row pool) followed by a spacer that gives the scroll range.
+ * Browsers cap element heights (~17M px in Firefox, ~33M px in Chrome), so
+ * past `MAX_SCROLL_PX` the scroll position is mapped proportionally onto the
+ * rows. Appending rows only grows the spacer: the visible rows do not move.
+ *
+ * @module table
+ */
+
+/** @typedef {import('./columns.js').ColumnStore} ColumnStore */
+
+const MAX_SCROLL_PX = 8_000_000;
+const CHAR_PX = 7.3; // one character of 12px monospace
+const HEAD_CHAR_PX = 8.4; // one character of the 11px semi-bold upper-case header
+
+export class VirtualTable {
+  /**
+   * @param {HTMLElement} root an empty element to fill
+   * @param {{rowHeight?: number, testId?: string}} [options]
+   */
+  constructor(root, options = {}) {
+    this.root = root;
+    this.rowHeight = options.rowHeight ?? 22;
+    /** @type {ColumnStore|null} */
+    this.store = null;
+    /** @type {string[]} */
+    this.columns = [];
+    this.follow = false;
+
+    root.classList.add('vt');
+    this.scroller = el('div', 'vt-scroll');
+    this.scroller.tabIndex = 0;
+    if (options.testId) this.scroller.dataset.testid = options.testId;
+    this.layer = el('div', 'vt-layer');
+    this.head = el('div', 'vt-row vt-head');
+    this.body = el('div', 'vt-body');
+    this.spacer = el('div', 'vt-spacer');
+    this.layer.append(this.head, this.body);
+    this.scroller.append(this.layer, this.spacer);
+    root.append(this.scroller);
+    this.scroller.setAttribute('role', 'grid');
+
+    /** @type {HTMLElement[]} */
+    this._pool = [];
+    /** @private rendered window: first row, row count, store length */
+    this._drawn = { first: -1, count: -1, length: -1, width: -1 };
+    this._charPx = CHAR_PX;
+    this._raf = 0;
+    this._viewH = 0;
+    this.scroller.addEventListener('scroll', () => this.schedule(), { passive: true });
+    this._resize = new ResizeObserver(() => {
+      this._viewH = 0;
+      this.schedule();
+    });
+    this._resize.observe(this.scroller);
+  }
+
+  /**
+   * Show `store` with these column names (a fresh store resets the view).
+   * @param {ColumnStore|null} store
+   * @param {string[]} columns
+   */
+  setData(store, columns) {
+    this.store = store;
+    this.columns = columns;
+    this._widths = null;
+    this.head.replaceChildren(
+      cell('#', 'vt-num'),
+      ...columns.map((c) => {
+        const s = cell(c);
+        s.title = c;
+        return s;
+      }),
+    );
+    for (const r of this._pool) r.remove();
+    this._pool = [];
+    this._drawn = { first: -1, count: -1, length: -1, width: -1 };
+    this._setWidths();
+    this.scroller.scrollTop = 0;
+    this.schedule();
+  }
+
+  /** Ask for a repaint on the next animation frame (cheap to call often). */
+  schedule() {
+    if (this._raf) return;
+    this._raf = requestAnimationFrame(() => {
+      this._raf = 0;
+      this.render();
+    });
+  }
+
+  /** Repaint now: spacer height, then the visible rows if they changed. */
+  render() {
+    if (!this.root.isConnected || this.root.hidden) return;
+    const store = this.store;
+    const n = store ? store.length : 0;
+    const rowH = this.rowHeight;
+    if (!this._viewH) this._viewH = this.scroller.clientHeight;
+    const viewH = this._viewH;
+    const headH = rowH;
+    const bodyH = Math.max(0, viewH - headH);
+    if (!this._widths && store && n) this._setWidths();
+
+    const contentH = n * rowH;
+    const scrollH = Math.min(contentH, MAX_SCROLL_PX);
+    this.spacer.style.height = `${Math.max(0, headH + scrollH - viewH)}px`;
+    if (this.follow && n) {
+      this.scroller.scrollTop = this.scroller.scrollHeight;
+    }
+    const maxScroll = Math.max(0, headH + scrollH - viewH);
+    const maxVirtual = Math.max(0, headH + contentH - viewH);
+    const top = Math.min(this.scroller.scrollTop, maxScroll);
+    const virtualTop = maxScroll ? (top * maxVirtual) / maxScroll : 0;
+    const first = Math.floor(virtualTop / rowH);
+    const offset = first * rowH - virtualTop;
+    const count = Math.min(Math.ceil(bodyH / rowH) + 1, Math.max(0, n - first));
+
+    this.body.style.transform = `translateY(${offset}px)`;
+    // Rows are append-only, so an unchanged window needs no DOM work at all.
+    const d = this._drawn;
+    if (d.first === first && d.count === count && d.width === this.columns.length) return;
+    const sameColumns = d.width === this.columns.length;
+    this._ensurePool(Math.ceil(bodyH / rowH) + 1);
+    for (let k = 0; k < this._pool.length; k++) {
+      const row = this._pool[k];
+      const r = first + k;
+      if (k >= count || !store) {
+        if (!row.hidden) row.hidden = true;
+        continue;
+      }
+      if (row.hidden) row.hidden = false;
+      if (sameColumns && row.dataset.row === String(r)) continue;
+      row.dataset.row = String(r);
+      row.classList.toggle('odd', (r & 1) === 1);
+      const cells = row.children;
+      setText(/** @type {HTMLElement} */ (cells[0]), String(r + 1));
+      for (let j = 0; j < this.columns.length; j++) {
+        const c = /** @type {HTMLElement} */ (cells[j + 1]);
+        const v = store.get(r, j);
+        if (v === null || v === undefined) {
+          setText(c, 'null');
+          c.classList.add('null');
+        } else {
+          setText(c, typeof v === 'object' ? JSON.stringify(v) : String(v));
+          c.classList.remove('null');
+        }
+      }
+    }
+    this._drawn = { first, count, length: n, width: this.columns.length };
+  }
+
+  /** @param {boolean} on keep the last row in view while rows arrive */
+  setFollow(on) {
+    this.follow = on;
+    this.schedule();
+  }
+
+  destroy() {
+    cancelAnimationFrame(this._raf);
+    this._resize.disconnect();
+    this.root.replaceChildren();
+  }
+
+  /** @private @param {number} size */
+  _ensurePool(size) {
+    while (this._pool.length < size) {
+      const row = el('div', 'vt-row');
+      row.setAttribute('role', 'row');
+      row.append(cell('', 'vt-num'), ...this.columns.map(() => cell('')));
+      row.style.top = `${this._pool.length * this.rowHeight}px`;
+      this.body.append(row);
+      this._pool.push(row);
+    }
+  }
+
+  /** @private column widths from header names and the first rows */
+  _setWidths() {
+    const store = this.store;
+    const px = this._charPx;
+    const sample = store ? Math.min(store.length, 200) : 0;
+    const digits = Math.max(3, String(Math.max(store?.length ?? 0, 999_999)).length);
+    const widths = [Math.ceil(digits * px + 16)];
+    this.columns.forEach((name, j) => {
+      let chars = 0;
+      for (let r = 0; r < sample; r++) {
+        const v = /** @type {ColumnStore} */ (store).get(r, j);
+        const len = v === null || v === undefined ? 4 : String(v).length;
+        if (len > chars) chars = len;
+      }
+      // Headers are upper-case sans-serif: wider per character than the data.
+      const w = Math.max(chars * px, name.length * HEAD_CHAR_PX) + 20;
+      widths.push(Math.min(360, Math.max(56, Math.ceil(w))));
+    });
+    if (sample) this._widths = widths;
+    const template = widths.map((w) => `${w}px`).join(' ');
+    const total = widths.reduce((a, b) => a + b, 0);
+    this.root.style.setProperty('--vt-columns', template);
+    this.root.style.setProperty('--vt-width', `${total}px`);
+    this.root.style.setProperty('--vt-row', `${this.rowHeight}px`);
+    this._drawn.width = -1;
+  }
+}
+
+/**
+ * @param {string} tag
+ * @param {string} className
+ */
+function el(tag, className) {
+  const e = document.createElement(tag);
+  e.className = className;
+  return e;
+}
+
+/**
+ * @param {string} text
+ * @param {string} [className]
+ */
+function cell(text, className) {
+  const e = el('span', className ? `vt-cell ${className}` : 'vt-cell');
+  e.textContent = text;
+  return e;
+}
+
+/** @param {HTMLElement} e @param {string} text */
+function setText(e, text) {
+  const node = e.firstChild;
+  if (node && node.nodeType === 3) {
+    if (/** @type {Text} */ (node).data !== text) /** @type {Text} */ (node).data = text;
+  } else {
+    e.textContent = text;
+  }
+}

@@ -1,0 +1,72 @@
+// The Worker module in node: `self`/`postMessage` are stubbed, the network is a
+// real loopback server that drops connections. What the page would receive is
+// decoded into ColumnStores and compared with the job's rows.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ColumnStore } from '../columns.js';
+import { createFakeService, DOMAINS } from '../dev/fake-service.js';
+
+const posted = [];
+let onPost = () => {};
+globalThis.self = globalThis;
+globalThis.postMessage = (msg, options) => {
+  // Same as a real postMessage: a structured clone, typed arrays transferred.
+  posted.push(structuredClone(msg, options));
+  onPost(msg);
+};
+await import('../stream-worker.js');
+
+test('the worker delivers every row once, as the page decodes it', async () => {
+  const faults = [{ afterLines: 2, action: 'drop' }, { afterLines: 3, action: 'reconnect' }];
+  const svc = createFakeService({ serveStatic: false, demoCids: 500, batchSize: 64, faults });
+  const base = await svc.listen();
+  try {
+    const cids = (await (await fetch(`${base}/api/demo/cids?n=150`)).json()).container_ids;
+    const job = await (
+      await fetch(`${base}/api/trace/job`, {
+        method: 'POST',
+        body: JSON.stringify({ container_ids: cids, domains: ['history', 'materials'] }),
+      })
+    ).json();
+    const ended = new Promise((resolve) => {
+      onPost = (msg) => msg.type === 'end' && resolve(msg);
+    });
+    let dropped = false;
+    const prevOnPost = onPost;
+    onPost = (msg) => {
+      prevOnPost(msg);
+      // The page's "drop connection" button, once, mid-materials.
+      if (msg.type === 'records' && msg.domain === 'materials' && msg.batchNo === 2 && !dropped) {
+        dropped = true;
+        self.onmessage({ data: { type: 'drop' } });
+      }
+    };
+    self.onmessage({ data: { type: 'start', url: `${base}${job.links.stream}?format=arrays` } });
+    const end = await ended;
+    assert.equal(end.ok, true, JSON.stringify(end.error));
+
+    const stores = new Map();
+    for (const msg of posted) {
+      if (msg.type === 'line' && msg.line.type === 'domain_start' && !stores.has(msg.line.domain)) {
+        stores.set(msg.line.domain, new ColumnStore(msg.line.columns));
+      }
+      if (msg.type === 'records') stores.get(msg.domain).append(msg.batch);
+    }
+    const sorted = [...cids].sort();
+    for (const d of DOMAINS) {
+      const store = stores.get(d.name);
+      const want = sorted.flatMap((cid, i) => Array.from({ length: d.perCid }, (_, k) => d.row(cid, i, k)));
+      assert.equal(store.length, want.length);
+      const got = Array.from({ length: store.length }, (_, r) => d.columns.map((_, j) => store.get(r, j)));
+      assert.deepEqual(got, want);
+    }
+    assert.equal(svc.stats.connections.length, 4);
+    const states = posted.filter((m) => m.type === 'state').map((m) => m.state);
+    assert.equal(states.filter((s) => s === 'reconnecting').length, 3);
+    assert.equal(states.at(-1), 'done');
+    assert.ok(posted.some((m) => m.type === 'line' && m.line.type === 'meta' && m.line.resumed));
+    assert.ok(!posted.some((m) => m.type === 'line' && m.line.type === 'records'), 'records go as column batches only');
+  } finally {
+    await svc.close();
+  }
+});
