@@ -49,6 +49,8 @@ const ui = {
   randomButton: /** @type {HTMLButtonElement} */ ($('random-button')),
   randomNote: $('random-note'),
   domainList: $('domain-list'),
+  apiKey: /** @type {HTMLInputElement} */ ($('api-key')),
+  access: /** @type {HTMLDetailsElement} */ ($('access')),
   start: /** @type {HTMLButtonElement} */ ($('start')),
   stop: /** @type {HTMLButtonElement} */ ($('stop')),
   message: $('message'),
@@ -129,13 +131,28 @@ function say(text, kind = 'error') {
   ui.message.dataset.kind = kind;
 }
 
+const KEY_STORAGE = 'trace.apiKey';
+ui.apiKey.value = sessionStorage.getItem(KEY_STORAGE) ?? '';
+ui.access.open = Boolean(ui.apiKey.value);
+ui.apiKey.addEventListener('change', () => {
+  sessionStorage.setItem(KEY_STORAGE, ui.apiKey.value.trim());
+  void loadDomains();
+  void probeDemo();
+});
+
+/** @returns {Record<string, string>} the headers every API request carries */
+function authHeaders() {
+  const key = ui.apiKey.value.trim();
+  return key ? { authorization: `Bearer ${key}` } : {};
+}
+
 /**
  * @param {string} url
- * @param {RequestInit} [init]
+ * @param {RequestInit & {headers?: Record<string, string>}} [init]
  * @returns {Promise<any>}
  */
-async function api(url, init) {
-  const res = await fetch(url, init);
+async function api(url, init = {}) {
+  const res = await fetch(url, { ...init, headers: { ...authHeaders(), ...init.headers } });
   const type = res.headers.get('content-type') ?? '';
   const body = type.includes('json') ? await res.json().catch(() => null) : null;
   if (!res.ok) {
@@ -144,6 +161,7 @@ async function api(url, init) {
     );
     err.status = res.status;
     err.code = body?.code ?? `http_${res.status}`;
+    if (res.status === 401) ui.access.open = true;
     throw err;
   }
   return body;
@@ -181,7 +199,10 @@ async function loadDomains() {
 async function probeDemo() {
   try {
     await api('api/demo/cids?n=1');
-    ui.random.hidden = false;
+    ui.randomN.disabled = false;
+    ui.randomButton.disabled = false;
+    ui.random.classList.remove('unavailable');
+    ui.randomNote.textContent = 'from the demo database';
   } catch (err) {
     // 404: not running on the demo database. Keep the space, explain, disable.
     ui.randomN.disabled = true;
@@ -247,6 +268,25 @@ function useCids(list, what) {
 }
 
 ui.start.addEventListener('click', () => void startJob());
+
+// A link cannot carry an Authorization header: with a key, download through fetch.
+ui.download.addEventListener('click', async (event) => {
+  const headers = authHeaders();
+  if (!headers.authorization || !app.job) return;
+  event.preventDefault();
+  try {
+    const res = await fetch(app.job.downloadUrl, { headers });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const url = URL.createObjectURL(await res.blob());
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = ui.download.download;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (err) {
+    say(`Download failed: ${errText(err)}`);
+  }
+});
 ui.stop.addEventListener('click', () => {
   app.worker?.postMessage({ type: 'stop' });
 });
@@ -304,7 +344,7 @@ async function startJob() {
   };
   app.startedAt = performance.now();
   app.metrics = { startedAt: app.startedAt, firstRowsAt: null, doneAt: null };
-  worker.postMessage({ type: 'start', url: app.job.streamUrl });
+  worker.postMessage({ type: 'start', url: app.job.streamUrl, headers: authHeaders() });
   ui.stop.disabled = false;
   ui.start.disabled = false;
   clearInterval(app.ticker);
@@ -753,6 +793,10 @@ const hooks = {
       else seen.add(key);
     }
     return dup;
+  },
+  /** @param {string} domain how each column is stored */
+  storeStats(domain) {
+    return app.domains.get(domain)?.store.stats() ?? [];
   },
   dropConnection() {
     ui.drop.click();

@@ -8,11 +8,15 @@
  *
  * - `num`:  every value a number or null -> `Float64Array` (null as NaN, which
  *           JSON cannot carry, so the mapping is exact);
- * - `dict`: repeated values (CIDs, stations, event names) -> `Int32Array` codes
- *           into a per-column dictionary; only entries new in this batch are
- *           sent (`add`);
- * - `raw`:  a column that turned out almost all distinct (timestamps) -> the
- *           plain values, so dictionaries stay small.
+ * - `dict`: repeated values (CIDs, stations, event names) -> integer codes
+ *           into a per-column dictionary, 1, 2 or 4 bytes each as the
+ *           dictionary's size allows; only entries new in this batch are sent
+ *           (`add`);
+ * - `str`:  a column that turned out almost all distinct (timestamps) and
+ *           holds only strings and nulls -> one joined string plus `Int32Array`
+ *           end offsets (`z` flags nulls): one heap object per batch instead of
+ *           thousands, which keeps the page's garbage collector pauses short;
+ * - `raw`:  anything else -> the plain values.
  *
  * Typed arrays are transferred, not copied, so the page spends almost nothing
  * per batch. The page's `ColumnStore` appends chunks and answers `get(row, col)`.
@@ -23,7 +27,8 @@
 
 /**
  * @typedef {{k: 'num', v: Float64Array}
- *         | {k: 'dict', c: Int32Array, add: any[]}
+ *         | {k: 'dict', c: Uint8Array|Uint16Array|Int32Array, add: any[]}
+ *         | {k: 'str', s: string, o: Int32Array, z: Uint8Array|null}
  *         | {k: 'raw', v: any[]}} EncodedColumn
  * @typedef {{n: number, cols: EncodedColumn[]}} EncodedBatch
  */
@@ -65,6 +70,10 @@ export class BatchEncoder {
       const col = this._encodeColumn(rows, j);
       if (col.k === 'num') transfer.push(/** @type {ArrayBuffer} */ (col.v.buffer));
       if (col.k === 'dict') transfer.push(/** @type {ArrayBuffer} */ (col.c.buffer));
+      if (col.k === 'str') {
+        transfer.push(/** @type {ArrayBuffer} */ (col.o.buffer));
+        if (col.z) transfer.push(/** @type {ArrayBuffer} */ (col.z.buffer));
+      }
       cols.push(col);
     }
     return { batch: { n, cols }, transfer };
@@ -111,10 +120,40 @@ export class BatchEncoder {
         c[i] = code;
       }
       this._seen[j] += n;
+      const size = dict.size;
+      const narrow = size <= 0x100 ? new Uint8Array(n) : size <= 0x10000 ? new Uint16Array(n) : null;
+      if (narrow) narrow.set(c);
       if (dict.size > DICT_MAX || (this._seen[j] >= DICT_PROBE && dict.size * 2 > this._seen[j])) {
         this._dicts[j] = null; // later batches go raw; codes already sent stay valid
       }
-      return { k: 'dict', c, add };
+      return { k: 'dict', c: narrow ?? c, add };
+    }
+    let strings = true;
+    for (let i = 0; i < n; i++) {
+      const x = rows[i][j];
+      if (x !== null && x !== undefined && typeof x !== 'string') {
+        strings = false;
+        break;
+      }
+    }
+    if (strings) {
+      const parts = new Array(n);
+      const o = new Int32Array(n);
+      /** @type {Uint8Array|null} */
+      let z = null;
+      let end = 0;
+      for (let i = 0; i < n; i++) {
+        const x = rows[i][j];
+        if (x === null || x === undefined) {
+          (z ??= new Uint8Array(n))[i] = 1;
+          parts[i] = '';
+        } else {
+          parts[i] = x;
+          end += x.length;
+        }
+        o[i] = end;
+      }
+      return { k: 'str', s: parts.join(''), o, z };
     }
     const v = new Array(n);
     for (let i = 0; i < n; i++) {
@@ -179,6 +218,10 @@ export class ColumnStore {
       return Number.isNaN(x) ? null : x;
     }
     if (c.k === 'dict') return this._dicts[col][c.c[i]];
+    if (c.k === 'str') {
+      if (c.z && c.z[i]) return null;
+      return c.s.slice(i ? c.o[i - 1] : 0, c.o[i]);
+    }
     return c.v[i];
   }
 
@@ -193,6 +236,20 @@ export class ColumnStore {
     const out = new Array(this.length);
     for (let r = 0; r < this.length; r++) out[r] = this.get(r, j);
     return out;
+  }
+
+  /**
+   * Per column: its name, how its chunks are encoded (kind: count) and its
+   * dictionary size. For the console and performance reports.
+   * @returns {{name: string, kinds: Record<string, number>, dict: number}[]}
+   */
+  stats() {
+    return this.columns.map((name, j) => {
+      /** @type {Record<string, number>} */
+      const kinds = {};
+      for (const chunk of this.chunks) kinds[chunk.cols[j].k] = (kinds[chunk.cols[j].k] ?? 0) + 1;
+      return { name, kinds, dict: this._dicts[j].length };
+    });
   }
 
   /**

@@ -17,7 +17,7 @@
 
 const MAX_SCROLL_PX = 8_000_000;
 const CHAR_PX = 7.3; // one character of 12px monospace
-const HEAD_CHAR_PX = 8.4; // one character of the 11px semi-bold upper-case header
+const HEAD_CHAR_PX = 9; // one character of the 11px semi-bold upper-case header
 
 export class VirtualTable {
   /**

@@ -52,7 +52,7 @@ test('a mostly distinct column stops being dictionary-encoded', () => {
   }
   const { store, kinds } = roundTrip(['TS', 'CID'], batches);
   assert.equal(kinds[0], 'dict,dict');
-  assert.equal(kinds.at(-1), 'raw,dict', 'timestamps go raw, CIDs stay a dictionary');
+  assert.equal(kinds.at(-1), 'str,dict', 'timestamps go packed, CIDs stay a dictionary');
   assert.equal(store.length, 50000);
   assert.equal(store.get(0, 0), 't0');
   assert.equal(store.get(49999, 0), 't49999');
@@ -65,4 +65,44 @@ test('empty batches are harmless; column count is checked', () => {
   store.append(enc.encode([]).batch);
   assert.equal(store.length, 0);
   assert.throws(() => store.append(new BatchEncoder(3).encode([[1, 2, 3]]).batch), /columns/);
+});
+
+test('distinct strings with nulls, emoji and empty strings pack exactly; mixed types go raw', () => {
+  const batches = [];
+  const want = [];
+  for (let b = 0; b < 6; b++) {
+    const rows = [];
+    for (let i = 0; i < 5000; i++) {
+      const k = b * 5000 + i;
+      const s = k % 11 === 0 ? null : k % 13 === 0 ? '' : `🏭${k}é\u2028`;
+      const mixed = b < 4 ? `m${k}` : k % 2 ? k : `m${k}`;
+      rows.push([s, mixed]);
+      want.push([s, mixed]);
+    }
+    batches.push(rows);
+  }
+  const { store, kinds } = roundTrip(['S', 'M'], batches);
+  assert.deepEqual(kinds, ['dict,dict', 'dict,dict', 'dict,dict', 'dict,dict', 'str,raw', 'str,raw']);
+  for (let r = 0; r < want.length; r++) {
+    assert.equal(store.get(r, 0), want[r][0]);
+    assert.equal(store.get(r, 1), want[r][1]);
+  }
+});
+
+test('dictionary codes take 1, 2 or 4 bytes as the dictionary grows', () => {
+  const enc = new BatchEncoder(1);
+  const store = new ColumnStore(['CID']);
+  const widths = [];
+  const want = [];
+  // 200 distinct values, then 70,000 (past 2^16), repeated 4 times each
+  for (const distinct of [200, 70_000]) {
+    const rows = [];
+    for (let i = 0; i < distinct * 4; i++) rows.push([`c${distinct}-${i % distinct}`]);
+    const { batch, transfer } = enc.encode(rows);
+    widths.push(batch.cols[0].c.BYTES_PER_ELEMENT);
+    store.append(structuredClone(batch, { transfer }));
+    for (const r of rows) want.push(r[0]);
+  }
+  assert.deepEqual(widths, [1, 4]);
+  assert.deepEqual(store.column(0), want);
 });
