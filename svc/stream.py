@@ -9,6 +9,7 @@ cursor or connection is left behind. Lines after the first byte carry failures a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from svc import protocol as p
 from svc.errors import TraceError
 from svc.jobs import JobSpec
 from svc.keyset import Key
+from svc.reader import Batch
 from svc.service import Service
 from svc.tokens import Cursor
 
@@ -34,6 +36,7 @@ async def stream_job(
     started = time.monotonic()
     last_token = since
     svc.active_streams += 1
+    ahead: asyncio.Future[Batch] | None = None
     try:
         yield p.encode_line(
             p.Meta(spec.job_id, spec.domains, len(spec.cids), resumed=cursor is not None)
@@ -57,11 +60,13 @@ async def stream_job(
             seen = resume.seen if resume else 0
             after = start_key(resume) if resume else None
             reader = svc.reader(spec, name)
+            ahead = asyncio.ensure_future(reader.read(after, size))
             while True:
-                if svc.draining.is_set():
-                    yield p.encode_line(p.Reconnect("draining", last_token))
-                    return
-                page = await reader.read(after, size)
+                page = await ahead
+                if page.more:
+                    # Read the next page while this one is shaped, encoded and sent:
+                    # the database and the event loop work at once, two batches at most.
+                    ahead = asyncio.ensure_future(reader.read(page.last, size))
                 if page.rows:
                     batch += 1
                     seen += len(page.rows)
@@ -74,6 +79,9 @@ async def stream_job(
                     yield p.encode_line(p.Records(name, batch, data, last_token))
                 if not page.more:
                     break
+                if svc.draining.is_set():  # the batch in flight is sent; hand over the rest
+                    yield p.encode_line(p.Reconnect("draining", last_token))
+                    return
             yield p.encode_line(p.DomainEnd(name, seen))
             total_records += seen
         yield p.encode_line(p.Aggregation({"domains": aggregate}))
@@ -87,4 +95,6 @@ async def stream_job(
             p.Error("internal", "Internal error; resume with since", True, last_token)
         )
     finally:
+        if ahead is not None:
+            ahead.cancel()  # a read ahead of a closed or failed stream: stop it
         svc.active_streams -= 1

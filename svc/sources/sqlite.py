@@ -36,8 +36,10 @@ class SqliteSource(Source):
             f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, timeout=5.0
         )
         conn.execute("PRAGMA query_only=1")
-        conn.execute("PRAGMA mmap_size=268435456")
-        conn.execute("PRAGMA cache_size=-16384")
+        # No mmap: each pooled connection would map the whole file again, and RSS would
+        # count every mapping. Reads go through a bounded page cache instead.
+        conn.execute("PRAGMA mmap_size=0")
+        conn.execute("PRAGMA cache_size=-8192")
         return conn
 
     def _borrow(self) -> sqlite3.Connection:
