@@ -90,3 +90,16 @@ def start_server(
         time.sleep(0.1)
     server.stop(signal.SIGKILL)
     raise RuntimeError(f"server did not become healthy:\n{server.log()}")
+
+
+def build_demo_db(path: Path, cids: int, seed: int = 42) -> Path:
+    """Build a demo database with the real command line (`python -m svc demo-data`)."""
+    subprocess.run(
+        [sys.executable, "-m", "svc", "demo-data", "--cids", str(cids), "--seed", str(seed)]
+        + ["--db", str(path)],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("TRACE_")},
+        check=True,
+        capture_output=True,
+    )
+    return path
