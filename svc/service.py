@@ -14,7 +14,7 @@ from collections import OrderedDict
 
 from svc.config import Settings
 from svc.domains import Domain
-from svc.errors import JobNotFound, TooManyCids, UnknownDomain
+from svc.errors import JobNotFound, StoreUnavailable, TooManyCids, UnknownDomain
 from svc.jobs import DomainStats, JobSpec, JobStore, new_spec
 from svc.keyset import Plan
 from svc.reader import DomainReader
@@ -107,7 +107,10 @@ class Service:
         if known is not None:
             return known
         stats = await self.reader(spec, domain).stats()
-        await self.store.put_stats(spec.job_id, domain, stats)
+        try:
+            await self.store.put_stats(spec.job_id, domain, stats)
+        except StoreUnavailable:  # totals are a cache: the stream goes on without storing them
+            log.warning("could not store totals of job %s/%s", spec.job_id, domain)
         return stats
 
     async def close(self) -> None:
