@@ -13,8 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import msgspec
+
 from svc.errors import JobNotFound, StoreUnavailable
 from svc.jobs import DomainStats, JobSpec, JobStore, codec
+from svc.jobs.cache import SpecCache
 
 T = TypeVar("T")
 
@@ -40,6 +43,7 @@ class EmbeddedJobStore(JobStore):
         self.path = Path(path)
         self.ttl = ttl
         self.refresh_on_access = refresh_on_access
+        self._cache = SpecCache()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as conn:
             conn.executescript(_SCHEMA)
@@ -83,28 +87,35 @@ class EmbeddedJobStore(JobStore):
                 )
 
         await self._run(write)
+        self._cache.remember(msgspec.structs.replace(spec))
 
     async def get(self, job_id: str) -> JobSpec:
-        def read(conn: sqlite3.Connection) -> tuple[bytes, float] | None:
+        cached = self._cache.get(job_id)
+
+        def read(conn: sqlite3.Connection) -> tuple[bytes | None, float] | None:
             now = time.time()
+            column = "NULL" if cached is not None else "spec"  # a cached spec is not re-read
             row = conn.execute(
-                "SELECT spec, expires_at FROM trace_jobs WHERE job_id = ? AND expires_at >= ?",
+                f"SELECT {column}, expires_at FROM trace_jobs WHERE job_id = ? AND expires_at >= ?",
                 (job_id, now),
             ).fetchone()
             if row is not None and self.refresh_on_access:
+                expires = now + self.ttl
                 conn.execute(
-                    "UPDATE trace_jobs SET expires_at = ? WHERE job_id = ?",
-                    (now + self.ttl, job_id),
+                    "UPDATE trace_jobs SET expires_at = ? WHERE job_id = ?", (expires, job_id)
                 )
-                return row[0], now + self.ttl
+                return row[0], expires
             return None if row is None else (row[0], row[1])
 
         found = await self._run(read)
         if found is None:
+            self._cache.evict(job_id)
             raise JobNotFound()
-        spec = codec.loads(found[0])
-        spec.expires_at = found[1]
-        return spec
+        blob, expires_at = found
+        if cached is None:
+            assert blob is not None
+            cached = self._cache.remember(await asyncio.to_thread(codec.loads, blob))
+        return msgspec.structs.replace(cached.spec, expires_at=expires_at)
 
     async def get_stats(self, job_id: str) -> dict[str, DomainStats]:
         rows = await self._run(

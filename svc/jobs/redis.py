@@ -29,10 +29,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 
 import msgspec
 import redis.asyncio as aioredis
@@ -43,6 +41,7 @@ from redis.exceptions import RedisError
 
 from svc.errors import JobNotFound, StoreUnavailable
 from svc.jobs import DomainStats, JobSpec, JobStore, codec
+from svc.jobs.cache import SpecCache
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +56,6 @@ return 1
 
 _stats_enc = msgspec.json.Encoder()
 _stats_dec = msgspec.json.Decoder(DomainStats)
-
-
-@dataclass
-class _Cached:
-    spec: JobSpec
-    stats: dict[str, DomainStats] = field(default_factory=dict)
 
 
 class RedisJobStore(JobStore):
@@ -89,7 +82,6 @@ class RedisJobStore(JobStore):
         self.ttl = ttl
         self.refresh_on_access = refresh_on_access
         self.deadline = deadline
-        self.cache_cids = cache_cids
         self._redis = aioredis.Redis.from_url(
             url,
             socket_connect_timeout=timeout,
@@ -98,8 +90,7 @@ class RedisJobStore(JobStore):
             health_check_interval=health_check_interval,
         )
         self._put_stats = self._redis.register_script(_PUT_STATS)
-        self._cache: OrderedDict[str, _Cached] = OrderedDict()
-        self._cached_cids = 0
+        self._cache = SpecCache(cache_cids)
 
     def _job_key(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}"
@@ -117,31 +108,6 @@ class RedisJobStore(JobStore):
             log.warning("redis job store unavailable: %s: %s", type(exc).__name__, exc)
             raise StoreUnavailable() from exc
 
-    # -- the per-process cache ------------------------------------------------------
-
-    def _cached(self, job_id: str) -> _Cached | None:
-        entry = self._cache.get(job_id)
-        if entry is None:
-            return None
-        if entry.spec.expires_at < time.time():
-            self._evict(job_id)
-            return None
-        self._cache.move_to_end(job_id)
-        return entry
-
-    def _remember(self, spec: JobSpec) -> _Cached:
-        self._evict(spec.job_id)
-        entry = self._cache[spec.job_id] = _Cached(spec)
-        self._cached_cids += len(spec.cids)
-        while self._cached_cids > self.cache_cids and len(self._cache) > 1:
-            self._evict(next(iter(self._cache)))
-        return entry
-
-    def _evict(self, job_id: str) -> None:
-        entry = self._cache.pop(job_id, None)
-        if entry is not None:
-            self._cached_cids -= len(entry.spec.cids)
-
     # -- JobStore ---------------------------------------------------------------------
 
     async def create(self, spec: JobSpec) -> None:
@@ -151,10 +117,10 @@ class RedisJobStore(JobStore):
             created = await self._redis.set(self._job_key(spec.job_id), blob, px=ttl_ms, nx=True)
         if not created:  # a 128-bit random id collided: refuse rather than overwrite
             raise StoreUnavailable("could not allocate a job id; retry")
-        self._remember(msgspec.structs.replace(spec))
+        self._cache.remember(msgspec.structs.replace(spec))
 
     async def get(self, job_id: str) -> JobSpec:
-        entry = self._cached(job_id)
+        entry = self._cache.get(job_id)
         key = self._job_key(job_id)
         blob: bytes | None = None
         async with self._guard():
@@ -175,7 +141,7 @@ class RedisJobStore(JobStore):
                 blob = value if isinstance(value, bytes) else None
                 exists = blob is not None
         if not exists:
-            self._evict(job_id)
+            self._cache.evict(job_id)
             raise JobNotFound()
         if entry is None:
             assert blob is not None
@@ -184,7 +150,7 @@ class RedisJobStore(JobStore):
             except Exception as exc:  # e.g. written by a newer version during an upgrade
                 log.error("cannot decode job %s: %s: %s", job_id, type(exc).__name__, exc)
                 raise StoreUnavailable("the stored job cannot be read") from exc
-            entry = self._remember(spec)
+            entry = self._cache.remember(spec)
         if self.refresh_on_access:
             entry.spec = msgspec.structs.replace(entry.spec, expires_at=time.time() + self.ttl)
         return msgspec.structs.replace(entry.spec)
@@ -194,20 +160,20 @@ class RedisJobStore(JobStore):
             async with self._guard():
                 raw = await self._redis.hgetall(self._stats_key(job_id))
         except StoreUnavailable:
-            entry = self._cached(job_id)
+            entry = self._cache.get(job_id)
             if entry is None or not entry.stats:
                 raise
             return dict(entry.stats)  # degraded: what this process last saw
         stats = {
             d.decode() if isinstance(d, bytes) else d: _stats_dec.decode(v) for d, v in raw.items()
         }
-        entry = self._cache.get(job_id)
+        entry = self._cache.peek(job_id)
         if entry is not None:
             entry.stats.update(stats)
         return stats
 
     async def put_stats(self, job_id: str, domain: str, stats: DomainStats) -> None:
-        entry = self._cache.get(job_id)
+        entry = self._cache.peek(job_id)
         if entry is not None:
             entry.stats[domain] = stats
         keys = [self._job_key(job_id), self._stats_key(job_id)]
