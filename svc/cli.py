@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
         help="SQLite file (default: demo.sqlite3 in the data directory)",
     )
     demo.add_argument("--data-dir", dest="data_dir", default=None)
+    demo.add_argument(
+        "--db-url",
+        dest="db_url",
+        default=None,
+        help="oracle://user:password@host:port/service: load the demo rows into Oracle "
+        "(migrating first) instead of building the SQLite file",
+    )
 
     migrate = sub.add_parser("migrate", help="apply pending schema migrations")
     migrate.add_argument("--db-url", dest="db_url", default=None)
@@ -83,8 +90,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo-data":
         from svc.demo import build_demo_database
 
+        url = args.db_url
+        if url and url.startswith("oracle://"):
+            from svc.sources.oracle import load_demo_oracle
+
+            counts = load_demo_oracle(url, cids=args.cids, seed=args.seed)
+            print(f"loaded the Oracle demo tables: {counts}")
+            return 0
+        if url and not url.startswith("sqlite:///"):
+            raise SystemExit("--db-url must be oracle://... or sqlite:///path")
         settings = _settings(args)
-        path = args.db or settings.demo_db_path
+        path = args.db or (Path(url.removeprefix("sqlite:///")) if url else settings.demo_db_path)
         counts = build_demo_database(path, cids=args.cids, seed=args.seed)
         print(f"built {path}: {counts}")
         return 0

@@ -25,6 +25,14 @@ def _positive(value: str) -> int:
     return n
 
 
+def _snapshot_mode(value: str) -> str | None:
+    if value.lower() == "scn":
+        return "scn"
+    if value.lower() in {"off", "none", ""}:
+        return None
+    raise ValueError("must be scn or off")
+
+
 def _flag(value: str) -> bool:
     if value.lower() in {"1", "true", "yes", "on"}:
         return True
@@ -117,6 +125,46 @@ SETTINGS: tuple[Setting, ...] = (
         _positive,
         "CIDs of the demo database built when none exists (default 20000)",
     ),
+    Setting(
+        "oracle_pool_min",
+        "TRACE_ORACLE_POOL_MIN",
+        _positive,
+        "Oracle: connections the pool opens on first use and keeps (default 4)",
+    ),
+    Setting(
+        "oracle_pool_max",
+        "TRACE_ORACLE_POOL_MAX",
+        _positive,
+        "Oracle: most pooled connections (default 4; equal to the minimum, a fixed-size "
+        "pool, is recommended)",
+    ),
+    Setting(
+        "oracle_pool_increment",
+        "TRACE_ORACLE_POOL_INCREMENT",
+        _positive,
+        "Oracle: connections opened at a time when the pool grows (default 1)",
+    ),
+    Setting(
+        "oracle_pool_wait_ms",
+        "TRACE_ORACLE_POOL_WAIT_MS",
+        _positive,
+        "Oracle: how long a query waits for a free pooled connection before failing "
+        "with source_unavailable (default 5000)",
+    ),
+    Setting(
+        "oracle_call_timeout_ms",
+        "TRACE_ORACLE_CALL_TIMEOUT_MS",
+        _positive,
+        "Oracle: most time one database round trip may take (default 30000)",
+    ),
+    Setting(
+        "oracle_snapshot",
+        "TRACE_ORACLE_SNAPSHOT",
+        _snapshot_mode,
+        "Oracle: `scn` makes every job read AS OF the SCN of its creation, so resumed "
+        "streams see the same data (needs grants and undo retention); unset or `off`: "
+        "each page reads the latest committed data",
+    ),
 )
 
 
@@ -135,6 +183,12 @@ class Settings:
     data_dir: Path = Path(".trace-data")
     redis_prefix: str = "trace:"
     demo_cids: int = 20_000
+    oracle_pool_min: int = 4
+    oracle_pool_max: int = 4
+    oracle_pool_increment: int = 1
+    oracle_pool_wait_ms: int = 5000
+    oracle_call_timeout_ms: int = 30_000
+    oracle_snapshot: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -120,11 +120,19 @@ def generate(
     return history, materials
 
 
-def build_demo_database(path: Path, cids: int, seed: int = 42) -> dict[str, int]:
-    """Build the demo database at `path` (replacing it); return the row counts."""
+def demo_rows(
+    cids: int, seed: int = 42
+) -> tuple[list[str], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The demo's CIDs, history and material rows: the same for every engine and seed."""
     rng = random.Random(seed)
     ids = _container_ids(rng, cids)
     history, materials = generate(ids, rng)
+    return ids, history, materials
+
+
+def build_demo_database(path: Path, cids: int, seed: int = 42) -> dict[str, int]:
+    """Build the demo database at `path` (replacing it); return the row counts."""
+    ids, history, materials = demo_rows(cids, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".building-{os.getpid()}")
     tmp.unlink(missing_ok=True)

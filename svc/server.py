@@ -56,7 +56,15 @@ def ensure_demo_database(settings: Settings) -> None:
 async def build_service(settings: Settings) -> Service:
     tokens = TokenCodec(settings.token_secrets())
     domains = load_domains(settings.domains_file)
-    source = open_source(settings.resolved_db_url())
+    source = open_source(
+        settings.resolved_db_url(),
+        pool_min=settings.oracle_pool_min,
+        pool_max=settings.oracle_pool_max,
+        pool_increment=settings.oracle_pool_increment,
+        pool_wait_ms=settings.oracle_pool_wait_ms,
+        call_timeout_ms=settings.oracle_call_timeout_ms,
+        snapshot=settings.oracle_snapshot,
+    )
     return Service(settings, domains, source, open_store(settings), tokens)
 
 
