@@ -13,7 +13,7 @@ from svc.config import SETTINGS, Settings
 
 def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
     for s in SETTINGS:
-        flag = "--" + s.attr.replace("_", "-")
+        flag = s.flag
         parser.add_argument(
             flag, dest=s.attr, default=None, metavar=s.env, help=f"{s.help} [env {s.env}]"
         )
@@ -27,7 +27,7 @@ def _settings(args: argparse.Namespace) -> Settings:
             try:
                 overrides[s.attr] = s.parse(raw)
             except ValueError as exc:
-                raise SystemExit(f"--{s.attr.replace('_', '-')}: {exc}") from exc
+                raise SystemExit(f"{s.flag}: {exc}") from exc
     try:
         return Settings.from_env(**overrides)
     except ValueError as exc:

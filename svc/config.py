@@ -47,6 +47,11 @@ class Setting:
     env: str
     parse: Callable[[str], Any]
     help: str
+    flag_name: str | None = None  # when the flag is not the attribute's name
+
+    @property
+    def flag(self) -> str:
+        return "--" + (self.flag_name or self.attr.replace("_", "-"))
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -69,12 +74,14 @@ SETTINGS: tuple[Setting, ...] = (
         _csv,
         "token signing secrets, comma-separated: sign with the first, accept any "
         "(rotation); unset: one is generated in the data directory",
+        flag_name="secret",
     ),
     Setting(
         "domains_file",
         "TRACE_DOMAINS",
         str,
         "TOML file mapping domains to tables and columns; unset: the demo schema",
+        flag_name="domains",
     ),
     Setting(
         "batch_size",

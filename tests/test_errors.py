@@ -15,7 +15,7 @@ import pytest
 from tests.servers import ServerProcess, start_server
 from tests.support import create_job, iter_lines, last_since
 
-LEAKS = ("Traceback", "sqlite", "SELECT", "MES_CONTAINER", "File \"", "secret")
+LEAKS = ("Traceback", "sqlite", "SELECT", "MES_CONTAINER", 'File "', "secret")
 
 
 def assert_problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -45,7 +45,9 @@ def test_invalid_tokens(server: ServerProcess, job: dict[str, Any]) -> None:
         assert_problem(httpx.get(result, params={"since": since}), 400, "invalid_token")
 
 
-def test_token_of_another_job(server: ServerProcess, job: dict[str, Any], demo_cids: list[str]) -> None:
+def test_token_of_another_job(
+    server: ServerProcess, job: dict[str, Any], demo_cids: list[str]
+) -> None:
     other = create_job(server.url, demo_cids[50:60])
     since = last_since(list(iter_lines(server.url, other["job_id"])))
     url = f"{server.url}/api/trace/job/{job['job_id']}"
@@ -109,8 +111,11 @@ def strict(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 def test_too_many_cids(strict: ServerProcess) -> None:
     cids = [f"c{i}" for i in range(11)]
-    r = httpx.post(f"{strict.url}/api/trace/job", json={"container_ids": cids},
-                   headers={"Authorization": "Bearer key-one"})
+    r = httpx.post(
+        f"{strict.url}/api/trace/job",
+        json={"container_ids": cids},
+        headers={"Authorization": "Bearer key-one"},
+    )
     assert_problem(r, 400, "too_many_cids")
 
 
@@ -183,7 +188,8 @@ def test_failure_after_first_byte_is_an_error_line_with_the_last_good_token(
     """A domain whose table is missing fails mid-stream, after the first domain streamed."""
     domains = tmp_path / "domains.toml"
     domains.write_text(
-        '[domains.history]\ntable = "MES_CONTAINER_HISTORY"\ncolumns = ["CONTAINERID", "EVENTNAME"]\n'
+        '[domains.history]\ntable = "MES_CONTAINER_HISTORY"\n'
+        'columns = ["CONTAINERID", "EVENTNAME"]\n'
         '[domains.broken]\ntable = "NO_SUCH_TABLE"\ncolumns = ["CONTAINERID"]\n'
     )
     srv = start_server(tmp_path, demo_db, {"TRACE_DOMAINS": str(domains)})
