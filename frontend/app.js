@@ -4,17 +4,20 @@
  * stream in a Worker (stream-worker.js: fetch, decode, parse, encode columns),
  * and paint progress and virtual tables once per animation frame.
  *
- * The main thread never parses JSON of the stream. Worker messages only append
- * typed-array chunks to a `ColumnStore` and mark things dirty; `paint()` runs in
- * `requestAnimationFrame` and touches only text that changed.
+ * The main thread never parses the stream nor holds a large CID list: one
+ * long-lived Worker picks or reads CIDs, creates the job and follows the
+ * stream. Its messages only append typed-array chunks to a `ColumnStore` and
+ * mark things dirty; `paint()` runs in `requestAnimationFrame` and touches only
+ * text that changed.
  *
  * Endpoints used (same origin, relative to this page):
  *   GET  api/domains, GET api/demo/cids?n=N (404: not a demo database),
- *   POST api/trace/job, GET <links.stream>?format=arrays[&since=T] (in the Worker).
+ *   POST api/trace/job, GET <links.stream>?format=arrays[&since=T].
  */
 
 import { ColumnStore } from './columns.js';
 import { VirtualTable } from './table.js';
+import { parseCids } from './cids.js';
 
 /** @typedef {import('./columns.js').EncodedBatch} EncodedBatch */
 
@@ -37,7 +40,7 @@ import { VirtualTable } from './table.js';
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const fmt = new Intl.NumberFormat('en-US');
 const RATE_WINDOW_MS = 3000;
-/** Lists longer than this are kept out of the textarea: Chromium takes ~5 s to lay out 115k lines. */
+/** Lists longer than this stay in the worker, out of the textarea: Chromium takes ~5 s to lay out 115k lines. */
 const TEXTAREA_MAX_CIDS = 5000;
 
 const ui = {
@@ -75,10 +78,11 @@ const ui = {
 const app = {
   /** @type {{name: string, columns: string[]}[]} */
   domainCatalog: [],
-  /** @type {string[]|null} a random pick too large for the textarea */
-  picked: null,
-  /** @type {Worker|null} */
-  worker: null,
+  /** @type {{count: number}|null} a CID list held by the worker, too long for the textarea */
+  kept: null,
+  /** the stream generation: messages of an older stream are ignored */
+  gen: 0,
+  running: false,
   /** @type {any} */
   job: null,
   /** @type {Map<string, DomainView>} */
@@ -90,8 +94,12 @@ const app = {
   drops: 0,
   startedAt: 0,
   endedAt: 0,
-  /** @type {{startedAt: number, firstRowsAt: number|null, doneAt: number|null}} */
-  metrics: { startedAt: 0, firstRowsAt: null, doneAt: null },
+  /**
+   * performance.now() of: Start pressed, job created (stream requested), first
+   * rows painted, `complete` received.
+   * @type {{clickedAt: number, startedAt: number, firstRowsAt: number|null, doneAt: number|null}}
+   */
+  metrics: { clickedAt: 0, startedAt: 0, firstRowsAt: null, doneAt: null },
   dirty: false,
   raf: 0,
   /** @type {ReturnType<typeof setInterval>|undefined} */
@@ -100,27 +108,72 @@ const app = {
 
 // ---------------------------------------------------------------- query panel
 
-/** @param {string} text @returns {string[]} */
-function parseCids(text) {
-  return text.split(/[\s,;]+/).filter(Boolean);
+// ---------------------------------------------------------------- the worker
+
+const worker = new Worker(new URL('./stream-worker.js', import.meta.url), { type: 'module' });
+let nextRequest = 1;
+/** @type {Map<number, {resolve: (m: any) => void, reject: (e: Error) => void}>} */
+const pending = new Map();
+
+/**
+ * Ask the worker for something; resolves with its reply, rejects on `failed`.
+ * @param {string} type
+ * @param {Record<string, unknown>} payload
+ * @returns {Promise<any>}
+ */
+function request(type, payload) {
+  const id = nextRequest++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    worker.postMessage({ type, id, ...payload });
+  });
 }
 
-function cidsFromInput() {
-  return app.picked ?? parseCids(ui.cids.value);
+worker.onmessage = (e) => {
+  const msg = e.data;
+  if (typeof msg.id === 'number' && pending.has(msg.id)) {
+    const p = /** @type {{resolve: (m: any) => void, reject: (e: Error) => void}} */ (pending.get(msg.id));
+    pending.delete(msg.id);
+    if (msg.type === 'failed') p.reject(Object.assign(new Error(msg.error?.message), msg.error));
+    else p.resolve(msg);
+    return;
+  }
+  if (msg.gen === app.gen) onWorkerMessage(msg);
+};
+worker.onerror = (e) => {
+  log(`worker error: ${e.message}`, 'error');
+  for (const p of pending.values()) p.reject(new Error(`worker error: ${e.message}`));
+  pending.clear();
+  if (app.running) {
+    setConn({ state: 'failed', attempt: 0 });
+    finish();
+  }
+};
+
+/** @param {string} path @returns {string} an absolute URL, as the worker needs */
+function absolute(path) {
+  return new URL(path, document.baseURI).href;
+}
+
+// ---------------------------------------------------------------- query panel
+
+function cidCount() {
+  return app.kept ? app.kept.count : parseCids(ui.cids.value).length;
 }
 
 let countTimer = 0;
 function updateCidCount() {
   clearTimeout(countTimer);
   countTimer = window.setTimeout(() => {
-    ui.cidCount.textContent = fmt.format(cidsFromInput().length);
+    ui.cidCount.textContent = fmt.format(cidCount());
   }, 120);
 }
 
 ui.cids.addEventListener('input', () => {
-  if (app.picked) {
-    app.picked = null;
+  if (app.kept) {
+    app.kept = null;
     ui.cids.classList.remove('summary');
+    void request('clear', {});
   }
   updateCidCount();
 });
@@ -134,6 +187,10 @@ function say(text, kind = 'error') {
 const KEY_STORAGE = 'trace.apiKey';
 ui.apiKey.value = sessionStorage.getItem(KEY_STORAGE) ?? '';
 ui.access.open = Boolean(ui.apiKey.value);
+$('access-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  ui.apiKey.dispatchEvent(new Event('change'));
+});
 ui.apiKey.addEventListener('change', () => {
   sessionStorage.setItem(KEY_STORAGE, ui.apiKey.value.trim());
   void loadDomains();
@@ -194,6 +251,8 @@ async function loadDomains() {
       return label;
     }),
   );
+  // Blank progress rows hold the space that a job's rows will take: no jump at Start.
+  if (!app.job) ui.progress.replaceChildren(...app.domainCatalog.map((d) => progressRow(d.name)));
 }
 
 async function probeDemo() {
@@ -221,12 +280,12 @@ ui.randomButton.addEventListener('click', async () => {
   }
   ui.randomButton.disabled = true;
   try {
-    const body = await api(`api/demo/cids?n=${n}`);
-    /** @type {string[]} */
-    const list = body.container_ids ?? [];
-    useCids(list, 'random demo CIDs');
-    say(`Picked ${fmt.format(list.length)} random demo CIDs.`, 'info');
+    const url = absolute(`api/demo/cids?n=${n}`);
+    const reply = await request('pick', { url, headers: authHeaders(), inlineMax: TEXTAREA_MAX_CIDS });
+    useCids(reply, 'random demo CIDs');
+    say(`Picked ${fmt.format(reply.count)} random demo CIDs.`, 'info');
   } catch (err) {
+    if (/** @type {any} */ (err).status === 401) ui.access.open = true;
     say(`Could not pick demo CIDs: ${errText(err)}`);
   } finally {
     ui.randomButton.disabled = false;
@@ -237,9 +296,9 @@ ui.cidFile.addEventListener('change', async () => {
   const file = ui.cidFile.files?.[0];
   if (!file) return;
   try {
-    const list = parseCids(await file.text());
-    useCids(list, `CIDs from ${file.name}`);
-    say(`Read ${fmt.format(list.length)} CIDs from ${file.name}.`, 'info');
+    const reply = await request('file', { file, inlineMax: TEXTAREA_MAX_CIDS });
+    useCids(reply, `CIDs from ${file.name}`);
+    say(`Read ${fmt.format(reply.count)} CIDs from ${file.name}.`, 'info');
   } catch (err) {
     say(`Could not read ${file.name}: ${errText(err)}`);
   } finally {
@@ -248,21 +307,22 @@ ui.cidFile.addEventListener('change', async () => {
 });
 
 /**
- * Use `list` as the CIDs. A long list is kept out of the textarea, which
- * shows a summary instead: laying out 100k lines of text takes seconds.
- * @param {string[]} list
+ * Show the worker's reply to a pick or a file. A short list goes into the
+ * textarea; a long one stays in the worker and the textarea shows a summary:
+ * Chromium takes seconds to lay out 100k lines of text.
+ * @param {{count: number, preview: string[], list: string[]|null}} reply
  * @param {string} what
  */
-function useCids(list, what) {
-  if (list.length > TEXTAREA_MAX_CIDS) {
-    app.picked = list;
-    const head = list.slice(0, 20).join('\n');
-    ui.cids.value = `${fmt.format(list.length)} ${what}\n${head}\n…\n(typing here replaces them)`;
-    ui.cids.classList.add('summary');
-  } else {
-    app.picked = null;
+function useCids(reply, what) {
+  if (reply.list) {
+    app.kept = null;
     ui.cids.classList.remove('summary');
-    ui.cids.value = list.join('\n');
+    ui.cids.value = reply.list.join('\n');
+  } else {
+    app.kept = { count: reply.count };
+    const head = reply.preview.join('\n');
+    ui.cids.value = `${fmt.format(reply.count)} ${what}\n${head}\n…\n(typing here replaces them)`;
+    ui.cids.classList.add('summary');
   }
   updateCidCount();
 }
@@ -288,35 +348,46 @@ ui.download.addEventListener('click', async (event) => {
   }
 });
 ui.stop.addEventListener('click', () => {
-  app.worker?.postMessage({ type: 'stop' });
+  if (app.running) worker.postMessage({ type: 'stop' });
 });
 ui.drop.addEventListener('click', () => {
-  if (!app.worker) return;
+  if (!app.running) return;
   app.drops += 1;
   log(`drop requested by the user (${app.drops})`, 'warn');
-  app.worker.postMessage({ type: 'drop' });
+  worker.postMessage({ type: 'drop' });
 });
 
 // ---------------------------------------------------------------- job lifecycle
 
 async function startJob() {
-  const cids = cidsFromInput();
   const domains = [...ui.domainList.querySelectorAll('input[name=domain]:checked')].map(
     (b) => /** @type {HTMLInputElement} */ (b).value,
   );
-  if (!cids.length) return say('Paste some container IDs or pick random demo CIDs first.');
+  if (!cidCount()) return say('Paste some container IDs or pick random demo CIDs first.');
   if (!domains.length) return say('Choose at least one domain.');
-  stopWorker();
+  stopStream();
   say('');
   ui.start.disabled = true;
+  const clickedAt = performance.now();
   let job;
   try {
     setConn({ state: 'creating job', attempt: 0 });
-    job = await api('api/trace/job', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify({ container_ids: cids, domains }),
+    // The worker serialises and sends the CIDs: 115k of them cost ~100 ms.
+    const reply = await request('create', {
+      url: absolute('api/trace/job'),
+      domains,
+      text: app.kept ? undefined : ui.cids.value,
+      headers: authHeaders(),
     });
+    if (reply.status !== 201 && reply.status !== 200) {
+      const b = reply.body;
+      if (reply.status === 401) ui.access.open = true;
+      throw Object.assign(new Error(b?.detail || b?.title || `HTTP ${reply.status}`), {
+        status: reply.status,
+        code: b?.code ?? `http_${reply.status}`,
+      });
+    }
+    job = reply.body;
   } catch (err) {
     setConn({ state: 'failed', attempt: 0 });
     ui.start.disabled = false;
@@ -331,44 +402,31 @@ async function startJob() {
   resetView(job);
   log(`job ${job.job_id}: ${fmt.format(job.cid_count)} CIDs, ${job.domains.join(', ')}`);
 
-  const worker = new Worker(new URL('./stream-worker.js', import.meta.url), { type: 'module' });
-  app.worker = worker;
-  worker.onmessage = (e) => {
-    if (app.worker === worker) onWorkerMessage(e.data);
-  };
-  worker.onerror = (e) => {
-    if (app.worker !== worker) return;
-    log(`worker error: ${e.message}`, 'error');
-    setConn({ state: 'failed', attempt: 0 });
-    finish();
-  };
   app.startedAt = performance.now();
-  app.metrics = { startedAt: app.startedAt, firstRowsAt: null, doneAt: null };
-  worker.postMessage({ type: 'start', url: app.job.streamUrl, headers: authHeaders() });
+  app.metrics = { clickedAt, startedAt: app.startedAt, firstRowsAt: null, doneAt: null };
+  app.gen += 1;
+  app.running = true;
+  worker.postMessage({ type: 'start', gen: app.gen, url: app.job.streamUrl, headers: authHeaders() });
   ui.stop.disabled = false;
   ui.start.disabled = false;
   clearInterval(app.ticker);
   app.ticker = setInterval(markDirty, 500); // keeps rates, ETA and elapsed moving
 }
 
-function stopWorker() {
-  if (app.worker) {
-    app.worker.postMessage({ type: 'stop' });
-    const w = app.worker;
-    app.worker = null;
-    setTimeout(() => w.terminate(), 1000);
-  }
+/** Stop the current stream, if any; its late messages are ignored from now on. */
+function stopStream() {
+  if (app.running) worker.postMessage({ type: 'stop' });
+  app.running = false;
+  app.gen += 1;
   clearInterval(app.ticker);
 }
 
 function finish() {
+  app.running = false;
   app.endedAt = performance.now();
   ui.stop.disabled = true;
   ui.drop.disabled = true;
   clearInterval(app.ticker);
-  const w = app.worker;
-  app.worker = null;
-  w?.terminate();
   markDirty();
 }
 
@@ -407,19 +465,8 @@ function resetView(job) {
  * @returns {DomainView}
  */
 function addDomain(name, columns) {
-  const row = document.createElement('div');
-  row.className = 'prog';
-  row.dataset.domain = name;
-  row.dataset.testid = `progress-${name}`;
-  row.innerHTML = `
-    <span class="prog-name"></span>
-    <span class="prog-bar"><span class="prog-fill"></span></span>
-    <span class="prog-count mono"></span>
-    <span class="prog-rate mono"></span>
-    <span class="prog-eta mono"></span>
-    <span class="prog-status"></span>`;
+  const row = progressRow(name);
   const q = (/** @type {string} */ s) => /** @type {HTMLElement} */ (row.querySelector(s));
-  q('.prog-name').textContent = name;
   const count = q('.prog-count');
   count.dataset.testid = `count-${name}`;
   count.dataset.count = '0';
@@ -483,6 +530,28 @@ function addDomain(name, columns) {
   };
   app.domains.set(name, view);
   return view;
+}
+
+/**
+ * One progress row, blank ('idle'); `paintDomain` fills it.
+ * @param {string} name
+ * @returns {HTMLElement}
+ */
+function progressRow(name) {
+  const row = document.createElement('div');
+  row.className = 'prog';
+  row.dataset.domain = name;
+  row.dataset.testid = `progress-${name}`;
+  row.dataset.status = 'idle';
+  row.innerHTML = `
+    <span class="prog-name"></span>
+    <span class="prog-bar"><span class="prog-fill"></span></span>
+    <span class="prog-count mono">— / —</span>
+    <span class="prog-rate mono">— rec/s</span>
+    <span class="prog-eta mono">ETA —</span>
+    <span class="prog-status">idle</span>`;
+  /** @type {HTMLElement} */ (row.querySelector('.prog-name')).textContent = name;
+  return row;
 }
 
 /** @param {string|null} name */

@@ -1,28 +1,42 @@
 // @ts-check
 /**
- * Dedicated module Worker: fetch, UTF-8 decoding, line framing, JSON.parse and
- * column encoding all happen here, so the page's main thread only appends
- * typed arrays and paints.
+ * The page's data side, a dedicated module Worker. Everything whose cost grows
+ * with the job happens here, off the main thread: holding a large CID list
+ * (a random pick or a file), serialising and POSTing the job, and following
+ * the stream (fetch, UTF-8 decoding, line framing, JSON.parse, column encoding).
  *
- * Messages in (from the page):
- *   {type: 'start', url, headers?, idleTimeoutMs?}  follow the stream at `url`
- *   {type: 'drop'}                                  abort the current request only
- *   {type: 'stop'}                                  cancel the consumer
+ * Requests from the page; each has an `id` echoed in its one reply:
+ *   {type: 'pick', id, url, headers?, inlineMax?}  GET demo CIDs; keep them
+ *        -> {type: 'cids', id, count, preview, list (when count <= inlineMax, else null)}
+ *         | {type: 'failed', id, error}
+ *   {type: 'file', id, file, inlineMax?}  read CIDs from a File -> the same
+ *   {type: 'clear', id}                   forget the kept CIDs  -> {type: 'cids', id, count: 0, ...}
+ *   {type: 'create', id, url, domains, text?, headers?}
+ *        POST the job; CIDs from `text` when given, else the kept ones
+ *                                                                  -> {type: 'created', id, status, body}
  *
- * Messages out (to the page):
- *   {type: 'state', state, attempt, since, connections, delayMs?, error?}
- *   {type: 'line', line}        every line but `records` (meta, domain_start, ...)
- *   {type: 'records', domain, batchNo, since, batch: EncodedBatch}  typed arrays transferred
- *   {type: 'end', ok, result?, error?}
+ * Stream control; every message a stream sends carries its `gen`, so the page
+ * can ignore a stopped stream's last words:
+ *   {type: 'start', gen, url, headers?, idleTimeoutMs?}  follow the stream at `url`
+ *   {type: 'drop'}                                      abort the current request only
+ *   {type: 'stop'}                                      cancel the stream
+ * Stream messages to the page:
+ *   {type: 'state', gen, state, attempt, since, connections, delayMs?, error?}
+ *   {type: 'line', gen, line}      every line but `records` (meta, domain_start, ...)
+ *   {type: 'records', gen, domain, batchNo, since, batch: EncodedBatch}  typed arrays transferred
+ *   {type: 'end', gen, ok, result?, error?}
  */
 
 import { StreamConsumer } from './consumer.js';
 import { BatchEncoder } from './columns.js';
+import { parseCids } from './cids.js';
 
 /** @type {StreamConsumer|null} */
 let consumer = null;
 /** @type {AbortController|null} */
 let controller = null;
+/** @type {string[]} the kept CID list */
+let kept = [];
 
 /** @param {any} err */
 function errorInfo(err) {
@@ -36,10 +50,68 @@ function errorInfo(err) {
   };
 }
 
-/** @param {{url: string, headers?: Record<string, string>, idleTimeoutMs?: number}} msg */
+/** @param {Response} res */
+async function bodyOf(res) {
+  const type = res.headers.get('content-type') ?? '';
+  return type.includes('json') ? res.json().catch(() => null) : null;
+}
+
+/**
+ * Keep `list`; reply with its size, its head, and the whole list when it has
+ * at most `inlineMax` entries (the page shows short lists in full).
+ * @param {{id: number, inlineMax?: number}} msg
+ * @param {string[]} list
+ */
+function keep(msg, list) {
+  kept = list;
+  const inline = list.length <= (msg.inlineMax ?? 0);
+  postMessage({
+    type: 'cids',
+    id: msg.id,
+    count: list.length,
+    preview: list.slice(0, 20),
+    list: inline ? list : null,
+  });
+}
+
+/** @type {Record<string, (msg: any) => Promise<void>>} */
+const requests = {
+  async pick(msg) {
+    const res = await fetch(msg.url, { headers: msg.headers });
+    const body = await bodyOf(res);
+    if (!res.ok) {
+      const error = {
+        message: body?.detail || body?.title || `HTTP ${res.status}`,
+        code: body?.code ?? `http_${res.status}`,
+        status: res.status,
+      };
+      postMessage({ type: 'failed', id: msg.id, error });
+      return;
+    }
+    keep(msg, body?.container_ids ?? []);
+  },
+  async file(msg) {
+    keep(msg, parseCids(await msg.file.text()));
+  },
+  async clear(msg) {
+    keep(msg, []);
+  },
+  async create(msg) {
+    const cids = typeof msg.text === 'string' ? parseCids(msg.text) : kept;
+    const res = await fetch(msg.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json', ...msg.headers },
+      body: JSON.stringify({ container_ids: cids, domains: msg.domains }),
+    });
+    postMessage({ type: 'created', id: msg.id, status: res.status, body: await bodyOf(res) });
+  },
+};
+
+/** @param {{gen: number, url: string, headers?: Record<string, string>, idleTimeoutMs?: number}} msg */
 function start(msg) {
   controller?.abort();
   controller = new AbortController();
+  const gen = msg.gen;
   /** @type {Map<string, {encoder: BatchEncoder, columns: string[]}>} */
   const domains = new Map();
   consumer = new StreamConsumer(msg.url, {
@@ -47,7 +119,7 @@ function start(msg) {
     headers: msg.headers,
     idleTimeoutMs: msg.idleTimeoutMs ?? 120000,
     onState(s) {
-      postMessage({ type: 'state', ...s, error: errorInfo(s.error) });
+      postMessage({ type: 'state', gen, ...s, error: errorInfo(s.error) });
     },
     onLine(line) {
       if (line.type === 'records') return;
@@ -62,7 +134,7 @@ function start(msg) {
           });
         }
       }
-      postMessage({ type: 'line', line });
+      postMessage({ type: 'line', gen, line });
     },
     onRecords(line) {
       const d = domains.get(line.domain);
@@ -72,19 +144,14 @@ function start(msg) {
       }
       const { batch, transfer } = d.encoder.encode(line.data, d.columns);
       postMessage(
-        { type: 'records', domain: line.domain, batchNo: line.batch, since: line.since, batch },
+        { type: 'records', gen, domain: line.domain, batchNo: line.batch, since: line.since, batch },
         { transfer },
       );
     },
   });
-  const mine = consumer;
   consumer.run().then(
-    (result) => {
-      if (consumer === mine) postMessage({ type: 'end', ok: true, result });
-    },
-    (err) => {
-      if (consumer === mine) postMessage({ type: 'end', ok: false, error: errorInfo(err) });
-    },
+    (result) => postMessage({ type: 'end', gen, ok: true, result }),
+    (err) => postMessage({ type: 'end', gen, ok: false, error: errorInfo(err) }),
   );
 }
 
@@ -93,4 +160,9 @@ self.onmessage = (event) => {
   if (msg.type === 'start') start(msg);
   else if (msg.type === 'drop') consumer?.dropConnection();
   else if (msg.type === 'stop') controller?.abort(new DOMException('stopped by the user', 'AbortError'));
+  else if (requests[msg.type]) {
+    requests[msg.type](msg).catch((err) =>
+      postMessage({ type: 'failed', id: msg.id, error: errorInfo(err) }),
+    );
+  }
 };

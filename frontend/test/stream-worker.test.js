@@ -41,7 +41,7 @@ test('the worker delivers every row once, as the page decodes it', async () => {
         self.onmessage({ data: { type: 'drop' } });
       }
     };
-    self.onmessage({ data: { type: 'start', url: `${base}${job.links.stream}?format=arrays` } });
+    self.onmessage({ data: { type: 'start', gen: 7, url: `${base}${job.links.stream}?format=arrays` } });
     const end = await ended;
     assert.equal(end.ok, true, JSON.stringify(end.error));
 
@@ -66,6 +66,56 @@ test('the worker delivers every row once, as the page decodes it', async () => {
     assert.equal(states.at(-1), 'done');
     assert.ok(posted.some((m) => m.type === 'line' && m.line.type === 'meta' && m.line.resumed));
     assert.ok(!posted.some((m) => m.type === 'line' && m.line.type === 'records'), 'records go as column batches only');
+    assert.ok(posted.every((m) => m.gen === 7), 'every stream message carries its generation');
+  } finally {
+    await svc.close();
+  }
+});
+
+/** Send a request to the worker and wait for the reply with its id. */
+function ask(type, payload) {
+  const id = Math.floor(Math.random() * 1e9);
+  return new Promise((resolve) => {
+    const before = onPost;
+    onPost = (msg) => {
+      if (msg.id === id) {
+        onPost = before;
+        resolve(msg);
+      }
+    };
+    self.onmessage({ data: { type, id, ...payload } });
+  });
+}
+
+test('the worker keeps a picked CID list and creates the job from it', async () => {
+  const svc = createFakeService({ serveStatic: false, demoCids: 9000 });
+  const base = await svc.listen();
+  try {
+    const small = await ask('pick', { url: `${base}/api/demo/cids?n=10`, inlineMax: 100 });
+    assert.equal(small.type, 'cids');
+    assert.equal(small.count, 10);
+    assert.equal(small.list.length, 10, 'short lists come back in full');
+    const big = await ask('pick', { url: `${base}/api/demo/cids?n=8000`, inlineMax: 100 });
+    assert.equal(big.count, 8000);
+    assert.equal(big.list, null, 'long lists stay in the worker');
+    assert.equal(big.preview.length, 20);
+    const created = await ask('create', { url: `${base}/api/trace/job`, domains: ['history'] });
+    assert.equal(created.status, 201);
+    assert.equal(created.body.cid_count, 8000);
+    const fromText = await ask('create', { url: `${base}/api/trace/job`, domains: ['history'], text: 'a, b;c\n\n d a' });
+    assert.equal(fromText.body.cid_count, 4, 'text wins over the kept list; the service de-duplicates');
+    const file = new Blob(['x1\r\nx2\r\nx3\r\n']);
+    const read = await ask('file', { file, inlineMax: 100 });
+    assert.deepEqual(read.list, ['x1', 'x2', 'x3']);
+    const bad = await ask('create', { url: `${base}/api/trace/job`, domains: ['nope'] });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.code, 'unknown_domain');
+    const notDemo = createFakeService({ serveStatic: false, demoCids: 0 });
+    const base2 = await notDemo.listen();
+    const failed = await ask('pick', { url: `${base2}/api/demo/cids?n=5` });
+    await notDemo.close();
+    assert.equal(failed.type, 'failed');
+    assert.equal(failed.error.status, 404);
   } finally {
     await svc.close();
   }
