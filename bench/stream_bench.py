@@ -1,7 +1,7 @@
 """Stream benchmark on the 114,892-CID demo database (~1.7M records), in one run:
 
-- records/s and MB/s of the whole job over HTTP on loopback, against the same keyset read
-  and encoding done in-process without HTTP (the ceiling);
+- records/s and MB/s of the whole job over HTTP on loopback, against the same stream code
+  (`svc.stream.stream_job`) run in-process without HTTP (the ceiling);
 - the server's peak RSS (VmHWM) after streaming the whole job;
 - time to the first records line (warm: totals already computed; cold: a new job);
 - first-page and last-page latency of a domain, in-process and over REST, and the bare-OR
@@ -27,12 +27,14 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from svc import protocol as p  # noqa: E402
+from svc.config import Settings  # noqa: E402
 from svc.demo import build_demo_database  # noqa: E402
 from svc.domains import load_domains  # noqa: E402
 from svc.keyset import Key, Plan  # noqa: E402
 from svc.reader import DomainReader  # noqa: E402
+from svc.server import build_service  # noqa: E402
 from svc.sources.sqlite import SqliteSource  # noqa: E402
+from svc.stream import stream_job  # noqa: E402
 from svc.tokens import Cursor, TokenCodec  # noqa: E402
 from tests.servers import TEST_SECRET, start_server  # noqa: E402
 
@@ -57,28 +59,20 @@ def job_cids(db: Path) -> list[str]:
         return sorted(r[0] for r in conn.execute("SELECT CONTAINERID FROM TRACE_DEMO_CONTAINERS"))
 
 
-async def ceiling(db: Path, cids: list[str]) -> dict[str, float]:
-    """The stream's own work without HTTP: keyset reads, shaping and encoding of every line."""
-    source = SqliteSource(str(db))
-    plan = Plan(cids)
+async def ceiling(db: Path, cids: list[str], data_dir: Path) -> dict[str, float]:
+    """The stream's own code without HTTP: `stream_job` in-process, every line encoded."""
+    settings = Settings(db_url=f"sqlite:///{db}", secrets=[TEST_SECRET], data_dir=data_dir)
+    svc = await build_service(settings)
+    spec = await svc.create_job(cids, None, None)
+    for name in spec.domains:
+        await svc.stats(spec, name)  # warm, as in the HTTP run
     records = size = 0
     t = time.perf_counter()
-    for name, domain in DOMAINS.items():
-        reader = DomainReader(source, domain, plan)
-        after: Key | None = None
-        batch = 0
-        while True:
-            page = await reader.read(after, BATCH)
-            if page.rows:
-                batch += 1
-                after = page.last
-                data = p.shape_records(page.rows, domain.columns, arrays=False)
-                size += len(p.encode_line(p.Records(name, batch, data, "x" * 120)))
-                records += len(page.rows)
-            if not page.more:
-                break
+    async for line in stream_job(svc, spec, None, None, arrays=False):
+        size += len(line)
     elapsed = time.perf_counter() - t
-    await source.close()
+    records = json.loads(line)["total_records"]
+    await svc.close()
     return {"records": records, "bytes": size, "seconds": elapsed}
 
 
@@ -199,7 +193,7 @@ def main() -> None:
     db = demo_db(args.db, args.cids)
     cids = job_cids(db)
 
-    roof = asyncio.run(ceiling(db, cids))
+    roof = asyncio.run(ceiling(db, cids, ROOT / "bench/out/data-inprocess"))
     pages = asyncio.run(page_latency(db, cids))
     bare = bare_or_latency(db)
 
