@@ -1,0 +1,81 @@
+"""Commands and defaults: the generated secret, migrate, demo-data, serve on the demo default."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.servers import ROOT, start_server
+from tests.support import create_job, iter_lines, last_since, records_of
+
+
+def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "svc", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_generated_secret_is_private_and_survives_a_restart(
+    demo_db: Path, demo_cids: list[str], tmp_path: Path
+) -> None:
+    env = {"TRACE_SECRET": "", "TRACE_STREAM_BATCH_SIZE": "300"}
+    first = start_server(tmp_path, demo_db, env)
+    try:
+        job = create_job(first.url, demo_cids[:100])
+        lines = []
+        for line in iter_lines(first.url, job["job_id"]):
+            lines.append(line)
+            if line["type"] == "records":
+                break
+    finally:
+        first.stop()
+    secret = tmp_path / "secret"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600 and len(secret.read_text()) >= 32
+    second = start_server(tmp_path, demo_db, env)
+    try:
+        rest = list(iter_lines(second.url, job["job_id"], last_since(lines)))
+        assert rest[-1]["type"] == "complete"
+        full = list(iter_lines(second.url, job["job_id"]))
+    finally:
+        second.stop()
+    union = records_of(lines)
+    for domain, rows in records_of(rest).items():
+        union.setdefault(domain, []).extend(rows)
+    assert union == records_of(full)
+
+
+def test_serve_without_a_database_builds_and_serves_the_demo(tmp_path: Path) -> None:
+    srv = start_server(tmp_path, None, {"TRACE_DEMO_CIDS": "200"}, wait=120)
+    try:
+        assert (tmp_path / "demo.sqlite3").exists()
+        cids = httpx.get(f"{srv.url}/api/demo/cids", params={"n": 5}).json()["container_ids"]
+        assert len(cids) == 5
+        job = create_job(srv.url, cids)
+        lines = list(iter_lines(srv.url, job["job_id"]))
+        assert lines[-1]["type"] == "complete" and lines[-1]["total_records"] > 0
+        assert httpx.get(f"{srv.url}/readyz").status_code == 200
+        page = httpx.get(f"{srv.url}/")
+        assert page.status_code == 200 and "<html" in page.text.lower()
+    finally:
+        srv.stop()
+
+
+def test_demo_data_then_migrate_is_idempotent(tmp_path: Path) -> None:
+    db = tmp_path / "d.sqlite3"
+    built = _run("demo-data", "--cids", "50", "--db", str(db))
+    assert built.returncode == 0, built.stderr
+    again = _run("migrate", "--db-url", f"sqlite:///{db}")
+    assert again.returncode == 0 and "up to date" in again.stdout
+    with sqlite3.connect(db) as conn:
+        names = [r[0] for r in conn.execute("SELECT NAME FROM TRACE_SCHEMA_MIGRATIONS ORDER BY 1")]
+    assert names == sorted(p.name for p in (ROOT / "migrations/sqlite").glob("*.sql"))
+
+
+def test_bad_settings_fail_at_start_with_a_clear_message(tmp_path: Path) -> None:
+    out = _run("serve", "--batch-size", "zero", "--data-dir", str(tmp_path))
+    assert out.returncode != 0 and "--batch-size" in out.stderr
