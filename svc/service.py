@@ -78,6 +78,9 @@ class Service:
         spec = await self.store.get(job_id)
         if spec.owner != owner:
             raise JobNotFound()  # another key's job: do not reveal that it exists
+        gone = [d for d in spec.domains if d not in self.domains]
+        if gone:  # the domain file changed since the job was made
+            raise UnknownDomain(f"this job's domain(s) {', '.join(gone)} are no longer configured")
         return spec
 
     def plan(self, spec: JobSpec) -> Plan:

@@ -205,3 +205,24 @@ def test_failure_after_first_byte_is_an_error_line_with_the_last_good_token(
         assert "NO_SUCH_TABLE" not in json.dumps(lines)
     finally:
         srv.stop()
+
+
+def test_job_whose_domain_is_no_longer_configured(
+    demo_db: Path, demo_cids: list[str], tmp_path: Path
+) -> None:
+    first = start_server(tmp_path, demo_db)
+    try:
+        job = create_job(first.url, demo_cids[:5], ["history", "materials"])
+    finally:
+        first.stop()
+    only_history = tmp_path / "domains.toml"
+    only_history.write_text(
+        '[domains.history]\ntable = "MES_CONTAINER_HISTORY"\ncolumns = ["CONTAINERID"]\n'
+    )
+    second = start_server(tmp_path, demo_db, {"TRACE_DOMAINS": str(only_history)})
+    try:
+        r = httpx.get(f"{second.url}/api/trace/job/{job['job_id']}/stream")
+        body = assert_problem(r, 400, "unknown_domain")
+        assert "materials" in body["detail"]
+    finally:
+        second.stop()
