@@ -135,4 +135,5 @@ class EmbeddedJobStore(JobStore):
         )
 
     async def ping(self) -> None:
-        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+        # Reads the schema, unlike SELECT 1: a damaged or missing store file fails here.
+        await self._run(lambda conn: conn.execute("SELECT 1 FROM trace_jobs LIMIT 1").fetchall())
