@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,10 @@ def test_store_unavailable(demo_db: Path, tmp_path: Path) -> None:
     srv = start_server(tmp_path, demo_db)
     try:
         job = create_job(srv.url, ["a"])
+        deadline = time.monotonic() + 10  # let the background totals finish writing first
+        while len(httpx.get(f"{srv.url}{job['links']['self']}").json()["totals"]) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         for suffix in ("", "-wal", "-shm"):
             path = tmp_path / f"jobs.sqlite3{suffix}"
             if path.exists():
