@@ -253,24 +253,35 @@ async def result_page(request: Request) -> Response:
         raise UnknownDomain(f"this job has no domain {domain[:64]!r}")
     if cursor is not None and cursor.domain != domain:
         raise InvalidToken("the since token is for another domain")
-    if "offset" in request.query_params:
-        raise BadRequest("offset paging is not supported; follow `next` (since tokens)")
     limit = _int_param(request, "limit", svc.settings.batch_size, 1, svc.settings.max_page_limit)
+    offset: int | None = None
+    if "offset" in request.query_params:
+        if cursor is not None:
+            raise BadRequest("give either offset or since, not both")
+        offset = _int_param(request, "offset", 0, 0, 10**12)
     arrays = _format(request)
     stats = await svc.stats(spec, domain)
-    batch = await svc.reader(spec, domain).read(start_key(cursor) if cursor else None, limit)
+    reader = svc.reader(spec, domain)
+    if offset:
+        batch = await reader.read_at(offset, limit, await svc.chunk_records(spec, domain))
+    else:
+        batch = await reader.read(start_key(cursor) if cursor else None, limit)
     token = None
     if batch.more and batch.last is not None:
-        number = (cursor.batch if cursor else 0) + 1
-        seen = (cursor.seen if cursor else 0) + len(batch.rows)
+        before = offset if offset is not None else (cursor.seen if cursor else 0)
+        number = (cursor.batch if cursor else -(-before // limit)) + 1
+        seen = before + len(batch.rows)
         token = svc.tokens.sign(
             Cursor(spec.job_id, domain, number, batch.last.cid, batch.last.rid, seen, spec.snapshot)
         )
     columns = svc.domains[domain].columns
-    page = p.Page(domain, limit, stats.records, p.shape_records(batch.rows, columns, arrays), token)
+    data = p.shape_records(batch.rows, columns, arrays)
+    page = p.Page(domain, limit, stats.records, data, token, offset)
     headers = {"Cache-Control": "no-store"}
     if token is not None:
-        url = request.url.include_query_params(since=token, domain=domain, limit=limit)
+        url = request.url.remove_query_params("offset").include_query_params(
+            since=token, domain=domain, limit=limit
+        )
         headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
     return _json(page, headers=headers)
 

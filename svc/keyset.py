@@ -33,14 +33,22 @@ class Dialect:
     rowid: str  # the engine's row id pseudo-column
     limit_clause: str  # appended after ORDER BY; binds :limit
     snapshot_clause: str  # appended to the table in snapshot mode; binds :scn
+    offset_clause: str  # appended after ORDER BY in offset pages; binds :skip and :limit
 
 
-SQLITE = Dialect("sqlite", rowid="rowid", limit_clause="LIMIT :limit", snapshot_clause="")
+SQLITE = Dialect(
+    "sqlite",
+    rowid="rowid",
+    limit_clause="LIMIT :limit",
+    snapshot_clause="",
+    offset_clause="LIMIT :limit OFFSET :skip",
+)
 ORACLE = Dialect(
     "oracle",
     rowid="ROWID",
     limit_clause="FETCH FIRST :limit ROWS ONLY",
     snapshot_clause=" AS OF SCN :scn",
+    offset_clause="OFFSET :skip ROWS FETCH FIRST :limit ROWS ONLY",
 )
 
 
@@ -67,9 +75,18 @@ def _source(domain: Domain, dialect: Dialect, snapshot: bool) -> str:
 
 
 def page_sql(
-    domain: Domain, dialect: Dialect, *, slots: int = SLOTS, snapshot: bool = False
+    domain: Domain,
+    dialect: Dialect,
+    *,
+    slots: int = SLOTS,
+    snapshot: bool = False,
+    offset: bool = False,
 ) -> str:
-    """One keyset page: the selected columns plus the tie-break as a last column."""
+    """One keyset page: the selected columns plus the tie-break as a last column.
+
+    With `offset`, the page skips `:skip` rows of its chunk first: the entry point of
+    offset paging, which then goes on by keyset.
+    """
     rid = _tiebreak(domain, dialect)
     select = ", ".join(domain.columns)
     return (
@@ -78,7 +95,7 @@ def page_sql(
         f" WHERE {domain.key} IN ({_in_list(slots)})"
         f" AND (:after_rid IS NULL OR {domain.key} > :after_cid OR {rid} > :after_rid)"
         f" ORDER BY {domain.key}, {rid}"
-        f" {dialect.limit_clause}"
+        f" {dialect.offset_clause if offset else dialect.limit_clause}"
     )
 
 

@@ -36,16 +36,21 @@ class DomainReader:
         self.scn = scn
         dialect: Dialect = source.dialect
         self._sql = _page_sql(domain, dialect, slots=plan.slots, snapshot=scn is not None)
+        self._offset_sql = _page_sql(
+            domain, dialect, slots=plan.slots, snapshot=scn is not None, offset=True
+        )
         self._stats = _stats_sql(domain, dialect, slots=plan.slots, snapshot=scn is not None)
         self._key = domain.key_index
 
     def _key_of(self, row: Row) -> Key:
         return Key(row[self._key], row[-1])
 
-    async def read(self, after: Key | None, limit: int) -> Batch:
-        """The next `limit` records after `after` (None: from the domain's start)."""
+    async def read(self, after: Key | None, limit: int, chunk: int | None = None) -> Batch:
+        """The next `limit` records after `after` (None: from the start of `chunk`, or of
+        the domain)."""
         rows: list[Row] = []
-        chunk = self.plan.chunk_of(after)
+        if chunk is None:
+            chunk = self.plan.chunk_of(after)
         while chunk < self.plan.chunk_count:
             need = limit - len(rows)
             binds = self.plan.page_binds(chunk, after, need + 1, self.scn)
@@ -59,16 +64,36 @@ class DomainReader:
             chunk += 1  # this chunk is exhausted
         return Batch(rows, after, False)
 
-    async def stats(self, concurrency: int = 2) -> DomainStats:
-        """Records and CIDs with records: one aggregate query per chunk."""
+    async def read_at(self, offset: int, limit: int, chunk_records: list[int]) -> Batch:
+        """`limit` records from the `offset`-th on (0-based), given each chunk's record count.
+
+        One query skips into the chunk that holds the offset; the rest is read by keyset,
+        so the cost is one chunk's skip, not the offset's.
+        """
+        chunk, skip = 0, offset
+        while chunk < len(chunk_records) and skip >= chunk_records[chunk]:
+            skip -= chunk_records[chunk]
+            chunk += 1
+        if chunk >= len(chunk_records):
+            return Batch([], None, False)
+        binds = self.plan.page_binds(chunk, None, limit + 1, self.scn)
+        binds["skip"] = skip
+        got = await self.source.fetch(self._offset_sql, binds)
+        if len(got) > limit:
+            rows = got[:limit]
+            return Batch(rows, self._key_of(rows[-1]) if rows else None, True)
+        if not got:  # rows went away since the counts were taken: go on with the next chunk
+            return await self.read(None, limit, chunk=chunk + 1)
+        rest = await self.read(self._key_of(got[-1]), limit - len(got))
+        return Batch(got + rest.rows, rest.last, rest.more)
+
+    async def chunk_stats(self, concurrency: int = 2) -> list[DomainStats]:
+        """Records and CIDs with records of each chunk: one aggregate query per chunk."""
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(chunk: int) -> Row:
+        async def one(chunk: int) -> DomainStats:
             async with gate:
                 rows = await self.source.fetch(self._stats, self.plan.stats_binds(chunk, self.scn))
-                return rows[0]
+                return DomainStats(records=int(rows[0][0]), containers=int(rows[0][1]))
 
-        results = await asyncio.gather(*(one(c) for c in range(self.plan.chunk_count)))
-        return DomainStats(
-            records=sum(int(r[0]) for r in results), containers=sum(int(r[1]) for r in results)
-        )
+        return list(await asyncio.gather(*(one(c) for c in range(self.plan.chunk_count))))

@@ -49,6 +49,8 @@ class Service:
         self.active_streams = 0
         self._plans: OrderedDict[str, Plan] = OrderedDict()
         self._stats: dict[tuple[str, str], asyncio.Task[DomainStats]] = {}
+        # Per-chunk record counts, for offset paging: in-process only (small, recomputable).
+        self._chunk_records: OrderedDict[tuple[str, str], list[int]] = OrderedDict()
 
     def check_domains(self, names: list[str] | None) -> list[str]:
         if names is None:
@@ -109,12 +111,30 @@ class Service:
         known = (await self.store.get_stats(spec.job_id)).get(domain)
         if known is not None:
             return known
-        stats = await self.reader(spec, domain).stats()
+        chunks = await self.reader(spec, domain).chunk_stats()
+        self._remember_chunks(spec, domain, [c.records for c in chunks])
+        stats = DomainStats(
+            records=sum(c.records for c in chunks), containers=sum(c.containers for c in chunks)
+        )
         try:
             await self.store.put_stats(spec.job_id, domain, stats)
         except StoreUnavailable:  # totals are a cache: the stream goes on without storing them
             log.warning("could not store totals of job %s/%s", spec.job_id, domain)
         return stats
+
+    def _remember_chunks(self, spec: JobSpec, domain: str, records: list[int]) -> None:
+        self._chunk_records[(spec.job_id, domain)] = records
+        if len(self._chunk_records) > _PLAN_CACHE:
+            self._chunk_records.popitem(last=False)
+
+    async def chunk_records(self, spec: JobSpec, domain: str) -> list[int]:
+        """Records in each of the domain's chunks (for offset paging)."""
+        known = self._chunk_records.get((spec.job_id, domain))
+        if known is None:
+            chunks = await self.reader(spec, domain).chunk_stats()
+            known = [c.records for c in chunks]
+            self._remember_chunks(spec, domain, known)
+        return known
 
     async def close(self) -> None:
         await self.source.close()

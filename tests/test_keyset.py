@@ -101,3 +101,18 @@ def test_sqlite_plan_uses_the_index_and_no_sort(demo_db: Path, demo_cids: list[s
         conn.close()
     assert any(re.search(r"USING INDEX MES_CONTAINER_HISTORY_CID", s) for s in steps), steps
     assert not any("TEMP B-TREE" in s for s in steps), steps
+
+
+def test_offset_pages_differ_only_in_their_row_limiting_clause() -> None:
+    import sqlglot
+
+    lite = page_sql(HISTORY, SQLITE, offset=True)
+    assert lite.endswith("ORDER BY CONTAINERID, rowid LIMIT :limit OFFSET :skip")
+    ora = page_sql(HISTORY, ORACLE, offset=True)
+    assert ora.endswith(
+        "ORDER BY CONTAINERID, ROWID OFFSET :skip ROWS FETCH FIRST :limit ROWS ONLY"
+    )
+    assert sqlglot.parse_one(ora, read="oracle") is not None
+    assert page_sql(HISTORY, SQLITE).removesuffix("LIMIT :limit") == lite.removesuffix(
+        "LIMIT :limit OFFSET :skip"
+    )

@@ -201,3 +201,30 @@ def test_client_disconnect_leaves_no_stream_or_connection_behind(
             return
         time.sleep(0.05)
     pytest.fail("a stream or a source connection outlived its client")
+
+
+def test_offset_paging_enters_anywhere_and_continues_by_keyset(
+    server: ServerProcess, job: dict[str, Any], truth: dict[str, list[Any]]
+) -> None:
+    url = f"{server.url}/api/trace/job/{job['job_id']}/result"
+    rows = truth["history"]
+    for offset in (0, 1, 699, 1000, len(rows) - 1, len(rows), len(rows) + 7):
+        r = httpx.get(url, params={"domain": "history", "offset": offset, "limit": 333})
+        assert r.status_code == 200, r.text
+        page = r.json()
+        assert page["offset"] == offset and page["total"] == len(rows)
+        assert [tuple(x.values()) for x in page["data"]] == rows[offset : offset + 333]
+        assert (page["next"] is None) == (offset + 333 >= len(rows))
+    # follow `next` from a middle offset: the rest of the domain, exactly once
+    got: list[Any] = []
+    params: dict[str, Any] = {"domain": "history", "offset": 5000, "limit": 1000}
+    while True:
+        r = httpx.get(url, params=params)
+        got.extend(tuple(x.values()) for x in r.json()["data"])
+        if not r.json()["next"]:
+            break
+        assert "offset" not in r.headers["link"]
+        params = {"since": r.json()["next"], "limit": 1000}
+    assert got == rows[5000:]
+    both = httpx.get(url, params={"domain": "history", "offset": 5, "since": params["since"]})
+    assert both.status_code == 400 and both.json()["code"] == "invalid_request"
