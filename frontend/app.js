@@ -95,11 +95,12 @@ const app = {
   startedAt: 0,
   endedAt: 0,
   /**
-   * performance.now() of: Start pressed, job created (stream requested), first
+   * performance.now() of: Start pressed, job created (stream requested), the
+   * stream's first line (`meta`) and first `records` reached the page, first
    * rows painted, `complete` received.
-   * @type {{clickedAt: number, startedAt: number, firstRowsAt: number|null, doneAt: number|null}}
+   * @type {{clickedAt: number, startedAt: number, firstLineAt: number|null, firstRecordsAt: number|null, firstRowsAt: number|null, doneAt: number|null}}
    */
-  metrics: { clickedAt: 0, startedAt: 0, firstRowsAt: null, doneAt: null },
+  metrics: { clickedAt: 0, startedAt: 0, firstLineAt: null, firstRecordsAt: null, firstRowsAt: null, doneAt: null },
   dirty: false,
   raf: 0,
   /** @type {ReturnType<typeof setInterval>|undefined} */
@@ -403,7 +404,7 @@ async function startJob() {
   log(`job ${job.job_id}: ${fmt.format(job.cid_count)} CIDs, ${job.domains.join(', ')}`);
 
   app.startedAt = performance.now();
-  app.metrics = { clickedAt, startedAt: app.startedAt, firstRowsAt: null, doneAt: null };
+  app.metrics = { clickedAt, startedAt: app.startedAt, firstLineAt: null, firstRecordsAt: null, firstRowsAt: null, doneAt: null };
   app.gen += 1;
   app.running = true;
   worker.postMessage({ type: 'start', gen: app.gen, url: app.job.streamUrl, headers: authHeaders() });
@@ -595,6 +596,7 @@ function onWorkerMessage(msg) {
 /** @param {string} name @param {EncodedBatch} batch */
 function onRecords(name, batch) {
   const d = app.domains.get(name) ?? addDomain(name, []);
+  if (app.metrics.firstRecordsAt === null) app.metrics.firstRecordsAt = performance.now();
   d.store.append(batch);
   d.received += batch.n;
   const now = performance.now();
@@ -607,6 +609,7 @@ function onRecords(name, batch) {
 
 /** @param {any} line */
 function onLine(line) {
+  if (app.metrics.firstLineAt === null) app.metrics.firstLineAt = performance.now();
   switch (line.type) {
     case 'meta':
       if (line.resumed) {
@@ -664,7 +667,9 @@ function onLine(line) {
       const total = [...app.domains.values()].reduce((n, d) => n + d.received, 0);
       log(
         `complete: ${fmt.format(total)} records` +
-          (typeof line.elapsed_seconds === 'number' ? `, server time ${line.elapsed_seconds.toFixed(1)} s` : ''),
+          (typeof line.elapsed_seconds === 'number'
+            ? `, server time ${line.elapsed_seconds.toFixed(1)} s${app.resumes ? ' (last connection)' : ''}`
+            : ''),
         'ok',
       );
       for (const d of app.domains.values()) {

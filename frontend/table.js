@@ -8,7 +8,9 @@
  * header and the row pool) followed by a spacer that gives the scroll range.
  * Browsers cap element heights (~17M px in Firefox, ~33M px in Chrome), so
  * past `MAX_SCROLL_PX` the scroll position is mapped proportionally onto the
- * rows. Appending rows only grows the spacer: the visible rows do not move.
+ * rows. Appending rows only grows the spacer, and the visible rows do not move:
+ * past `MAX_SCROLL_PX` that takes an anchor (the first row's virtual offset,
+ * kept while the user does not scroll) and a matching nudge of `scrollTop`.
  *
  * @module table
  */
@@ -51,9 +53,23 @@ export class VirtualTable {
     /** @private rendered window: first row, row count, store length */
     this._drawn = { first: -1, count: -1, length: -1, width: -1 };
     this._charPx = CHAR_PX;
+    /** @private digits the row-number column has room for */
+    this._numDigits = 0;
     this._raf = 0;
     this._viewH = 0;
-    this.scroller.addEventListener('scroll', () => this.schedule(), { passive: true });
+    /** @private virtual offset of the rows on screen; null: take it from scrollTop */
+    this._anchor = /** @type {number|null} */ (null);
+    /** @private the scrollTop this table set itself (its scroll event is not the user's) */
+    this._ownTop = -1;
+    this.scroller.addEventListener(
+      'scroll',
+      () => {
+        if (Math.abs(this.scroller.scrollTop - this._ownTop) >= 1) this._anchor = null;
+        this._ownTop = -1;
+        this.schedule();
+      },
+      { passive: true },
+    );
     this._resize = new ResizeObserver(() => {
       this._viewH = 0;
       this.schedule();
@@ -82,6 +98,7 @@ export class VirtualTable {
     this._pool = [];
     this._drawn = { first: -1, count: -1, length: -1, width: -1 };
     this._setWidths();
+    this._anchor = null;
     this.scroller.scrollTop = 0;
     this.schedule();
   }
@@ -105,6 +122,9 @@ export class VirtualTable {
     const viewH = this._viewH;
     const headH = rowH;
     const bodyH = Math.max(0, viewH - headH);
+    // The row-number column fits 7 digits from the start; it widens (once per
+    // extra digit) only past 9,999,999 rows.
+    if (this._widths && String(n).length > this._numDigits) this._widths = null;
     if (!this._widths && store && n) this._setWidths();
 
     const contentH = n * rowH;
@@ -116,7 +136,23 @@ export class VirtualTable {
     const maxScroll = Math.max(0, headH + scrollH - viewH);
     const maxVirtual = Math.max(0, headH + contentH - viewH);
     const top = Math.min(this.scroller.scrollTop, maxScroll);
-    const virtualTop = maxScroll ? (top * maxVirtual) / maxScroll : 0;
+    let virtualTop = maxScroll ? (top * maxVirtual) / maxScroll : 0;
+    if (contentH > scrollH && !this.follow && top > 0) {
+      // Scaled scrolling: more rows change the scale, so keep the rows on
+      // screen (the anchor) and move the scroll position to match instead.
+      if (this._anchor !== null && this._anchor <= maxVirtual) {
+        virtualTop = this._anchor;
+        const want = (virtualTop * maxScroll) / maxVirtual;
+        if (Math.abs(want - top) >= 1) {
+          // Not read back: that would force a layout in the middle of the frame.
+          this.scroller.scrollTop = want;
+          this._ownTop = want;
+        }
+      }
+      this._anchor = virtualTop;
+    } else {
+      this._anchor = null;
+    }
     const first = Math.floor(virtualTop / rowH);
     const offset = first * rowH - virtualTop;
     const count = Math.min(Math.ceil(bodyH / rowH) + 1, Math.max(0, n - first));
@@ -184,8 +220,10 @@ export class VirtualTable {
     const store = this.store;
     const px = this._charPx;
     const sample = store ? Math.min(store.length, 200) : 0;
-    const digits = Math.max(3, String(Math.max(store?.length ?? 0, 999_999)).length);
-    const widths = [Math.ceil(digits * px + 16)];
+    const digits = String(Math.max(store?.length ?? 0, 9_999_999)).length;
+    this._numDigits = digits;
+    // 16 px of padding, 1 px of border, and a little room for fonts wider than CHAR_PX.
+    const widths = [Math.ceil(digits * (px + 0.5) + 18)];
     this.columns.forEach((name, j) => {
       let chars = 0;
       for (let r = 0; r < sample; r++) {

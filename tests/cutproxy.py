@@ -1,0 +1,145 @@
+"""A loopback TCP proxy that cuts stream connections part-way, for end-to-end tests.
+
+Every connection is forwarded byte for byte. A connection whose client sends a request for a
+`/stream` URL becomes a stream connection: the first few of those are cut (both sockets closed,
+mid-line) once a given number of response bytes has passed, and all of them can be throttled so
+that a test has time to act while the stream runs. Threads, not asyncio: it runs beside
+Playwright's synchronous API.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ProxyStats:
+    connections: int = 0
+    stream_connections: int = 0
+    cuts: int = 0
+    cut_at: list[int] = field(default_factory=list)
+
+
+class CutProxy:
+    """`CutProxy(upstream_port, cut_after=[60_000, 200_000])` → `proxy.url`; `close()` ends it."""
+
+    def __init__(
+        self,
+        upstream_port: int,
+        cut_after: Iterable[int] = (),
+        *,
+        stream_bytes_per_s: float | None = None,
+        marker: bytes = b"/stream",
+    ) -> None:
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.cuts = list(cut_after)
+        self.rate = stream_bytes_per_s
+        self.marker = marker
+        self.stats = ProxyStats()
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._socks: set[socket.socket] = set()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self._accept, name="cutproxy-accept", daemon=True).start()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._listener.close()
+        with self._lock:
+            socks = list(self._socks)
+        for s in socks:
+            _close(s)
+
+    def __enter__(self) -> CutProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.upstream, timeout=10)
+            except OSError:
+                _close(client)
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self.stats.connections += 1
+                self._socks.update((client, upstream))
+            conn = _Conn(self, client, upstream)
+            threading.Thread(target=conn.upward, daemon=True).start()
+            threading.Thread(target=conn.downward, daemon=True).start()
+
+
+class _Conn:
+    def __init__(self, proxy: CutProxy, client: socket.socket, upstream: socket.socket) -> None:
+        self.proxy = proxy
+        self.client = client
+        self.upstream = upstream
+        self.is_stream = False
+        self.cut_after: int | None = None
+        self.sent = 0  # response bytes since the stream request
+        self.started = 0.0
+
+    def upward(self) -> None:
+        """Client → server; spots the stream request and picks this connection's cut."""
+        try:
+            while data := self.client.recv(65536):
+                if not self.is_stream and self.proxy.marker in data.split(b"\r\n", 1)[0]:
+                    with self.proxy._lock:
+                        self.proxy.stats.stream_connections += 1
+                        self.cut_after = self.proxy.cuts.pop(0) if self.proxy.cuts else None
+                    self.started = time.monotonic()
+                    self.is_stream = True
+                self.upstream.sendall(data)
+        except OSError:
+            pass
+        self.shut()
+
+    def downward(self) -> None:
+        """Server → client; throttles and cuts stream connections."""
+        try:
+            while data := self.upstream.recv(16384):
+                if self.is_stream and self.cut_after is not None:
+                    room = self.cut_after - self.sent
+                    if room <= len(data):
+                        self.client.sendall(data[:room])
+                        with self.proxy._lock:
+                            self.proxy.stats.cuts += 1
+                            self.proxy.stats.cut_at.append(self.cut_after)
+                        break
+                self.client.sendall(data)
+                if self.is_stream:
+                    self.sent += len(data)
+                    if self.proxy.rate:
+                        ahead = self.started + self.sent / self.proxy.rate - time.monotonic()
+                        if ahead > 0:
+                            time.sleep(ahead)
+        except OSError:
+            pass
+        self.shut()
+
+    def shut(self) -> None:
+        for s in (self.client, self.upstream):
+            _close(s)
+            with self.proxy._lock:
+                self.proxy._socks.discard(s)
+
+
+def _close(s: socket.socket) -> None:
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    s.close()

@@ -1,0 +1,202 @@
+"""End to end: the browser front end in Debian's headless Chromium, driven by Playwright.
+
+A real server over the demo database, reached through a proxy that cuts the first stream
+connections mid-line (tests/cutproxy.py); the page picks random demo CIDs, starts a job, and the
+test also presses "Drop connection" part-way. The tables must end with exactly the rows a direct
+SQL query returns, in keyset order, with no duplicate (CONTAINERID, TXNDATE) key, and the page
+must have shown the reconnects.
+
+Needs /usr/bin/chromium and the `playwright` package (never its downloaded browsers). Without
+them the test is skipped, unless TRACE_TEST_REQUIRE_BROWSER is set (CI), when it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cutproxy import CutProxy
+from tests.servers import ServerProcess, start_server
+from tests.support import DOMAINS, expected_rows
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+KEY = ["CONTAINERID", "TXNDATE"]  # the demo data's natural unique key (tests/test_demo.py)
+PICK = 1200  # random demo CIDs: ~12,000 history and ~6,000 material rows
+BATCH = 150  # records per line: ~120 history batches
+
+# Records a `data-state` history of the connection badge from the first paint on.
+STATE_RECORDER = """
+window.__connStates = [];
+document.addEventListener('DOMContentLoaded', () => {
+  const el = document.querySelector('[data-testid=conn-state]');
+  const note = () => {
+    const s = el.dataset.state + ':' + el.dataset.attempt;
+    if (window.__connStates[window.__connStates.length - 1] !== s) window.__connStates.push(s);
+  };
+  new MutationObserver(note).observe(el, { attributes: true });
+  note();
+});
+"""
+
+
+def _browser_missing_reason() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is absent (apt-get install chromium, or scripts/setup --dev)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install -e '.[dev]')"
+    return None
+
+
+_missing = _browser_missing_reason()
+if _missing is not None:
+    if os.environ.get("TRACE_TEST_REQUIRE_BROWSER"):
+        raise RuntimeError(f"TRACE_TEST_REQUIRE_BROWSER is set but {_missing}")
+    pytest.skip(f"browser end-to-end tests skipped: {_missing}", allow_module_level=True)
+
+from playwright.sync_api import Page, sync_playwright  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def demo_server(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The service on the demo database *as its own* (no TRACE_DB_URL): random picks work."""
+    data = tmp_path_factory.mktemp("e2e-data")
+    (data / "demo.sqlite3").symlink_to(demo_db)
+    srv = start_server(data, None, {"TRACE_STREAM_BATCH_SIZE": str(BATCH)})
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def page() -> Iterator[Page]:
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1360, "height": 900})
+        pg = context.new_page()
+        pg.add_init_script(STATE_RECORDER)
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        yield pg
+        context.close()
+        browser.close()
+        assert not errors, f"uncaught errors in the page: {errors}"
+
+
+def _count(page: Page, testid: str) -> int:
+    return int(page.get_by_test_id(testid).get_attribute("data-count") or 0)
+
+
+def _wait_count(page: Page, domain: str, at_least: int, timeout: float = 60_000) -> None:
+    page.wait_for_function(
+        "([d, n]) => window.traceApp.rowCount(d) >= n", arg=[domain, at_least], timeout=timeout
+    )
+
+
+def test_stream_survives_drops_and_fills_tables_exactly(
+    demo_server: ServerProcess, demo_db: Path, page: Page, tmp_path: Path
+) -> None:
+    # The first four stream connections are cut mid-line after these many response bytes;
+    # the stream is throttled (~1.5 MB/s) so that the test's own clicks land mid-stream.
+    cuts = [90_000, 400_000, 37_000, 250_000]
+    with CutProxy(
+        int(demo_server.url.rsplit(":", 1)[1]), cuts, stream_bytes_per_s=1_500_000
+    ) as proxy:
+        page.goto(proxy.url + "/")
+        page.get_by_test_id("domain-history").wait_for()
+        random_button = page.get_by_test_id("random-button")
+        page.wait_for_function(
+            "() => !document.querySelector('[data-testid=random-button]').disabled"
+        )
+        page.get_by_test_id("random-n").fill(str(PICK))
+        random_button.click()
+        page.get_by_test_id("message").filter(has_text="Picked").wait_for()
+        cids = page.get_by_test_id("cid-input").input_value().split()
+        assert len(cids) == len(set(cids)) == PICK
+        expected = {name: expected_rows(demo_db, cids, DOMAINS[name]) for name in DOMAINS}
+        assert all(expected.values())
+
+        page.get_by_test_id("start-button").click()
+
+        # A user's drop while history streams, and one while materials streams.
+        drops = 0
+        for domain, frac in (("history", 0.55), ("materials", 0.4)):
+            _wait_count(page, domain, int(len(expected[domain]) * frac))
+            page.wait_for_function("() => window.traceApp.state === 'streaming'")
+            if _count(page, f"count-{domain}") < len(expected[domain]):
+                page.get_by_test_id("drop-button").click()
+                drops += 1
+        if drops:
+            page.get_by_test_id("conn-state").and_(page.locator("[data-state=reconnecting]")).or_(
+                page.locator("[data-testid=conn-state][data-state=done]")
+            ).wait_for()
+            page.screenshot(path=tmp_path / "frontend-reconnecting.png")
+
+        page.wait_for_function("() => window.traceApp.state === 'done'", timeout=120_000)
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=conn-state]').dataset.state === 'done'"
+        )
+        stats = proxy.stats
+
+    # Every cut and every drop was followed by a resume on a new connection.
+    assert stats.cuts == len(cuts), stats
+    assert drops >= 1
+    assert stats.stream_connections == 1 + stats.cuts + drops, stats
+    connections = int(page.get_by_test_id("connections").inner_text())
+    resumes = int(page.get_by_test_id("resumes").inner_text())
+    assert connections == stats.stream_connections
+    assert resumes == connections - 1
+    states: list[str] = page.evaluate("window.__connStates")
+    assert any(s.startswith("reconnecting:") for s in states), states
+    assert states[-1].startswith("done:"), states
+
+    for name, rows in expected.items():
+        app: dict[str, Any] = page.evaluate(
+            """([d, key]) => ({
+                rows: window.traceApp.rowCount(d),
+                dups: window.traceApp.duplicateKeys(d, key),
+                keys: key.map((c) => window.traceApp.column(d, c)),
+            })""",
+            [name, KEY],
+        )
+        assert app["rows"] == len(rows), name
+        assert _count(page, f"count-{name}") == len(rows), name
+        assert page.get_by_test_id(f"progress-{name}").get_attribute("data-status") == "done"
+        assert app["dups"] == 0, name
+        idx = [DOMAINS[name].columns.index(c) for c in KEY]
+        assert list(zip(*app["keys"], strict=True)) == [tuple(r[i] for i in idx) for r in rows]
+    assert _count(page, "total-count") == sum(len(r) for r in expected.values())
+
+    # The visible table holds only a window of rows, and shows the first ones.
+    grid = page.get_by_test_id("grid-history")
+    assert grid.is_visible()
+    assert cids and sorted(cids)[0] in grid.inner_text()
+    dom_rows = grid.locator("[role=row]").count()
+    assert 0 < dom_rows < 200, dom_rows
+
+    # Deep in the table no cell of the visible window is cut off (row numbers included).
+    grid.evaluate("g => { g.scrollTop = g.scrollHeight; }")
+    page.wait_for_timeout(100)
+    assert str(len(expected["history"])) in grid.inner_text()
+    clipped = grid.evaluate(
+        "g => [...g.querySelectorAll('.vt-num')].filter((c) => c.scrollWidth > c.clientWidth)"
+        ".map((c) => c.textContent)"
+    )
+    assert clipped == [], clipped
+
+    metrics = page.evaluate("window.traceApp.metrics")
+    assert metrics["firstRowsAt"] is not None and metrics["doneAt"] is not None
+    page.screenshot(path=tmp_path / "frontend.png", full_page=True)
+    print(f"screenshots in {tmp_path}")
