@@ -31,7 +31,7 @@ from svc.errors import (
 )
 from svc.jobs import JobSpec
 from svc.service import Service, owner_of
-from svc.stream import start_key, stream_job
+from svc.stream import TOTAL_WAIT_SECONDS, start_key, stream_job
 from svc.tokens import Cursor
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ async def create_job(request: Request) -> Response:
         raise BadRequest(f"invalid job request: {exc}") from None
     except msgspec.DecodeError:
         raise BadRequest("the body must be a JSON object") from None
-    _validate_cids(req.container_ids)
+    await asyncio.to_thread(_validate_cids, req.container_ids)
     spec = await svc.create_job(req.container_ids, req.domains, owner)
     _background(request, _warm_totals(svc, spec))
     links = _links(request, spec.job_id)
@@ -223,8 +223,9 @@ async def stream(request: Request) -> Response:
     since = request.query_params.get("since")
     cursor = _cursor(svc, spec, since)
     arrays = _format(request)
-    # Fail before the first byte where we can: the first domain's totals need the source.
-    await svc.stats(spec, cursor.domain if cursor else spec.domains[0])
+    # Fail before the first byte where we can: counting the first domain needs the source.
+    # A count that takes long is not waited for: the stream sends the total when known.
+    await svc.stats_within(spec, cursor.domain if cursor else spec.domains[0], TOTAL_WAIT_SECONDS)
     return StreamingResponse(
         stream_job(svc, spec, cursor, since, arrays),
         media_type=NDJSON,

@@ -50,7 +50,7 @@ class _Progress:
 
     def update(self, line: dict[str, Any], force: bool = False) -> None:
         if line["type"] == "domain_start":
-            self.totals[line["domain"]] = line["total"]
+            self.totals[line["domain"]] = line["total"] or 0  # None until counted
             self.counts.setdefault(line["domain"], 0)
         elif line["type"] == "records":
             self.counts[line["domain"]] = self.counts.get(line["domain"], 0) + len(line["data"])
@@ -91,13 +91,13 @@ def fetch(job_url: str, output: Path, *, api_key: str | None = None, attempts: i
                             break
                         if kind == "reconnect":
                             break
+                        progress.update(line)  # a repeated domain_start may bring the total
                         if kind == "meta" or kind in _ONCE_PER_DOMAIN:
                             seen = (kind, line.get("domain", ""))
-                            if seen in written:  # re-sent on a resume: already in the file
+                            if seen in written:  # re-sent (resume, late total): in the file
                                 continue
                             written.add(seen)
                         out.write(raw if raw.endswith(b"\n") else raw + b"\n")
-                        progress.update(line)
                         if kind == "records":
                             since = line["since"]
                             out.flush()

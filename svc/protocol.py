@@ -24,10 +24,13 @@ class Meta(_Line, tag="meta"):
 
 
 class DomainStart(_Line, tag="domain_start"):
+    """`total` is None when the domain is not counted yet; the same line with the total
+    follows once it is (a repeated domain_start means "continue", as after a resume)."""
+
     domain: str
     columns: list[str]
-    total: int
-    total_batches: int
+    total: int | None
+    total_batches: int | None
 
 
 class Records(_Line, tag="records"):

@@ -66,13 +66,16 @@ class Service:
         self, cids: list[str], domains: list[str] | None, owner: str | None
     ) -> JobSpec:
         names = self.check_domains(domains)
-        unique = set(cids)
-        if len(unique) > self.settings.max_cids:
+        if len(cids) > self.settings.max_cids and len(set(cids)) > self.settings.max_cids:
             raise TooManyCids(
-                f"{len(unique)} distinct container ids; at most {self.settings.max_cids}"
+                f"{len(set(cids))} distinct container ids; at most {self.settings.max_cids}"
             )
         snapshot = await self.source.current_snapshot()
-        spec = new_spec(list(unique), names, self.settings.job_ttl, owner, snapshot)
+        # De-duplicating and sorting 115k CIDs takes ~0.1 s of CPU: not on the event loop,
+        # where every other stream of this process runs.
+        spec = await asyncio.to_thread(
+            new_spec, cids, names, self.settings.job_ttl, owner, snapshot
+        )
         await self.store.create(spec)
         return spec
 
@@ -98,14 +101,27 @@ class Service:
     def reader(self, spec: JobSpec, domain: str) -> DomainReader:
         return DomainReader(self.source, self.domains[domain], self.plan(spec), spec.snapshot)
 
-    async def stats(self, spec: JobSpec, domain: str) -> DomainStats:
-        """The domain's totals for this job: stored, or computed once and stored."""
+    def stats_future(self, spec: JobSpec, domain: str) -> asyncio.Future[DomainStats]:
+        """The domain's totals for this job, stored or being computed (once per process)."""
         key = (spec.job_id, domain)
         task = self._stats.get(key)
         if task is None:
             task = self._stats[key] = asyncio.ensure_future(self._load_stats(spec, domain))
             task.add_done_callback(lambda _: self._stats.pop(key, None))
-        return await asyncio.shield(task)
+        return task
+
+    async def stats(self, spec: JobSpec, domain: str) -> DomainStats:
+        return await asyncio.shield(self.stats_future(spec, domain))
+
+    async def stats_within(self, spec: JobSpec, domain: str, seconds: float) -> DomainStats | None:
+        """The totals if they are known within `seconds`, else None (still counting).
+
+        A failure to count is raised, so a caller before the first byte reports it.
+        """
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.stats_future(spec, domain)), seconds)
+        except TimeoutError:
+            return None
 
     async def _load_stats(self, spec: JobSpec, domain: str) -> DomainStats:
         known = (await self.store.get_stats(spec.job_id)).get(domain)

@@ -16,13 +16,26 @@ from collections.abc import AsyncIterator
 
 from svc import protocol as p
 from svc.errors import TraceError
-from svc.jobs import JobSpec
+from svc.jobs import DomainStats, JobSpec
 from svc.keyset import Key
 from svc.reader import Batch
 from svc.service import Service
 from svc.tokens import Cursor
 
 log = logging.getLogger(__name__)
+
+
+# How long a stream waits for a domain's total before it starts without it (the total
+# then follows in a second domain_start): counting 115k CIDs takes most of a second.
+TOTAL_WAIT_SECONDS = 0.2
+
+
+def _domain_start(
+    name: str, columns: tuple[str, ...], stats: DomainStats | None, batch_size: int
+) -> bytes:
+    total = None if stats is None else stats.records
+    batches = None if total is None else -(-total // batch_size)
+    return p.encode_line(p.DomainStart(name, list(columns), total, batches))
 
 
 def start_key(cursor: Cursor) -> Key | None:
@@ -43,18 +56,15 @@ async def stream_job(
         )
         first = spec.domains.index(cursor.domain) if cursor else 0
         total_records = 0
-        aggregate: dict[str, dict[str, int]] = {}
         for index, name in enumerate(spec.domains):
-            stats = await svc.stats(spec, name)
-            aggregate[name] = {"records": stats.records, "containers": stats.containers}
             if index < first:
-                total_records += stats.records
+                total_records += (await svc.stats(spec, name)).records
                 continue
             domain = svc.domains[name]
             size = svc.settings.batch_size
-            yield p.encode_line(
-                p.DomainStart(name, list(domain.columns), stats.records, -(-stats.records // size))
-            )
+            stats = await svc.stats_within(spec, name, TOTAL_WAIT_SECONDS)
+            counting = svc.stats_future(spec, name) if stats is None else None
+            yield _domain_start(name, domain.columns, stats, size)
             resume = cursor if cursor is not None and cursor.domain == name else None
             batch = resume.batch if resume else 0
             seen = resume.seen if resume else 0
@@ -77,6 +87,9 @@ async def stream_job(
                     )
                     data = p.shape_records(page.rows, domain.columns, arrays)
                     yield p.encode_line(p.Records(name, batch, data, last_token))
+                if counting is not None and (counting.done() or not page.more):
+                    yield _domain_start(name, domain.columns, await counting, size)
+                    counting = None
                 if not page.more:
                     break
                 if svc.draining.is_set():  # the batch in flight is sent; hand over the rest
@@ -84,6 +97,10 @@ async def stream_job(
                     return
             yield p.encode_line(p.DomainEnd(name, seen))
             total_records += seen
+        aggregate = {}
+        for name in spec.domains:
+            stats = await svc.stats(spec, name)
+            aggregate[name] = {"records": stats.records, "containers": stats.containers}
         yield p.encode_line(p.Aggregation({"domains": aggregate}))
         yield p.encode_line(p.Complete(round(time.monotonic() - started, 3), total_records))
     except TraceError as exc:

@@ -70,9 +70,8 @@ class EmbeddedJobStore(JobStore):
         return await asyncio.to_thread(work)
 
     async def create(self, spec: JobSpec) -> None:
-        blob = codec.dumps(spec)
-
         def write(conn: sqlite3.Connection) -> None:
+            blob = codec.dumps(spec)  # in the worker thread: ~60 ms for 115k CIDs
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.execute(

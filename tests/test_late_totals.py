@@ -1,0 +1,67 @@
+"""A slow count does not hold back the first records: the total follows in a second
+domain_start. In-process, over the real SQLite source with its COUNT queries slowed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from svc.config import Settings
+from svc.domains import load_domains
+from svc.jobs.embedded import EmbeddedJobStore
+from svc.service import Service
+from svc.sources import Row
+from svc.sources.sqlite import SqliteSource
+from svc.stream import stream_job
+from svc.tokens import TokenCodec
+from tests.servers import TEST_SECRET
+from tests.support import DOMAINS, expected_rows, records_of
+
+
+class SlowCounts(SqliteSource):
+    async def fetch(self, sql: str, binds: Mapping[str, object]) -> list[Row]:
+        if sql.startswith("SELECT COUNT("):
+            await asyncio.sleep(0.6)
+        return await super().fetch(sql, binds)
+
+
+def test_records_start_before_the_total_and_the_total_follows(
+    demo_db: Path, demo_cids: list[str], tmp_path: Path
+) -> None:
+    settings = Settings(batch_size=500, data_dir=tmp_path)
+
+    async def run() -> list[dict[str, Any]]:
+        store = EmbeddedJobStore(tmp_path / "jobs.sqlite3", ttl=600)
+        svc = Service(
+            settings, load_domains(), SlowCounts(str(demo_db)), store, TokenCodec([TEST_SECRET])
+        )
+        spec = await svc.create_job(demo_cids, None, None)
+        lines = [json.loads(x) async for x in stream_job(svc, spec, None, None, arrays=True)]
+        await svc.close()
+        return lines
+
+    lines = asyncio.run(run())
+    truth = {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in DOMAINS}
+    assert records_of(lines) == truth
+    for domain, rows in truth.items():
+        starts = [
+            i for i, x in enumerate(lines) if x["type"] == "domain_start" and x["domain"] == domain
+        ]
+        end = next(
+            i for i, x in enumerate(lines) if x["type"] == "domain_end" and x["domain"] == domain
+        )
+        first, last = lines[starts[0]], lines[starts[-1]]
+        assert starts[-1] < end
+        assert last["total"] == len(rows) and last["total_batches"] == -(-len(rows) // 500)
+        if domain == "history":  # counted after the stream began: sent without, then with
+            assert first["total"] is None and first["total_batches"] is None
+            assert len(starts) == 2
+            records_before_total = [
+                x for x in lines[starts[0] : starts[1]] if x["type"] == "records"
+            ]
+            assert records_before_total, "records should not wait for the count"
+    assert lines[-1]["type"] == "complete"
+    assert lines[-1]["total_records"] == sum(len(r) for r in truth.values())
