@@ -227,7 +227,7 @@ async def stream(request: Request) -> Response:
     # A count that takes long is not waited for: the stream sends the total when known.
     await svc.stats_within(spec, cursor.domain if cursor else spec.domains[0], TOTAL_WAIT_SECONDS)
     return StreamingResponse(
-        stream_job(svc, spec, cursor, since, arrays),
+        stream_job(svc, spec, cursor, since, arrays, waited=True),
         media_type=NDJSON,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

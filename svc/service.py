@@ -49,6 +49,7 @@ class Service:
         self.active_streams = 0
         self._plans: OrderedDict[str, Plan] = OrderedDict()
         self._stats: dict[tuple[str, str], asyncio.Task[DomainStats]] = {}
+        self._stats_known: OrderedDict[tuple[str, str], DomainStats] = OrderedDict()
         # Per-chunk record counts, for offset paging: in-process only (small, recomputable).
         self._chunk_records: OrderedDict[tuple[str, str], list[int]] = OrderedDict()
 
@@ -104,6 +105,11 @@ class Service:
     def stats_future(self, spec: JobSpec, domain: str) -> asyncio.Future[DomainStats]:
         """The domain's totals for this job, stored or being computed (once per process)."""
         key = (spec.job_id, domain)
+        known = self._stats_known.get(key)
+        if known is not None:
+            done: asyncio.Future[DomainStats] = asyncio.get_running_loop().create_future()
+            done.set_result(known)
+            return done
         task = self._stats.get(key)
         if task is None:
             task = self._stats[key] = asyncio.ensure_future(self._load_stats(spec, domain))
@@ -125,8 +131,14 @@ class Service:
 
     async def _load_stats(self, spec: JobSpec, domain: str) -> DomainStats:
         known = (await self.store.get_stats(spec.job_id)).get(domain)
-        if known is not None:
-            return known
+        if known is None:
+            known = await self._count(spec, domain)
+        self._stats_known[(spec.job_id, domain)] = known
+        if len(self._stats_known) > _PLAN_CACHE * 4:
+            self._stats_known.popitem(last=False)
+        return known
+
+    async def _count(self, spec: JobSpec, domain: str) -> DomainStats:
         chunks = await self.reader(spec, domain).chunk_stats()
         self._remember_chunks(spec, domain, [c.records for c in chunks])
         stats = DomainStats(

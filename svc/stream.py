@@ -43,9 +43,17 @@ def start_key(cursor: Cursor) -> Key | None:
 
 
 async def stream_job(
-    svc: Service, spec: JobSpec, cursor: Cursor | None, since: str | None, arrays: bool
+    svc: Service,
+    spec: JobSpec,
+    cursor: Cursor | None,
+    since: str | None,
+    arrays: bool,
+    waited: bool = False,
 ) -> AsyncIterator[bytes]:
-    """Every line of the job from `cursor` on; `since` is the token it came from."""
+    """Every line of the job from `cursor` on; `since` is the token it came from.
+
+    `waited`: the caller already gave the first domain's count its TOTAL_WAIT_SECONDS.
+    """
     started = time.monotonic()
     last_token = since
     svc.active_streams += 1
@@ -62,7 +70,8 @@ async def stream_job(
                 continue
             domain = svc.domains[name]
             size = svc.settings.batch_size
-            stats = await svc.stats_within(spec, name, TOTAL_WAIT_SECONDS)
+            wait = 0.0 if waited and index == first else TOTAL_WAIT_SECONDS
+            stats = await svc.stats_within(spec, name, wait)
             counting = svc.stats_future(spec, name) if stats is None else None
             yield _domain_start(name, domain.columns, stats, size)
             resume = cursor if cursor is not None and cursor.domain == name else None
