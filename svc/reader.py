@@ -87,8 +87,13 @@ class DomainReader:
         rest = await self.read(self._key_of(got[-1]), limit - len(got))
         return Batch(got + rest.rows, rest.last, rest.more)
 
-    async def chunk_stats(self, concurrency: int = 2) -> list[DomainStats]:
-        """Records and CIDs with records of each chunk: one aggregate query per chunk."""
+    async def chunk_stats(self, concurrency: int = 1) -> list[DomainStats]:
+        """Records and CIDs with records of each chunk: one aggregate query per chunk.
+
+        One at a time by default: counting runs beside streams, and a second counting
+        thread slowed a concurrent stream's first page ~5x (GIL and both cores taken) for a
+        count only ~1.5x faster.
+        """
         gate = asyncio.Semaphore(concurrency)
 
         async def one(chunk: int) -> DomainStats:
