@@ -633,11 +633,15 @@ function onLine(line) {
         d.table?.setData(d.store, d.columns);
       }
       const again = d.status !== 'waiting' || d.total !== null;
+      const counted = d.total === null && typeof line.total === 'number';
       d.total = typeof line.total === 'number' ? line.total : d.total;
       if (d.status === 'waiting') d.status = 'streaming';
       // After a resume the current domain starts "again": it continues.
       if (!again) {
-        log(`${d.name}: ${d.total === null ? '?' : fmt.format(d.total)} records in ${line.total_batches ?? '?'} batches`);
+        log(`${d.name}: ${d.total === null ? 'counting' : fmt.format(d.total)} records in ${line.total_batches ?? '?'} batches`);
+      } else if (counted) {
+        // A count that took longer than the server's wait arrives in a repeated domain_start.
+        log(`${d.name}: counted ${fmt.format(d.total)} records in ${line.total_batches} batches`);
       }
       if (app.activeTab === null) selectTab(d.name);
       break;
