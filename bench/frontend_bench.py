@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -38,20 +37,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 from stream_bench import demo_db  # noqa: E402
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.servers import start_server  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--enable-precise-memory-info",
-]
 OUT = ROOT / "bench/out"
-SPARE_DB = Path("/tmp/demo114.sqlite3")  # a copy another run may have left
 
 # Before any of the page's scripts: long tasks, and gaps between animation frames once the
 # job runs (window.__bench.frames = true).
@@ -70,18 +59,6 @@ const tick = (t) => {
 };
 requestAnimationFrame(tick);
 """
-
-
-def cid_count(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM TRACE_DEMO_CONTAINERS").fetchone()[0])
-
-
-def ensure_db(path: Path, cids: int) -> Path:
-    if not path.exists() and SPARE_DB.exists() and cid_count(SPARE_DB) == cids:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(SPARE_DB, path)
-    return demo_db(path, cids)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -158,7 +135,7 @@ def main() -> None:
     ap.add_argument("--no-scroll", action="store_true", help="do not scroll while streaming")
     args = ap.parse_args()
 
-    db = ensure_db(args.db, args.cids).resolve()
+    db = demo_db(args.db, args.cids).resolve()
     data_dir = OUT / "data-frontend"
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
@@ -166,7 +143,9 @@ def main() -> None:
     server = start_server(data_dir, None, {})
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(
+                executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, "--enable-precise-memory-info"]
+            )
             context = browser.new_context(viewport={"width": 1360, "height": 900})
             page = context.new_page()
             page.add_init_script(INIT_SCRIPT)
@@ -220,7 +199,7 @@ def main() -> None:
         "heap_used_mb_before_gc": (run["heapBeforeGc"] or 0) / 2**20,
         "scrolls": run["scrolls"],
         "visible_rows_while_streaming": run["drift"],
-        "chromium": CHROMIUM,
+        "chromium": str(CHROMIUM),
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 

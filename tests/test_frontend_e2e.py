@@ -19,19 +19,11 @@ from typing import Any
 
 import pytest
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.cutproxy import CutProxy
 from tests.servers import ServerProcess, start_server
 from tests.support import DOMAINS, expected_rows
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 KEY = ["CONTAINERID", "TXNDATE"]  # the demo data's natural unique key (tests/test_demo.py)
 PICK = 1200  # random demo CIDs: ~12,000 history and ~6,000 material rows
 BATCH = 150  # records per line: ~120 history batches
