@@ -113,8 +113,13 @@ class Service:
         task = self._stats.get(key)
         if task is None:
             task = self._stats[key] = asyncio.ensure_future(self._load_stats(spec, domain))
-            task.add_done_callback(lambda _: self._stats.pop(key, None))
+            task.add_done_callback(lambda done: self._forget_count(key, done))
         return task
+
+    def _forget_count(self, key: tuple[str, str], done: asyncio.Future[DomainStats]) -> None:
+        self._stats.pop(key, None)
+        if not done.cancelled() and done.exception() is not None:  # seen: no asyncio warning
+            log.info("counting %s/%s failed: %s", *key, done.exception())
 
     async def stats(self, spec: JobSpec, domain: str) -> DomainStats:
         return await asyncio.shield(self.stats_future(spec, domain))
