@@ -21,6 +21,14 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def small_demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 500-CID demo database (~5,000 history and ~2,500 material rows), built once."""
+    path = tmp_path_factory.mktemp("small-demo") / "demo.sqlite3"
+    build_demo_database(path, cids=500, seed=42)
+    return path
+
+
+@pytest.fixture(scope="session")
 def demo_cids(demo_db: Path) -> list[str]:
     return all_cids(demo_db)
 

@@ -144,8 +144,8 @@ async def test_many_concurrent_calls_during_an_outage_all_fail_fast(
 
 
 @pytest.fixture(scope="module")
-def outage_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_demo_db(tmp_path_factory.mktemp("outage-db") / "demo.sqlite3", 500)
+def outage_db(small_demo_db: Path) -> Path:
+    return small_demo_db
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.redis_server import redis_url  # noqa: F401
-from tests.servers import ServerProcess, build_demo_db, start_server
+from tests.servers import ServerProcess, start_server
 from tests.support import DOMAINS, expected_rows, records_of
 
 BATCH = 100  # records per line: ~50 history lines and ~25 material lines for 500 CIDs
@@ -29,8 +29,8 @@ Row = tuple[Any, ...]
 
 
 @pytest.fixture(scope="module")
-def replica_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_demo_db(tmp_path_factory.mktemp("replica-db") / "demo.sqlite3", 500)
+def replica_db(small_demo_db: Path) -> Path:
+    return small_demo_db
 
 
 @pytest.fixture(scope="module")
