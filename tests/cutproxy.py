@@ -22,6 +22,7 @@ class ProxyStats:
     stream_connections: int = 0
     cuts: int = 0
     cut_at: list[int] = field(default_factory=list)
+    stream_requests: list[str] = field(default_factory=list)  # request lines, in order
 
 
 class CutProxy:
@@ -33,7 +34,7 @@ class CutProxy:
         cut_after: Iterable[int] = (),
         *,
         stream_bytes_per_s: float | None = None,
-        marker: bytes = b"/stream",
+        marker: bytes = b"/stream?",  # the job stream's query, not /stream-worker.js
     ) -> None:
         self.upstream = ("127.0.0.1", upstream_port)
         self.cuts = list(cut_after)
@@ -96,9 +97,16 @@ class _Conn:
         """Client → server; spots the stream request and picks this connection's cut."""
         try:
             while data := self.client.recv(65536):
-                if not self.is_stream and self.proxy.marker in data.split(b"\r\n", 1)[0]:
+                request_line = data.split(b"\r\n", 1)[0]
+                if (
+                    not self.is_stream
+                    and b"/api/" in request_line
+                    and self.proxy.marker in request_line
+                ):
                     with self.proxy._lock:
                         self.proxy.stats.stream_connections += 1
+                        line = data.split(b"\r\n", 1)[0].decode("latin-1")
+                        self.proxy.stats.stream_requests.append(line)
                         self.cut_after = self.proxy.cuts.pop(0) if self.proxy.cuts else None
                     self.started = time.monotonic()
                     self.is_stream = True

@@ -149,7 +149,11 @@ def test_stream_survives_drops_and_fills_tables_exactly(
     connections = int(page.get_by_test_id("connections").inner_text())
     resumes = int(page.get_by_test_id("resumes").inner_text())
     assert connections == stats.stream_connections
-    assert resumes == connections - 1
+    # Every reconnect resumed from a token (the proxy saw each request line). The page counts
+    # a resume when its `meta` arrives, and a drop can land before that: so only bounds.
+    first, *again = stats.stream_requests
+    assert "since=" not in first and again and all("since=" in r for r in again), stats
+    assert 1 <= resumes <= connections - 1
     states: list[str] = page.evaluate("window.__connStates")
     assert any(s.startswith("reconnecting:") for s in states), states
     assert states[-1].startswith("done:"), states
