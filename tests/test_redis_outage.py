@@ -144,19 +144,14 @@ async def test_many_concurrent_calls_during_an_outage_all_fail_fast(
 
 
 @pytest.fixture(scope="module")
-def outage_db(small_demo_db: Path) -> Path:
-    return small_demo_db
-
-
-@pytest.fixture(scope="module")
 def service(
     private_redis: RedisServer,  # noqa: F811
-    outage_db: Path,
+    small_demo_db: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServerProcess]:
     srv = start_server(
         tmp_path_factory.mktemp("outage-data"),
-        outage_db,
+        small_demo_db,
         {"TRACE_REDIS_URL": private_redis.url, "TRACE_STREAM_BATCH_SIZE": "200"},
     )
     yield srv
@@ -182,9 +177,9 @@ def _assert_store_unavailable(response: httpx.Response, elapsed: float) -> None:
 
 @pytest.mark.parametrize("kind", ["stopped", "frozen"])
 def test_http_answers_503_then_recovers(
-    service: ServerProcess, redis_up: RedisServer, outage_db: Path, kind: str
+    service: ServerProcess, redis_up: RedisServer, small_demo_db: Path, kind: str
 ) -> None:
-    cids = _cids(outage_db, 50)
+    cids = _cids(small_demo_db, 50)
     with httpx.Client(base_url=service.url, timeout=10) as client:
         created = client.post("/api/trace/job", json={"container_ids": cids})
         assert created.status_code == 201, created.text

@@ -29,14 +29,9 @@ Row = tuple[Any, ...]
 
 
 @pytest.fixture(scope="module")
-def replica_db(small_demo_db: Path) -> Path:
-    return small_demo_db
-
-
-@pytest.fixture(scope="module")
 def replicas(
     redis_url: str,  # noqa: F811
-    replica_db: Path,
+    small_demo_db: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     env = {
@@ -44,9 +39,9 @@ def replicas(
         "TRACE_REDIS_PREFIX": f"replicas-{uuid.uuid4().hex[:8]}:",
         "TRACE_STREAM_BATCH_SIZE": str(BATCH),
     }
-    a = start_server(tmp_path_factory.mktemp("replica-a"), replica_db, env)
+    a = start_server(tmp_path_factory.mktemp("replica-a"), small_demo_db, env)
     try:
-        b = start_server(tmp_path_factory.mktemp("replica-b"), replica_db, env)
+        b = start_server(tmp_path_factory.mktemp("replica-b"), small_demo_db, env)
     except BaseException:
         a.stop()
         raise
@@ -56,8 +51,8 @@ def replicas(
 
 
 @pytest.fixture(scope="module")
-def all_cids(replica_db: Path) -> list[str]:
-    with sqlite3.connect(replica_db) as conn:
+def all_cids(small_demo_db: Path) -> list[str]:
+    with sqlite3.connect(small_demo_db) as conn:
         return [r[0] for r in conn.execute("SELECT CONTAINERID FROM TRACE_DEMO_CONTAINERS")]
 
 
@@ -77,8 +72,8 @@ def job(replicas: tuple[ServerProcess, ServerProcess], all_cids: list[str]) -> s
 
 
 @pytest.fixture(scope="module")
-def truth(replica_db: Path, all_cids: list[str]) -> dict[str, list[Row]]:
-    return {d: expected_rows(replica_db, all_cids, DOMAINS[d]) for d in ("history", "materials")}
+def truth(small_demo_db: Path, all_cids: list[str]) -> dict[str, list[Row]]:
+    return {d: expected_rows(small_demo_db, all_cids, DOMAINS[d]) for d in ("history", "materials")}
 
 
 def read(
