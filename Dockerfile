@@ -14,7 +14,7 @@ COPY . .
 # An editable install keeps the package in /app, beside migrations/ and frontend/, which
 # the service finds relative to its own source. (pyproject.toml names README.md.)
 RUN [ -f README.md ] || echo "# trace-stream" > README.md; \
-    pip install -e . \
+    pip install -e '.[server]' \
     && useradd --system --uid 10001 --home-dir /data trace \
     && mkdir -p /data && chown trace /data
 USER trace

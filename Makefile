@@ -1,9 +1,13 @@
 # The two quick-start commands: `make serve` and `make test`. Both set up from nothing.
+# `make serve PORT=8080 HOST=0.0.0.0` listens elsewhere.
 .PHONY: serve test lint pytest nodetest bench
+
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 serve:
 	scripts/setup
-	.venv/bin/trace-svc serve --host 127.0.0.1 --port 8000
+	.venv/bin/trace-svc serve --host $(HOST) --port $(PORT)
 
 test:
 	scripts/setup --dev
@@ -13,12 +17,13 @@ lint:
 	.venv/bin/ruff check svc tests bench
 	.venv/bin/ruff format --check svc tests bench
 	.venv/bin/mypy
+	cd frontend && npx --no-install tsc -p .
 
 pytest:
 	.venv/bin/pytest -p no:cacheprovider
 
 nodetest:
-	@if [ -d frontend/test ]; then cd frontend && node --test test/; fi
+	cd frontend && node --test test/
 
 bench:
 	scripts/setup --dev

@@ -114,7 +114,7 @@ async def measure_store(url: str, cids: list[str], repeat: int) -> None:
         cached = await timed(repeat, lambda: store.get(specs[-1].job_id))
         print(f"store get, cached        {ms(cached)}")
         for s in specs:
-            await raw.delete(f"{prefix}job:{s.job_id}", f"{prefix}stats:{s.job_id}")
+            await raw.delete(f"{prefix}job:{s.job_id}", f"{prefix}totals:{s.job_id}")
     finally:
         await store.close()
         await raw.aclose()

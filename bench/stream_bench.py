@@ -1,7 +1,7 @@
 """Stream benchmark on the 114,892-CID demo database (~1.7M records), in one run:
 
 - records/s and MB/s of the whole job over HTTP on loopback, against the same stream code
-  (`svc.stream.stream_job`) run in-process without HTTP (the ceiling);
+  (`svc.stream.JobStream`) run in-process without HTTP (the ceiling);
 - the server's peak RSS (VmHWM) after streaming the whole job;
 - time to the first records line (warm: totals already computed; cold: a new job);
 - first-page and last-page latency of a domain, in-process and over REST, and the bare-OR
@@ -34,7 +34,7 @@ from svc.keyset import Key, Plan  # noqa: E402
 from svc.reader import DomainReader  # noqa: E402
 from svc.server import build_service  # noqa: E402
 from svc.sources.sqlite import SqliteSource  # noqa: E402
-from svc.stream import stream_job  # noqa: E402
+from svc.stream import JobStream  # noqa: E402
 from svc.tokens import Cursor, TokenCodec  # noqa: E402
 from tests.servers import TEST_SECRET, start_server  # noqa: E402
 
@@ -60,15 +60,15 @@ def job_cids(db: Path) -> list[str]:
 
 
 async def ceiling(db: Path, cids: list[str], data_dir: Path) -> dict[str, float]:
-    """The stream's own code without HTTP: `stream_job` in-process, every line encoded."""
+    """The stream's own code without HTTP: `JobStream` in-process, every line encoded."""
     settings = Settings(db_url=f"sqlite:///{db}", secrets=[TEST_SECRET], data_dir=data_dir)
     svc = await build_service(settings)
     spec = await svc.create_job(cids, None, None)
     for name in spec.domains:
-        await svc.stats(spec, name)  # warm, as in the HTTP run
+        await svc.totals(spec, name)  # warm, as in the HTTP run
     records = size = 0
     t = time.perf_counter()
-    async for line in stream_job(svc, spec, None, None, arrays=False):
+    async for line in JobStream(svc, spec, None, None, arrays=False).lines():
         size += len(line)
     elapsed = time.perf_counter() - t
     records = json.loads(line)["total_records"]

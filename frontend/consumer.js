@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * Resumable consumer of the trace NDJSON stream (see DESIGN.md, "NDJSON lines").
+ * Resumable consumer of the trace NDJSON stream (see docs/protocol.md, "NDJSON lines").
  *
  * One `StreamConsumer` follows one job stream to its `complete` line across
  * any number of HTTP connections:
@@ -29,6 +29,7 @@
  */
 
 import { LineDecoder } from './ndjson.js';
+import { problemError, readJsonBody } from './problem.js';
 
 /**
  * @typedef {'idle'|'connecting'|'streaming'|'reconnecting'|'done'|'failed'|'aborted'} StateName
@@ -61,8 +62,9 @@ import { LineDecoder } from './ndjson.js';
  * @property {BackoffOptions} [backoff]
  * @property {number} [maxRetries=12] consecutive failed connections without
  *   progress before giving up
- * @property {number} [idleTimeoutMs=0] drop a connection that delivers no byte for
- *   this long (0: never); catches half-open TCP connections
+ * @property {number} [idleTimeoutMs=45000] drop a connection that delivers no byte for
+ *   this long, then resume (0: never); catches half-open TCP connections. The server
+ *   writes a heartbeat line after 15 s of silence, so the default is three intervals
  * @property {typeof fetch} [fetch] injectable for tests
  * @property {(ms: number, signal?: AbortSignal) => Promise<void>} [sleep] injectable for tests
  * @property {() => number} [random] injectable for tests; returns [0, 1)
@@ -304,7 +306,7 @@ export class StreamConsumer {
     const onAbort = () => ctrl.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
     this._connection = ctrl;
-    const idleMs = this._options.idleTimeoutMs ?? 0;
+    const idleMs = this._options.idleTimeoutMs ?? 45000;
     /** @type {ReturnType<typeof setTimeout>|undefined} */
     let idleTimer;
     const armIdle = () => {
@@ -453,6 +455,8 @@ export class StreamConsumer {
       case 'complete':
         opts.onLine?.(line);
         return { kind: 'complete', line };
+      case 'heartbeat': // liveness only (its bytes re-armed the idle timer): nothing to hand on
+        return undefined;
       default:
         opts.onLine?.(line);
         return undefined;
@@ -478,23 +482,11 @@ export function consumeStream(streamUrl, options) {
  */
 export async function errorFromResponse(response) {
   const status = response.status;
-  /** @type {any} */
-  let problem;
-  try {
-    const type = response.headers.get('content-type') ?? '';
-    if (type.includes('json')) problem = await response.json();
-    else await response.body?.cancel();
-  } catch {
-    problem = undefined;
-  }
-  const code =
-    problem && typeof problem.code === 'string' && problem.code ? problem.code : `http_${status}`;
-  const message =
-    (problem && (problem.detail || problem.title)) || `HTTP ${status} ${response.statusText || ''}`;
-  return new StreamError(String(message).trim(), {
-    code,
+  const base = problemError(status, await readJsonBody(response), response.statusText);
+  return new StreamError(base.message, {
+    code: base.code,
     status,
-    problem,
+    problem: base.problem,
     retryable: RETRYABLE_STATUS.has(status),
     retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
   });

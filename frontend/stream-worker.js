@@ -30,6 +30,7 @@
 import { StreamConsumer } from './consumer.js';
 import { BatchEncoder } from './columns.js';
 import { parseCids } from './cids.js';
+import { problemError, readJsonBody } from './problem.js';
 
 /** @type {StreamConsumer|null} */
 let consumer = null;
@@ -48,12 +49,6 @@ function errorInfo(err) {
     status: err.status ?? null,
     retryable: err.retryable ?? null,
   };
-}
-
-/** @param {Response} res */
-async function bodyOf(res) {
-  const type = res.headers.get('content-type') ?? '';
-  return type.includes('json') ? res.json().catch(() => null) : null;
 }
 
 /**
@@ -78,14 +73,9 @@ function keep(msg, list) {
 const requests = {
   async pick(msg) {
     const res = await fetch(msg.url, { headers: msg.headers });
-    const body = await bodyOf(res);
+    const body = await readJsonBody(res);
     if (!res.ok) {
-      const error = {
-        message: body?.detail || body?.title || `HTTP ${res.status}`,
-        code: body?.code ?? `http_${res.status}`,
-        status: res.status,
-      };
-      postMessage({ type: 'failed', id: msg.id, error });
+      postMessage({ type: 'failed', id: msg.id, error: errorInfo(problemError(res.status, body)) });
       return;
     }
     keep(msg, body?.container_ids ?? []);
@@ -103,7 +93,7 @@ const requests = {
       headers: { 'content-type': 'application/json', accept: 'application/json', ...msg.headers },
       body: JSON.stringify({ container_ids: cids, domains: msg.domains }),
     });
-    postMessage({ type: 'created', id: msg.id, status: res.status, body: await bodyOf(res) });
+    postMessage({ type: 'created', id: msg.id, status: res.status, body: await readJsonBody(res) });
   },
 };
 
@@ -117,7 +107,7 @@ function start(msg) {
   consumer = new StreamConsumer(msg.url, {
     signal: controller.signal,
     headers: msg.headers,
-    idleTimeoutMs: msg.idleTimeoutMs ?? 120000,
+    idleTimeoutMs: msg.idleTimeoutMs ?? 45000, // three heartbeat intervals
     onState(s) {
       postMessage({ type: 'state', gen, ...s, error: errorInfo(s.error) });
     },

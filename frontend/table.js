@@ -15,6 +15,8 @@
  * @module table
  */
 
+import { setText } from './dom.js';
+
 /** @typedef {import('./columns.js').ColumnStore} ColumnStore */
 
 const MAX_SCROLL_PX = 8_000_000;
@@ -263,14 +265,4 @@ function cell(text, className) {
   const e = el('span', className ? `vt-cell ${className}` : 'vt-cell');
   e.textContent = text;
   return e;
-}
-
-/** @param {HTMLElement} e @param {string} text */
-function setText(e, text) {
-  const node = e.firstChild;
-  if (node && node.nodeType === 3) {
-    if (/** @type {Text} */ (node).data !== text) /** @type {Text} */ (node).data = text;
-  } else {
-    e.textContent = text;
-  }
 }

@@ -6,63 +6,79 @@ import asyncio
 import datetime as dt
 import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
-from starlette.routing import Mount, Route
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from svc import logs, metrics, openapi
 from svc import protocol as p
 from svc.errors import (
     BadRequest,
-    InvalidToken,
+    Draining,
+    MethodNotAllowed,
+    NotFound,
     PayloadTooLarge,
+    RequestTimeout,
+    TooManyCids,
     TraceError,
     Unauthorized,
-    Unavailable,
-    UnknownDomain,
+    UnsupportedMediaType,
 )
 from svc.jobs import JobSpec
+from svc.jobs.purge import purge_periodically
 from svc.service import Service, owner_of
-from svc.stream import TOTAL_WAIT_SECONDS, start_key, stream_job
-from svc.tokens import Cursor
+from svc.stream import TOTAL_WAIT_SECONDS, JobStream
+from svc.streaming import NdjsonResponse
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 _MAX_CID_CHARS = 64
+_DIGITS = re.compile(r"[0-9]{1,15}")
 _BODY_BYTES_PER_CID = 80  # a quoted 64-char CID, a comma and JSON whitespace
-NDJSON = "application/x-ndjson"
 
 
 def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Response:
-    body = {
-        "type": f"/problems/{code}",
-        "title": detail,
-        "status": status,
-        "code": code,
-        "detail": detail,
-    }
+    body = p.Problem(
+        type=f"/problems/{code}", title=detail, status=status, code=code, detail=detail
+    )
+    metrics.PROBLEMS.labels(code).inc()
     return Response(p.encode(body), status, headers, media_type="application/problem+json")
 
 
 async def _trace_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TraceError)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else None
+    headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
     return problem(exc.status, exc.code, exc.detail, headers)
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client left mid-upload or mid-read: a normal end, and nobody reads this answer."""
+    log.info("client left during %s %s", request.method, request.url.path)
+    return Response(status_code=499)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's routing errors, as the service's own."""
     assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return problem(exc.status_code, code, str(exc.detail))
+    mapped = {404: NotFound, 405: MethodNotAllowed}.get(exc.status_code)
+    if mapped is None:
+        return problem(exc.status_code, "http_error", str(exc.detail))
+    return await _trace_error(request, mapped())
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
@@ -71,19 +87,25 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 
 def _service(request: Request) -> Service:
-    svc: Service = request.app.state.service
-    return svc
+    service: Service = request.app.state.service
+    return service
 
 
 def _authorize(request: Request) -> str | None:
-    """The caller's owner fingerprint; raises Unauthorized when keys are on and none match."""
+    """The caller's owner fingerprint; raises Unauthorized when keys are on and none match.
+
+    The key comes in `Authorization: Bearer KEY` or `X-Api-Key: KEY`; an empty header is
+    no header, and two headers that name different keys are refused.
+    """
     keys = _service(request).settings.api_keys
     if not keys:
         return None
-    given = request.headers.get("x-api-key")
     auth = request.headers.get("authorization", "")
-    if given is None and auth[:7].lower() == "bearer ":
-        given = auth[7:].strip()
+    bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    header = request.headers.get("x-api-key", "").strip()
+    if bearer and header and not hmac.compare_digest(bearer.encode(), header.encode()):
+        raise Unauthorized("Authorization and X-Api-Key name different keys")
+    given = bearer or header
     if given:
         for key in keys:
             if hmac.compare_digest(given.encode(), key.encode()):
@@ -91,15 +113,47 @@ def _authorize(request: Request) -> str | None:
     raise Unauthorized()
 
 
+def _client(request: Request, owner: str | None) -> str:
+    """Who admission counts a request against: its API key, or its address."""
+    if owner is not None:
+        return owner
+    return "addr:" + (request.client.host if request.client else "unknown")
+
+
+async def _unless_gone(request: Request, work: Awaitable[T]) -> T:
+    """Run `work`, cancelled as soon as the client disconnects: no read outlives its client."""
+    task = asyncio.ensure_future(work)
+
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()  # the client left first (or this request is being cancelled)
+    if not task.done() or task.cancelled():
+        raise ClientDisconnect()
+    return task.result()
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and _DIGITS.fullmatch(declared) and int(declared) > limit:
         raise PayloadTooLarge(f"the body may hold at most {limit} bytes")
     body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise PayloadTooLarge(f"the body may hold at most {limit} bytes")
+    timeout = _service(request).settings.body_timeout
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                body.extend(chunk)
+                if len(body) > limit:
+                    raise PayloadTooLarge(f"the body may hold at most {limit} bytes")
+    except TimeoutError:
+        raise RequestTimeout(f"the body did not arrive within {timeout} s") from None
     return bytes(body)
 
 
@@ -109,13 +163,20 @@ def _iso(ts: float) -> str:
     )
 
 
-def _links(request: Request, job_id: str) -> dict[str, str]:
+def _links(job_id: str) -> p.Links:
     base = f"/api/trace/job/{job_id}"
-    return {"self": base, "stream": f"{base}/stream", "result": f"{base}/result"}
+    return p.Links(base, f"{base}/stream", f"{base}/result")
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(p.encode(data), status, headers, media_type="application/json")
+
+
+def _check_media_type(request: Request) -> None:
+    # Also what stops a cross-site HTML form (text/plain) from creating jobs.
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        raise UnsupportedMediaType()
 
 
 def _validate_cids(cids: list[str]) -> None:
@@ -131,38 +192,36 @@ def _validate_cids(cids: list[str]) -> None:
 
 async def create_job(request: Request) -> Response:
     owner = _authorize(request)
-    svc = _service(request)
-    limit = svc.settings.max_cids * _BODY_BYTES_PER_CID + 65536
-    body = await _read_body(request, limit)
+    service = _service(request)
+    service.admit_job(_client(request, owner))
+    _check_media_type(request)
+    max_cids = service.settings.max_cids
+    body = await _read_body(request, max_cids * _BODY_BYTES_PER_CID + 65536)
+    # Every CID is a JSON string: two quotes each. Counting them before decoding bounds
+    # the memory a body of millions of tiny (or duplicate) CIDs could take to decode.
+    if body.count(b'"') // 2 > max_cids + 64:
+        raise TooManyCids(f"at most {max_cids} container ids")
     try:
         req = p.job_request_decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise BadRequest(f"invalid job request: {exc}") from None
-    except msgspec.DecodeError:
-        raise BadRequest("the body must be a JSON object") from None
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        raise BadRequest("the body must be a JSON object in UTF-8") from None
     await asyncio.to_thread(_validate_cids, req.container_ids)
-    spec = await svc.create_job(req.container_ids, req.domains, owner)
-    _background(request, _warm_totals(svc, spec))
-    links = _links(request, spec.job_id)
-    return _json(
-        {
-            "job_id": spec.job_id,
-            "cid_count": len(spec.cids),
-            "domains": spec.domains,
-            "expires_at": _iso(spec.expires_at),
-            "links": links,
-        },
-        201,
-        {"Location": links["self"]},
-    )
+    spec = await service.create_job(req.container_ids, req.domains, owner)
+    metrics.JOBS_CREATED.inc()
+    _background(request, _warm_totals(service, spec))
+    links = _links(spec.job_id)
+    created = p.JobCreated(spec.job_id, len(spec.cids), spec.domains, _iso(spec.expires_at), links)
+    return _json(created, 201, {"Location": links.self_})
 
 
-async def _warm_totals(svc: Service, spec: JobSpec) -> None:
+async def _warm_totals(service: Service, spec: JobSpec) -> None:
     """Compute the totals while the client gets ready to stream, in stream order, one
     domain at a time, so the first domain's (which the stream's first line waits for) is
     ready soonest."""
     for name in spec.domains:
-        await svc.stats(spec, name)
+        await service.totals(spec, name)
 
 
 def _background(request: Request, work: Awaitable[Any]) -> None:
@@ -180,34 +239,25 @@ def _background(request: Request, work: Awaitable[Any]) -> None:
 
 
 async def describe_job(request: Request) -> Response:
-    svc = _service(request)
-    spec = await svc.job(request.path_params["job_id"], _authorize(request))
-    stats = await svc.store.get_stats(spec.job_id)
+    service = _service(request)
+    spec = await service.job(request.path_params["job_id"], _authorize(request))
+    totals = await service.store.get_totals(spec.job_id)
     return _json(
-        {
-            "job_id": spec.job_id,
-            "cid_count": len(spec.cids),
-            "domains": spec.domains,
-            "created_at": _iso(spec.created_at),
-            "expires_at": _iso(spec.expires_at),
-            "snapshot": spec.snapshot,
-            "totals": {
-                d: {"records": s.records, "containers": s.containers}
-                for d, s in stats.items()
+        p.JobDescription(
+            job_id=spec.job_id,
+            cid_count=len(spec.cids),
+            domains=spec.domains,
+            created_at=_iso(spec.created_at),
+            expires_at=_iso(spec.expires_at),
+            snapshot=spec.snapshot,
+            totals={
+                d: p.DomainCount(s.records, s.containers)
+                for d, s in totals.items()
                 if d in spec.domains
             },
-            "links": _links(request, spec.job_id),
-        }
+            links=_links(spec.job_id),
+        )
     )
-
-
-def _cursor(svc: Service, spec: JobSpec, since: str | None) -> Cursor | None:
-    if since is None:
-        return None
-    cursor = svc.tokens.verify(since, spec.job_id)
-    if cursor.domain not in spec.domains or cursor.snapshot != spec.snapshot:
-        raise InvalidToken()
-    return cursor
 
 
 def _format(request: Request) -> bool:
@@ -218,18 +268,35 @@ def _format(request: Request) -> bool:
 
 
 async def stream(request: Request) -> Response:
-    svc = _service(request)
-    spec = await svc.job(request.path_params["job_id"], _authorize(request))
+    service = _service(request)
+    if service.draining.is_set():  # a new stream here would end at its first batch
+        raise Draining()
+    owner = _authorize(request)
+    spec = await service.job(request.path_params["job_id"], owner)
     since = request.query_params.get("since")
-    cursor = _cursor(svc, spec, since)
+    cursor = service.cursor(spec, since)
     arrays = _format(request)
-    # Fail before the first byte where we can: counting the first domain needs the source.
-    # A count that takes long is not waited for: the stream sends the total when known.
-    await svc.stats_within(spec, cursor.domain if cursor else spec.domains[0], TOTAL_WAIT_SECONDS)
-    return StreamingResponse(
-        stream_job(svc, spec, cursor, since, arrays, waited=True),
-        media_type=NDJSON,
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    settings = service.settings
+    job_stream = JobStream(service, spec, cursor, since, arrays, waited=True)
+    if request.method == "HEAD":  # the headers a GET would get; the job is not run
+        return NdjsonResponse(job_stream, headers=headers, heartbeat=0, slow_reader=0)
+    client = _client(request, owner)
+    service.admission.acquire(client)  # released when the response ends, however it ends
+    try:
+        # Fail before the first byte where we can: counting the first domain needs the
+        # source. A long count is not waited for: the stream sends the total when known.
+        first = cursor.domain if cursor else spec.domains[0]
+        await service.totals_within(spec, first, TOTAL_WAIT_SECONDS)
+    except BaseException:
+        service.admission.release(client)
+        raise
+    return NdjsonResponse(
+        job_stream,
+        headers=headers,
+        heartbeat=settings.heartbeat_seconds,
+        slow_reader=settings.slow_reader_seconds,
+        on_close=lambda outcome: service.admission.release(client),
     )
 
 
@@ -237,112 +304,116 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # ASCII digits only (str.isdigit() also takes "²"), and short: int() of thousands of
+    # digits is slow, and above 4,300 it raises.
+    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
         raise BadRequest(f"{name} must be an integer from {low} to {high}")
     return int(raw)
 
 
 async def result_page(request: Request) -> Response:
-    svc = _service(request)
-    spec = await svc.job(request.path_params["job_id"], _authorize(request))
-    since = request.query_params.get("since")
-    cursor = _cursor(svc, spec, since)
-    domain = request.query_params.get("domain") or (cursor.domain if cursor else None)
-    if domain is None:
-        raise BadRequest("domain is required (or a since token that names it)")
-    if domain not in spec.domains:
-        raise UnknownDomain(f"this job has no domain {domain[:64]!r}")
-    if cursor is not None and cursor.domain != domain:
-        raise InvalidToken("the since token is for another domain")
-    limit = _int_param(request, "limit", svc.settings.batch_size, 1, svc.settings.max_page_limit)
-    offset: int | None = None
+    service = _service(request)
+    owner = _authorize(request)
+    spec = await service.job(request.path_params["job_id"], owner)
+    settings = service.settings
+    limit = _int_param(request, "limit", settings.batch_size, 1, settings.max_page_limit)
+    offset = None
     if "offset" in request.query_params:
-        if cursor is not None:
-            raise BadRequest("give either offset or since, not both")
         offset = _int_param(request, "offset", 0, 0, 10**12)
     arrays = _format(request)
-    stats = await svc.stats(spec, domain)
-    reader = svc.reader(spec, domain)
-    if offset:
-        batch = await reader.read_at(offset, limit, await svc.chunk_records(spec, domain))
-    else:
-        batch = await reader.read(start_key(cursor) if cursor else None, limit)
-    token = None
-    if batch.more and batch.last is not None:
-        before = offset if offset is not None else (cursor.seen if cursor else 0)
-        number = (cursor.batch if cursor else -(-before // limit)) + 1
-        seen = before + len(batch.rows)
-        token = svc.tokens.sign(
-            Cursor(spec.job_id, domain, number, batch.last.cid, batch.last.rid, seen, spec.snapshot)
+    with service.admission.slot(_client(request, owner)):
+        page = await _unless_gone(
+            request,
+            service.page(
+                spec,
+                request.query_params.get("domain"),
+                since=request.query_params.get("since"),
+                offset=offset,
+                limit=limit,
+                arrays=arrays,
+            ),
         )
-    columns = svc.domains[domain].columns
-    data = p.shape_records(batch.rows, columns, arrays)
-    page = p.Page(domain, limit, stats.records, data, token, offset)
     headers = {"Cache-Control": "no-store"}
-    if token is not None:
+    if page.next is not None:
         url = request.url.remove_query_params("offset").include_query_params(
-            since=token, domain=domain, limit=limit
+            since=page.next, domain=page.domain, limit=limit
         )
         headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
-    return _json(page, headers=headers)
+    response = _json(page, headers=headers)
+    metrics.page_sent(page.domain, page.columns is not None, len(page.data), len(response.body))
+    return response
 
 
 async def list_domains(request: Request) -> Response:
     _authorize(request)
-    svc = _service(request)
+    service = _service(request)
     return _json(
-        {"domains": [{"name": d.name, "columns": list(d.columns)} for d in svc.domains.values()]}
+        p.DomainList([p.DomainInfo(d.name, list(d.columns)) for d in service.domains.values()])
     )
 
 
 async def demo_cids(request: Request) -> Response:
     _authorize(request)
-    svc = _service(request)
-    if svc.settings.db_url is not None:
-        raise HTTPException(404, "demo CIDs exist only on the embedded demo database")
-    n = _int_param(request, "n", 100, 1, svc.settings.max_cids)
-    rows = await svc.source.fetch(
-        "SELECT CONTAINERID FROM TRACE_DEMO_CONTAINERS ORDER BY random() LIMIT :n", {"n": n}
-    )
-    return _json({"container_ids": [r[0] for r in rows]})
+    service = _service(request)
+    n = _int_param(request, "n", 100, 1, service.settings.max_cids)
+    return _json(p.DemoCids(await service.demo_cids(n)))
 
 
 async def healthz(request: Request) -> Response:
-    return _json({"status": "ok"})
+    return _json(p.Health("ok"))
 
 
-async def metrics(request: Request) -> Response:
-    """A few gauges in Prometheus text format."""
-    svc = _service(request)
-    lines = [
-        "# TYPE trace_active_streams gauge",
-        f"trace_active_streams {svc.active_streams}",
-        "# TYPE trace_source_connections_in_use gauge",
-        f"trace_source_connections_in_use {svc.source.in_use}",
-        "# TYPE trace_draining gauge",
-        f"trace_draining {int(svc.draining.is_set())}",
-    ]
-    return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+async def metrics_text(request: Request) -> Response:
+    """Every metric of `svc.metrics`, in Prometheus text format."""
+    service = _service(request)
+    if not service.settings.metrics_public:
+        _authorize(request)
+    body = metrics.exposition(service.source.in_use, service.draining.is_set())
+    return Response(body, media_type=metrics.CONTENT_TYPE)
+
+
+def _document(request: Request) -> dict[str, Any]:
+    doc: dict[str, Any] | None = getattr(request.app.state, "openapi", None)
+    if doc is None:
+        service = _service(request)
+        doc = openapi.document(service.settings, list(service.domains))
+        request.app.state.openapi = doc
+    return doc
+
+
+async def openapi_json(request: Request) -> Response:
+    return _json(_document(request))
+
+
+async def docs(request: Request) -> Response:
+    return HTMLResponse(openapi.render_docs(_document(request)))
 
 
 async def readyz(request: Request) -> Response:
-    svc = _service(request)
-    if svc.draining.is_set():
-        return problem(503, "draining", "The server is draining", {"Retry-After": "1"})
-    await svc.store.ping()
-    await svc.source.ping()
-    return _json({"status": "ready"})
+    service = _service(request)
+    if service.draining.is_set():
+        raise Draining()
+    await service.store.ping()
+    await service.source.ping()
+    return _json(p.Health("ready"))
 
 
 def create_app(
-    service_factory: Callable[[], Awaitable[Service]], frontend: Path | None = FRONTEND_DIR
+    service_factory: Callable[[], Awaitable[Service]],
+    frontend: Path | None = FRONTEND_DIR,
+    cors_origins: Sequence[str] = (),
 ) -> Starlette:
-    """The ASGI app; `service_factory` builds the Service at start-up (in the loop)."""
+    """The ASGI app; `service_factory` builds the Service at start-up (in the loop).
+
+    `cors_origins`: the browser origins allowed to call the API (none by default)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.service = await service_factory()
         app.state.background = set()
+        settings = app.state.service.settings  # expired jobs: purged now and periodically
+        purge = purge_periodically(app.state.service.store, settings.job_purge_seconds)
+        app.state.background.add(asyncio.ensure_future(purge))
         try:
             yield
         finally:
@@ -350,10 +421,12 @@ def create_app(
                 task.cancel()
             await app.state.service.close()
 
-    routes: list[Route | Mount] = [
+    api_routes: list[Route] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/metrics", metrics),
+        Route("/metrics", metrics_text),
+        Route("/openapi.json", openapi_json),
+        Route("/docs", docs),
         Route("/api/domains", list_domains),
         Route("/api/demo/cids", demo_cids),
         Route("/api/trace/job", create_job, methods=["POST"]),
@@ -361,14 +434,49 @@ def create_app(
         Route("/api/trace/job/{job_id}/stream", stream),
         Route("/api/trace/job/{job_id}/result", result_page),
     ]
+
+    async def api_fallback(request: Request) -> Response:
+        """An /api path no route takes: 405 if another method would do, else 404 (the
+        front end's files, mounted at /, would otherwise answer for them)."""
+        allowed = {
+            m
+            for r in api_routes
+            if r.matches(request.scope)[0] is Match.PARTIAL
+            for m in r.methods or ()
+        }
+        if allowed:
+            exc = MethodNotAllowed()
+            response = await _trace_error(request, exc)
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+            return response
+        raise NotFound()
+
+    routes: list[Route | Mount] = [
+        *api_routes,
+        Route("/api/{rest:path}", api_fallback, methods=_ALL_METHODS),
+    ]
     if frontend is not None and frontend.is_dir():
         routes.append(Mount("/", StaticFiles(directory=frontend, html=True)))
+    middleware = [Middleware(logs.RequestLogMiddleware)]
+    if cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=cors_origins,
+                allow_methods=["GET", "HEAD", "POST"],
+                allow_headers=["Authorization", "X-Api-Key", "Content-Type", "X-Request-ID"],
+                expose_headers=["Link", "Retry-After", "X-Request-ID"],
+                max_age=600,
+            )
+        )
     return Starlette(
         routes=routes,
+        middleware=middleware,
         lifespan=lifespan,
         exception_handlers={
             TraceError: _trace_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
             Exception: _internal_error,
         },
     )

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from svc import __version__
 from svc.config import SETTINGS, Settings
 
 
@@ -15,7 +16,7 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
     for s in SETTINGS:
         flag = s.flag
         parser.add_argument(
-            flag, dest=s.attr, default=None, metavar=s.env, help=f"{s.help} [env {s.env}]"
+            flag, dest=s.attr, default=None, metavar=s.env, help=f"{s.doc} [env {s.env}]"
         )
 
 
@@ -36,29 +37,50 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trace-svc", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the HTTP service")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default %(default)s)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port to listen on (default %(default)s)"
+    )
     serve.add_argument(
         "--graceful-seconds",
         type=float,
         default=30.0,
-        help="how long a drain waits for streams to end",
+        help="how long a drain waits for streams to end (default %(default)s)",
+    )
+    serve.add_argument(
+        "--unready-seconds",
+        type=float,
+        default=1.0,
+        help="on SIGTERM, how long /readyz answers 503 before the listener closes "
+        "(default %(default)s)",
     )
     _add_settings_flags(serve)
 
     demo = sub.add_parser("demo-data", help="build the embedded demo database")
-    demo.add_argument("--cids", type=int, default=20_000)
-    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument(
+        "--cids", type=int, default=Settings().demo_cids, help="containers (default %(default)s)"
+    )
+    demo.add_argument(
+        "--seed", type=int, default=42, help="random seed of the rows (default %(default)s)"
+    )
     demo.add_argument(
         "--db",
         type=Path,
         default=None,
         help="SQLite file (default: demo.sqlite3 in the data directory)",
     )
-    demo.add_argument("--data-dir", dest="data_dir", default=None)
+    demo.add_argument(
+        "--data-dir",
+        dest="data_dir",
+        default=None,
+        help=f"where demo.sqlite3 goes without --db (default {Settings().data_dir})",
+    )
     demo.add_argument(
         "--db-url",
         dest="db_url",
@@ -68,31 +90,56 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     migrate = sub.add_parser("migrate", help="apply pending schema migrations")
-    migrate.add_argument("--db-url", dest="db_url", default=None)
+    migrate.add_argument(
+        "--db-url",
+        dest="db_url",
+        default=None,
+        help="sqlite:///path or oracle://user:password@host:port/service "
+        "(default: TRACE_DB_URL, else the demo database in the data directory)",
+    )
 
-    fetch = sub.add_parser("fetch", help="download a job's stream, resuming after drops")
+    fetch = sub.add_parser(
+        "fetch",
+        help="download a job's stream, resuming after drops (rerun to resume)",
+        description="Exit codes: 0 complete, 1 permanent failure, 2 retries exhausted "
+        "(run again to resume), 130 interrupted (run again to resume).",
+    )
     fetch.add_argument("job_url", help="http://host:port/api/trace/job/JOB_ID")
-    fetch.add_argument("-o", "--output", type=Path, required=True)
-    fetch.add_argument("--api-key", default=None)
+    fetch.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="the NDJSON file; it is also the checkpoint: run again to resume (required)",
+    )
+    fetch.add_argument(
+        "--api-key", default=None, help="sent as Authorization: Bearer (default: none)"
+    )
+    fetch.add_argument(
+        "--records-only",
+        action="store_true",
+        help='JSON Lines of records, each with "_domain" first (checkpoint: OUTPUT.since)',
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     if args.command == "serve":
+        from svc.logs import configure
         from svc.server import serve
 
-        serve(_settings(args), args.host, args.port, args.graceful_seconds)
+        settings = _settings(args)
+        configure(settings.log_format)
+        serve(settings, args.host, args.port, args.graceful_seconds, args.unready_seconds)
         return 0
+    _basic_logging()
     if args.command == "demo-data":
         from svc.demo import build_demo_database
 
         url = args.db_url
         if url and url.startswith("oracle://"):
-            from svc.sources.oracle import load_demo_oracle
+            from svc.demo import load_demo_oracle
 
             counts = load_demo_oracle(url, cids=args.cids, seed=args.seed)
             print(f"loaded the Oracle demo tables: {counts}")
@@ -114,8 +161,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "fetch":
         from svc.fetch import fetch
 
-        return fetch(args.job_url, args.output, api_key=args.api_key)
+        return fetch(
+            args.job_url, args.output, api_key=args.api_key, records_only=args.records_only
+        )
     return 2
+
+
+def _basic_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,20 @@ def _positive(value: str) -> int:
     n = int(value)
     if n < 1:
         raise ValueError("must be a positive integer")
+    return n
+
+
+def _seconds(value: str) -> float:
+    n = float(value)
+    if not n >= 0:
+        raise ValueError("must be a number of seconds, 0 or more")
+    return n
+
+
+def _non_negative(value: str) -> int:
+    n = int(value)
+    if n < 0:
+        raise ValueError("must be 0 or a positive integer")
     return n
 
 
@@ -41,6 +55,12 @@ def _flag(value: str) -> bool:
     raise ValueError("must be true or false")
 
 
+def _log_format(value: str) -> str:
+    if value.lower() in {"json", "text"}:
+        return value.lower()
+    raise ValueError("must be json or text")
+
+
 @dataclass(frozen=True)
 class Setting:
     attr: str
@@ -52,6 +72,22 @@ class Setting:
     @property
     def flag(self) -> str:
         return "--" + (self.flag_name or self.attr.replace("_", "-"))
+
+    @property
+    def default(self) -> Any:
+        """The default, read from `Settings`: the one place defaults are written."""
+        f = next(f for f in fields(Settings) if f.name == self.attr)
+        return f.default_factory() if f.default_factory is not MISSING else f.default
+
+    @property
+    def doc(self) -> str:
+        """The help text with its default, as the CLI and the README show it."""
+        default = self.default
+        if default is None or default == []:
+            return self.help
+        if isinstance(default, bool):
+            default = str(default).lower()
+        return f"{self.help} (default {default})"
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -87,28 +123,26 @@ SETTINGS: tuple[Setting, ...] = (
         "batch_size",
         "TRACE_STREAM_BATCH_SIZE",
         _positive,
-        "records per NDJSON records line (default 5000)",
+        "records per NDJSON records line",
     ),
-    Setting(
-        "job_ttl", "TRACE_JOB_TTL_SECONDS", _positive, "how long a job is kept (default 86400)"
-    ),
+    Setting("job_ttl", "TRACE_JOB_TTL_SECONDS", _positive, "how long a job is kept"),
     Setting(
         "job_ttl_refresh",
         "TRACE_JOB_TTL_REFRESH",
         _flag,
-        "extend a job's TTL whenever it is read (default false)",
+        "extend a job's TTL whenever it is read",
     ),
     Setting(
         "max_cids",
         "TRACE_MAX_CIDS",
         _positive,
-        "most container ids a job may hold (default 120000)",
+        "most container ids a job may hold",
     ),
     Setting(
         "max_page_limit",
         "TRACE_MAX_PAGE_LIMIT",
         _positive,
-        "largest `limit` of a REST page (default 50000)",
+        "largest `limit` of a REST page",
     ),
     Setting(
         "api_keys",
@@ -121,48 +155,45 @@ SETTINGS: tuple[Setting, ...] = (
         "data_dir",
         "TRACE_DATA_DIR",
         Path,
-        "embedded job store, demo database and generated secret (default ./.trace-data)",
+        "embedded job store, demo database and generated secret",
     ),
-    Setting(
-        "redis_prefix", "TRACE_REDIS_PREFIX", str, "key prefix of jobs in Redis (default trace:)"
-    ),
+    Setting("redis_prefix", "TRACE_REDIS_PREFIX", str, "key prefix of jobs in Redis"),
     Setting(
         "demo_cids",
         "TRACE_DEMO_CIDS",
         _positive,
-        "CIDs of the demo database built when none exists (default 20000)",
+        "CIDs of the demo database built when none exists",
     ),
     Setting(
         "oracle_pool_min",
         "TRACE_ORACLE_POOL_MIN",
         _positive,
-        "Oracle: connections the pool opens on first use and keeps (default 4)",
+        "Oracle: connections the pool opens on first use and keeps",
     ),
     Setting(
         "oracle_pool_max",
         "TRACE_ORACLE_POOL_MAX",
         _positive,
-        "Oracle: most pooled connections (default 4; equal to the minimum, a fixed-size "
-        "pool, is recommended)",
+        "Oracle: most pooled connections; equal to the minimum (a fixed-size pool) is recommended",
     ),
     Setting(
         "oracle_pool_increment",
         "TRACE_ORACLE_POOL_INCREMENT",
         _positive,
-        "Oracle: connections opened at a time when the pool grows (default 1)",
+        "Oracle: connections opened at a time when the pool grows",
     ),
     Setting(
         "oracle_pool_wait_ms",
         "TRACE_ORACLE_POOL_WAIT_MS",
         _positive,
         "Oracle: how long a query waits for a free pooled connection before failing "
-        "with source_unavailable (default 5000)",
+        "with source_unavailable",
     ),
     Setting(
         "oracle_call_timeout_ms",
         "TRACE_ORACLE_CALL_TIMEOUT_MS",
         _positive,
-        "Oracle: most time one database round trip may take (default 30000)",
+        "Oracle: most time one database round trip may take",
     ),
     Setting(
         "oracle_snapshot",
@@ -171,6 +202,115 @@ SETTINGS: tuple[Setting, ...] = (
         "Oracle: `scn` makes every job read AS OF the SCN of its creation, so resumed "
         "streams see the same data (needs grants and undo retention); unset or `off`: "
         "each page reads the latest committed data",
+    ),
+    # --- load: admission, slow readers, liveness, browsers ---------------------------
+    Setting(
+        "max_streams",
+        "TRACE_MAX_STREAMS",
+        _positive,
+        "most concurrent streams and page reads of this process; more get 503 overloaded",
+    ),
+    Setting(
+        "max_streams_per_client",
+        "TRACE_MAX_STREAMS_PER_CLIENT",
+        _positive,
+        "most concurrent streams and page reads of one API key (or one address when keys "
+        "are off); more get 429 too_many_requests",
+    ),
+    Setting(
+        "slow_reader_seconds",
+        "TRACE_SLOW_READER_SECONDS",
+        _seconds,
+        "a stream whose last batch has not drained to its client within this time is "
+        "ended (the client resumes); 0 waits forever",
+    ),
+    Setting(
+        "heartbeat_seconds",
+        "TRACE_HEARTBEAT_SECONDS",
+        _seconds,
+        "a stream silent this long writes a heartbeat line (keeps proxies from cutting a "
+        "slow query); 0 turns heartbeats off",
+    ),
+    Setting(
+        "cors_origins",
+        "TRACE_CORS_ORIGINS",
+        _csv,
+        "comma-separated origins whose browser pages may call the API (CORS); unset: none",
+    ),
+    Setting(
+        "metrics_public",
+        "TRACE_METRICS_PUBLIC",
+        _flag,
+        "serve /metrics without an API key even when keys are on",
+    ),
+    # -- job store limits (docs/limits.md "Job store") --
+    Setting(
+        "job_purge_seconds",
+        "TRACE_JOB_PURGE_SECONDS",
+        _positive,
+        "how often expired jobs are deleted from the embedded job store and its file "
+        "space reclaimed (Redis expires them itself)",
+    ),
+    Setting(
+        "max_jobs_per_key",
+        "TRACE_MAX_JOBS_PER_KEY",
+        _non_negative,
+        "most live jobs one API key may hold (with keys off: all jobs together); 0: no limit",
+    ),
+    Setting(
+        "job_create_rate",
+        "TRACE_JOB_CREATE_RATE",
+        _non_negative,
+        "jobs per minute one API key (with keys off: one client address) may create, "
+        "counted per replica; 0: no limit",
+    ),
+    Setting(
+        "job_create_burst",
+        "TRACE_JOB_CREATE_BURST",
+        _positive,
+        "jobs a key or address may create in a burst before TRACE_JOB_CREATE_RATE applies",
+    ),
+    # --- the HTTP server: limits and timeouts (docs/limits.md "HTTP server") -----
+    Setting(
+        "max_header_bytes",
+        "TRACE_MAX_HEADER_BYTES",
+        _positive,
+        "largest request head (request line and headers) in bytes; a larger one is "
+        "answered 431 headers_too_large and the connection closed",
+    ),
+    Setting(
+        "header_timeout",
+        "TRACE_HEADER_TIMEOUT_SECONDS",
+        _positive,
+        "seconds a connection has to deliver a complete request head, from connecting or "
+        "from the end of its previous response; then 408 request_timeout and close",
+    ),
+    Setting(
+        "body_timeout",
+        "TRACE_BODY_TIMEOUT_SECONDS",
+        _positive,
+        "seconds a request body has to arrive in full; then 408 request_timeout and close",
+    ),
+    Setting(
+        "keepalive",
+        "TRACE_KEEPALIVE_SECONDS",
+        _positive,
+        "seconds an idle keep-alive connection stays open after a response",
+    ),
+    Setting(
+        "max_connections",
+        "TRACE_MAX_CONNECTIONS",
+        _positive,
+        "most open HTTP connections; a request on a connection beyond them is answered "
+        "503 overloaded and the connection closed",
+    ),
+    # --- logs (svc/logs.py) ---
+    Setting(
+        "log_format",
+        "TRACE_LOG_FORMAT",
+        _log_format,
+        "`json` (one object a line) or `text` (for people); unset: text when stderr is a "
+        "terminal, else json",
     ),
 )
 
@@ -196,6 +336,26 @@ class Settings:
     oracle_pool_wait_ms: int = 5000
     oracle_call_timeout_ms: int = 30_000
     oracle_snapshot: str | None = None
+    # load: admission, slow readers, liveness, browsers
+    max_streams: int = 64
+    max_streams_per_client: int = 8
+    slow_reader_seconds: float = 60.0
+    heartbeat_seconds: float = 15.0
+    cors_origins: list[str] = field(default_factory=list)
+    metrics_public: bool = False
+    # -- job store limits --
+    job_purge_seconds: int = 60
+    max_jobs_per_key: int = 200
+    job_create_rate: int = 60
+    job_create_burst: int = 10
+    # the HTTP server
+    max_header_bytes: int = 16384
+    header_timeout: int = 10
+    body_timeout: int = 30
+    keepalive: int = 5
+    max_connections: int = 1000
+    # --- logs (svc/logs.py) ---
+    log_format: str | None = None  # None: text on a terminal, else json
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -210,8 +370,10 @@ class Settings:
                 except ValueError as exc:
                     raise ValueError(f"{s.env}: {exc}") from exc
         values.update({k: v for k, v in overrides.items() if v is not None})
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"no such setting: {', '.join(sorted(unknown))}")
+        return cls(**values)
 
     @property
     def demo_db_path(self) -> Path:

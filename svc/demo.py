@@ -8,10 +8,12 @@ and renamed into place, so a half-built database is never served.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import sqlite3
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,8 @@ _COMMENTS = [
     "hold per QA request",
     "released after review",
 ]
+# A sample of the demo's CIDs, for the front end's "demo CIDs" button.
+DEMO_CIDS_SQL = "SELECT CONTAINERID FROM TRACE_DEMO_CONTAINERS ORDER BY random() LIMIT :n"
 _EPOCH = 1_735_689_600  # 2025-01-01T00:00:00Z
 _SPAN = 120 * 86400
 
@@ -159,3 +163,73 @@ def build_demo_database(path: Path, cids: int, seed: int = 42) -> dict[str, int]
         conn.close()
     os.replace(tmp, path)
     return {"containers": len(ids), "history": len(history), "materials": len(materials)}
+
+
+# --- the same rows in Oracle (`demo-data --db-url oracle://...`) ---------------------
+
+_DEMO_TABLES = ("MES_CONTAINER_HISTORY", "MES_CONTAINER_MATERIALS", "TRACE_DEMO_CONTAINERS")
+
+
+def _date(epoch: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).replace(tzinfo=None)
+
+
+def _insert(cur: Any, sql: str, rows: Iterable[tuple[Any, ...]], batch: int) -> int:
+    count, chunk = 0, []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == batch:
+            cur.executemany(sql, chunk)
+            count, chunk = count + len(chunk), []
+    if chunk:
+        cur.executemany(sql, chunk)
+        count += len(chunk)
+    return count
+
+
+def load_demo_oracle(db_url: str, cids: int, seed: int = 42, batch: int = 10_000) -> dict[str, int]:
+    """Replace the Oracle demo tables' rows with the demo data; return the row counts.
+
+    The rows are those of the SQLite demo for the same `cids` and `seed`, inserted in
+    time order (so ROWID order is not CID order); the tables are migrated first and
+    their optimizer statistics gathered last.
+    """
+    from svc.migrate import migrate_oracle
+    from svc.sources.oracle import connect
+
+    migrate_oracle(db_url)
+    ids, history, materials = demo_rows(cids, seed)
+    with connect(db_url) as conn, conn.cursor() as cur:
+        for table in _DEMO_TABLES:
+            cur.execute(f"TRUNCATE TABLE {table}")
+        counts = {
+            "containers": _insert(
+                cur,
+                "INSERT INTO TRACE_DEMO_CONTAINERS (CONTAINERID) VALUES (:1)",
+                ((c,) for c in ids),
+                batch,
+            ),
+            "history": _insert(
+                cur,
+                "INSERT INTO MES_CONTAINER_HISTORY (CONTAINERID, TXNDATE, EVENTNAME, SPECNAME,"
+                " WORKCENTERNAME, EQUIPMENTNAME, QTY, QTY2, EMPLOYEENAME, COMMENTS)"
+                " VALUES (:1, :2, :3, :4, :5, :6, :7, :8, :9, :10)",
+                ((r[1], _date(r[0]), *r[2:]) for r in history),
+                batch,
+            ),
+            "materials": _insert(
+                cur,
+                "INSERT INTO MES_CONTAINER_MATERIALS (CONTAINERID, TXNDATE, MATERIALPARTNAME,"
+                " MATERIALLOTNAME, QTYCONSUMED, UOM, WORKCENTERNAME, EQUIPMENTNAME,"
+                " EMPLOYEENAME) VALUES (:1, :2, :3, :4, :5, :6, :7, :8, :9)",
+                ((r[1], _date(r[0]), *r[2:]) for r in materials),
+                batch,
+            ),
+        }
+        conn.commit()
+        for table in _DEMO_TABLES:
+            cur.execute(
+                "BEGIN DBMS_STATS.GATHER_TABLE_STATS(ownname => USER, tabname => :t); END;",
+                {"t": table},
+            )
+    return counts

@@ -9,7 +9,13 @@ from configuration only, never from a request.
     key = "CONTAINERID"
     tiebreak = "rowid"                # the engine's row id (SQLite rowid, Oracle ROWID),
                                       # or the name of a unique column
-    columns = ["CONTAINERID", "TXNDATE", ...]
+    columns = ["CONTAINERID", "TXNDATE", '"Order"', ...]
+    timestamptz = ["EVENT_TS"]        # optional: TIMESTAMP WITH TIME ZONE columns (sent in UTC)
+
+An identifier is plain (``CONTAINERID``: letters, digits, ``_ $ #``, not a reserved word)
+or double-quoted (``'"Order"'``, ``'"Lot No"'``: any characters but ``"`` and control
+characters), as Oracle writes a reserved word or a mixed-case name. SQL carries it as
+configured; records and ``domain_start`` name a column by its name without the quotes.
 """
 
 from __future__ import annotations
@@ -22,6 +28,20 @@ from pathlib import Path
 
 ROWID = "rowid"
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_$#]{0,127}$")
+_QUOTED = re.compile(r'^"[^"\x00-\x1f\x7f]{1,128}"$')
+# Oracle's reserved words (V$RESERVED_WORDS, RESERVED = 'Y'): unquoted, they are not
+# column or table names. Quote them ('"ORDER"') to configure such a column.
+RESERVED = frozenset(
+    """ACCESS ADD ALL ALTER AND ANY AS ASC AUDIT BETWEEN BY CHAR CHECK CLUSTER COLUMN COMMENT
+    COMPRESS CONNECT CREATE CURRENT DATE DECIMAL DEFAULT DELETE DESC DISTINCT DROP ELSE
+    EXCLUSIVE EXISTS FILE FLOAT FOR FROM GRANT GROUP HAVING IDENTIFIED IMMEDIATE IN INCREMENT
+    INDEX INITIAL INSERT INTEGER INTERSECT INTO IS LEVEL LIKE LOCK LONG MAXEXTENTS MINUS
+    MLSLABEL MODE MODIFY NOAUDIT NOCOMPRESS NOT NOWAIT NULL NUMBER OF OFFLINE ON ONLINE
+    OPTION OR ORDER PCTFREE PRIOR PUBLIC RAW RENAME RESOURCE REVOKE ROW ROWID ROWNUM ROWS
+    SELECT SESSION SET SHARE SIZE SMALLINT START SUCCESSFUL SYNONYM SYSDATE TABLE THEN TO
+    TRIGGER UID UNION UNIQUE UPDATE USER VALIDATE VALUES VARCHAR VARCHAR2 VIEW WHENEVER
+    WHERE WITH""".split()
+)
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
@@ -31,23 +51,64 @@ class DomainConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Domain:
+    """A domain's table, key, tie-break and columns.
+
+    `table`, `key`, `tiebreak` and `select` are SQL text (quoted identifiers keep their
+    quotes); `columns` are the names records carry (the same, without quotes).
+    """
+
     name: str
     table: str
     key: str
     tiebreak: str  # ROWID, or a unique column
     columns: tuple[str, ...]  # the key column is always among them
+    select: tuple[str, ...] = ()  # SQL of each column; () means `columns`
+    timestamptz: frozenset[int] = frozenset()  # positions of TIMESTAMP WITH TIME ZONE columns
+
+    def __post_init__(self) -> None:
+        if not self.select:
+            object.__setattr__(self, "select", self.columns)
+        if len(self.select) != len(self.columns):
+            raise ValueError("select and columns differ in length")
 
     @property
     def key_index(self) -> int:
-        return self.columns.index(self.key)
+        return self.select.index(self.key)
+
+
+def unquoted(ident: str) -> str:
+    """The name an identifier gives (its quotes removed, if quoted)."""
+    return ident[1:-1] if ident.startswith('"') else ident
+
+
+def canonical(ident: str) -> str:
+    """How Oracle names an identifier: unquoted ones fold to upper case."""
+    return ident[1:-1] if ident.startswith('"') else ident.upper()
+
+
+def _part(part: str) -> bool:
+    if _QUOTED.match(part):
+        return True
+    return bool(_IDENT.match(part)) and part.upper() not in RESERVED
 
 
 def _ident(value: object, what: str, qualified: bool = False) -> str:
     if not isinstance(value, str):
         raise DomainConfigError(f"{what} must be a string")
-    parts = value.split(".") if qualified else [value]
-    if len(parts) > 2 or not all(_IDENT.match(p) for p in parts):
-        raise DomainConfigError(f"{what} {value!r} is not a plain SQL identifier")
+    parts = re.findall(r'"[^"]*"|[^."]+|\.', value) if qualified else [value]
+    names = [p for p in parts if p != "."]
+    well_formed = "".join(parts) == value and len(parts) % 2 == 1 and set(parts[1::2]) <= {"."}
+    if not well_formed:
+        raise DomainConfigError(f"{what} {value!r} is not OWNER.TABLE or TABLE")
+    if len(names) > 2 or not names or not all(_part(p) for p in names):
+        if any(p.upper() in RESERVED for p in names):
+            raise DomainConfigError(
+                f"{what} {value!r} is a reserved word: quote it, e.g. '\"{value.upper()}\"'"
+            )
+        raise DomainConfigError(
+            f"{what} {value!r} is not an SQL identifier (plain, or double-quoted without"
+            " a double quote or control character inside)"
+        )
     return value
 
 
@@ -65,7 +126,7 @@ def parse_domains(text: str) -> dict[str, Domain]:
             raise DomainConfigError(f"domain name {name!r}: use lowercase letters, digits, _")
         if not isinstance(spec, dict):
             raise DomainConfigError(f"[domains.{name}] must be a table")
-        unknown = set(spec) - {"table", "key", "tiebreak", "columns"}
+        unknown = set(spec) - {"table", "key", "tiebreak", "columns", "timestamptz"}
         if unknown:
             raise DomainConfigError(f"[domains.{name}] has unknown keys {sorted(unknown)}")
         key = _ident(spec.get("key", "CONTAINERID"), f"{name}.key")
@@ -78,16 +139,30 @@ def parse_domains(text: str) -> dict[str, Domain]:
         if not isinstance(columns, list) or not columns:
             raise DomainConfigError(f"{name}.columns must be a non-empty list")
         cols = [_ident(c, f"{name}.columns[]") for c in columns]
-        if len({c.upper() for c in cols}) != len(cols):
+        if len({canonical(c) for c in cols}) != len(cols):
             raise DomainConfigError(f"{name}.columns has duplicates")
-        if key.upper() not in {c.upper() for c in cols}:
+        if len({unquoted(c) for c in cols}) != len(cols):
+            raise DomainConfigError(f"{name}.columns has two columns of the same name")
+        if canonical(key) not in {canonical(c) for c in cols}:
             cols.insert(0, key)
+        tz = spec.get("timestamptz", [])
+        if not isinstance(tz, list):
+            raise DomainConfigError(f"{name}.timestamptz must be a list of columns")
+        by_name = {canonical(c): i for i, c in enumerate(cols)}
+        tz_at = set()
+        for c in tz:
+            at = by_name.get(canonical(_ident(c, f"{name}.timestamptz[]")))
+            if at is None:
+                raise DomainConfigError(f"{name}.timestamptz: {c!r} is not one of the columns")
+            tz_at.add(at)
         domains[name] = Domain(
             name=name,
             table=_ident(spec.get("table"), f"{name}.table", qualified=True),
-            key=next(c for c in cols if c.upper() == key.upper()),
+            key=cols[by_name[canonical(key)]],
             tiebreak=tiebreak,
-            columns=tuple(cols),
+            columns=tuple(unquoted(c) for c in cols),
+            select=tuple(cols),
+            timestamptz=frozenset(tz_at),
         )
     return domains
 

@@ -1,119 +1,267 @@
-"""`fetch JOB_URL -o FILE`: download a job's NDJSON stream, resuming after any drop.
+"""`trace-svc fetch JOB_URL -o FILE`: download a job with the Python client, resumably.
 
-The file itself is the checkpoint: on start, an existing FILE is resumed from the last
-`since` it holds (a half-written last line is cut off first). Lines the server re-sends
-on a resume (`meta`, the current `domain_start`) are not written twice. Uses only the
-standard library, so the client runs wherever the package is installed.
+NDJSON (default): FILE holds the stream's lines. It is its own checkpoint: a rerun reads
+FILE's tail (from the end, never the whole file), cuts a half-written last line, and
+resumes after the last `records` line; the `meta` and `domain_start` the server re-sends on
+a resume, and lines FILE already holds after its last records line, are not written twice.
+
+`--records-only`: FILE holds JSON Lines, one record per line with its domain first,
+`{"_domain": "history", "CONTAINERID": ...}` (`pandas.read_json(FILE, lines=True)`). The
+checkpoint is the sidecar `FILE.since`, replaced atomically after each batch: the last
+`since`, FILE's length at that point (a rerun first cuts FILE back to it) and the counts.
+
+Exit codes: 0 complete, 1 permanent failure (the answer will not change: unknown job,
+bad key, non-retryable stream error), 2 retries exhausted (run again to resume), 130
+interrupted (Ctrl-C; run again to resume).
 """
 
 from __future__ import annotations
 
-import json
-import random
+import os
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
-_ONCE_PER_DOMAIN = ("domain_start", "domain_end")
+import msgspec
+
+from svc import protocol as p
+from svc.client import (
+    Job,
+    ProblemError,
+    RetriesExhausted,
+    StreamError,
+    TraceClient,
+    TraceClientError,
+)
+from svc.fetch_progress import Progress, make_progress
+
+EXIT_OK, EXIT_FAILED, EXIT_RETRY, EXIT_INTERRUPTED = 0, 1, 2, 130
+DOMAIN_KEY = "_domain"
+_JOB_PATH = "/api/trace/job/"
 
 
-def _checkpoint(path: Path) -> tuple[str | None, bool, set[tuple[str, str]]]:
-    """(last since, complete?, (type, domain) of every line type written) of a file.
+def split_job_url(job_url: str) -> tuple[str, str]:
+    """`http://host/prefix/api/trace/job/ID` → (`http://host/prefix`, `ID`)."""
+    base, sep, job_id = job_url.rstrip("/").rpartition(_JOB_PATH)
+    if not sep or not job_id or "/" in job_id:
+        raise ValueError(f"not a job URL (…{_JOB_PATH}ID): {job_url}")
+    return base, job_id
 
-    A half-written last line is cut off first.
-    """
+
+@dataclass
+class Checkpoint:
+    since: str | None = None
+    complete: bool = False
+    domain: str | None = None  # the domain of `since`
+    held: int = 0  # records of `domain` already in the file
+    skip: set[tuple[str, str]] = field(default_factory=set)  # (type, domain) not to re-write
+
+
+# --- NDJSON: the file's tail is the checkpoint --------------------------------------------
+
+
+def _cut_partial_line(f: BinaryIO) -> int:
+    """Truncate a half-written last line; the file's new size."""
+    size = f.seek(0, os.SEEK_END)
+    pos = size
+    while pos > 0:
+        step = min(65536, pos)
+        f.seek(pos - step)
+        block = f.read(step)
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            keep = pos - step + newline + 1
+            if keep != size:
+                f.truncate(keep)
+            return keep
+        pos -= step
+    f.truncate(0)
+    return 0
+
+
+def _lines_backward(f: BinaryIO, size: int) -> Iterator[bytes]:
+    """The file's complete lines, last first, reading blocks from the end."""
+    pos, head, step = size, b"", 65536
+    while pos > 0:
+        n = min(step, pos)
+        pos -= n
+        f.seek(pos)
+        parts = (f.read(n) + head).split(b"\n")
+        head = parts[0]
+        for line in reversed(parts[1:]):
+            if line:
+                yield line
+        step = min(step * 2, 1 << 23)
+    if head:
+        yield head
+
+
+def ndjson_checkpoint(path: Path) -> Checkpoint:
+    check = Checkpoint()
     if not path.exists():
-        return None, False, set()
-    data = path.read_bytes()
-    keep = data[: data.rfind(b"\n") + 1]
-    if len(keep) != len(data):
-        path.write_bytes(keep)
-    since, done, written = None, False, set()
-    for raw in keep.splitlines():
-        line = json.loads(raw)
-        since = line.get("since") or since
-        done = line["type"] == "complete"
-        written.add((line["type"], line.get("domain", "")))
-    return since, done, written
+        return check
+    with path.open("r+b") as f:
+        size = _cut_partial_line(f)
+        last: dict[str, Any] | None = None
+        for raw in _lines_backward(f, size):
+            line = msgspec.json.decode(raw)
+            kind = line["type"]
+            if kind == "complete":
+                check.complete = True
+                return check
+            if kind != "records":
+                if last is None:
+                    check.skip.add((kind, line.get("domain", "")))
+                continue
+            if last is None:  # the checkpoint
+                last = line
+                check.since, check.domain = line["since"], line["domain"]
+                check.held = len(line["data"])
+                check.skip |= {("meta", ""), ("domain_start", line["domain"])}
+                if line["batch"] == 1:
+                    break
+            else:  # the batch before it is a full one: batch size × batches
+                check.held += (last["batch"] - 1) * len(line["data"])
+                break
+    return check
 
 
-class _Progress:
-    def __init__(self, out: IO[str]) -> None:
-        self.out = out
-        self.totals: dict[str, int] = {}
-        self.counts: dict[str, int] = {}
-        self.last = 0.0
-
-    def update(self, line: dict[str, Any], force: bool = False) -> None:
-        if line["type"] == "domain_start":
-            self.totals[line["domain"]] = line["total"] or 0  # None until counted
-            self.counts.setdefault(line["domain"], 0)
-        elif line["type"] == "records":
-            self.counts[line["domain"]] = self.counts.get(line["domain"], 0) + len(line["data"])
-        now = time.monotonic()
-        if force or now - self.last > 0.2:
-            self.last = now
-            parts = [f"{d} {self.counts[d]:,}/{self.totals.get(d, 0):,}" for d in self.counts]
-            self.out.write("\r" + "  ".join(parts) + " " * 8)
-            self.out.flush()
+# --- records only: the sidecar is the checkpoint ------------------------------------------
 
 
-def fetch(job_url: str, output: Path, *, api_key: str | None = None, attempts: int = 20) -> int:
-    """Download the job at `job_url` (…/api/trace/job/ID) into `output`; 0 on success."""
-    stream_url = job_url.rstrip("/") + "/stream"
-    since, done, written = _checkpoint(output)
-    if done:
+class _Sidecar(msgspec.Struct):
+    since: str | None
+    bytes: int
+    counts: dict[str, int]
+    complete: bool = False
+
+
+def _sidecar_path(path: Path) -> Path:
+    return path.with_name(path.name + ".since")
+
+
+def _save_sidecar(path: Path, state: _Sidecar) -> None:
+    target = _sidecar_path(path)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(msgspec.json.encode(state))
+    os.replace(tmp, target)
+
+
+def records_checkpoint(path: Path) -> tuple[_Sidecar, Checkpoint]:
+    side = _sidecar_path(path)
+    state = _Sidecar(None, 0, {})
+    if side.exists():
+        state = msgspec.json.decode(side.read_bytes(), type=_Sidecar)
+    if path.exists():
+        with path.open("r+b") as f:
+            f.truncate(state.bytes)  # lines written after the last checkpoint go
+    check = Checkpoint(state.since, state.complete)
+    return state, check
+
+
+# --- the download -------------------------------------------------------------------------
+
+
+def _held_before(job: Job, domain: str | None, held: int) -> dict[str, int]:
+    """Records the file holds per domain: every domain before `domain` is complete."""
+    out: dict[str, int] = {}
+    if domain is None:
+        return out
+    for name in job.domains:
+        if name == domain:
+            out[name] = held
+            break
+        out[name] = job.totals[name].records if name in job.totals else 0
+    return out
+
+
+def _download(
+    client: TraceClient, job_id: str, output: Path, records_only: bool, progress_out: IO[str]
+) -> int:
+    job = client.job(job_id)  # an unknown job fails here, before any file exists
+    state: _Sidecar | None = None
+    if records_only:
+        state, check = records_checkpoint(output)
+        held = dict(state.counts)
+    else:
+        check = ndjson_checkpoint(output)
+        held = _held_before(job, check.domain, check.held)
+    if check.complete:
         print(f"{output} is already complete", file=sys.stderr)
-        return 0
-    progress = _Progress(sys.stderr)
-    failures = 0
-    with output.open("ab") as out:
-        while failures < attempts:
-            url = stream_url + ("?" + urllib.parse.urlencode({"since": since}) if since else "")
-            req = urllib.request.Request(url, headers={"Accept": "application/x-ndjson"})
-            if api_key:
-                req.add_header("Authorization", f"Bearer {api_key}")
-            try:
-                with urllib.request.urlopen(req, timeout=60) as resp:
-                    for raw in resp:
-                        line = json.loads(raw)
-                        kind = line["type"]
-                        if kind == "error":
-                            print(
-                                f"\nserver error {line['code']}: {line['message']}", file=sys.stderr
-                            )
-                            if not line["retryable"]:
-                                return 1
-                            break
-                        if kind == "reconnect":
-                            break
-                        progress.update(line)  # a repeated domain_start may bring the total
-                        if kind == "meta" or kind in _ONCE_PER_DOMAIN:
-                            seen = (kind, line.get("domain", ""))
-                            if seen in written:  # re-sent (resume, late total): in the file
-                                continue
-                            written.add(seen)
-                        out.write(raw if raw.endswith(b"\n") else raw + b"\n")
-                        if kind == "records":
-                            since = line["since"]
-                            out.flush()
-                            failures = 0
-                        if kind == "complete":
-                            progress.update(line, force=True)
-                            print(f"\nwrote {output}", file=sys.stderr)
-                            return 0
-            except urllib.error.HTTPError as exc:
-                body = exc.read().decode("utf-8", "replace")
-                if exc.code != 503:
-                    print(f"\nHTTP {exc.code}: {body}", file=sys.stderr)
-                    return 1
-            except (OSError, ValueError) as exc:  # dropped connection, truncated line
-                print(f"\nconnection lost ({exc.__class__.__name__}); resuming", file=sys.stderr)
-            failures += 1
-            time.sleep(min(10.0, 0.2 * 2**failures) * random.uniform(0.5, 1.0))
-    print("\ngave up after repeated failures; run again to resume", file=sys.stderr)
-    return 2
+        return EXIT_OK
+    totals = {d: job.totals[d].records if d in job.totals else None for d in job.domains}
+    progress: Progress = make_progress(progress_out, totals, held)
+    encoder = msgspec.json.Encoder()
+    written = sum(held.values())
+    with output.open("ab") as out, progress:
+        for line in client.iter_lines(job_id, since=check.since):
+            kind = line.__struct_config__.tag
+            domain = getattr(line, "domain", "")
+            if isinstance(line, p.DomainStart):
+                progress.total(line.domain, line.total)
+            elif isinstance(line, p.Records):
+                progress.advance(line.domain, len(line.data))
+                written += len(line.data)
+            elif isinstance(line, p.DomainEnd):
+                progress.total(line.domain, line.total_records)
+            if records_only:
+                assert state is not None
+                if isinstance(line, p.Records):
+                    prefix = {DOMAIN_KEY: line.domain}
+                    out.write(b"\n".join(encoder.encode(prefix | r) for r in line.data) + b"\n")
+                    out.flush()
+                    state.since, state.bytes = line.since, out.tell()
+                    state.counts[line.domain] = state.counts.get(line.domain, 0) + len(line.data)
+                    _save_sidecar(output, state)
+                elif isinstance(line, p.Complete):
+                    state.complete = True
+                    _save_sidecar(output, state)
+            elif (str(kind), domain) in check.skip:
+                check.skip.discard((str(kind), domain))  # in the file already
+            else:
+                out.write(p.encode_line(line))
+                if isinstance(line, p.Records | p.Complete):
+                    out.flush()
+    print(f"wrote {output}: {written:,} records", file=sys.stderr)
+    return EXIT_OK
+
+
+def fetch(
+    job_url: str,
+    output: Path,
+    *,
+    api_key: str | None = None,
+    records_only: bool = False,
+    progress_out: IO[str] | None = None,
+) -> int:
+    """Download the job at `job_url` (…/api/trace/job/ID) into `output`; an exit code."""
+    try:
+        base, job_id = split_job_url(job_url)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_FAILED
+    started = time.monotonic()
+    try:
+        with TraceClient(base, api_key=api_key) as client:
+            code = _download(client, job_id, output, records_only, progress_out or sys.stderr)
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ProblemError as exc:
+        print(f"failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except StreamError as exc:
+        print(f"failed: {exc} (the file is kept)", file=sys.stderr)
+        return EXIT_FAILED
+    except RetriesExhausted as exc:
+        print(f"{exc}; run the same command again to resume", file=sys.stderr)
+        return EXIT_RETRY
+    except (TraceClientError, OSError, msgspec.MsgspecError) as exc:
+        print(f"failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if code == EXIT_OK:
+        print(f"done in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return code

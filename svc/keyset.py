@@ -11,8 +11,10 @@ number of slots, so
 - the statement text never changes, so prepared-statement caches work;
 - every comparison of tie-breaks (Oracle ROWIDs) happens in the database, never here.
 
-The SQL text is shared by the dialects except for the row id's name, the row-limit clause
-and Oracle's optional ``AS OF SCN`` snapshot clause.
+The SQL text is shared by the dialects except for the row id's name, the row-limit clause,
+Oracle's optional ``AS OF SCN`` snapshot clause and how a TIMESTAMP WITH TIME ZONE column
+is read (Oracle: ``SYS_EXTRACT_UTC``, under a ``TRACE_UTC_<n>`` alias the source
+recognises). Identifiers come from the validated domain file, quoted as configured.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from svc.domains import ROWID, Domain
 
 SLOTS = 1000
 RID_ALIAS = "TRACE_RID"
+UTC_ALIAS = "TRACE_UTC_"  # + the column's position: a TIMESTAMP WITH TIME ZONE read in UTC
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Dialect:
     limit_clause: str  # appended after ORDER BY; binds :limit
     snapshot_clause: str  # appended to the table in snapshot mode; binds :scn
     offset_clause: str  # appended after ORDER BY in offset pages; binds :skip and :limit
+    utc: str = "{}"  # reads a TIMESTAMP WITH TIME ZONE column as a UTC timestamp
 
 
 SQLITE = Dialect(
@@ -49,6 +53,7 @@ ORACLE = Dialect(
     limit_clause="FETCH FIRST :limit ROWS ONLY",
     snapshot_clause=" AS OF SCN :scn",
     offset_clause="OFFSET :skip ROWS FETCH FIRST :limit ROWS ONLY",
+    utc="SYS_EXTRACT_UTC({})",
 )
 
 
@@ -62,6 +67,13 @@ class Key:
 
 def _tiebreak(domain: Domain, dialect: Dialect) -> str:
     return dialect.rowid if domain.tiebreak == ROWID else domain.tiebreak
+
+
+def _select(domain: Domain, dialect: Dialect) -> str:
+    return ", ".join(
+        f"{dialect.utc.format(col)} AS {UTC_ALIAS}{i}" if i in domain.timestamptz else col
+        for i, col in enumerate(domain.select)
+    )
 
 
 def _in_list(slots: int) -> str:
@@ -88,9 +100,8 @@ def page_sql(
     offset paging, which then goes on by keyset.
     """
     rid = _tiebreak(domain, dialect)
-    select = ", ".join(domain.columns)
     return (
-        f"SELECT {select}, {rid} AS {RID_ALIAS}"
+        f"SELECT {_select(domain, dialect)}, {rid} AS {RID_ALIAS}"
         f" FROM {_source(domain, dialect, snapshot)}"
         f" WHERE {domain.key} IN ({_in_list(slots)})"
         f" AND (:after_rid IS NULL OR {domain.key} > :after_cid OR {rid} > :after_rid)"
@@ -99,7 +110,7 @@ def page_sql(
     )
 
 
-def stats_sql(
+def totals_sql(
     domain: Domain, dialect: Dialect, *, slots: int = SLOTS, snapshot: bool = False
 ) -> str:
     """Rows and distinct CIDs with rows, for one chunk."""
@@ -153,7 +164,7 @@ class Plan:
             binds["scn"] = scn
         return binds
 
-    def stats_binds(self, chunk: int, scn: int | None = None) -> Binds:
+    def totals_binds(self, chunk: int, scn: int | None = None) -> Binds:
         binds = self._cid_binds(chunk * self.slots, (chunk + 1) * self.slots)
         if scn is not None:
             binds["scn"] = scn

@@ -7,7 +7,7 @@ New fields get defaults and go at the end, so older clients keep decoding.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -66,7 +66,29 @@ class Reconnect(_Line, tag="reconnect"):
     since: str | None
 
 
-Line = Meta | DomainStart | Records | DomainEnd | Aggregation | Complete | Error | Reconnect
+class Heartbeat(_Line, tag="heartbeat"):
+    """Written when a stream has been silent for TRACE_HEARTBEAT_SECONDS (a slow query):
+    it keeps proxies from cutting the connection. It carries no token and changes nothing."""
+
+
+Line = (
+    Meta
+    | DomainStart
+    | Records
+    | DomainEnd
+    | Aggregation
+    | Complete
+    | Error
+    | Reconnect
+    | Heartbeat
+)
+
+
+class DomainTotals(msgspec.Struct, array_like=True):
+    """A domain's totals for one job: counted once, kept with the job, sent in lines."""
+
+    records: int
+    containers: int  # CIDs of the job with at least one record in the domain
 
 
 class Page(msgspec.Struct):
@@ -78,14 +100,89 @@ class Page(msgspec.Struct):
     data: list[Any]
     next: str | None
     offset: int | None = None
+    columns: list[str] | None = None  # format=arrays: the names of each array's values
+
+
+class Links(msgspec.Struct):
+    self_: str = msgspec.field(name="self")
+    stream: str
+    result: str
+
+
+class JobCreated(msgspec.Struct):
+    """The body of 201 Created."""
+
+    job_id: str
+    cid_count: int
+    domains: list[str]
+    expires_at: str  # RFC 3339, UTC
+    links: Links
+
+
+class DomainCount(msgspec.Struct):
+    records: int
+    containers: int  # CIDs of the job with at least one record in the domain
+
+
+class JobDescription(msgspec.Struct):
+    job_id: str
+    cid_count: int
+    domains: list[str]
+    created_at: str  # RFC 3339, UTC
+    expires_at: str
+    snapshot: int | None  # Oracle snapshot mode: the SCN the job reads at
+    totals: dict[str, DomainCount]  # per domain, once counted
+    links: Links
+
+
+class DomainInfo(msgspec.Struct):
+    name: str
+    columns: list[str]
+
+
+class DomainList(msgspec.Struct):
+    domains: list[DomainInfo]
+
+
+class DemoCids(msgspec.Struct):
+    container_ids: list[str]
+
+
+class Health(msgspec.Struct):
+    status: str  # "ok" (liveness) or "ready" (readiness)
+
+
+class Problem(msgspec.Struct):
+    """An RFC 9457 problem; `code` is stable, `detail` is for people."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str
+
+
+Cid = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        description="1-64 printable characters without surrounding spaces (printable "
+        "ASCII always; other printable Unicode is accepted too)",
+        extra_json_schema={"pattern": "^[!-~]([ -~]*[!-~])?$"},
+    ),
+]
 
 
 class JobRequest(msgspec.Struct, forbid_unknown_fields=True):
-    container_ids: list[str]
-    domains: list[str] | None = None  # None: every configured domain
+    """Duplicates are removed; `domains` left out or null: every configured domain."""
+
+    container_ids: Annotated[list[Cid], msgspec.Meta(min_length=1)]
+    domains: Annotated[list[str], msgspec.Meta(min_length=1)] | None = None  # None: all
 
 
-_encoder = msgspec.json.Encoder()
+# Decimals (exact Oracle NUMBERs) as JSON numbers, not strings; SQLite never yields them.
+_encoder = msgspec.json.Encoder(decimal_format="number")
 line_decoder: msgspec.json.Decoder[Line] = msgspec.json.Decoder(Line)
 job_request_decoder = msgspec.json.Decoder(JobRequest)
 

@@ -8,12 +8,15 @@ more follow without another round trip.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from svc.domains import Domain
-from svc.jobs import DomainStats
-from svc.keyset import Dialect, Key, Plan, page_sql, stats_sql
+from svc.keyset import Dialect, Key, Plan, page_sql, totals_sql
+from svc.metrics import PAGE_QUERY_SECONDS
+from svc.protocol import DomainTotals
 from svc.sources import Row, Source
 
 
@@ -25,7 +28,7 @@ class Batch:
 
 
 _page_sql = lru_cache(maxsize=64)(page_sql)
-_stats_sql = lru_cache(maxsize=64)(stats_sql)
+_totals_sql = lru_cache(maxsize=64)(totals_sql)
 
 
 class DomainReader:
@@ -39,8 +42,18 @@ class DomainReader:
         self._offset_sql = _page_sql(
             domain, dialect, slots=plan.slots, snapshot=scn is not None, offset=True
         )
-        self._stats = _stats_sql(domain, dialect, slots=plan.slots, snapshot=scn is not None)
+        self._totals_query = _totals_sql(
+            domain, dialect, slots=plan.slots, snapshot=scn is not None
+        )
         self._key = domain.key_index
+        self._page_seconds = PAGE_QUERY_SECONDS.labels(dialect.name, domain.name)
+
+    async def _fetch_page(self, sql: str, binds: dict[str, Any]) -> list[Row]:
+        started = time.perf_counter()
+        try:
+            return await self.source.fetch(sql, binds)
+        finally:
+            self._page_seconds.observe(time.perf_counter() - started)
 
     def _key_of(self, row: Row) -> Key:
         return Key(row[self._key], row[-1])
@@ -54,7 +67,7 @@ class DomainReader:
         while chunk < self.plan.chunk_count:
             need = limit - len(rows)
             binds = self.plan.page_binds(chunk, after, need + 1, self.scn)
-            got = await self.source.fetch(self._sql, binds)
+            got = await self._fetch_page(self._sql, binds)
             if len(got) > need:
                 rows.extend(got[:need])
                 return Batch(rows, self._key_of(rows[-1]) if rows else after, True)
@@ -78,7 +91,7 @@ class DomainReader:
             return Batch([], None, False)
         binds = self.plan.page_binds(chunk, None, limit + 1, self.scn)
         binds["skip"] = skip
-        got = await self.source.fetch(self._offset_sql, binds)
+        got = await self._fetch_page(self._offset_sql, binds)
         if len(got) > limit:
             rows = got[:limit]
             return Batch(rows, self._key_of(rows[-1]) if rows else None, True)
@@ -87,7 +100,7 @@ class DomainReader:
         rest = await self.read(self._key_of(got[-1]), limit - len(got))
         return Batch(got + rest.rows, rest.last, rest.more)
 
-    async def chunk_stats(self, concurrency: int = 1) -> list[DomainStats]:
+    async def chunk_totals(self, concurrency: int = 1) -> list[DomainTotals]:
         """Records and CIDs with records of each chunk: one aggregate query per chunk.
 
         One at a time by default: counting runs beside streams, and a second counting
@@ -96,9 +109,11 @@ class DomainReader:
         """
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(chunk: int) -> DomainStats:
+        async def one(chunk: int) -> DomainTotals:
             async with gate:
-                rows = await self.source.fetch(self._stats, self.plan.stats_binds(chunk, self.scn))
-                return DomainStats(records=int(rows[0][0]), containers=int(rows[0][1]))
+                rows = await self.source.fetch(
+                    self._totals_query, self.plan.totals_binds(chunk, self.scn), lane="count"
+                )
+                return DomainTotals(records=int(rows[0][0]), containers=int(rows[0][1]))
 
         return list(await asyncio.gather(*(one(c) for c in range(self.plan.chunk_count))))

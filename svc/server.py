@@ -7,7 +7,9 @@ token), then lets uvicorn close the connections and stop.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from types import FrameType
 
 import uvicorn
@@ -16,30 +18,14 @@ from starlette.applications import Starlette
 from svc.app import create_app
 from svc.config import Settings
 from svc.domains import load_domains
-from svc.jobs import JobStore
-from svc.jobs.embedded import EmbeddedJobStore
+from svc.http import protocol_class
+from svc.jobs import open_store
+from svc.metrics import TimedStore
 from svc.service import Service
 from svc.sources import open_source
 from svc.tokens import TokenCodec
 
 log = logging.getLogger(__name__)
-
-
-def open_store(settings: Settings) -> JobStore:
-    if settings.redis_url:
-        from svc.jobs.redis import RedisJobStore
-
-        return RedisJobStore(
-            settings.redis_url,
-            prefix=settings.redis_prefix,
-            ttl=settings.job_ttl,
-            refresh_on_access=settings.job_ttl_refresh,
-        )
-    return EmbeddedJobStore(
-        settings.data_dir / "jobs.sqlite3",
-        ttl=settings.job_ttl,
-        refresh_on_access=settings.job_ttl_refresh,
-    )
 
 
 def ensure_demo_database(settings: Settings) -> None:
@@ -56,45 +42,74 @@ def ensure_demo_database(settings: Settings) -> None:
 async def build_service(settings: Settings) -> Service:
     tokens = TokenCodec(settings.token_secrets())
     domains = load_domains(settings.domains_file)
-    source = open_source(
-        settings.resolved_db_url(),
-        pool_min=settings.oracle_pool_min,
-        pool_max=settings.oracle_pool_max,
-        pool_increment=settings.oracle_pool_increment,
-        pool_wait_ms=settings.oracle_pool_wait_ms,
-        call_timeout_ms=settings.oracle_call_timeout_ms,
-        snapshot=settings.oracle_snapshot,
+    return Service(
+        settings, domains, open_source(settings, domains), TimedStore(open_store(settings)), tokens
     )
-    return Service(settings, domains, source, open_store(settings), tokens)
+
+
+class _QuietSlowReaderCuts(logging.Filter):
+    """A stream ended for a slow reader returns with its response unfinished on purpose
+    (its socket buffer is full, so no last chunk fits); uvicorn logs that as an ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing response."
 
 
 class _DrainingServer(uvicorn.Server):
-    """uvicorn's server, but streams hear about a shutdown before connections close."""
+    """uvicorn's server, but streams hear about a shutdown before connections close.
 
-    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
+    The first signal marks the service draining and keeps the listener open for
+    `unready_seconds`, so load balancers polling /readyz see the 503 and stop sending new
+    requests before connections are refused; a second signal stops at once.
+    """
+
+    def __init__(self, config: uvicorn.Config, app: Starlette, unready_seconds: float) -> None:
         super().__init__(config)
         self._app = app
+        self._unready_seconds = unready_seconds
+        self._timer: threading.Timer | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         service = getattr(self._app.state, "service", None)
         if service is not None:
             service.draining.set()
-        super().handle_exit(sig, frame)
+        if self._timer is not None or service is None or self._unready_seconds <= 0:
+            super().handle_exit(sig, frame)
+            return
+        self._timer = threading.Timer(self._unready_seconds, super().handle_exit, (sig, frame))
+        self._timer.daemon = True
+        self._timer.start()
 
 
-def serve(settings: Settings, host: str, port: int, graceful_seconds: float = 30) -> None:
+def serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    graceful_seconds: float = 30,
+    unready_seconds: float = 1.0,
+    *,
+    http: type[asyncio.Protocol] | str | None = None,
+) -> None:
+    """Serve on host:port; `http` replaces the HTTP protocol (benchmarks compare them)."""
     ensure_demo_database(settings)
 
     async def factory() -> Service:
         return await build_service(settings)
 
-    app = create_app(factory)
+    app = create_app(factory, cors_origins=settings.cors_origins)
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         proxy_headers=True,
+        http=protocol_class(settings) if http is None else http,
+        ws="none",  # no route upgrades; an Upgrade header is served as plain HTTP
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        timeout_keep_alive=settings.keepalive,
         timeout_graceful_shutdown=int(graceful_seconds),
         log_level="info",
+        log_config=None,  # svc.logs formats every line (JSON or text)
+        access_log=False,  # svc.logs writes one line per request or stream
     )
-    _DrainingServer(config, app).run()
+    logging.getLogger("uvicorn.error").addFilter(_QuietSlowReaderCuts())
+    _DrainingServer(config, app, unready_seconds).run()

@@ -1,8 +1,9 @@
-"""The running service's state: settings, domains, source, job store and token codec.
+"""The running service: settings, domains, source, job store and token codec.
 
-Routes and the stream ask this object for jobs, readers and statistics; it owns no
-HTTP concern. Statistics (per-domain totals) are computed once per job, by whichever
-request needs them first, and kept in the job store.
+Routes and the stream ask this object for jobs, pages, positions and totals; it owns no
+HTTP concern. A job's totals (per-domain record and CID counts) are computed once per
+job, by whichever request needs them first, and kept in the job store. Positions are
+signed here and only here, for the stream and the pages alike.
 """
 
 from __future__ import annotations
@@ -10,25 +11,59 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections import OrderedDict
+from dataclasses import dataclass, field
 
+from svc import protocol as p
+from svc.admission import Admission
+from svc.cache import WeightedLru
 from svc.config import Settings
+from svc.demo import DEMO_CIDS_SQL
 from svc.domains import Domain
-from svc.errors import JobNotFound, StoreUnavailable, TooManyCids, UnknownDomain
-from svc.jobs import DomainStats, JobSpec, JobStore, new_spec
-from svc.keyset import Plan
+from svc.errors import (
+    BadRequest,
+    InvalidToken,
+    JobNotFound,
+    NotFound,
+    RateLimited,
+    StoreUnavailable,
+    TooManyCids,
+    UnknownDomain,
+)
+from svc.jobs import JobSpec, JobStore, new_spec
+from svc.keyset import Key, Plan
+from svc.protocol import DomainTotals
+from svc.ratelimit import TokenBuckets
 from svc.reader import DomainReader
 from svc.sources import Source
-from svc.tokens import TokenCodec
+from svc.tokens import Cursor, TokenCodec
 
 log = logging.getLogger(__name__)
 
-_PLAN_CACHE = 32
+# What this process keeps per job (plans, totals, per-chunk counts) is bounded by the
+# CIDs of the jobs it holds: a plan references its job's whole CID list.
+JOB_CACHE_CIDS = 500_000
 
 
 def owner_of(api_key: str | None) -> str | None:
     """A stable, non-reversible fingerprint of the API key that created a job."""
     return None if api_key is None else hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+@dataclass
+class _JobState:
+    """What this process knows of one job besides its spec."""
+
+    plan: Plan
+    totals: dict[str, DomainTotals] = field(default_factory=dict)
+    chunk_records: dict[str, list[int]] = field(default_factory=dict)  # for offset pages
+
+    def weight(self) -> int:
+        return len(self.plan.cids)
+
+
+def start_key(cursor: Cursor) -> Key | None:
+    """Where a cursor's domain goes on: after its last key, or from the start."""
+    return None if cursor.cid is None or cursor.rid is None else Key(cursor.cid, cursor.rid)
 
 
 class Service:
@@ -46,12 +81,13 @@ class Service:
         self.store = store
         self.tokens = tokens
         self.draining = asyncio.Event()
-        self.active_streams = 0
-        self._plans: OrderedDict[str, Plan] = OrderedDict()
-        self._stats: dict[tuple[str, str], asyncio.Task[DomainStats]] = {}
-        self._stats_known: OrderedDict[tuple[str, str], DomainStats] = OrderedDict()
-        # Per-chunk record counts, for offset paging: in-process only (small, recomputable).
-        self._chunk_records: OrderedDict[tuple[str, str], list[int]] = OrderedDict()
+        self.admission = Admission(settings.max_streams, settings.max_streams_per_client)
+        self._jobs: WeightedLru[str, _JobState] = WeightedLru(JOB_CACHE_CIDS, _JobState.weight)
+        self._counting: dict[tuple[str, str], asyncio.Task[DomainTotals]] = {}
+        rate = settings.job_create_rate  # per replica (see svc.ratelimit)
+        self._create_rate = TokenBuckets(rate, settings.job_create_burst) if rate else None
+
+    # --- jobs -------------------------------------------------------------------------
 
     def check_domains(self, names: list[str] | None) -> list[str]:
         if names is None:
@@ -63,21 +99,29 @@ class Service:
             raise UnknownDomain(f"unknown domain(s): {', '.join(sorted(set(unknown)))[:200]}")
         return list(dict.fromkeys(names))
 
+    def admit_job(self, client: str) -> None:
+        """Raise `RateLimited` when `client` (an API key's fingerprint, or an address when
+        keys are off) creates jobs faster than TRACE_JOB_CREATE_RATE. Called before the
+        body is read."""
+        if self._create_rate is None:
+            return
+        wait = self._create_rate.take(client)
+        if wait:
+            raise RateLimited(retry_after=wait)
+
     async def create_job(
         self, cids: list[str], domains: list[str] | None, owner: str | None
     ) -> JobSpec:
         names = self.check_domains(domains)
-        if len(cids) > self.settings.max_cids and len(set(cids)) > self.settings.max_cids:
-            raise TooManyCids(
-                f"{len(set(cids))} distinct container ids; at most {self.settings.max_cids}"
-            )
+        if len(cids) > self.settings.max_cids:  # entries: duplicates cost memory too
+            raise TooManyCids(f"{len(cids)} container ids; at most {self.settings.max_cids}")
         snapshot = await self.source.current_snapshot()
         # De-duplicating and sorting 115k CIDs takes ~0.1 s of CPU: not on the event loop,
         # where every other stream of this process runs.
         spec = await asyncio.to_thread(
             new_spec, cids, names, self.settings.job_ttl, owner, snapshot
         )
-        await self.store.create(spec)
+        await self.store.create(spec, limit=self.settings.max_jobs_per_key or None)
         return spec
 
     async def job(self, job_id: str, owner: str | None) -> JobSpec:
@@ -89,84 +133,142 @@ class Service:
             raise UnknownDomain(f"this job's domain(s) {', '.join(gone)} are no longer configured")
         return spec
 
-    def plan(self, spec: JobSpec) -> Plan:
-        plan = self._plans.get(spec.job_id)
-        if plan is None:
-            plan = self._plans[spec.job_id] = Plan(spec.cids)
-            if len(self._plans) > _PLAN_CACHE:
-                self._plans.popitem(last=False)
-        else:
-            self._plans.move_to_end(spec.job_id)
-        return plan
+    def _state(self, spec: JobSpec) -> _JobState:
+        state = self._jobs.get(spec.job_id)
+        if state is None:
+            state = self._jobs.put(spec.job_id, _JobState(Plan(spec.cids)))
+        return state
 
     def reader(self, spec: JobSpec, domain: str) -> DomainReader:
-        return DomainReader(self.source, self.domains[domain], self.plan(spec), spec.snapshot)
+        return DomainReader(
+            self.source, self.domains[domain], self._state(spec).plan, spec.snapshot
+        )
 
-    def stats_future(self, spec: JobSpec, domain: str) -> asyncio.Future[DomainStats]:
-        """The domain's totals for this job, stored or being computed (once per process)."""
+    # --- positions --------------------------------------------------------------------
+
+    def cursor(self, spec: JobSpec, since: str | None) -> Cursor | None:
+        """The position a `since` token names in this job, or None without a token."""
+        if since is None:
+            return None
+        cursor = self.tokens.verify(since, spec.job_id)
+        if cursor.domain not in spec.domains or cursor.snapshot != spec.snapshot:
+            raise InvalidToken()
+        return cursor
+
+    def sign(self, spec: JobSpec, domain: str, batch: int, last: Key, seen: int) -> str:
+        """The token of the position after `last`, the `seen`-th record of `domain`, sent
+        in batch number `batch`."""
+        return self.tokens.sign(
+            Cursor(spec.job_id, domain, batch, last.cid, last.rid, seen, spec.snapshot)
+        )
+
+    # --- pages ------------------------------------------------------------------------
+
+    async def page(
+        self,
+        spec: JobSpec,
+        domain: str | None,
+        *,
+        since: str | None,
+        offset: int | None,
+        limit: int,
+        arrays: bool,
+    ) -> p.Page:
+        """One REST page of a domain: after `since`, from `offset`, or from the start."""
+        cursor = self.cursor(spec, since)
+        domain = domain or (cursor.domain if cursor else None)
+        if domain is None:
+            raise BadRequest("domain is required (or a since token that names it)")
+        if domain not in spec.domains:
+            raise UnknownDomain(f"this job has no domain {domain[:64]!r}")
+        if cursor is not None and cursor.domain != domain:
+            raise InvalidToken("the since token is for another domain")
+        if cursor is not None and offset is not None:
+            raise BadRequest("give either offset or since, not both")
+        totals = await self.totals(spec, domain)
+        reader = self.reader(spec, domain)
+        if offset:
+            batch = await reader.read_at(offset, limit, await self.chunk_records(spec, domain))
+        else:
+            batch = await reader.read(start_key(cursor) if cursor else None, limit)
+        token = None
+        if batch.more and batch.last is not None:
+            before = offset if offset is not None else (cursor.seen if cursor else 0)
+            number = (cursor.batch if cursor else -(-before // limit)) + 1
+            token = self.sign(spec, domain, number, batch.last, before + len(batch.rows))
+        data = p.shape_records(batch.rows, self.domains[domain].columns, arrays)
+        columns = list(self.domains[domain].columns) if arrays else None
+        return p.Page(domain, limit, totals.records, data, token, offset, columns)
+
+    async def demo_cids(self, n: int) -> list[str]:
+        """`n` random CIDs of the embedded demo database."""
+        if self.settings.db_url is not None:
+            raise NotFound("demo CIDs exist only on the embedded demo database")
+        rows = await self.source.fetch(DEMO_CIDS_SQL, {"n": n}, lane="control")
+        return [r[0] for r in rows]
+
+    # --- totals -----------------------------------------------------------------------
+
+    def totals_future(self, spec: JobSpec, domain: str) -> asyncio.Future[DomainTotals]:
+        """The domain's totals for this job, stored or being counted (once per process)."""
         key = (spec.job_id, domain)
-        known = self._stats_known.get(key)
+        known = self._state(spec).totals.get(domain)
         if known is not None:
-            done: asyncio.Future[DomainStats] = asyncio.get_running_loop().create_future()
+            done: asyncio.Future[DomainTotals] = asyncio.get_running_loop().create_future()
             done.set_result(known)
             return done
-        task = self._stats.get(key)
+        task = self._counting.get(key)
         if task is None:
-            task = self._stats[key] = asyncio.ensure_future(self._load_stats(spec, domain))
-            task.add_done_callback(lambda done: self._forget_count(key, done))
+            task = self._counting[key] = asyncio.ensure_future(self._load_totals(spec, domain))
+            task.add_done_callback(lambda done: self._forget_counting(key, done))
         return task
 
-    def _forget_count(self, key: tuple[str, str], done: asyncio.Future[DomainStats]) -> None:
-        self._stats.pop(key, None)
+    def _forget_counting(self, key: tuple[str, str], done: asyncio.Future[DomainTotals]) -> None:
+        self._counting.pop(key, None)
         if not done.cancelled() and done.exception() is not None:  # seen: no asyncio warning
             log.info("counting %s/%s failed: %s", *key, done.exception())
 
-    async def stats(self, spec: JobSpec, domain: str) -> DomainStats:
-        return await asyncio.shield(self.stats_future(spec, domain))
+    async def totals(self, spec: JobSpec, domain: str) -> DomainTotals:
+        return await asyncio.shield(self.totals_future(spec, domain))
 
-    async def stats_within(self, spec: JobSpec, domain: str, seconds: float) -> DomainStats | None:
+    async def totals_within(
+        self, spec: JobSpec, domain: str, seconds: float
+    ) -> DomainTotals | None:
         """The totals if they are known within `seconds`, else None (still counting).
 
         A failure to count is raised, so a caller before the first byte reports it.
         """
         try:
-            return await asyncio.wait_for(asyncio.shield(self.stats_future(spec, domain)), seconds)
+            return await asyncio.wait_for(asyncio.shield(self.totals_future(spec, domain)), seconds)
         except TimeoutError:
             return None
 
-    async def _load_stats(self, spec: JobSpec, domain: str) -> DomainStats:
-        known = (await self.store.get_stats(spec.job_id)).get(domain)
+    async def _load_totals(self, spec: JobSpec, domain: str) -> DomainTotals:
+        known = (await self.store.get_totals(spec.job_id)).get(domain)
         if known is None:
             known = await self._count(spec, domain)
-        self._stats_known[(spec.job_id, domain)] = known
-        if len(self._stats_known) > _PLAN_CACHE * 4:
-            self._stats_known.popitem(last=False)
+        self._state(spec).totals[domain] = known
         return known
 
-    async def _count(self, spec: JobSpec, domain: str) -> DomainStats:
-        chunks = await self.reader(spec, domain).chunk_stats()
-        self._remember_chunks(spec, domain, [c.records for c in chunks])
-        stats = DomainStats(
+    async def _count(self, spec: JobSpec, domain: str) -> DomainTotals:
+        chunks = await self.reader(spec, domain).chunk_totals()
+        self._state(spec).chunk_records[domain] = [c.records for c in chunks]
+        totals = DomainTotals(
             records=sum(c.records for c in chunks), containers=sum(c.containers for c in chunks)
         )
         try:
-            await self.store.put_stats(spec.job_id, domain, stats)
+            await self.store.put_totals(spec.job_id, domain, totals)
         except StoreUnavailable:  # totals are a cache: the stream goes on without storing them
             log.warning("could not store totals of job %s/%s", spec.job_id, domain)
-        return stats
-
-    def _remember_chunks(self, spec: JobSpec, domain: str, records: list[int]) -> None:
-        self._chunk_records[(spec.job_id, domain)] = records
-        if len(self._chunk_records) > _PLAN_CACHE:
-            self._chunk_records.popitem(last=False)
+        return totals
 
     async def chunk_records(self, spec: JobSpec, domain: str) -> list[int]:
         """Records in each of the domain's chunks (for offset paging)."""
-        known = self._chunk_records.get((spec.job_id, domain))
+        state = self._state(spec)
+        known = state.chunk_records.get(domain)
         if known is None:
-            chunks = await self.reader(spec, domain).chunk_stats()
-            known = [c.records for c in chunks]
-            self._remember_chunks(spec, domain, known)
+            chunks = await self.reader(spec, domain).chunk_totals()
+            known = state.chunk_records[domain] = [c.records for c in chunks]
         return known
 
     async def close(self) -> None:

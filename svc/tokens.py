@@ -67,6 +67,8 @@ class TokenCodec:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (binascii.Error, ValueError):
             raise InvalidToken() from None
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
+            raise InvalidToken()  # a second spelling of the same bytes: only one is ours
         if len(raw) <= _MAC_SIZE + 1 or raw[0] != VERSION:
             raise InvalidToken()
         body, mac = raw[:-_MAC_SIZE], raw[-_MAC_SIZE:]

@@ -9,6 +9,8 @@ from svc.demo import build_demo_database
 from tests.servers import ServerProcess, start_server
 from tests.support import all_cids
 
+pytest_plugins = ["tests.redis_server"]  # redis_url, private_redis, redis_prefix
+
 DEMO_CIDS = 1500
 
 
@@ -36,6 +38,12 @@ def demo_cids(demo_db: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def server(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The service on loopback over the demo database, 700 records per line."""
-    srv = start_server(tmp_path_factory.mktemp("data"), demo_db, {"TRACE_STREAM_BATCH_SIZE": "700"})
+    env = {
+        "TRACE_STREAM_BATCH_SIZE": "700",
+        # shared by many tests' jobs; the job quotas are tested in test_limits.py
+        "TRACE_JOB_CREATE_RATE": "0",
+        "TRACE_MAX_JOBS_PER_KEY": "0",
+    }
+    srv = start_server(tmp_path_factory.mktemp("data"), demo_db, env)
     yield srv
     srv.stop()

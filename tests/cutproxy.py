@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+_SINCE_KEY = b'"since":"'
+
 
 @dataclass
 class ProxyStats:
@@ -23,6 +25,8 @@ class ProxyStats:
     cuts: int = 0
     cut_at: list[int] = field(default_factory=list)
     stream_requests: list[str] = field(default_factory=list)  # request lines, in order
+    # Per stream connection, in the same order: did its response pass on a `since` token?
+    delivered_since: list[bool] = field(default_factory=list)
 
 
 class CutProxy:
@@ -92,6 +96,8 @@ class _Conn:
         self.cut_after: int | None = None
         self.sent = 0  # response bytes since the stream request
         self.started = 0.0
+        self.index = -1  # this connection's place in stats.stream_requests
+        self.partial = b""  # the end of the response's unfinished line (see _spot_since)
 
     def upward(self) -> None:
         """Client → server; spots the stream request and picks this connection's cut."""
@@ -106,7 +112,9 @@ class _Conn:
                     with self.proxy._lock:
                         self.proxy.stats.stream_connections += 1
                         line = data.split(b"\r\n", 1)[0].decode("latin-1")
+                        self.index = len(self.proxy.stats.stream_requests)
                         self.proxy.stats.stream_requests.append(line)
+                        self.proxy.stats.delivered_since.append(False)
                         self.cut_after = self.proxy.cuts.pop(0) if self.proxy.cuts else None
                     self.started = time.monotonic()
                     self.is_stream = True
@@ -123,12 +131,14 @@ class _Conn:
                     room = self.cut_after - self.sent
                     if room <= len(data):
                         self.client.sendall(data[:room])
+                        self._spot_since(data[:room])
                         with self.proxy._lock:
                             self.proxy.stats.cuts += 1
                             self.proxy.stats.cut_at.append(self.cut_after)
                         break
                 self.client.sendall(data)
                 if self.is_stream:
+                    self._spot_since(data)
                     self.sent += len(data)
                     if self.proxy.rate:
                         ahead = self.started + self.sent / self.proxy.rate - time.monotonic()
@@ -137,6 +147,17 @@ class _Conn:
         except OSError:
             pass
         self.shut()
+
+    def _spot_since(self, forwarded: bytes) -> None:
+        """Mark the connection once a whole line holding a `since` token has passed."""
+        *ended, self.partial = (self.partial + forwarded).split(b"\n")
+        if self.index >= 0 and any(_SINCE_KEY in line for line in ended):
+            with self.proxy._lock:
+                self.proxy.stats.delivered_since[self.index] = True
+        if _SINCE_KEY in self.partial:  # keep the key, not the whole unfinished line
+            self.partial = _SINCE_KEY
+        else:
+            self.partial = self.partial[-len(_SINCE_KEY) :]
 
     def shut(self) -> None:
         for s in (self.client, self.upstream):

@@ -1,8 +1,6 @@
 """A real Redis for tests: a private `redis-server` on a free loopback port, or an external one.
 
-Import the fixtures into a test module explicitly (they are not in conftest.py)::
-
-    from tests.redis_server import redis_url, private_redis  # noqa: F401
+A pytest plugin (registered in conftest.py), so every test may ask for its fixtures.
 
 `redis_url` is `TRACE_TEST_REDIS_URL` when set, otherwise a private server of the
 module. `private_redis` is always a private server (it is stopped, paused and restarted

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from svc.domains import Domain, load_domains
+from svc.domains import ROWID, Domain, load_domains
 
 DOMAINS = load_domains()
 
@@ -26,10 +26,11 @@ def expected_rows(db: Path, cids: list[str], domain: Domain) -> list[tuple[Any, 
     try:
         conn.execute("CREATE TEMP TABLE job_cids (cid TEXT PRIMARY KEY)")
         conn.executemany("INSERT OR IGNORE INTO job_cids VALUES (?)", ((c,) for c in cids))
-        cols = ", ".join(domain.columns)
+        cols = ", ".join(domain.select)
+        tiebreak = "rowid" if domain.tiebreak == ROWID else domain.tiebreak
         return conn.execute(
             f"SELECT {cols} FROM {domain.table} WHERE {domain.key} IN (SELECT cid FROM job_cids)"
-            f" ORDER BY {domain.key}, rowid"
+            f" ORDER BY {domain.key}, {tiebreak}"
         ).fetchall()
     finally:
         conn.close()

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
+from svc.config import SETTINGS, Settings
 from tests.servers import ROOT, start_server
 from tests.support import create_job, iter_lines, last_since, records_of
 
@@ -79,3 +81,27 @@ def test_demo_data_then_migrate_is_idempotent(tmp_path: Path) -> None:
 def test_bad_settings_fail_at_start_with_a_clear_message(tmp_path: Path) -> None:
     out = _run("serve", "--batch-size", "zero", "--data-dir", str(tmp_path))
     assert out.returncode != 0 and "--batch-size" in out.stderr
+
+
+def test_help_shows_each_default_from_settings() -> None:
+    out = _run("serve", "--help")
+    flat = " ".join(out.stdout.split())
+    for s in SETTINGS:
+        if s.default not in (None, []):
+            assert f"(default {s.doc.rsplit('(default ', 1)[1]}" in flat, s.env
+    assert "(default 5000)" in flat and "(default 8000)" in flat  # batch size, port
+
+
+def test_unknown_setting_names_are_refused() -> None:
+    with pytest.raises(ValueError, match="no such setting: batch_sise"):
+        Settings.from_env({}, batch_sise=10)
+    assert Settings.from_env({"TRACE_STREAM_BATCH_SIZE": "7"}).batch_size == 7
+
+
+def test_demo_data_cli_rejects_unknown_urls(tmp_path: Path) -> None:
+    from svc.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["demo-data", "--cids", "10", "--db-url", "mysql://x"])
+    assert main(["demo-data", "--cids", "10", "--db-url", f"sqlite:///{tmp_path / 'd.db'}"]) == 0
+    assert (tmp_path / "d.db").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -39,4 +40,4 @@ def test_cid_and_time_are_a_unique_key_of_each_domain(demo_db: Path) -> None:
 def test_cids_are_16_hex_digits(demo_db: Path) -> None:
     with sqlite3.connect(demo_db) as conn:
         cids = [r[0] for r in conn.execute("SELECT CONTAINERID FROM TRACE_DEMO_CONTAINERS")]
-    assert all(len(c) == 16 and int(c, 16) >= 0 for c in cids)
+    assert all(re.fullmatch("[0-9a-f]{16}", c) for c in cids)

@@ -28,15 +28,18 @@ def test_sigterm_drains_streams_with_a_resumable_reconnect_line(
                 lines.append(json.loads(next(it)))
             first.proc.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + 10
+            unready = None
             while time.monotonic() < deadline:  # readiness turns 503 while it drains
-                try:
-                    ready = httpx.get(first.url + "/readyz", timeout=1)
-                except httpx.HTTPError:
-                    break  # already closed its listening socket
+                ready = httpx.get(first.url + "/readyz", timeout=1)
                 if ready.status_code == 503:
-                    assert ready.json()["code"] == "draining"
+                    unready = ready
                     break
                 time.sleep(0.02)
+            assert unready is not None, "readiness never answered 503 while draining"
+            assert unready.json()["code"] == "draining"
+            assert unready.headers["retry-after"] == "1"
+            refused = httpx.get(f"{first.url}/api/trace/job/{job['job_id']}/stream", timeout=5)
+            assert refused.status_code == 503 and refused.json()["code"] == "draining"
             lines.extend(json.loads(x) for x in it if x)
         assert first.proc.wait(20) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal
     finally:

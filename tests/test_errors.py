@@ -84,7 +84,10 @@ def test_unknown_domain(server: ServerProcess, job: dict[str, Any], demo_cids: l
     ],
 )
 def test_invalid_job_requests(server: ServerProcess, body: bytes) -> None:
-    assert_problem(httpx.post(f"{server.url}/api/trace/job", content=body), 400, "invalid_request")
+    r = httpx.post(
+        f"{server.url}/api/trace/job", content=body, headers={"content-type": "application/json"}
+    )
+    assert_problem(r, 400, "invalid_request")
 
 
 @pytest.mark.parametrize("query", ["format=csv", "limit=0", "limit=abc", "limit=999999999", ""])
@@ -97,6 +100,10 @@ def test_invalid_page_requests(server: ServerProcess, job: dict[str, Any], query
 
 def test_unknown_route_is_a_problem_too(server: ServerProcess) -> None:
     assert_problem(httpx.get(f"{server.url}/api/nothing"), 404, "not_found")
+
+
+def test_wrong_method_is_a_problem_too(server: ServerProcess) -> None:
+    assert_problem(httpx.delete(f"{server.url}/api/trace/job/x/stream"), 405, "method_not_allowed")
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +129,7 @@ def test_too_many_cids(strict: ServerProcess) -> None:
 
 def test_payload_too_large_with_and_without_content_length(strict: ServerProcess) -> None:
     big = json.dumps({"container_ids": ["x" * 60] * 5000}).encode()
-    headers = {"X-API-Key": "key-one"}
+    headers = {"X-API-Key": "key-one", "content-type": "application/json"}
     r = httpx.post(f"{strict.url}/api/trace/job", content=big, headers=headers)
     assert_problem(r, 413, "payload_too_large")
 

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import closing
 from pathlib import Path
 
 import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from svc.errors import JobNotFound, StoreUnavailable
-from svc.jobs import DomainStats, JobSpec, JobStore, new_spec
+from svc.errors import JobNotFound, StoreUnavailable, TooManyJobs
+from svc.jobs import JobSpec, JobStore, codec, new_spec
 from svc.jobs.embedded import EmbeddedJobStore
 from svc.jobs.redis import RedisJobStore
-from tests.redis_server import redis_prefix, redis_url  # noqa: F401
+from svc.protocol import DomainTotals
 
 pytestmark = pytest.mark.anyio
 
@@ -101,20 +103,20 @@ async def test_missing_job(stores: StoreFactory) -> None:
     store = stores()
     with pytest.raises(JobNotFound):
         await store.get("no-such-job")
-    assert await store.get_stats("no-such-job") == {}
+    assert await store.get_totals("no-such-job") == {}
 
 
-async def test_stats_are_added_and_replaced(stores: StoreFactory) -> None:
+async def test_totals_are_added_and_replaced(stores: StoreFactory) -> None:
     store = stores()
     spec = _spec()
     await store.create(spec)
-    assert await store.get_stats(spec.job_id) == {}
-    await store.put_stats(spec.job_id, "history", DomainStats(5000, 490))
-    await store.put_stats(spec.job_id, "materials", DomainStats(2500, 480))
-    await store.put_stats(spec.job_id, "history", DomainStats(5001, 491))
-    assert await stores().get_stats(spec.job_id) == {
-        "history": DomainStats(5001, 491),
-        "materials": DomainStats(2500, 480),
+    assert await store.get_totals(spec.job_id) == {}
+    await store.put_totals(spec.job_id, "history", DomainTotals(5000, 490))
+    await store.put_totals(spec.job_id, "materials", DomainTotals(2500, 480))
+    await store.put_totals(spec.job_id, "history", DomainTotals(5001, 491))
+    assert await stores().get_totals(spec.job_id) == {
+        "history": DomainTotals(5001, 491),
+        "materials": DomainTotals(2500, 480),
     }
 
 
@@ -175,65 +177,204 @@ async def test_a_reader_never_sees_half_a_job(stores: StoreFactory) -> None:
     assert seen == [spec]
 
 
+async def test_totals_of_a_missing_or_expired_job_are_not_written(stores: StoreFactory) -> None:
+    store = stores()
+    await store.put_totals("no-such-job", "history", DomainTotals(1, 1))
+    assert await stores().get_totals("no-such-job") == {}
+    spec = _spec(ttl=0.3)
+    await store.create(spec)
+    await asyncio.sleep(0.5)  # a count that ends after its job expired (or was purged)
+    await store.put_totals(spec.job_id, "history", DomainTotals(5000, 490))
+    assert await stores().get_totals(spec.job_id) == {}
+    await store.purge_expired()
+    await store.put_totals(spec.job_id, "history", DomainTotals(5000, 490))
+    assert await stores().get_totals(spec.job_id) == {}
+
+
+async def test_purge_keeps_live_jobs_and_forgets_expired_ones(stores: StoreFactory) -> None:
+    store = stores()
+    live, dead = _spec(ttl=60), _spec(ttl=0.3)
+    for spec in (live, dead):
+        await store.create(spec)
+        await store.put_totals(spec.job_id, "history", DomainTotals(10, 2))
+    await asyncio.sleep(0.5)
+    assert await store.purge_expired() >= 0  # Redis expires keys itself and reports 0
+    assert await stores().get(live.job_id) == live
+    assert await stores().get_totals(live.job_id) == {"history": DomainTotals(10, 2)}
+    with pytest.raises(JobNotFound):
+        await stores().get(dead.job_id)
+    assert await stores().get_totals(dead.job_id) == {}
+
+
+async def test_quota_of_live_jobs_per_owner(stores: StoreFactory) -> None:
+    store = stores()
+    for _ in range(3):
+        await store.create(_spec(owner="aaaa"), limit=3)
+    with pytest.raises(TooManyJobs) as info:
+        await stores().create(_spec(owner="aaaa"), limit=3)
+    assert 55 <= (info.value.retry_after or 0) <= 61  # until the oldest expires
+    assert (info.value.status, info.value.code) == (429, "too_many_jobs")
+    await store.create(_spec(owner="bbbb"), limit=3)  # another key has its own quota
+    await store.create(_spec(owner="aaaa"))  # no limit given: not checked
+    for _ in range(2):  # anonymous jobs count together
+        await store.create(_spec(owner=None), limit=2)
+    with pytest.raises(TooManyJobs):
+        await store.create(_spec(owner=None), limit=2)
+
+
+async def test_quota_is_atomic_under_concurrent_creation(stores: StoreFactory) -> None:
+    writers = [stores(), stores()]  # two processes or replicas
+    specs = [_spec(_cids(50, seed=i), owner="cccc") for i in range(24)]
+    results = await asyncio.gather(
+        *(writers[i % 2].create(s, limit=5) for i, s in enumerate(specs)),
+        return_exceptions=True,
+    )
+    assert sum(r is None for r in results) == 5
+    assert all(r is None or isinstance(r, TooManyJobs) for r in results)
+
+
+async def test_quota_frees_as_jobs_expire(stores: StoreFactory) -> None:
+    store = stores(ttl=0.4)
+    for _ in range(2):
+        await store.create(_spec(ttl=0.4, owner="dddd"), limit=2)
+    with pytest.raises(TooManyJobs) as info:
+        await store.create(_spec(ttl=0.4, owner="dddd"), limit=2)
+    assert info.value.retry_after == 1  # never less than a second
+    await asyncio.sleep(0.6)
+    await store.create(_spec(ttl=0.4, owner="dddd"), limit=2)
+
+
+# -- embedded only --------------------------------------------------------------------------
+
+
+def _file_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))  # with -wal
+
+
+async def test_embedded_file_shrinks_after_purging_expired_jobs(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    store = EmbeddedJobStore(path, ttl=0.5)
+    try:
+        specs = [_spec(_cids(4000, seed=i), ttl=0.5) for i in range(150)]
+        for chunk in range(0, len(specs), 10):
+            await asyncio.gather(*(store.create(s) for s in specs[chunk : chunk + 10]))
+        await store.create(_spec(ttl=60))  # one live job stays
+        full = _file_bytes(path)
+        assert full > 150 * 4000 * 6  # ~6.4 bytes a CID
+        await asyncio.sleep(0.6)
+        assert await store.purge_expired() == 150
+        empty = _file_bytes(path)
+        assert empty < full / 20, (full, empty)
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM trace_jobs").fetchone() == (1,)
+            assert conn.execute("PRAGMA auto_vacuum").fetchone() == (2,)  # incremental
+    finally:
+        await store.close()
+
+
+async def test_embedded_converts_a_file_of_an_older_version(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    spec = _spec(owner="eeee")
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(
+            "CREATE TABLE trace_jobs (job_id TEXT PRIMARY KEY, spec BLOB NOT NULL,"
+            " expires_at REAL NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO trace_jobs VALUES (?, ?, ?)",
+            (spec.job_id, codec.dumps(spec), spec.expires_at),
+        )
+    store = EmbeddedJobStore(path, ttl=60)
+    try:
+        assert await store.get(spec.job_id) == spec
+        await store.create(_spec(owner="eeee"), limit=2)  # the old job counts as anonymous
+        with pytest.raises(TooManyJobs):
+            await store.create(_spec(owner="eeee"), limit=1)
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA auto_vacuum").fetchone() == (2,)
+    finally:
+        await store.close()
+
+
+async def test_embedded_store_has_its_own_threads(tmp_path: Path) -> None:
+    """A default thread pool busy with the source and counting does not delay the store."""
+    store = EmbeddedJobStore(tmp_path / "jobs.sqlite3", ttl=60)
+    other = EmbeddedJobStore(tmp_path / "jobs.sqlite3", ttl=60)  # a restarted process
+    spec = _spec()
+    await store.create(spec)
+    blockers = [asyncio.ensure_future(asyncio.to_thread(time.sleep, 0.8)) for _ in range(12)]
+    try:
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        await store.ping()
+        assert await other.get(spec.job_id) == spec  # uncached: read and decoded
+        assert time.monotonic() - started < 0.5
+    finally:
+        await asyncio.gather(*blockers)
+        await store.close()
+        await other.close()
+
+
 # -- Redis only -----------------------------------------------------------------------------
 
 
 @pytest.fixture
-async def raw_redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:  # noqa: F811
+async def raw_redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(redis_url)
     yield client
     await client.aclose()
 
 
 async def test_redis_keys_and_ttls(
-    redis_url: str,  # noqa: F811
-    redis_prefix: str,  # noqa: F811
+    redis_url: str,
+    redis_prefix: str,
     raw_redis: aioredis.Redis,
 ) -> None:
     store = RedisJobStore(redis_url, prefix=redis_prefix, ttl=100)
     try:
         spec = _spec(ttl=100)
         await store.create(spec)
-        await store.put_stats(spec.job_id, "history", DomainStats(10, 2))
-        job_key, stats_key = (
+        await store.put_totals(spec.job_id, "history", DomainTotals(10, 2))
+        job_key, totals_key = (
             f"{redis_prefix}job:{spec.job_id}",
-            f"{redis_prefix}stats:{spec.job_id}",
+            f"{redis_prefix}totals:{spec.job_id}",
         )
         assert sorted(await raw_redis.keys(f"{redis_prefix}*")) == sorted(
-            [job_key.encode(), stats_key.encode()]
+            [job_key.encode(), totals_key.encode()]
         )
         assert 99_000 < await raw_redis.pttl(job_key) <= 100_000
-        assert 99_000 < await raw_redis.pttl(stats_key) <= 100_000
-        assert await raw_redis.hget(stats_key, "history") == b"[10,2]"
+        assert 99_000 < await raw_redis.pttl(totals_key) <= 100_000
+        assert await raw_redis.hget(totals_key, "history") == b"[10,2]"
         # statistics of a missing job are not written (they would never expire with it)
-        await store.put_stats("gone", "history", DomainStats(1, 1))
-        assert not await raw_redis.exists(f"{redis_prefix}stats:gone")
+        await store.put_totals("gone", "history", DomainTotals(1, 1))
+        assert not await raw_redis.exists(f"{redis_prefix}totals:gone")
     finally:
         await store.close()
 
 
-async def test_redis_refresh_extends_the_stats_too(
-    redis_url: str,  # noqa: F811
-    redis_prefix: str,  # noqa: F811
+async def test_redis_refresh_extends_the_totals_too(
+    redis_url: str,
+    redis_prefix: str,
     raw_redis: aioredis.Redis,
 ) -> None:
     store = RedisJobStore(redis_url, prefix=redis_prefix, ttl=100, refresh_on_access=True)
     try:
         spec = _spec(ttl=100)
         await store.create(spec)
-        await store.put_stats(spec.job_id, "history", DomainStats(10, 2))
-        for key in ("job", "stats"):
+        await store.put_totals(spec.job_id, "history", DomainTotals(10, 2))
+        for key in ("job", "totals"):
             await raw_redis.pexpire(f"{redis_prefix}{key}:{spec.job_id}", 5000)
         await store.get(spec.job_id)  # cached, but still touches both keys
-        for key in ("job", "stats"):
+        for key in ("job", "totals"):
             assert await raw_redis.pttl(f"{redis_prefix}{key}:{spec.job_id}") > 99_000
     finally:
         await store.close()
 
 
 async def test_redis_cache_still_sees_deletion(
-    redis_url: str,  # noqa: F811
-    redis_prefix: str,  # noqa: F811
+    redis_url: str,
+    redis_prefix: str,
     raw_redis: aioredis.Redis,
 ) -> None:
     store = RedisJobStore(redis_url, prefix=redis_prefix, ttl=100)
@@ -248,8 +389,8 @@ async def test_redis_cache_still_sees_deletion(
 
 
 async def test_redis_full_size_job_is_under_one_megabyte(
-    redis_url: str,  # noqa: F811
-    redis_prefix: str,  # noqa: F811
+    redis_url: str,
+    redis_prefix: str,
     raw_redis: aioredis.Redis,
 ) -> None:
     store = RedisJobStore(redis_url, prefix=redis_prefix, ttl=100)
@@ -268,8 +409,8 @@ async def test_redis_full_size_job_is_under_one_megabyte(
 
 
 async def test_redis_undecodable_job_is_unavailable_not_a_crash(
-    redis_url: str,  # noqa: F811
-    redis_prefix: str,  # noqa: F811
+    redis_url: str,
+    redis_prefix: str,
     raw_redis: aioredis.Redis,
 ) -> None:
     store = RedisJobStore(redis_url, prefix=redis_prefix, ttl=100)

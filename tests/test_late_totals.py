@@ -13,19 +13,21 @@ from svc.config import Settings
 from svc.domains import load_domains
 from svc.jobs.embedded import EmbeddedJobStore
 from svc.service import Service
-from svc.sources import Row
+from svc.sources import Lane, Row
 from svc.sources.sqlite import SqliteSource
-from svc.stream import stream_job
+from svc.stream import JobStream
 from svc.tokens import TokenCodec
 from tests.servers import TEST_SECRET
 from tests.support import DOMAINS, expected_rows, records_of
 
 
 class SlowCounts(SqliteSource):
-    async def fetch(self, sql: str, binds: Mapping[str, object]) -> list[Row]:
+    async def fetch(
+        self, sql: str, binds: Mapping[str, object], *, lane: Lane = "read"
+    ) -> list[Row]:
         if sql.startswith("SELECT COUNT("):
             await asyncio.sleep(0.6)
-        return await super().fetch(sql, binds)
+        return await super().fetch(sql, binds, lane=lane)
 
 
 def test_records_start_before_the_total_and_the_total_follows(
@@ -39,7 +41,7 @@ def test_records_start_before_the_total_and_the_total_follows(
             settings, load_domains(), SlowCounts(str(demo_db)), store, TokenCodec([TEST_SECRET])
         )
         spec = await svc.create_job(demo_cids, None, None)
-        lines = [json.loads(x) async for x in stream_job(svc, spec, None, None, arrays=True)]
+        lines = [json.loads(x) async for x in JobStream(svc, spec, None, None, arrays=True).lines()]
         await svc.close()
         return lines
 

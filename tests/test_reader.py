@@ -56,7 +56,7 @@ def test_offset_pages_are_slices_of_the_domain(
     reader = _reader(demo_db, cids, slots)
 
     async def page() -> tuple[list[tuple[object, ...]], bool, list[tuple[object, ...]]]:
-        chunks = [c.records for c in await reader.chunk_stats()]
+        chunks = [c.records for c in await reader.chunk_totals()]
         assert sum(chunks) == len(truth)
         batch = await reader.read_at(offset, limit, chunks)
         rest = await reader.read(batch.last, 10**6) if batch.more else None

@@ -18,9 +18,10 @@ import httpx
 import pytest
 
 from svc.errors import JobNotFound, StoreUnavailable
-from svc.jobs import DomainStats, new_spec
+from svc.jobs import new_spec
 from svc.jobs.redis import RedisJobStore
-from tests.redis_server import RedisServer, private_redis, redis_prefix  # noqa: F401
+from svc.protocol import DomainTotals
+from tests.redis_server import RedisServer
 from tests.servers import ServerProcess, build_demo_db, start_server
 from tests.support import DOMAINS, expected_rows, records_of
 
@@ -33,7 +34,7 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def redis_up(private_redis: RedisServer) -> Iterator[RedisServer]:  # noqa: F811
+def redis_up(private_redis: RedisServer) -> Iterator[RedisServer]:
     """The private server, running before and after the test (which may stop it)."""
     private_redis.resume()
     if private_redis.proc is None or private_redis.proc.poll() is not None:
@@ -64,7 +65,7 @@ def _recover(kind: str, server: RedisServer) -> None:
 @pytest.fixture
 async def store(
     redis_up: RedisServer,
-    redis_prefix: str,  # noqa: F811
+    redis_prefix: str,
 ) -> AsyncIterator[RedisJobStore]:
     s = RedisJobStore(redis_up.url, prefix=redis_prefix, ttl=60)
     yield s
@@ -91,8 +92,8 @@ async def test_store_fails_fast_and_recovers(
         await _fails_fast(lambda: store.create(new_spec(["0c"], ["history"], 60, None, None)))
         await _fails_fast(lambda: store.get(held.job_id))  # cached, still checked
         await _fails_fast(lambda: store.get("not-cached"))
-        await _fails_fast(lambda: store.put_stats(held.job_id, "history", DomainStats(1, 1)))
-        await _fails_fast(lambda: store.get_stats("not-cached"))
+        await _fails_fast(lambda: store.put_totals(held.job_id, "history", DomainTotals(1, 1)))
+        await _fails_fast(lambda: store.get_totals("not-cached"))
         await _fails_fast(store.ping)
     finally:
         _recover(kind, redis_up)
@@ -108,17 +109,17 @@ async def test_store_fails_fast_and_recovers(
 
 
 @pytest.mark.anyio
-async def test_known_stats_outlive_an_outage(store: RedisJobStore, redis_up: RedisServer) -> None:
-    """A stream holding its spec moves to its next domain on the stats this process saw."""
+async def test_known_totals_outlive_an_outage(store: RedisJobStore, redis_up: RedisServer) -> None:
+    """A stream holding its spec moves to its next domain on the totals this process saw."""
     spec = new_spec(["0a"], ["history", "materials"], 60, None, None)
     await store.create(spec)
-    await store.put_stats(spec.job_id, "history", DomainStats(10, 1))
-    await store.put_stats(spec.job_id, "materials", DomainStats(5, 1))
+    await store.put_totals(spec.job_id, "history", DomainTotals(10, 1))
+    await store.put_totals(spec.job_id, "materials", DomainTotals(5, 1))
     redis_up.stop()
     try:
-        assert await store.get_stats(spec.job_id) == {
-            "history": DomainStats(10, 1),
-            "materials": DomainStats(5, 1),
+        assert await store.get_totals(spec.job_id) == {
+            "history": DomainTotals(10, 1),
+            "materials": DomainTotals(5, 1),
         }
     finally:
         redis_up.start()
@@ -145,7 +146,7 @@ async def test_many_concurrent_calls_during_an_outage_all_fail_fast(
 
 @pytest.fixture(scope="module")
 def service(
-    private_redis: RedisServer,  # noqa: F811
+    private_redis: RedisServer,
     small_demo_db: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServerProcess]:

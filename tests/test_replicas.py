@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.redis_server import redis_url  # noqa: F401
 from tests.servers import ServerProcess, start_server
 from tests.support import DOMAINS, expected_rows, records_of
 
@@ -30,7 +29,7 @@ Row = tuple[Any, ...]
 
 @pytest.fixture(scope="module")
 def replicas(
-    redis_url: str,  # noqa: F811
+    redis_url: str,
     small_demo_db: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[ServerProcess, ServerProcess]]:

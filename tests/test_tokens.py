@@ -126,3 +126,21 @@ def test_short_secrets_are_refused() -> None:
         TokenCodec(["short"])
     with pytest.raises(ValueError):
         TokenCodec([])
+
+
+@given(cursors)
+def test_only_the_canonical_spelling_is_accepted(cursor: Cursor) -> None:
+    """Base64 of n bytes whose last character carries unused bits has other spellings
+    that decode to the same bytes; they are refused, so a token has one spelling."""
+    token = codec.sign(cursor)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    unused_bits = {2: 4, 3: 2}.get(len(token) % 4, 0)  # chars of a 1- or 2-byte tail
+    if unused_bits:
+        last = alphabet.index(token[-1])
+        twin = token[:-1] + alphabet[last | 1]  # same bytes, other padding bits
+        if twin != token:
+            assert base64.urlsafe_b64decode(twin + "==") == base64.urlsafe_b64decode(token + "==")
+            with pytest.raises(InvalidToken):
+                codec.verify(twin, cursor.job_id)
+    with pytest.raises(InvalidToken):
+        codec.verify(token + "=", cursor.job_id)  # padding is never part of a token

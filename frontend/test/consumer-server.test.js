@@ -1,35 +1,33 @@
-// The consumer against a real HTTP server on loopback that tears connections
-// part-way, asks clients to reconnect, fails and honours `since`.
+// The consumer against the real service (`trace-svc serve`, demo database) behind a
+// loopback proxy that tears connections part-way, asks clients to reconnect and fails
+// (test/support/fault-proxy.js). Whatever happens on the way, the consumer must end
+// with exactly the rows of one fault-free read of the same job, in the same order.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { StreamConsumer } from '../consumer.js';
-import { createFakeService, DOMAINS } from '../dev/fake-service.js';
+import { startService, createJob, readWhole } from './support/service.js';
+import { startFaultProxy } from './support/fault-proxy.js';
 
-/** Start a fake service, create a job of `n` CIDs; return its stream URL. */
-async function setup(options, n = 300) {
-  const svc = createFakeService({ serveStatic: false, demoCids: 1000, ...options });
-  const base = await svc.listen();
-  const cids = (await (await fetch(`${base}/api/demo/cids?n=${n}`)).json()).container_ids;
-  const res = await fetch(`${base}/api/trace/job`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ container_ids: cids, domains: ['history', 'materials'] }),
-  });
-  assert.equal(res.status, 201);
-  const job = await res.json();
-  return { svc, cids: [...cids].sort(), url: `${base}${job.links.stream}?format=arrays` };
-}
+/** @type {Awaited<ReturnType<typeof startService>>} */
+let svc;
+before(async () => {
+  // 37 records per line: batches do not line up with containers or domains.
+  svc = await startService({ demoCids: 500, batchSize: 37 });
+});
+after(async () => {
+  await svc?.stop();
+});
 
-/** The rows the job must yield, in order, per domain. */
-function expectedRows(cids) {
-  const out = {};
-  for (const d of DOMAINS) {
-    out[d.name] = [];
-    cids.forEach((cid, i) => {
-      for (let k = 0; k < d.perCid; k++) out[d.name].push(d.row(cid, i, k));
-    });
-  }
-  return out;
+/**
+ * A job of `n` CIDs, the proxy in front of the service, and the job's rows as
+ * one plain request reads them.
+ * @param {Parameters<typeof startFaultProxy>[1]} proxyOptions
+ */
+async function setup(proxyOptions, n = 300) {
+  const job = await createJob(svc.base, n);
+  const proxy = await startFaultProxy(svc.base, proxyOptions);
+  const want = await readWhole(`${svc.base}${job.stream}?format=arrays`);
+  return { job, proxy, want, url: `${proxy.base}${job.stream}?format=arrays` };
 }
 
 function collect(url, extra = {}) {
@@ -44,6 +42,17 @@ function collect(url, extra = {}) {
   return { consumer, got };
 }
 
+/** The rows arrived once each, in the service's order. */
+function assertSameRows(got, want) {
+  for (const name of ['history', 'materials']) {
+    assert.ok(want.rows[name].length > 0, `${name} has rows`);
+    assert.equal(got.rows[name].length, want.rows[name].length, `${name} row count`);
+    assert.deepEqual(got.rows[name], want.rows[name], `${name} rows, in keyset order`);
+    const end = want.lines.find((l) => l.type === 'domain_end' && l.domain === name);
+    assert.equal(got.rows[name].length, end.total_records, `${name}: the service's own count`);
+  }
+}
+
 test('records arrive exactly once across drops, reconnects, errors and a 503', async () => {
   const faults = [
     { afterLines: 3, action: 'drop' },
@@ -54,9 +63,8 @@ test('records arrive exactly once across drops, reconnects, errors and a 503', a
     { afterLines: 40, action: 'end' }, // ends cleanly without complete, mid-materials
     { afterLines: 1, action: 'drop' },
   ];
-  // 37-record lines written in 61-byte pieces: lines and UTF-8 characters
-  // (王小明, 🏭, ...) are split across socket writes.
-  const { svc, cids, url } = await setup({ faults, batchSize: 37, writeChunk: 61 });
+  // Written in 61-byte pieces: lines are split across socket writes.
+  const { proxy, want, url } = await setup({ faults, writeChunk: 61 });
   try {
     const sleeps = [];
     const { consumer, got } = collect(url, {
@@ -67,14 +75,8 @@ test('records arrive exactly once across drops, reconnects, errors and a 503', a
     });
     const result = await consumer.run();
     assert.equal(result.complete.type, 'complete');
-    const want = expectedRows(cids);
-    for (const name of ['history', 'materials']) {
-      assert.equal(got.rows[name].length, want[name].length, `${name} row count`);
-      const keys = new Set(got.rows[name].map((r) => `${r[0]}|${r[1]}`));
-      assert.equal(keys.size, want[name].length, `${name} keys are unique`);
-      assert.deepEqual(got.rows[name], want[name], `${name} rows, in keyset order`);
-    }
-    const conns = svc.stats.connections;
+    assertSameRows(got, want);
+    const conns = proxy.connections;
     assert.equal(conns.length, faults.length + 1);
     assert.deepEqual(conns.map((c) => c.fault), [...faults.map((f) => f.action), null]);
     assert.equal(conns[0].since, null);
@@ -94,12 +96,12 @@ test('records arrive exactly once across drops, reconnects, errors and a 503', a
     const metas = got.lines.filter((l) => l.type === 'meta');
     assert.deepEqual(metas.map((m) => m.resumed), [false, true, true, true, true, true, true]);
   } finally {
-    await svc.close();
+    await proxy.close();
   }
 });
 
-test('dropConnection against the real server resumes without loss or repeats', async () => {
-  const { svc, cids, url } = await setup({ batchSize: 50, batchDelayMs: 2 }, 200);
+test('dropConnection resumes without loss or repeats', async () => {
+  const { proxy, want, url } = await setup({ lineDelayMs: 2 }, 200);
   try {
     let drops = 0;
     const { consumer, got } = collect(url, {
@@ -113,43 +115,40 @@ test('dropConnection against the real server resumes without loss or repeats', a
     });
     await consumer.run();
     assert.equal(drops, 5);
-    assert.equal(svc.stats.connections.length, 6);
-    const want = expectedRows(cids);
-    assert.deepEqual(got.rows.history, want.history);
-    assert.deepEqual(got.rows.materials, want.materials);
+    assert.equal(proxy.connections.length, 6);
+    assertSameRows(got, want);
   } finally {
-    await svc.close();
+    await proxy.close();
   }
 });
 
-test('a fatal error line from the server ends the consumer with its code', async () => {
-  const { svc, url } = await setup({ faults: [{ afterLines: 2, action: 'fatal-error' }], batchSize: 100 });
+test('a fatal error line ends the consumer with its code', async () => {
+  const { proxy, want, url } = await setup({ faults: [{ afterLines: 2, action: 'fatal-error' }] });
   try {
     const { consumer, got } = collect(url);
-    await assert.rejects(consumer.run(), (err) => err.code === 'internal_error' && !err.retryable);
-    assert.equal(svc.stats.connections.length, 1);
-    assert.equal(got.rows.history.length, 200);
+    await assert.rejects(consumer.run(), (err) => err.code === 'internal' && !err.retryable);
+    assert.equal(proxy.connections.length, 1);
+    assert.deepEqual(got.rows.history, want.rows.history.slice(0, 2 * 37));
     assert.equal(got.states.at(-1).state, 'failed');
   } finally {
-    await svc.close();
+    await proxy.close();
   }
 });
 
-test('a problem+json before the stream fails with its code (unknown job)', async () => {
-  const { svc, url } = await setup({});
-  try {
-    const bad = url.replace(/job\/[^/]+\/stream/, 'job/nope/stream');
-    const { consumer } = collect(bad);
-    await assert.rejects(consumer.run(), (err) => err.code === 'job_not_found' && err.status === 404);
-    const forged = `${url}&since=${Buffer.from('{"j":"other"}').toString('base64url')}`;
-    await assert.rejects(collect(forged).consumer.run(), (err) => err.code === 'token_job_mismatch');
-  } finally {
-    await svc.close();
-  }
+test('a problem+json before the stream fails with its code (unknown job, token of another job)', async () => {
+  const a = await createJob(svc.base, 20);
+  const b = await createJob(svc.base, 20);
+  const bad = `${svc.base}/api/trace/job/nope/stream?format=arrays`;
+  await assert.rejects(collect(bad).consumer.run(), (err) => err.code === 'job_not_found' && err.status === 404);
+  const first = (await readWhole(`${svc.base}${a.stream}?format=arrays`)).lines.find((l) => l.type === 'records');
+  const forged = `${svc.base}${b.stream}?format=arrays&since=${encodeURIComponent(first.since)}`;
+  await assert.rejects(collect(forged).consumer.run(), (err) => err.code === 'token_job_mismatch' && err.status === 400);
+  const garbage = `${svc.base}${b.stream}?since=not-a-token`;
+  await assert.rejects(collect(garbage).consumer.run(), (err) => err.code === 'invalid_token');
 });
 
-test('aborting the signal closes the server-side connection', async () => {
-  const { svc, url } = await setup({ batchSize: 10, batchDelayMs: 20 });
+test('aborting the signal closes the connection and the service stops streaming', async () => {
+  const { proxy, url } = await setup({ lineDelayMs: 20 });
   try {
     const ac = new AbortController();
     const { consumer, got } = collect(url, {
@@ -158,11 +157,24 @@ test('aborting the signal closes the server-side connection', async () => {
     });
     await assert.rejects(consumer.run(), (err) => err.name === 'AbortError');
     assert.equal(consumer.state, 'aborted');
-    assert.equal(svc.stats.connections.length, 1);
+    assert.equal(proxy.connections.length, 1);
     await new Promise((r) => setTimeout(r, 100));
-    assert.ok(svc.stats.connections[0].recordsLines < 10, 'the server stopped writing');
+    assert.ok(proxy.connections[0].recordsLines < 10, 'nothing more was sent');
     assert.equal(got.states.at(-1).state, 'aborted');
+    assert.equal(await activeStreams(), 0, 'the service ended the stream');
   } finally {
-    await svc.close();
+    await proxy.close();
   }
 });
+
+/** trace_active_streams of the service's /metrics, once it settles at 0 (or after 2 s). */
+async function activeStreams() {
+  let n = NaN;
+  for (let i = 0; i < 40; i++) {
+    const text = await (await fetch(`${svc.base}/metrics`)).text();
+    n = Number(/^trace_active_streams (\d+)/m.exec(text)?.[1]);
+    if (n === 0) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return n;
+}

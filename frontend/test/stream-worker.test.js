@@ -1,10 +1,20 @@
-// The Worker module in node: `self`/`postMessage` are stubbed, the network is a
-// real loopback server that drops connections. What the page would receive is
-// decoded into ColumnStores and compared with the job's rows.
-import { test } from 'node:test';
+// The Worker module in node: `self`/`postMessage` are stubbed, the network is the
+// real service behind a loopback proxy that drops connections. What the page would
+// receive is decoded into ColumnStores and compared with a plain read of the job.
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ColumnStore } from '../columns.js';
-import { createFakeService, DOMAINS } from '../dev/fake-service.js';
+import { startService, createJob, readWhole } from './support/service.js';
+import { startFaultProxy } from './support/fault-proxy.js';
+
+/** @type {Awaited<ReturnType<typeof startService>>} */
+let svc;
+before(async () => {
+  svc = await startService({ demoCids: 500, batchSize: 64 });
+});
+after(async () => {
+  await svc?.stop();
+});
 
 const posted = [];
 let onPost = () => {};
@@ -18,16 +28,10 @@ await import('../stream-worker.js');
 
 test('the worker delivers every row once, as the page decodes it', async () => {
   const faults = [{ afterLines: 2, action: 'drop' }, { afterLines: 3, action: 'reconnect' }];
-  const svc = createFakeService({ serveStatic: false, demoCids: 500, batchSize: 64, faults });
-  const base = await svc.listen();
+  const job = await createJob(svc.base, 150);
+  const want = await readWhole(`${svc.base}${job.stream}?format=arrays`);
+  const proxy = await startFaultProxy(svc.base, { faults });
   try {
-    const cids = (await (await fetch(`${base}/api/demo/cids?n=150`)).json()).container_ids;
-    const job = await (
-      await fetch(`${base}/api/trace/job`, {
-        method: 'POST',
-        body: JSON.stringify({ container_ids: cids, domains: ['history', 'materials'] }),
-      })
-    ).json();
     const ended = new Promise((resolve) => {
       onPost = (msg) => msg.type === 'end' && resolve(msg);
     });
@@ -41,7 +45,7 @@ test('the worker delivers every row once, as the page decodes it', async () => {
         self.onmessage({ data: { type: 'drop' } });
       }
     };
-    self.onmessage({ data: { type: 'start', gen: 7, url: `${base}${job.links.stream}?format=arrays` } });
+    self.onmessage({ data: { type: 'start', gen: 7, url: `${proxy.base}${job.stream}?format=arrays` } });
     const end = await ended;
     assert.equal(end.ok, true, JSON.stringify(end.error));
 
@@ -52,15 +56,15 @@ test('the worker delivers every row once, as the page decodes it', async () => {
       }
       if (msg.type === 'records') stores.get(msg.domain).append(msg.batch);
     }
-    const sorted = [...cids].sort();
-    for (const d of DOMAINS) {
-      const store = stores.get(d.name);
-      const want = sorted.flatMap((cid, i) => Array.from({ length: d.perCid }, (_, k) => d.row(cid, i, k)));
-      assert.equal(store.length, want.length);
-      const got = Array.from({ length: store.length }, (_, r) => d.columns.map((_, j) => store.get(r, j)));
-      assert.deepEqual(got, want);
+    for (const name of ['history', 'materials']) {
+      const store = stores.get(name);
+      const rows = want.rows[name];
+      assert.ok(rows.length > 0);
+      assert.equal(store.length, rows.length);
+      const got = Array.from({ length: store.length }, (_, r) => store.columns.map((_, j) => store.get(r, j)));
+      assert.deepEqual(got, rows);
     }
-    assert.equal(svc.stats.connections.length, 4);
+    assert.equal(proxy.connections.length, 4);
     const states = posted.filter((m) => m.type === 'state').map((m) => m.state);
     assert.equal(states.filter((s) => s === 'reconnecting').length, 3);
     assert.equal(states.at(-1), 'done');
@@ -68,7 +72,7 @@ test('the worker delivers every row once, as the page decodes it', async () => {
     assert.ok(!posted.some((m) => m.type === 'line' && m.line.type === 'records'), 'records go as column batches only');
     assert.ok(posted.every((m) => m.gen === 7), 'every stream message carries its generation');
   } finally {
-    await svc.close();
+    await proxy.close();
   }
 });
 
@@ -88,35 +92,29 @@ function ask(type, payload) {
 }
 
 test('the worker keeps a picked CID list and creates the job from it', async () => {
-  const svc = createFakeService({ serveStatic: false, demoCids: 9000 });
-  const base = await svc.listen();
-  try {
-    const small = await ask('pick', { url: `${base}/api/demo/cids?n=10`, inlineMax: 100 });
-    assert.equal(small.type, 'cids');
-    assert.equal(small.count, 10);
-    assert.equal(small.list.length, 10, 'short lists come back in full');
-    const big = await ask('pick', { url: `${base}/api/demo/cids?n=8000`, inlineMax: 100 });
-    assert.equal(big.count, 8000);
-    assert.equal(big.list, null, 'long lists stay in the worker');
-    assert.equal(big.preview.length, 20);
-    const created = await ask('create', { url: `${base}/api/trace/job`, domains: ['history'] });
-    assert.equal(created.status, 201);
-    assert.equal(created.body.cid_count, 8000);
-    const fromText = await ask('create', { url: `${base}/api/trace/job`, domains: ['history'], text: 'a, b;c\n\n d a' });
-    assert.equal(fromText.body.cid_count, 4, 'text wins over the kept list; the service de-duplicates');
-    const file = new Blob(['x1\r\nx2\r\nx3\r\n']);
-    const read = await ask('file', { file, inlineMax: 100 });
-    assert.deepEqual(read.list, ['x1', 'x2', 'x3']);
-    const bad = await ask('create', { url: `${base}/api/trace/job`, domains: ['nope'] });
-    assert.equal(bad.status, 400);
-    assert.equal(bad.body.code, 'unknown_domain');
-    const notDemo = createFakeService({ serveStatic: false, demoCids: 0 });
-    const base2 = await notDemo.listen();
-    const failed = await ask('pick', { url: `${base2}/api/demo/cids?n=5` });
-    await notDemo.close();
-    assert.equal(failed.type, 'failed');
-    assert.equal(failed.error.status, 404);
-  } finally {
-    await svc.close();
-  }
+  const base = svc.base;
+  const small = await ask('pick', { url: `${base}/api/demo/cids?n=10`, inlineMax: 100 });
+  assert.equal(small.type, 'cids');
+  assert.equal(small.count, 10);
+  assert.equal(small.list.length, 10, 'short lists come back in full');
+  const big = await ask('pick', { url: `${base}/api/demo/cids?n=400`, inlineMax: 100 });
+  assert.equal(big.count, 400);
+  assert.equal(big.list, null, 'long lists stay in the worker');
+  assert.equal(big.preview.length, 20);
+  const created = await ask('create', { url: `${base}/api/trace/job`, domains: ['history'] });
+  assert.equal(created.status, 201);
+  assert.equal(created.body.cid_count, 400);
+  const fromText = await ask('create', { url: `${base}/api/trace/job`, domains: ['history'], text: 'a, b;c\n\n d a' });
+  assert.equal(fromText.body.cid_count, 4, 'text wins over the kept list; the service de-duplicates');
+  const file = new Blob(['x1\r\nx2\r\nx3\r\n']);
+  const read = await ask('file', { file, inlineMax: 100 });
+  assert.deepEqual(read.list, ['x1', 'x2', 'x3']);
+  const bad = await ask('create', { url: `${base}/api/trace/job`, domains: ['nope'] });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.code, 'unknown_domain');
+  // Any problem+json answer to a pick fails it with the problem's status and code.
+  const failed = await ask('pick', { url: `${base}/api/trace/job/nope` });
+  assert.equal(failed.type, 'failed');
+  assert.equal(failed.error.status, 404);
+  assert.equal(failed.error.code, 'job_not_found');
 });

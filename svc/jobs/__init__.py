@@ -13,10 +13,8 @@ import time
 
 import msgspec
 
-
-class DomainStats(msgspec.Struct, array_like=True):
-    records: int
-    containers: int  # CIDs of the job with at least one record in the domain
+from svc.config import Settings
+from svc.protocol import DomainTotals
 
 
 class JobSpec(msgspec.Struct):
@@ -56,17 +54,28 @@ class JobStore(abc.ABC):
     """
 
     @abc.abstractmethod
-    async def create(self, spec: JobSpec) -> None:
-        """Store `spec` atomically: a reader never sees half a job."""
+    async def create(self, spec: JobSpec, *, limit: int | None = None) -> None:
+        """Store `spec` atomically: a reader never sees half a job.
+
+        With a `limit`, raise `TooManyJobs` (with the seconds until the owner's oldest
+        live job expires) if `spec.owner` already holds `limit` live jobs; the check and
+        the write are one atomic step, so concurrent creations never overshoot. All
+        anonymous jobs (owner None) count together.
+        """
 
     @abc.abstractmethod
     async def get(self, job_id: str) -> JobSpec: ...
 
     @abc.abstractmethod
-    async def get_stats(self, job_id: str) -> dict[str, DomainStats]: ...
+    async def get_totals(self, job_id: str) -> dict[str, DomainTotals]: ...
 
     @abc.abstractmethod
-    async def put_stats(self, job_id: str, domain: str, stats: DomainStats) -> None: ...
+    async def put_totals(self, job_id: str, domain: str, totals: DomainTotals) -> None:
+        """Store a domain's totals; nothing is written for a missing or expired job."""
+
+    @abc.abstractmethod
+    async def purge_expired(self) -> int:
+        """Delete expired jobs and reclaim their space; the number of jobs deleted."""
 
     @abc.abstractmethod
     async def ping(self) -> None:
@@ -74,3 +83,23 @@ class JobStore(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         pass
+
+
+def open_store(settings: Settings) -> JobStore:
+    """Redis when TRACE_REDIS_URL is set (replicas share jobs), else the embedded store."""
+    if settings.redis_url:
+        from svc.jobs.redis import RedisJobStore
+
+        return RedisJobStore(
+            settings.redis_url,
+            prefix=settings.redis_prefix,
+            ttl=settings.job_ttl,
+            refresh_on_access=settings.job_ttl_refresh,
+        )
+    from svc.jobs.embedded import EmbeddedJobStore
+
+    return EmbeddedJobStore(
+        settings.data_dir / "jobs.sqlite3",
+        ttl=settings.job_ttl,
+        refresh_on_access=settings.job_ttl_refresh,
+    )

@@ -9,48 +9,43 @@ gone everywhere at once. The cache is bounded by the total number of CIDs it hol
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from svc.jobs import DomainStats, JobSpec
+from svc.cache import WeightedLru
+from svc.jobs import JobSpec
+from svc.protocol import DomainTotals
+
+SPEC_CACHE_CIDS = 500_000
 
 
 @dataclass
 class CachedJob:
     spec: JobSpec
-    stats: dict[str, DomainStats] = field(default_factory=dict)
+    totals: dict[str, DomainTotals] = field(default_factory=dict)
 
 
 class SpecCache:
-    def __init__(self, max_cids: int = 500_000) -> None:
-        self.max_cids = max_cids
-        self._jobs: OrderedDict[str, CachedJob] = OrderedDict()
-        self._cids = 0
+    def __init__(self, max_cids: int = SPEC_CACHE_CIDS) -> None:
+        self._jobs: WeightedLru[str, CachedJob] = WeightedLru(max_cids, _cids)
 
     def get(self, job_id: str) -> CachedJob | None:
         """The cached job, unless it is absent or past its expiry."""
         entry = self._jobs.get(job_id)
-        if entry is None:
-            return None
-        if entry.spec.expires_at < time.time():
+        if entry is not None and entry.spec.expires_at < time.time():
             self.evict(job_id)
             return None
-        self._jobs.move_to_end(job_id)
         return entry
 
     def peek(self, job_id: str) -> CachedJob | None:
         """The cached job whatever its expiry, without touching the LRU order."""
-        return self._jobs.get(job_id)
+        return self._jobs.peek(job_id)
 
     def remember(self, spec: JobSpec) -> CachedJob:
-        self.evict(spec.job_id)
-        entry = self._jobs[spec.job_id] = CachedJob(spec)
-        self._cids += len(spec.cids)
-        while self._cids > self.max_cids and len(self._jobs) > 1:
-            self.evict(next(iter(self._jobs)))
-        return entry
+        return self._jobs.put(spec.job_id, CachedJob(spec))
 
     def evict(self, job_id: str) -> None:
-        entry = self._jobs.pop(job_id, None)
-        if entry is not None:
-            self._cids -= len(entry.spec.cids)
+        self._jobs.pop(job_id)
+
+
+def _cids(entry: CachedJob) -> int:
+    return len(entry.spec.cids)

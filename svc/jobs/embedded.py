@@ -1,34 +1,51 @@
 """The embedded job store: a SQLite file in the data directory (the default).
 
 A single node needs no server, and jobs survive a restart. Writes are one transaction,
-so a reader never sees half a job; expired jobs are purged as new ones are created.
+so a reader never sees half a job. Expired jobs are deleted by `purge_expired` (run
+periodically by the app), and the file gives their space back: it is kept in
+``auto_vacuum=INCREMENTAL`` mode (a file made by an older version is converted once, by
+a VACUUM at start-up) and each purge ends with ``PRAGMA incremental_vacuum`` and a WAL
+checkpoint that truncates the log.
+
+SQLite calls block, so they run in the store's own small thread pool, never in the
+default one that the source and counting use: a busy source cannot delay job lookups or
+/readyz, and many job creations cannot delay the source.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import TypeVar
 
 import msgspec
 
-from svc.errors import JobNotFound, StoreUnavailable
-from svc.jobs import DomainStats, JobSpec, JobStore, codec
+from svc.errors import JobNotFound, StoreUnavailable, TooManyJobs
+from svc.jobs import JobSpec, JobStore, codec
 from svc.jobs.cache import SpecCache
+from svc.protocol import DomainTotals
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trace_jobs (
     job_id TEXT PRIMARY KEY,
     spec BLOB NOT NULL,
-    expires_at REAL NOT NULL
+    expires_at REAL NOT NULL,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS trace_jobs_expiry ON trace_jobs (expires_at);
-CREATE TABLE IF NOT EXISTS trace_job_stats (
+CREATE TABLE IF NOT EXISTS trace_job_totals (
     job_id TEXT NOT NULL,
     domain TEXT NOT NULL,
     records INTEGER NOT NULL,
@@ -36,6 +53,9 @@ CREATE TABLE IF NOT EXISTS trace_job_stats (
     PRIMARY KEY (job_id, domain)
 );
 """
+_AUTO_VACUUM_INCREMENTAL = 2
+_PURGE_BATCH = 200  # jobs deleted per transaction, so creations interleave with a purge
+POOL_THREADS = 2
 
 
 class EmbeddedJobStore(JobStore):
@@ -44,45 +64,83 @@ class EmbeddedJobStore(JobStore):
         self.ttl = ttl
         self.refresh_on_access = refresh_on_access
         self._cache = SpecCache()
+        self._pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="job-store")
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: set[sqlite3.Connection] = set()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.executescript(_SCHEMA)
+        with closing(self._connect()) as conn:
+            _prepare(conn, self.path)
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+        conn = sqlite3.connect(
+            self.path, timeout=5.0, isolation_level=None, check_same_thread=False
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
+    def _thread_connection(self) -> sqlite3.Connection:
+        """This pool thread's connection, kept open (closing the last connection to a WAL
+        database checkpoints it: tens of ms a write), but opened again when the file was
+        replaced or removed, so a damaged store is noticed."""
+        try:
+            st = os.stat(self.path)
+            ident: tuple[int, int] | None = (st.st_dev, st.st_ino)
+        except OSError:
+            ident = None
+        held: tuple[sqlite3.Connection, tuple[int, int] | None] | None
+        held = getattr(self._local, "held", None)
+        if held is not None:
+            if held[1] == ident and ident is not None:
+                conn: sqlite3.Connection = held[0]
+                return conn
+            self._drop_thread_connection()
+        conn = self._connect()
+        self._local.held = (conn, ident)
+        with self._lock:
+            self._open.add(conn)
+        return conn
+
+    def _drop_thread_connection(self) -> None:
+        held = getattr(self._local, "held", None)
+        self._local.held = None
+        if held is not None:
+            with self._lock:
+                self._open.discard(held[0])
+            held[0].close()
+
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def work() -> T:
             try:
-                conn = self._connect()
+                return fn(self._thread_connection())
             except sqlite3.Error as exc:
+                self._drop_thread_connection()
                 raise StoreUnavailable() from exc
-            try:
-                return fn(conn)
-            except sqlite3.Error as exc:
-                raise StoreUnavailable() from exc
-            finally:
-                conn.close()
 
-        return await asyncio.to_thread(work)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
 
-    async def create(self, spec: JobSpec) -> None:
+    async def create(self, spec: JobSpec, *, limit: int | None = None) -> None:
         def write(conn: sqlite3.Connection) -> None:
             blob = codec.dumps(spec)  # in the worker thread: ~60 ms for 115k CIDs
             with conn:
-                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("BEGIN IMMEDIATE")  # the count and the insert are one step
+                if limit is not None:
+                    now = time.time()
+                    live, oldest = conn.execute(
+                        "SELECT COUNT(*), MIN(expires_at) FROM trace_jobs "
+                        "WHERE owner IS ? AND expires_at >= ?",
+                        (spec.owner, now),
+                    ).fetchone()
+                    if live >= limit:
+                        raise TooManyJobs(
+                            f"at most {limit} live jobs; the oldest expires in "
+                            f"{max(1, round(oldest - now))} s",
+                            retry_after=oldest - now,
+                        )
                 conn.execute(
-                    "DELETE FROM trace_job_stats WHERE job_id IN "
-                    "(SELECT job_id FROM trace_jobs WHERE expires_at < ?)",
-                    (time.time(),),
-                )
-                conn.execute("DELETE FROM trace_jobs WHERE expires_at < ?", (time.time(),))
-                conn.execute(
-                    "INSERT INTO trace_jobs (job_id, spec, expires_at) VALUES (?, ?, ?)",
-                    (spec.job_id, blob, spec.expires_at),
+                    "INSERT INTO trace_jobs (job_id, spec, expires_at, owner) VALUES (?, ?, ?, ?)",
+                    (spec.job_id, blob, spec.expires_at, spec.owner),
                 )
 
         await self._run(write)
@@ -113,26 +171,77 @@ class EmbeddedJobStore(JobStore):
         blob, expires_at = found
         if cached is None:
             assert blob is not None
-            cached = self._cache.remember(await asyncio.to_thread(codec.loads, blob))
+            loop = asyncio.get_running_loop()
+            cached = self._cache.remember(await loop.run_in_executor(self._pool, codec.loads, blob))
         return msgspec.structs.replace(cached.spec, expires_at=expires_at)
 
-    async def get_stats(self, job_id: str) -> dict[str, DomainStats]:
+    async def get_totals(self, job_id: str) -> dict[str, DomainTotals]:
         rows = await self._run(
             lambda conn: conn.execute(
-                "SELECT domain, records, containers FROM trace_job_stats WHERE job_id = ?",
+                "SELECT domain, records, containers FROM trace_job_totals WHERE job_id = ?",
                 (job_id,),
             ).fetchall()
         )
-        return {d: DomainStats(r, c) for d, r, c in rows}
+        return {d: DomainTotals(r, c) for d, r, c in rows}
 
-    async def put_stats(self, job_id: str, domain: str, stats: DomainStats) -> None:
+    async def put_totals(self, job_id: str, domain: str, totals: DomainTotals) -> None:
+        # Only for a live job: a count that ends after its job expired leaves no orphan.
         await self._run(
             lambda conn: conn.execute(
-                "INSERT OR REPLACE INTO trace_job_stats VALUES (?, ?, ?, ?)",
-                (job_id, domain, stats.records, stats.containers),
+                "INSERT OR REPLACE INTO trace_job_totals SELECT ?, ?, ?, ? WHERE EXISTS "
+                "(SELECT 1 FROM trace_jobs WHERE job_id = ? AND expires_at >= ?)",
+                (job_id, domain, totals.records, totals.containers, job_id, time.time()),
             )
         )
+
+    async def purge_expired(self) -> int:
+        def purge(conn: sqlite3.Connection) -> int:
+            purged = 0
+            while True:
+                with conn:
+                    conn.execute("BEGIN IMMEDIATE")
+                    deleted = conn.execute(
+                        "DELETE FROM trace_jobs WHERE job_id IN (SELECT job_id FROM trace_jobs "
+                        "WHERE expires_at < ? LIMIT ?)",
+                        (time.time(), _PURGE_BATCH),
+                    ).rowcount
+                    conn.execute(
+                        "DELETE FROM trace_job_totals WHERE NOT EXISTS (SELECT 1 FROM "
+                        "trace_jobs j WHERE j.job_id = trace_job_totals.job_id)"
+                    )
+                purged += deleted
+                if deleted < _PURGE_BATCH:
+                    break
+            if conn.execute("PRAGMA freelist_count").fetchone()[0]:
+                # executescript steps the pragma to its end (execute frees one page only)
+                conn.executescript("PRAGMA incremental_vacuum;")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            return purged
+
+        return await self._run(purge)
 
     async def ping(self) -> None:
         # Reads the schema, unlike SELECT 1: a damaged or missing store file fails here.
         await self._run(lambda conn: conn.execute("SELECT 1 FROM trace_jobs LIMIT 1").fetchall())
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
+        with self._lock:
+            for conn in self._open:
+                conn.close()
+            self._open.clear()
+
+
+def _prepare(conn: sqlite3.Connection, path: Path) -> None:
+    """Create the schema in incremental auto-vacuum mode; upgrade an older file."""
+    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != _AUTO_VACUUM_INCREMENTAL:
+        made = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+        if made:  # a file of an older version: rewritten once, in the new mode
+            log.warning("converting the job store %s to incremental auto-vacuum (once)", path)
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        conn.execute("VACUUM")  # needed even for a new file once it is in WAL mode
+    conn.executescript(_SCHEMA)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(trace_jobs)")}
+    if "owner" not in columns:  # older files: jobs made before count as anonymous
+        conn.execute("ALTER TABLE trace_jobs ADD COLUMN owner TEXT")
+    conn.execute("CREATE INDEX IF NOT EXISTS trace_jobs_owner ON trace_jobs (owner, expires_at)")

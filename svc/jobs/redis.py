@@ -3,9 +3,15 @@
 Keys, under a configurable prefix (default ``trace:``)::
 
     {prefix}job:{job_id}     string: the spec, `svc.jobs.codec` (~6.4 bytes a CID), TTL
-    {prefix}stats:{job_id}   hash: domain -> JSON [records, containers], the job's TTL
+    {prefix}totals:{job_id}   hash: domain -> JSON [records, containers], the job's TTL
+    {prefix}owner:{owner}     set: the owner's job ids (``-`` for anonymous jobs), no TTL
 
 A job is written by one ``SET ... PX ttl NX``, so a reader sees all of it or none of it.
+With a quota, a server-side script first drops the owner's ids whose job key is gone,
+counts the rest and only then writes the job and adds its id: check and write are one
+atomic step, and expiry, TTL refresh and deletion need no bookkeeping elsewhere. The
+script reads job keys it derives from the ids, so it needs a single Redis (no Cluster).
+Expired jobs need no purging: Redis expires the keys itself.
 Statistics copy the job key's remaining TTL when they are written (a server-side script,
 so the two expire together), and ``refresh_on_access`` extends both on every read.
 
@@ -13,7 +19,7 @@ Specs are immutable, so each process keeps a small cache of decoded specs (bound
 their total CID count). A cached read still asks Redis whether the job exists (one
 ``EXISTS`` or, with refresh, ``PEXPIRE``: no transfer, no decoding), so an expired or
 deleted job is gone everywhere at once and an outage shows at lookup. While Redis is
-down, ``get_stats`` answers from the stats last seen by this process (if any), so a
+down, ``get_totals`` answers from the totals last seen by this process (if any), so a
 stream that already holds its spec keeps running from one domain into the next.
 
 Outages: redis-py's defaults retry for about 5 s. Here connecting and every socket read
@@ -39,14 +45,15 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from svc.errors import JobNotFound, StoreUnavailable
-from svc.jobs import DomainStats, JobSpec, JobStore, codec
-from svc.jobs.cache import SpecCache
+from svc.errors import JobNotFound, StoreUnavailable, TooManyJobs
+from svc.jobs import JobSpec, JobStore, codec
+from svc.jobs.cache import SPEC_CACHE_CIDS, SpecCache
+from svc.protocol import DomainTotals
 
 log = logging.getLogger(__name__)
 
-# Copy the job key's remaining TTL onto the stats hash; do nothing for a missing job.
-_PUT_STATS = """
+# Copy the job key's remaining TTL onto the totals hash; do nothing for a missing job.
+_PUT_TOTALS = """
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl <= 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
@@ -54,8 +61,31 @@ redis.call('PEXPIRE', KEYS[2], ttl)
 return 1
 """
 
-_stats_enc = msgspec.json.Encoder()
-_stats_dec = msgspec.json.Decoder(DomainStats)
+# Create a job unless its owner already holds ARGV[4] live jobs (0: no quota). Returns
+# {1, 0} when written, {0, ms until the oldest live job expires} over quota, {-1, 0} when
+# the id is taken.
+_CREATE = """
+local limit = tonumber(ARGV[4])
+if limit > 0 then
+  local live, oldest = 0, -1
+  for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    local ttl = redis.call('PTTL', ARGV[5] .. id)
+    if ttl == -2 then
+      redis.call('SREM', KEYS[2], id)
+    else
+      live = live + 1
+      if ttl >= 0 and (oldest < 0 or ttl < oldest) then oldest = ttl end
+    end
+  end
+  if live >= limit then return {0, oldest} end
+end
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return {-1, 0} end
+if limit > 0 then redis.call('SADD', KEYS[2], ARGV[3]) end
+return {1, 0}
+"""
+
+_totals_enc = msgspec.json.Encoder()
+_totals_dec = msgspec.json.Decoder(DomainTotals)
 
 
 class RedisJobStore(JobStore):
@@ -70,13 +100,13 @@ class RedisJobStore(JobStore):
         self,
         url: str,
         *,
-        prefix: str = "trace:",
+        prefix: str,
         ttl: float,
         refresh_on_access: bool = False,
         timeout: float = 0.5,
         deadline: float = 0.9,
         health_check_interval: int = 10,
-        cache_cids: int = 500_000,
+        cache_cids: int = SPEC_CACHE_CIDS,
     ) -> None:
         self.prefix = prefix
         self.ttl = ttl
@@ -89,14 +119,18 @@ class RedisJobStore(JobStore):
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             health_check_interval=health_check_interval,
         )
-        self._put_stats = self._redis.register_script(_PUT_STATS)
+        self._put_totals = self._redis.register_script(_PUT_TOTALS)
+        self._create = self._redis.register_script(_CREATE)
         self._cache = SpecCache(cache_cids)
 
     def _job_key(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}"
 
-    def _stats_key(self, job_id: str) -> str:
-        return f"{self.prefix}stats:{job_id}"
+    def _totals_key(self, job_id: str) -> str:
+        return f"{self.prefix}totals:{job_id}"
+
+    def _owner_key(self, owner: str | None) -> str:
+        return f"{self.prefix}owner:{owner or '-'}"
 
     @asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
@@ -110,12 +144,20 @@ class RedisJobStore(JobStore):
 
     # -- JobStore ---------------------------------------------------------------------
 
-    async def create(self, spec: JobSpec) -> None:
+    async def create(self, spec: JobSpec, *, limit: int | None = None) -> None:
         blob = await asyncio.to_thread(codec.dumps, spec)
         ttl_ms = max(1, round((spec.expires_at - time.time()) * 1000))
+        keys = [self._job_key(spec.job_id), self._owner_key(spec.owner)]
+        args: list[bytes | str | int] = [blob, ttl_ms, spec.job_id, limit or 0, self._job_key("")]
         async with self._guard():
-            created = await self._redis.set(self._job_key(spec.job_id), blob, px=ttl_ms, nx=True)
-        if not created:  # a 128-bit random id collided: refuse rather than overwrite
+            created, wait_ms = await self._create(keys=keys, args=args)
+        if created == 0:
+            raise TooManyJobs(
+                f"at most {limit} live jobs; the oldest expires in "
+                f"{max(1, round(wait_ms / 1000))} s",
+                retry_after=wait_ms / 1000,
+            )
+        if created < 0:  # a 128-bit random id collided: refuse rather than overwrite
             raise StoreUnavailable("could not allocate a job id; retry")
         self._cache.remember(msgspec.structs.replace(spec))
 
@@ -128,7 +170,7 @@ class RedisJobStore(JobStore):
                 ttl_ms = max(1, round(self.ttl * 1000))
                 pipe = self._redis.pipeline(transaction=True)
                 pipe.pexpire(key, ttl_ms)
-                pipe.pexpire(self._stats_key(job_id), ttl_ms)
+                pipe.pexpire(self._totals_key(job_id), ttl_ms)
                 if entry is None:
                     pipe.get(key)
                 replies = await pipe.execute()
@@ -155,30 +197,33 @@ class RedisJobStore(JobStore):
             entry.spec = msgspec.structs.replace(entry.spec, expires_at=time.time() + self.ttl)
         return msgspec.structs.replace(entry.spec)
 
-    async def get_stats(self, job_id: str) -> dict[str, DomainStats]:
+    async def get_totals(self, job_id: str) -> dict[str, DomainTotals]:
         try:
             async with self._guard():
-                raw = await self._redis.hgetall(self._stats_key(job_id))
+                raw = await self._redis.hgetall(self._totals_key(job_id))
         except StoreUnavailable:
             entry = self._cache.get(job_id)
-            if entry is None or not entry.stats:
+            if entry is None or not entry.totals:
                 raise
-            return dict(entry.stats)  # degraded: what this process last saw
-        stats = {
-            d.decode() if isinstance(d, bytes) else d: _stats_dec.decode(v) for d, v in raw.items()
+            return dict(entry.totals)  # degraded: what this process last saw
+        totals = {
+            d.decode() if isinstance(d, bytes) else d: _totals_dec.decode(v) for d, v in raw.items()
         }
         entry = self._cache.peek(job_id)
         if entry is not None:
-            entry.stats.update(stats)
-        return stats
+            entry.totals.update(totals)
+        return totals
 
-    async def put_stats(self, job_id: str, domain: str, stats: DomainStats) -> None:
+    async def put_totals(self, job_id: str, domain: str, totals: DomainTotals) -> None:
         entry = self._cache.peek(job_id)
         if entry is not None:
-            entry.stats[domain] = stats
-        keys = [self._job_key(job_id), self._stats_key(job_id)]
+            entry.totals[domain] = totals
+        keys = [self._job_key(job_id), self._totals_key(job_id)]
         async with self._guard():
-            await self._put_stats(keys=keys, args=[domain, _stats_enc.encode(stats)])
+            await self._put_totals(keys=keys, args=[domain, _totals_enc.encode(totals)])
+
+    async def purge_expired(self) -> int:
+        return 0  # keys expire in Redis; owners' sets are pruned as jobs are created
 
     async def ping(self) -> None:
         async with self._guard():

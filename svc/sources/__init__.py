@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
+from svc.config import Settings
+from svc.domains import Domain
 from svc.keyset import Dialect
 
 Row = tuple[Any, ...]
+
+# Which work a query is for. Each lane has its own bounded workers, so counting a flood of
+# new jobs cannot starve the streams, and neither can starve a readiness probe.
+Lane = Literal["read", "count", "control"]
 
 
 class Source(abc.ABC):
@@ -22,8 +28,12 @@ class Source(abc.ABC):
     in_use = 0  # connections lent out right now (0 between pages: none is held)
 
     @abc.abstractmethod
-    async def fetch(self, sql: str, binds: Mapping[str, object]) -> list[Row]:
-        """Run one short query and return all its rows (at most a page)."""
+    async def fetch(
+        self, sql: str, binds: Mapping[str, object], *, lane: Lane = "read"
+    ) -> list[Row]:
+        """Run one short query and return all its rows (at most a page).
+
+        Cancelling the call stops the query, or drops it if it has not started."""
 
     async def current_snapshot(self) -> int | None:
         """The snapshot a new job should read AS OF, or None when not in snapshot mode."""
@@ -37,17 +47,20 @@ class Source(abc.ABC):
         pass
 
 
-def open_source(db_url: str, **options: Any) -> Source:
-    """A source for ``sqlite:///path`` or ``oracle://user:password@host:port/service``.
+def open_source(settings: Settings, domains: Mapping[str, Domain] | None = None) -> Source:
+    """The source of ``TRACE_DB_URL``: ``sqlite:///path`` or ``oracle://user:pw@host:port/svc``.
+
+    `domains` lets a source check at start-up that it can read them as configured.
 
     As in SQLAlchemy, ``sqlite:///rel.db`` is relative and ``sqlite:////abs.db`` absolute.
     """
+    db_url = settings.resolved_db_url()
     if db_url.startswith("sqlite:///"):
         from svc.sources.sqlite import SqliteSource
 
-        return SqliteSource(db_url.removeprefix("sqlite:///"), **options)
+        return SqliteSource(db_url.removeprefix("sqlite:///"))
     if db_url.startswith("oracle://"):
         from svc.sources.oracle import OracleSource
 
-        return OracleSource.from_url(db_url, **options)
+        return OracleSource.from_settings(settings, domains)
     raise ValueError("TRACE_DB_URL must start with sqlite:// or oracle://")

@@ -13,33 +13,45 @@
   and the connection is back in the pool before the page is returned; nothing is held
   between pages. A cancelled page (the client went away) breaks the query in the database.
 - ROWIDs arrive as strings and go back as binds: only the database compares them.
+- Values are fetched as JSON can carry them (`output_type_handler`): LOBs as str/bytes
+  (never locators), NUMBER as int when it is an integer type, else as an exact Decimal;
+  TIMESTAMP WITH TIME ZONE columns are read with SYS_EXTRACT_UTC and sent in UTC.
 - Driver errors become the service's own in `map_error`, a pure function: the session or
   network lost, a call timeout, an exhausted pool or an unreachable database are
-  `SourceUnavailable` (retryable); a snapshot the undo no longer holds is `SnapshotTooOld`.
-  The driver's text goes to the log only.
+  `SourceUnavailable` (retryable); a snapshot the undo no longer holds, for a query that
+  reads AS OF SCN, is `SnapshotTooOld`; anything else is permanent (`SourceMisconfigured`
+  for a table, column, grant or tie-break that does not fit, else `SourceError`): not
+  retryable. The driver's text goes to the log only.
 
-`migrate_oracle` applies ``migrations/oracle`` and `load_demo_oracle` loads the demo rows,
-both with the driver's synchronous API (they are commands, not the service).
+Migrations (`svc.migrate`) and the demo loader (`svc.demo`) use the driver's synchronous
+API in their own modules: they are commands, not the service.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import decimal
 import logging
 import re
-import time
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import oracledb
 
-from svc.errors import SnapshotTooOld, SourceUnavailable, TraceError
-from svc.keyset import ORACLE
-from svc.migrate import migration_files
-from svc.sources import Row, Source
+from svc.config import Settings
+from svc.domains import ROWID, Domain, canonical
+from svc.errors import (
+    SnapshotTooOld,
+    SourceError,
+    SourceMisconfigured,
+    SourceUnavailable,
+    TraceError,
+)
+from svc.keyset import ORACLE, RID_ALIAS, UTC_ALIAS
+from svc.sources import Lane, Row, Source
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +107,17 @@ def parse_url(url: str) -> OracleUrl:
 
 # ORA-01555 snapshot too old; ORA-08180 no snapshot found based on specified time;
 # ORA-08181 not a valid system change number; ORA-01466 table definition has changed
-# (DDL such as TRUNCATE after the SCN). Retrying cannot help: the job must be recreated.
+# (DDL such as TRUNCATE after the SCN). For a query that reads AS OF SCN, retrying cannot
+# help: the job must be recreated. Without AS OF, ORA-01555/01466 mean the read could not
+# be made consistent (long query, heavy writes, DDL meanwhile): a retry reads afresh.
 _SNAPSHOT_TOO_OLD = frozenset({1555, 8180, 8181, 1466})
+_READ_INCONSISTENT = frozenset({1555, 1466})
 
 _LOST = "The connection to the trace database was lost; retry shortly"
 _TIMEOUT = "The trace database did not answer in time; retry shortly"
 _BUSY = "Every connection to the trace database is busy; retry shortly"
 _UNREACHABLE = "The trace database cannot be reached; retry shortly"
+_INCONSISTENT = "The trace database could not give a consistent read; retry shortly"
 
 _DRIVER_CODES = {
     "DPY-1001": _LOST,  # not connected
@@ -111,10 +127,13 @@ _DRIVER_CODES = {
     "DPY-4024": _TIMEOUT,  # call timeout exceeded
     "DPY-4005": _BUSY,  # timed out waiting for the pool (also ORA-24457, -24459, -24496)
 }
+# Transient Oracle errors: a retry may succeed. Everything else is permanent (below).
+# (Thin mode reports a missing listener, ORA-12541, as DPY-6005: the DPY-6 rule covers it.)
 _ORACLE_CODES = {
     1013: _TIMEOUT,  # user requested cancel (how thick mode reports a call timeout)
     18: _BUSY,  # maximum number of sessions exceeded
     20: _BUSY,  # maximum number of processes exceeded
+    60: _BUSY,  # deadlock detected while waiting for resource
     24418: _BUSY,  # cannot open further sessions
     12516: _BUSY,  # listener could not find an available handler
     12519: _BUSY,
@@ -126,8 +145,27 @@ _ORACLE_CODES = {
     12170: _UNREACHABLE,  # connect timeout
     12514: _UNREACHABLE,  # service not registered with the listener (yet)
     12528: _UNREACHABLE,  # all instances are blocking new connections
-    12541: _UNREACHABLE,  # no listener
     12543: _UNREACHABLE,  # destination host unreachable
+}
+# Permanent errors that say the domain file does not fit the database: an operator must
+# act, so they are not retryable (a client retrying them forever helps no one).
+_ROWID_TIEBREAK = (
+    "A ROWID tie-break cannot work on a domain's table (a view with a join, DISTINCT or"
+    " GROUP BY): set tiebreak to a unique column"
+)
+_MISCONFIGURED = {
+    942: "A configured table or view does not exist, or the service may not read it",
+    904: "A configured column does not exist (check the domain file's identifiers)",
+    1031: "The service's database user lacks a privilege it needs",
+    1410: "A tie-break value is not a valid ROWID for the domain's table",
+    1445: _ROWID_TIEBREAK,
+    1446: _ROWID_TIEBREAK,
+    932: "A configured column has a type the service cannot compare or read",
+    1722: "A configured column has a type the service cannot compare or read",
+}
+_DRIVER_MISCONFIGURED = {
+    "DPY-3022": "A TIMESTAMP WITH TIME ZONE column holds a named time zone: list it under"
+    " the domain's timestamptz",
 }
 _ORA = re.compile(r"\bORA-(\d{5})\b")
 
@@ -147,21 +185,39 @@ def driver_codes(exc: BaseException) -> tuple[str, frozenset[int]]:
     return full_code, frozenset(codes)
 
 
-def map_error(exc: BaseException) -> TraceError:
-    """The service's error for a driver (or socket) error; it never holds driver text."""
+def map_error(exc: BaseException, snapshot: bool = False) -> TraceError:
+    """The service's error for a driver (or socket) error; it never holds driver text.
+
+    `snapshot`: the query read AS OF SCN, so a lost snapshot is `SnapshotTooOld` (410,
+    final); without it the same codes are a transient inconsistent read (retryable).
+    Transient failures (connection, timeout, busy, unreachable) are `SourceUnavailable`;
+    everything else is permanent: `SourceMisconfigured` when the cause is known to be the
+    configuration, `SourceError` otherwise. Neither is retryable.
+    """
     if isinstance(exc, TraceError):
         return exc
     full_code, codes = driver_codes(exc)
-    if codes & _SNAPSHOT_TOO_OLD:
+    if snapshot and codes & _SNAPSHOT_TOO_OLD:
         return SnapshotTooOld()
     detail = _DRIVER_CODES.get(full_code)
     if detail is None and full_code.startswith("DPY-6"):  # cannot connect, listener refused
         detail = _UNREACHABLE
     if detail is None:
         detail = next((_ORACLE_CODES[c] for c in sorted(codes) if c in _ORACLE_CODES), None)
+    if detail is None and codes & _READ_INCONSISTENT:
+        detail = _INCONSISTENT
     if detail is None and isinstance(exc, OSError):  # includes TimeoutError
         detail = _UNREACHABLE
-    return SourceUnavailable(detail)
+    if detail is None:
+        err = exc.args[0] if isinstance(exc, oracledb.Error) and exc.args else None
+        if getattr(err, "isrecoverable", False):  # the driver's own list of transient errors
+            detail = SourceUnavailable.title
+    if detail is not None:
+        return SourceUnavailable(detail)
+    known = _DRIVER_MISCONFIGURED.get(full_code)
+    if known is None:
+        known = next((_MISCONFIGURED[c] for c in sorted(codes) if c in _MISCONFIGURED), None)
+    return SourceError() if known is None else SourceMisconfigured(known)
 
 
 def reusable(exc: BaseException | None) -> bool:
@@ -175,14 +231,71 @@ def reusable(exc: BaseException | None) -> bool:
     return driver_codes(exc)[0] not in {"DPY-1001", "DPY-4011", "DPY-4024", "DPY-4033"}
 
 
+def connect(db_url: str) -> oracledb.Connection:
+    """A synchronous connection, for the commands (`migrate`, `demo-data`)."""
+    return oracledb.connect(**parse_url(db_url).connect_params())
+
+
 # --- the source -----------------------------------------------------------------------
 
 
-async def _init_session(conn: oracledb.AsyncConnection, requested_tag: str | None) -> None:
-    """Runs once for each new pooled session (the driver awaits it)."""
-    conn.module = MODULE  # sent with the next round trip
-    with conn.cursor() as cursor:
-        await cursor.execute(SESSION_SETUP)
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    """A SYS_EXTRACT_UTC timestamp (naive, in UTC) marked as UTC: sent as ``...Z``."""
+    return value.replace(tzinfo=dt.UTC)
+
+
+_TSTZ_UNDECLARED = "A TIMESTAMP WITH TIME ZONE column is not listed under its domain's timestamptz"
+
+
+def output_type_handler(cursor: Any, metadata: Any) -> Any:
+    """How each column of a page is fetched (python-oracledb asks once per column).
+
+    - NUMBER with scale 0 (an integer type): int, the driver's default. The tie-break
+      column (TRACE_RID) is always fetched as int: it goes into tokens.
+    - Any other NUMBER (NUMBER(p,s>0), unconstrained NUMBER, FLOAT): decimal.Decimal,
+      exact; the encoder writes it as a JSON number (``5``, ``12.50`` as ``12.5``).
+    - TIMESTAMP under a TRACE_UTC_<n> alias (a TIMESTAMP WITH TIME ZONE column read with
+      SYS_EXTRACT_UTC): a UTC datetime, sent as ``2025-01-01T08:00:00Z``.
+    - TIMESTAMP WITH TIME ZONE reaching the driver as such: refused. Thin mode cannot
+      decode named regions (DPY-3022) and drops offsets; the domain file must list the
+      column under ``timestamptz``.
+    - Everything else: the driver's default (LOBs are fetched as str/bytes because every
+      page executes with ``fetch_lobs=False``).
+    """
+    dbtype = metadata.type_code
+    if dbtype is oracledb.DB_TYPE_NUMBER:
+        if metadata.name == RID_ALIAS:
+            return cursor.var(int, arraysize=cursor.arraysize)
+        if metadata.scale == 0 and metadata.precision > 0:
+            return None
+        return cursor.var(decimal.Decimal, arraysize=cursor.arraysize)
+    if dbtype is oracledb.DB_TYPE_TIMESTAMP_TZ:
+        log.error(
+            "oracle: column %s is TIMESTAMP WITH TIME ZONE: add it to timestamptz", metadata.name
+        )
+        raise SourceMisconfigured(_TSTZ_UNDECLARED)
+    if dbtype is oracledb.DB_TYPE_TIMESTAMP and str(metadata.name).startswith(UTC_ALIAS):
+        return cursor.var(dbtype, arraysize=cursor.arraysize, outconverter=_as_utc)
+    return None
+
+
+# A table whose ROWID is no usable tie-break: an index-organized table (a logical UROWID
+# whose physical guess goes stale), or a view without one ROWID per row (ORA-01445/01446).
+IOT_SQL = (
+    "SELECT COUNT(*) FROM ALL_TABLES WHERE OWNER = NVL(:owner,"
+    " SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA')) AND TABLE_NAME = :name AND IOT_TYPE = 'IOT'"
+)
+
+
+def rowid_probe_sql(table: str) -> str:
+    """Parses only if ROWID can be selected from `table` (else ORA-01445/01446)."""
+    return f"SELECT ROWID FROM {table} WHERE 1 = 0"
+
+
+def statement_cache_size(domains: int) -> int:
+    """Each domain has 3 statements (page, offset page, totals), 6 while snapshot and
+    plain jobs coexist; plus the source's own few (ping, SCN, checks)."""
+    return max(20, 6 * domains + 8)
 
 
 class OracleSource(Source):
@@ -192,13 +305,13 @@ class OracleSource(Source):
         self,
         url: OracleUrl,
         *,
-        pool_min: int = 4,
-        pool_max: int = 4,
-        pool_increment: int = 1,
-        pool_wait_ms: int = 5000,
-        call_timeout_ms: int = 30_000,
-        snapshot: str | None = None,
-        **_: Any,
+        pool_min: int,
+        pool_max: int,
+        pool_increment: int,
+        pool_wait_ms: int,
+        call_timeout_ms: int,
+        snapshot: str | None,
+        domains: Mapping[str, Domain],
     ) -> None:
         if not 1 <= pool_min <= pool_max:
             raise ValueError("TRACE_ORACLE_POOL_MAX must be at least TRACE_ORACLE_POOL_MIN (>= 1)")
@@ -209,12 +322,27 @@ class OracleSource(Source):
         self.pool_wait_ms = pool_wait_ms
         self.call_timeout_ms = call_timeout_ms
         self.snapshot = snapshot
+        self.domains = dict(domains or {})
+        self._checked = False
         self._pool: oracledb.AsyncConnectionPool | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._count_gate = asyncio.Semaphore(1)
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> OracleSource:
-        return cls(parse_url(url), **options)
+    def from_settings(
+        cls, settings: Settings, domains: Mapping[str, Domain] | None = None
+    ) -> OracleSource:
+        """The source of `settings`; `domains` are checked on the first ping."""
+        return cls(
+            parse_url(settings.resolved_db_url()),
+            pool_min=settings.oracle_pool_min,
+            pool_max=settings.oracle_pool_max,
+            pool_increment=settings.oracle_pool_increment,
+            pool_wait_ms=settings.oracle_pool_wait_ms,
+            call_timeout_ms=settings.oracle_call_timeout_ms,
+            snapshot=settings.oracle_snapshot,
+            domains=domains or {},
+        )
 
     def pool_params(self) -> dict[str, Any]:
         """Everything `create_pool_async` is given (holds the password: never log it)."""
@@ -225,7 +353,8 @@ class OracleSource(Source):
             "increment": self.pool_increment,
             "getmode": oracledb.POOL_GETMODE_TIMEDWAIT,
             "wait_timeout": self.pool_wait_ms,
-            "session_callback": _init_session,
+            "session_callback": self._init_session,
+            "stmtcachesize": statement_cache_size(max(1, len(self.domains))),
             "tcp_connect_timeout": min(20.0, max(1.0, self.call_timeout_ms / 1000)),
             "expire_time": 2,  # TCP keepalive (minutes): idle pooled sessions survive firewalls
         }
@@ -239,13 +368,52 @@ class OracleSource(Source):
                 raise self._fail("create the pool", exc) from exc
         return self._pool
 
-    def _fail(self, what: str, exc: BaseException) -> TraceError:
-        error = map_error(exc)
+    async def _init_session(
+        self, conn: oracledb.AsyncConnection, requested_tag: str | None
+    ) -> None:
+        """Runs once for each new pooled session (the driver awaits it).
+
+        The call timeout comes first, so a hung session cannot hold the callback. A session
+        whose set-up failed is dropped: the driver would not return it to the pool by
+        itself (an AsyncConnection has no __del__), and it must not serve pages unset.
+        """
+        try:
+            conn.call_timeout = self.call_timeout_ms
+            conn.module = MODULE  # sent with the next round trip
+            with conn.cursor() as cursor:
+                await cursor.execute(SESSION_SETUP)
+        except BaseException:
+            await self._discard(conn)
+            raise
+
+    async def _discard(self, conn: oracledb.AsyncConnection) -> None:
+        try:
+            if self._pool is not None:
+                await self._pool.drop(conn)  # type: ignore[arg-type]  # annotated as sync
+            else:
+                await conn.close()
+        except Exception as exc:  # the session is gone already
+            log.debug("oracle: dropping a failed session: %s", exc)
+            try:
+                await conn.close()
+            except Exception as again:
+                log.debug("oracle: closing a failed session: %s", again)
+
+    def _fail(self, what: str, exc: BaseException, snapshot: bool = False) -> TraceError:
+        error = map_error(exc, snapshot)
         level = logging.INFO if isinstance(error, SnapshotTooOld) else logging.WARNING
         log.log(level, "oracle: %s failed (%s): %s", what, error.code, exc)
         return error
 
-    async def fetch(self, sql: str, binds: Mapping[str, object]) -> list[Row]:
+    async def fetch(
+        self, sql: str, binds: Mapping[str, object], *, lane: Lane = "read"
+    ) -> list[Row]:
+        if lane == "count":  # counting takes one pooled session at most
+            async with self._count_gate:
+                return await self._fetch(sql, binds)
+        return await self._fetch(sql, binds)
+
+    async def _fetch(self, sql: str, binds: Mapping[str, object]) -> list[Row]:
         pool = self._get_pool()
         self.in_use += 1
         try:
@@ -273,7 +441,7 @@ class OracleSource(Source):
             raise
         except Exception as exc:
             await asyncio.shield(self._spawn(self._return(pool, conn, reusable(exc))))
-            raise self._fail("query", exc) from exc
+            raise self._fail("query", exc, snapshot="scn" in binds) from exc
         await asyncio.shield(self._spawn(self._return(pool, conn, True)))
         return rows
 
@@ -282,12 +450,15 @@ class OracleSource(Source):
     ) -> list[Row]:
         conn.call_timeout = self.call_timeout_ms
         with conn.cursor() as cursor:
+            cursor.outputtypehandler = output_type_handler
             limit = binds.get("limit")
             if isinstance(limit, int) and limit > 0:
                 # One round trip: every row the query may return, plus the end of data.
                 cursor.arraysize = limit
                 cursor.prefetchrows = limit + 1
-            await cursor.execute(sql, dict(binds))
+            # LOBs as str/bytes: a locator cannot be encoded, and reading it would need
+            # the connection, which is back in the pool before the page is sent.
+            await cursor.execute(sql, dict(binds), fetch_lobs=False)
             rows: list[Row] = await cursor.fetchall()
         return rows
 
@@ -321,7 +492,34 @@ class OracleSource(Source):
         return int(rows[0][0])
 
     async def ping(self) -> None:
-        await self.fetch(PING_SQL, {})
+        await self.fetch(PING_SQL, {}, lane="control")
+        if not self._checked:
+            await self.check_domains()
+
+    async def check_domains(self) -> None:
+        """Refuse a ROWID tie-break where ROWID cannot work (once, on the first ping).
+
+        An index-organized table (USER/ALL_TABLES.IOT_TYPE = 'IOT') has logical UROWIDs
+        whose physical guess goes stale; a view with a join, DISTINCT or GROUP BY has no
+        ROWID (the probe fails with ORA-01445/01446). Both need ``tiebreak`` set to a unique
+        column, indexed with the key. Tables reached through a synonym are not resolved.
+        """
+        for domain in self.domains.values():
+            if domain.tiebreak != ROWID:
+                continue
+            parts = [canonical(p) for p in re.findall(r'"[^"]*"|[^."]+', domain.table)]
+            owner, name = (None, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+            rows = await self.fetch(IOT_SQL, {"owner": owner, "name": name})
+            if rows and int(rows[0][0]) > 0:
+                raise SourceMisconfigured(
+                    f"Domain {domain.name}: {domain.table} is index-organized; its ROWID is"
+                    " no stable tie-break: set tiebreak to a unique column"
+                )
+            try:
+                await self.fetch(rowid_probe_sql(domain.table), {})
+            except SourceMisconfigured as exc:
+                raise SourceMisconfigured(f"Domain {domain.name}: {exc.detail}") from exc
+        self._checked = True
 
     async def close(self) -> None:
         if self._background:
@@ -333,200 +531,3 @@ class OracleSource(Source):
                 await asyncio.wait_for(pool.close(force=True), timeout=5)
             except (oracledb.Error, TimeoutError) as exc:
                 log.warning("oracle: closing the pool failed: %r", exc)
-
-
-# --- migrations and demo data (commands, synchronous) ---------------------------------
-
-_PLSQL = re.compile(
-    r"\s*(DECLARE|BEGIN|CREATE\s+(OR\s+REPLACE\s+)?((NON)?EDITIONABLE\s+)?"
-    r"(PROCEDURE|FUNCTION|PACKAGE|TRIGGER|TYPE|LIBRARY))\b",
-    re.IGNORECASE,
-)
-_Q_CLOSE = {"[": "]", "{": "}", "(": ")", "<": ">"}
-
-
-def _quoted_end(script: str, start: int) -> int:
-    """The index just past the quoted literal or identifier that opens at `start`."""
-    if script[start] in "qQ":  # q'[...]' alternative quoting
-        close = _Q_CLOSE.get(script[start + 2], script[start + 2]) + "'"
-        end = script.find(close, start + 3)
-        if end < 0:
-            raise ValueError("unterminated q-quoted string in migration")
-        return end + 2
-    quote, i = script[start], start + 1
-    while True:
-        i = script.find(quote, i)
-        if i < 0:
-            raise ValueError("unterminated quote in migration")
-        if script.startswith(quote * 2, i):  # '' or "" inside: an escaped quote
-            i += 2
-            continue
-        return i + 1
-
-
-def split_statements(script: str) -> list[str]:
-    """The statements of a SQL*Plus-style script, comments removed.
-
-    A SQL statement ends at ``;`` (dropped: the driver wants none). A PL/SQL unit (BEGIN,
-    DECLARE, CREATE PROCEDURE...) keeps its semicolons and ends at a line holding only
-    ``/``. Quotes (including q'[...]') and comments are honoured when looking for either.
-    """
-    statements: list[str] = []
-    buf: list[str] = []
-    i, n, line_start = 0, len(script), True
-
-    def flush() -> None:
-        text = "".join(buf).strip()
-        buf.clear()
-        if text:
-            statements.append(text)
-
-    while i < n:
-        if line_start:
-            eol = script.find("\n", i)
-            eol = n if eol < 0 else eol
-            if script[i:eol].strip() == "/":
-                flush()
-                i = eol + 1
-                continue
-        line_start = False
-        ch, two = script[i], script[i : i + 2]
-        if two == "--":
-            eol = script.find("\n", i)
-            i = n if eol < 0 else eol  # the newline itself is kept
-        elif two == "/*":
-            end = script.find("*/", i + 2)
-            if end < 0:
-                raise ValueError("unterminated comment in migration")
-            buf.append(" ")
-            i = end + 2
-        elif ch in "'\"" or (
-            ch in "qQ"
-            and script[i + 1 : i + 2] == "'"
-            and i + 2 < n
-            and not (i > 0 and (script[i - 1].isalnum() or script[i - 1] in "_$#"))
-        ):
-            end = _quoted_end(script, i)
-            buf.append(script[i:end])
-            i = end
-        elif ch == ";" and not _PLSQL.match("".join(buf)):
-            flush()
-            i += 1
-        else:
-            buf.append(ch)
-            line_start = ch == "\n"
-            i += 1
-    flush()
-    return statements
-
-
-_MIGRATIONS_TABLE = (
-    "CREATE TABLE TRACE_SCHEMA_MIGRATIONS ("
-    "NAME VARCHAR2(200) NOT NULL PRIMARY KEY, APPLIED_AT NUMBER NOT NULL)"
-)
-
-
-def _connect(url: OracleUrl) -> oracledb.Connection:
-    return oracledb.connect(**url.connect_params())
-
-
-def migrate_oracle(db_url: str) -> list[str]:
-    """Apply pending ``migrations/oracle`` scripts in order; return their names.
-
-    Each applied script is recorded in TRACE_SCHEMA_MIGRATIONS. Oracle commits DDL as it
-    runs, so a script that fails midway is not rolled back: fix it and rerun from there.
-    """
-    applied: list[str] = []
-    with _connect(parse_url(db_url)) as conn, conn.cursor() as cur:
-        cur.execute("SELECT COUNT(*) FROM USER_TABLES WHERE TABLE_NAME = 'TRACE_SCHEMA_MIGRATIONS'")
-        row = cur.fetchone()
-        if row is not None and row[0] == 0:
-            try:
-                cur.execute(_MIGRATIONS_TABLE)
-            except oracledb.DatabaseError as exc:
-                if 955 not in driver_codes(exc)[1]:  # ORA-00955: another migrate made it
-                    raise
-        cur.execute("SELECT NAME FROM TRACE_SCHEMA_MIGRATIONS")
-        done = {r[0] for r in cur.fetchall()}
-        for path in migration_files("oracle"):
-            if path.name in done:
-                continue
-            for statement in split_statements(path.read_text("utf-8")):
-                try:
-                    cur.execute(statement)
-                except oracledb.Error as exc:
-                    raise RuntimeError(f"migration {path.name} failed: {exc}") from exc
-            cur.execute(
-                "INSERT INTO TRACE_SCHEMA_MIGRATIONS (NAME, APPLIED_AT) VALUES (:name, :at)",
-                {"name": path.name, "at": time.time()},
-            )
-            conn.commit()
-            applied.append(path.name)
-    return applied
-
-
-_DEMO_TABLES = ("MES_CONTAINER_HISTORY", "MES_CONTAINER_MATERIALS", "TRACE_DEMO_CONTAINERS")
-
-
-def _date(epoch: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).replace(tzinfo=None)
-
-
-def _insert(cur: oracledb.Cursor, sql: str, rows: Iterable[tuple[Any, ...]], batch: int) -> int:
-    count, chunk = 0, []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == batch:
-            cur.executemany(sql, chunk)
-            count, chunk = count + len(chunk), []
-    if chunk:
-        cur.executemany(sql, chunk)
-        count += len(chunk)
-    return count
-
-
-def load_demo_oracle(db_url: str, cids: int, seed: int = 42, batch: int = 10_000) -> dict[str, int]:
-    """Replace the Oracle demo tables' rows with the demo data; return the row counts.
-
-    The rows are those of the SQLite demo for the same `cids` and `seed`, inserted in
-    time order (so ROWID order is not CID order); the tables are migrated first and
-    their optimizer statistics gathered last.
-    """
-    from svc.demo import demo_rows
-
-    migrate_oracle(db_url)
-    ids, history, materials = demo_rows(cids, seed)
-    with _connect(parse_url(db_url)) as conn, conn.cursor() as cur:
-        for table in _DEMO_TABLES:
-            cur.execute(f"TRUNCATE TABLE {table}")
-        counts = {
-            "containers": _insert(
-                cur,
-                "INSERT INTO TRACE_DEMO_CONTAINERS (CONTAINERID) VALUES (:1)",
-                ((c,) for c in ids),
-                batch,
-            ),
-            "history": _insert(
-                cur,
-                "INSERT INTO MES_CONTAINER_HISTORY (CONTAINERID, TXNDATE, EVENTNAME, SPECNAME,"
-                " WORKCENTERNAME, EQUIPMENTNAME, QTY, QTY2, EMPLOYEENAME, COMMENTS)"
-                " VALUES (:1, :2, :3, :4, :5, :6, :7, :8, :9, :10)",
-                ((r[1], _date(r[0]), *r[2:]) for r in history),
-                batch,
-            ),
-            "materials": _insert(
-                cur,
-                "INSERT INTO MES_CONTAINER_MATERIALS (CONTAINERID, TXNDATE, MATERIALPARTNAME,"
-                " MATERIALLOTNAME, QTYCONSUMED, UOM, WORKCENTERNAME, EQUIPMENTNAME,"
-                " EMPLOYEENAME) VALUES (:1, :2, :3, :4, :5, :6, :7, :8, :9)",
-                ((r[1], _date(r[0]), *r[2:]) for r in materials),
-                batch,
-            ),
-        }
-        conn.commit()
-        for table in _DEMO_TABLES:
-            cur.execute(
-                "BEGIN DBMS_STATS.GATHER_TABLE_STATS(ownname => USER, tabname => :t); END;",
-                {"t": table},
-            )
-    return counts

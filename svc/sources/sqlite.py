@@ -1,7 +1,9 @@
 """The SQLite source: the embedded demo database, read-only, off the event loop.
 
 Connections are pooled and lent to one worker thread per query; none is held between
-pages. A cancelled query (the client went away) is interrupted in the database.
+pages. Each lane has its own threads: `pool_size` for reads, one for counting, one for
+readiness and the demo, so none waits behind another's queue. A cancelled query (the
+client went away) is interrupted in the database, or dropped if it was still queued.
 """
 
 from __future__ import annotations
@@ -11,23 +13,31 @@ import logging
 import queue
 import sqlite3
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from svc.errors import SourceUnavailable
 from svc.keyset import SQLITE
-from svc.sources import Row, Source
+from svc.sources import Lane, Row, Source
 
 log = logging.getLogger(__name__)
+
+
+_STEPS_PER_CHECK = 20_000  # ~0.2 ms of a query between checks
 
 
 class SqliteSource(Source):
     dialect = SQLITE
 
-    def __init__(self, path: str, pool_size: int = 4, **_: Any) -> None:
+    def __init__(self, path: str, pool_size: int = 4) -> None:
         self.path = Path(path)
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._pool_size = pool_size
+        self._lanes: dict[Lane, ThreadPoolExecutor] = {
+            "read": ThreadPoolExecutor(pool_size, "sqlite-read"),
+            "count": ThreadPoolExecutor(1, "sqlite-count"),
+            "control": ThreadPoolExecutor(1, "sqlite-control"),
+        }
 
     def _connect(self) -> sqlite3.Connection:
         if not self.path.exists():
@@ -63,12 +73,21 @@ class SqliteSource(Source):
         finally:
             cur.close()
 
-    async def fetch(self, sql: str, binds: Mapping[str, object]) -> list[Row]:
+    async def fetch(
+        self, sql: str, binds: Mapping[str, object], *, lane: Lane = "read"
+    ) -> list[Row]:
         lent: list[sqlite3.Connection] = []
+        abandoned: list[bool] = []
 
         def work() -> list[Row]:
-            lent.append(self._borrow_mapped())
-            return self._query(lent[0], sql, binds)
+            if abandoned:  # its caller left while it was queued
+                raise asyncio.CancelledError()
+            conn = self._borrow_mapped()
+            lent.append(conn)
+            # interrupt() is a no-op while a statement is still being prepared, so the
+            # query also asks, every few thousand steps, whether its caller has left.
+            conn.set_progress_handler(lambda: 1 if abandoned else 0, _STEPS_PER_CHECK)
+            return self._query(conn, sql, binds)
 
         def settle(done: asyncio.Future[list[Row]]) -> None:
             """Return or drop the connection once the worker thread is done with it."""
@@ -82,13 +101,17 @@ class SqliteSource(Source):
                 self._give_back(lent[0])
 
         self.in_use += 1  # counted on the event loop thread only
-        task = asyncio.ensure_future(asyncio.to_thread(work))
+        loop = asyncio.get_running_loop()
+        task = loop.run_in_executor(self._lanes[lane], work)
         task.add_done_callback(settle)
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
+            abandoned.append(True)
             if lent:
                 lent[0].interrupt()  # stop the query now; settle() returns the connection
+            else:
+                task.cancel()  # still queued: it never runs
             raise
         except sqlite3.Error as exc:
             log.warning("sqlite query failed: %s", exc)
@@ -102,9 +125,11 @@ class SqliteSource(Source):
             raise SourceUnavailable() from exc
 
     async def ping(self) -> None:
-        await self.fetch("SELECT 1", {})
+        await self.fetch("SELECT 1", {}, lane="control")
 
     async def close(self) -> None:
+        for executor in self._lanes.values():
+            executor.shutdown(wait=False, cancel_futures=True)
         while True:
             try:
                 self._idle.get_nowait().close()

@@ -22,7 +22,7 @@ import oracledb
 import pytest
 
 from svc.domains import Domain
-from svc.sources.oracle import MODULE, SESSION_SETUP, parse_url
+from svc.sources.oracle import MODULE, SESSION_SETUP, output_type_handler, parse_url
 
 DSN = os.environ.get("TRACE_TEST_ORACLE_DSN", "")
 
@@ -61,8 +61,9 @@ def truth(conn: oracledb.Connection, domain: Domain, cids: list[str]) -> list[tu
     assert cids == sorted(cids)
     with conn.cursor() as cur:
         cur.arraysize = 10_000
+        cur.outputtypehandler = output_type_handler  # the service's own value rules
         cur.execute(
-            f"SELECT {', '.join(domain.columns)} FROM {domain.table}"
+            f"SELECT {', '.join(domain.select)} FROM {domain.table}"
             f" WHERE {domain.key} BETWEEN :lo AND :hi ORDER BY {domain.key}, ROWID",
             {"lo": cids[0], "hi": cids[-1]},
         )

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from svc.config import Settings
 from svc.errors import SnapshotTooOld
 from svc.keyset import ORACLE, Plan, page_sql
 from svc.sources.oracle import OracleSource
@@ -98,13 +99,19 @@ def test_a_killed_idle_session_fails_one_request_then_recovers(
     assert statuses[-1].status_code == 200
 
 
+def _source() -> OracleSource:
+    return OracleSource.from_settings(Settings(db_url=DSN, oracle_pool_min=1, oracle_pool_max=1))
+
+
 def test_an_unreadable_snapshot_is_snapshot_too_old() -> None:
     """AS OF an SCN older than the tables: ORA-08181/-01466/-08180 become SnapshotTooOld."""
     history = DOMAINS["history"]
     plan = Plan(["0"])
 
     async def run() -> BaseException:
-        source = OracleSource.from_url(DSN, pool_min=1, pool_max=1)
+        source = OracleSource.from_settings(
+            Settings(db_url=DSN, oracle_pool_min=1, oracle_pool_max=1)
+        )
         try:
             await source.fetch(
                 page_sql(history, ORACLE, snapshot=True), plan.page_binds(0, None, 10, scn=1)
@@ -122,7 +129,9 @@ def test_an_unreadable_snapshot_is_snapshot_too_old() -> None:
 
 def test_the_service_pool_sets_binary_collation_and_its_module() -> None:
     async def run() -> list[Any]:
-        source = OracleSource.from_url(DSN, pool_min=1, pool_max=1)
+        source = OracleSource.from_settings(
+            Settings(db_url=DSN, oracle_pool_min=1, oracle_pool_max=1)
+        )
         try:
             return await source.fetch(
                 "SELECT SYS_CONTEXT('USERENV', 'NLS_SORT'), SYS_CONTEXT('USERENV', 'MODULE'),"

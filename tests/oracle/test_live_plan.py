@@ -1,13 +1,12 @@
-"""Live Oracle: the page query's plan, from DBMS_XPLAN.DISPLAY_CURSOR.
+"""Live Oracle: the page query's plan, from DBMS_XPLAN.DISPLAY_CURSOR, in two questions.
 
-It must seek the CONTAINERID index (INDEX RANGE SCAN, under an INLIST ITERATOR) and read
-rows in (CONTAINERID, ROWID) order off it: no SORT ORDER BY, and, since FETCH FIRST is
-implemented as a ROW_NUMBER window, no WINDOW SORT either (WINDOW NOSORT STOPKEY is the
-sort-free form). Needs SELECT on V_$SQL, V_$SQL_PLAN and V_$SQL_PLAN_STATISTICS_ALL.
+(a) Sort elimination: can Oracle read a page off the CONTAINERID index in (CONTAINERID,
+    ROWID) order at all? Under an index hint the plan must be an INLIST ITERATOR over an
+    INDEX RANGE SCAN with WINDOW NOSORT STOPKEY (FETCH FIRST's sort-free form): no SORT,
+    no WINDOW SORT, no UNION-ALL (OR-expansion of the keyset predicate). Asserted.
+(b) Costing, in test_live_zcosting.py (it runs last: it may reload the demo tables).
 
-The optimizer costs this against the data it has: on a tiny table a full scan may win.
-The demo loader gathers statistics; if this fails on your own tables, the printed plan
-says why.
+Needs SELECT on V_$SQL, V_$SQL_PLAN and V_$SQL_PLAN_STATISTICS_ALL.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ import oracledb
 import pytest
 
 from svc.keyset import ORACLE, Key, Plan, page_sql
+from svc.sources.oracle import output_type_handler
 from tests.oracle.live import LIVE, connect
 from tests.support import DOMAINS
 
@@ -37,24 +37,34 @@ def _plan_of(cur: oracledb.Cursor, sql: str) -> str:
     return "\n".join(r[0] or "" for r in cur.fetchall())
 
 
+def _run_pages(cur: oracledb.Cursor, sql: str, cids: list[str], key_index: int, limit: int) -> str:
+    plan = Plan(cids)
+    cur.outputtypehandler = output_type_handler
+    cur.arraysize, cur.prefetchrows = limit, limit + 1
+    cur.execute(sql, plan.page_binds(0, None, limit))
+    first = cur.fetchall()
+    assert len(first) == limit
+    mid = Key(first[-1][key_index], first[-1][-1])  # a ROWID string, bound back as is
+    cur.execute(sql, plan.page_binds(plan.chunk_of(mid), mid, limit))
+    assert cur.fetchall()[0][-1] != mid.rid
+    return _plan_of(cur, sql)
+
+
+def _hinted(sql: str, table: str) -> str:
+    return sql.replace("SELECT ", f"SELECT /*+ INDEX({table} {table}_CID) */ ", 1)
+
+
 @pytest.mark.parametrize("limit", [5001, 101])
 @pytest.mark.parametrize("domain", ["history", "materials"])
-def test_page_query_is_an_index_range_scan_without_a_sort(
+def test_a_sort_free_plan_exists_under_an_index_hint(
     job_cids: list[str], domain: str, limit: int
 ) -> None:
     d = DOMAINS[domain]
-    sql = page_sql(d, ORACLE)
-    plan = Plan(job_cids)
+    sql = _hinted(page_sql(d, ORACLE), d.table)
     with connect() as conn, conn.cursor() as cur:
-        cur.arraysize, cur.prefetchrows = limit, limit + 1
-        cur.execute(sql, plan.page_binds(0, None, limit))
-        first = cur.fetchall()
-        assert len(first) == limit
-        mid = Key(first[-1][d.key_index], first[-1][-1])  # a ROWID string, bound back as is
-        cur.execute(sql, plan.page_binds(plan.chunk_of(mid), mid, limit))
-        assert cur.fetchall()[0][-1] != mid.rid
-        text = _plan_of(cur, sql)
+        text = _run_pages(cur, sql, job_cids, d.key_index, limit)
+    assert "INLIST ITERATOR" in text, text
     assert "INDEX RANGE SCAN" in text and f"{d.table}_CID" in text, text
-    assert "TABLE ACCESS FULL" not in text, text
-    assert "SORT ORDER BY" not in text, text
-    assert "WINDOW SORT" not in text, text
+    assert "WINDOW NOSORT STOPKEY" in text, text
+    for bad in ("SORT ORDER BY", "WINDOW SORT", "UNION-ALL", "TABLE ACCESS FULL"):
+        assert bad not in text, f"{bad}:\n{text}"

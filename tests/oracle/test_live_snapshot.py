@@ -114,7 +114,7 @@ def test_a_lost_snapshot_is_a_410_problem_or_a_final_error_line(server: ServerPr
     cids = [f"s{i:03d}" for i in range(40)]
     read = create_job(server.url, cids, ["scratch"])
     unread = create_job(server.url, cids, ["scratch"])
-    first = _first(server, read["job_id"], 3)  # readable: the stats are now stored too
+    first = _first(server, read["job_id"], 3)  # readable: the totals are now stored too
     assert [x["type"] for x in first] == ["meta", "domain_start", "records"]
     with connect() as conn, conn.cursor() as cur:
         cur.execute(f"TRUNCATE TABLE {SCRATCH}")  # DDL: reads AS OF an older SCN now fail

@@ -1,0 +1,85 @@
+"""Concurrent full streams of the 114,892-CID demo job (~1.7M records each), in one run:
+the aggregate records/s, every stream's completion, and the server's peak RSS, sampled from
+/proc while they run.
+
+    .venv/bin/python bench/concurrency_bench.py [--streams 20] [--cids 114892]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.stream_bench import demo_db, job_cids  # noqa: E402
+from tests.servers import start_server  # noqa: E402
+
+MB = 1024 * 1024
+
+
+def rss(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return int(next(x for x in status if x.startswith("VmRSS:")).split()[1]) * 1024
+
+
+def stream(url: str, out: dict[str, int | str]) -> None:
+    records, last = 0, ""
+    with httpx.stream("GET", url, timeout=600) as r:
+        for raw in r.iter_lines():
+            line = json.loads(raw)
+            last = line["type"]
+            if last == "records":
+                records += len(line["data"])
+    out["records"], out["last"] = records, last
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--streams", type=int, default=20)
+    parser.add_argument("--cids", type=int, default=114_892)
+    parser.add_argument("--db", type=Path, default=ROOT / "bench/out/demo114.sqlite3")
+    parser.add_argument("--format", default="objects", choices=["objects", "arrays"])
+    args = parser.parse_args()
+    args.db.parent.mkdir(parents=True, exist_ok=True)
+    db = demo_db(args.db, args.cids)
+    env = {"TRACE_MAX_STREAMS": str(args.streams), "TRACE_MAX_STREAMS_PER_CLIENT": "1000"}
+    srv = start_server(Path(tempfile.mkdtemp()), db, env)
+    try:
+        job = httpx.post(
+            f"{srv.url}/api/trace/job", json={"container_ids": job_cids(db)}, timeout=60
+        ).json()
+        httpx.get(f"{srv.url}{job['links']['result']}?domain=materials&limit=1", timeout=60)
+        idle = rss(srv.proc.pid)
+        url = f"{srv.url}{job['links']['stream']}?format={args.format}"
+        results: list[dict[str, int | str]] = [{} for _ in range(args.streams)]
+        threads = [threading.Thread(target=stream, args=(url, r)) for r in results]
+        peak, started = idle, time.perf_counter()
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            peak = max(peak, rss(srv.proc.pid))
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - started
+        total = sum(int(r["records"]) for r in results)
+        complete = sum(r["last"] == "complete" for r in results)
+        print(
+            f"{args.streams} concurrent {args.format} streams of {args.cids} CIDs: "
+            f"{complete}/{args.streams} complete, {total:,} records in {elapsed:.1f} s = "
+            f"{total / elapsed:,.0f} records/s aggregate; server RSS idle {idle / MB:.0f} MB, "
+            f"peak {peak / MB:.0f} MB"
+        )
+    finally:
+        srv.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Prometheus metrics: every metric object of the service, and the /metrics exposition.
+
+With PROMETHEUS_MULTIPROC_DIR set (several worker processes), each process writes its
+samples there and a scrape of any worker sums them (prometheus-client multiprocess mode;
+the directory must be emptied before the workers start). Without it the process's own
+registry is exposed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from svc import logs
+from svc.errors import JobNotFound
+from svc.jobs import JobSpec, JobStore
+from svc.protocol import DomainTotals
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# The three gauges the service always had (tests and dashboards read them).
+ACTIVE_STREAMS = Gauge(
+    "trace_active_streams", "NDJSON streams being sent now", multiprocess_mode="livesum"
+)
+SOURCE_IN_USE = Gauge(
+    "trace_source_connections_in_use",
+    "Trace database connections in use (set at scrape time)",
+    multiprocess_mode="livesum",
+)
+DRAINING = Gauge("trace_draining", "1 while the server drains", multiprocess_mode="max")
+
+STREAMS_FINISHED = Counter(
+    "trace_streams_finished",
+    "NDJSON streams ended, by outcome: complete, client_gone, error, drained",
+    ["outcome"],
+)
+RECORDS_SENT = Counter(
+    "trace_records_sent", "Records sent in stream lines and pages", ["domain", "format"]
+)
+BYTES_SENT = Counter(
+    "trace_bytes_sent",
+    "Bytes of records lines and pages sent (JSON, before compression)",
+    ["domain", "format"],
+)
+RESUMES = Counter("trace_stream_resumes", "Streams started with a since token")
+PROBLEMS = Counter("trace_problem_responses", "problem+json responses, by code", ["code"])
+ERROR_LINES = Counter("trace_stream_error_lines", "error lines sent in streams, by code", ["code"])
+PAGE_QUERY_SECONDS = Histogram(
+    "trace_page_query_seconds",
+    "One keyset page query against the trace database",
+    ["source", "domain"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+STORE_SECONDS = Histogram(
+    "trace_job_store_seconds",
+    "One job store operation",
+    ["op"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+STORE_ERRORS = Counter("trace_job_store_errors", "Job store operations that failed", ["op"])
+JOBS_CREATED = Counter("trace_jobs_created", "Jobs created")
+
+OUTCOMES = ("complete", "client_gone", "error", "drained")
+
+
+def exposition(source_in_use: int, draining: bool) -> bytes:
+    """The text exposition of every metric, of this process or of all workers."""
+    SOURCE_IN_USE.set(source_in_use)
+    DRAINING.set(int(draining))
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+def page_sent(domain: str, arrays: bool, records: int, nbytes: int) -> None:
+    fmt = "arrays" if arrays else "objects"
+    RECORDS_SENT.labels(domain, fmt).inc(records)
+    BYTES_SENT.labels(domain, fmt).inc(nbytes)
+
+
+class StreamStats:
+    """One stream's counts: metrics as lines go out, and its log line when it ends.
+
+    The outcome is `client_gone` unless the stream says otherwise before it ends.
+    """
+
+    def __init__(self, job_id: str, resumed: bool, arrays: bool) -> None:
+        self.format = "arrays" if arrays else "objects"
+        ctx = logs.current.get()
+        if ctx is not None:
+            ctx.streamed = True  # this line replaces the request's access line
+        self._log = logs.StreamLog(logs.request_id(), job_id, resumed, self.format)
+        self.outcome = "client_gone"
+        self.domain: str | None = None
+        self.records = 0
+        self.bytes = 0
+        ACTIVE_STREAMS.inc()
+        if resumed:
+            RESUMES.inc()
+
+    def sent(self, domain: str, records: int, nbytes: int) -> None:
+        self.domain = domain
+        self.records += records
+        self.bytes += nbytes
+        RECORDS_SENT.labels(domain, self.format).inc(records)
+        BYTES_SENT.labels(domain, self.format).inc(nbytes)
+
+    def error_line(self, code: str) -> None:
+        ERROR_LINES.labels(code).inc()
+        self.outcome = "error"
+
+    def finish(self) -> None:
+        ACTIVE_STREAMS.dec()
+        STREAMS_FINISHED.labels(self.outcome).inc()
+        self._log.emit(self.domain, self.records, self.bytes, self.outcome)
+
+
+@asynccontextmanager
+async def _store_op(op: str) -> AsyncIterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    except Exception as exc:
+        if not isinstance(exc, JobNotFound):  # a missing job is an answer, not a failure
+            STORE_ERRORS.labels(op).inc()
+        raise
+    finally:
+        STORE_SECONDS.labels(op).observe(time.perf_counter() - started)
+
+
+class TimedStore(JobStore):
+    """A job store whose every operation is timed and whose failures are counted."""
+
+    def __init__(self, inner: JobStore) -> None:
+        self.inner = inner
+
+    async def create(self, spec: JobSpec, *, limit: int | None = None) -> None:
+        async with _store_op("create"):
+            await self.inner.create(spec, limit=limit)
+
+    async def get(self, job_id: str) -> JobSpec:
+        async with _store_op("get"):
+            return await self.inner.get(job_id)
+
+    async def get_totals(self, job_id: str) -> dict[str, DomainTotals]:
+        async with _store_op("get_totals"):
+            return await self.inner.get_totals(job_id)
+
+    async def put_totals(self, job_id: str, domain: str, totals: DomainTotals) -> None:
+        async with _store_op("put_totals"):
+            await self.inner.put_totals(job_id, domain, totals)
+
+    async def ping(self) -> None:
+        async with _store_op("ping"):
+            await self.inner.ping()
+
+    async def purge_expired(self) -> int:
+        async with _store_op("purge_expired"):
+            return await self.inner.purge_expired()
+
+    async def close(self) -> None:
+        await self.inner.close()

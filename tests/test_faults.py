@@ -1,0 +1,173 @@
+"""Faults at the source, part-way through a stream: an `error` line with `retryable` and the
+last good `since`; once the fault is gone, a resume completes the job exactly. Also a
+database that stalls: heartbeats keep the stream alive, and it then completes exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sqlite3
+import struct
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from svc.config import Settings
+from svc.domains import load_domains
+from svc.errors import SourceUnavailable
+from svc.jobs.embedded import EmbeddedJobStore
+from svc.service import Service
+from svc.sources import Lane, Row
+from svc.sources.sqlite import SqliteSource
+from svc.stream import JobStream
+from svc.tokens import TokenCodec
+from tests.servers import TEST_SECRET, start_server
+from tests.support import DOMAINS, create_job, expected_rows, iter_lines, records_of
+
+
+class FailingPages(SqliteSource):
+    """A real SQLite source whose page queries fail from the `fail_at`-th on."""
+
+    def __init__(self, path: str, fail_at: int) -> None:
+        super().__init__(path)
+        self.fail_at, self.pages = fail_at, 0
+
+    async def fetch(
+        self, sql: str, binds: Mapping[str, object], *, lane: Lane = "read"
+    ) -> list[Row]:
+        if lane == "read" and "ORDER BY" in sql:
+            self.pages += 1
+            if self.pages >= self.fail_at:
+                raise SourceUnavailable()
+        return await super().fetch(sql, binds, lane=lane)
+
+
+def _union(*parts: list[dict[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
+    union: dict[str, list[tuple[Any, ...]]] = {}
+    for lines in parts:
+        for domain, rows in records_of(lines).items():
+            union.setdefault(domain, []).extend(rows)
+    return union
+
+
+def test_a_failing_source_ends_with_a_retryable_error_and_resumes_exactly(
+    demo_db: Path, demo_cids: list[str], tmp_path: Path
+) -> None:
+    settings = Settings(batch_size=400, data_dir=tmp_path)
+
+    async def run(fail_at: int, since: str | None) -> list[dict[str, Any]]:
+        source = FailingPages(str(demo_db), fail_at)
+        store = EmbeddedJobStore(tmp_path / "jobs.sqlite3", ttl=600)
+        service = Service(settings, load_domains(), source, store, TokenCodec([TEST_SECRET]))
+        try:
+            spec = specs.get("job") or await service.create_job(demo_cids, None, None)
+            specs["job"] = spec
+            cursor = service.cursor(spec, since)
+            return [
+                json.loads(x)
+                async for x in JobStream(service, spec, cursor, since, arrays=True).lines()
+            ]
+        finally:
+            await service.close()
+
+    specs: dict[str, Any] = {}
+    broken = asyncio.run(run(fail_at=5, since=None))
+    last = broken[-1]
+    assert last["type"] == "error" and last["code"] == "source_unavailable"
+    assert last["retryable"] is True
+    assert last["since"] == [x for x in broken if x["type"] == "records"][-1]["since"]
+    rest = asyncio.run(run(fail_at=10**9, since=last["since"]))
+    assert rest[-1]["type"] == "complete"
+    union = _union(broken, rest)
+    assert union == {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in union}
+
+
+def _bump_change_counter(path: Path) -> None:
+    """Make every connection's page cache stale, as any real write would."""
+    with path.open("r+b") as fh:
+        fh.seek(24)
+        (counter,) = struct.unpack(">I", fh.read(4))
+        fh.seek(24)
+        fh.write(struct.pack(">I", counter + 1))
+
+
+def test_a_damaged_database_file_is_a_retryable_error_then_resumes_exactly(
+    demo_db: Path, demo_cids: list[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "demo.sqlite3"
+    shutil.copy(demo_db, db)
+    pristine = db.read_bytes()
+    srv = start_server(tmp_path / "data", db, {"TRACE_STREAM_BATCH_SIZE": "300"})
+    try:
+        job = create_job(srv.url, demo_cids)
+        lines: list[dict[str, Any]] = []
+        for line in iter_lines(srv.url, job["job_id"]):
+            lines.append(line)
+            if line["type"] == "records" and len(lines) == 4:  # damage it mid-stream
+                with db.open("r+b") as fh:
+                    fh.seek(4096)
+                    fh.write(b"\xde\xad" * ((len(pristine) - 4096) // 2))
+                _bump_change_counter(db)
+        last = lines[-1]
+        assert last["type"] == "error" and last["retryable"] is True, last
+        assert last["since"] == [x for x in lines if x["type"] == "records"][-1]["since"]
+        assert "malformed" not in json.dumps(last) and "sqlite" not in json.dumps(last)
+        db.write_bytes(pristine)  # the fault is gone (a restored file)
+        _bump_change_counter(db)
+        rest = list(iter_lines(srv.url, job["job_id"], last["since"]))
+        assert rest[-1]["type"] == "complete"
+        union = _union(lines, rest)
+        assert union == {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in union}
+    finally:
+        srv.stop()
+
+
+def test_heartbeats_keep_a_stalled_stream_alive_and_it_completes_exactly(
+    demo_db: Path, demo_cids: list[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "demo.sqlite3"
+    shutil.copy(demo_db, db)
+    srv = start_server(
+        tmp_path / "data", db, {"TRACE_STREAM_BATCH_SIZE": "500", "TRACE_HEARTBEAT_SECONDS": "0.4"}
+    )
+    stall = 2.5  # the database's busy timeout (5 s) outlasts it: the query waits, then runs
+    try:
+        job = create_job(srv.url, demo_cids)
+        arrivals: list[tuple[float, dict[str, Any]]] = []
+        locker = sqlite3.connect(db, timeout=10, isolation_level=None, check_same_thread=False)
+        released = threading.Event()
+
+        def release_later() -> None:
+            time.sleep(stall)
+            locker.execute("ROLLBACK")
+            released.set()
+
+        url = f"{srv.url}/api/trace/job/{job['job_id']}/stream"
+        with httpx.stream("GET", url, timeout=30) as r:
+            for raw in r.iter_lines():
+                line = json.loads(raw)
+                arrivals.append((time.monotonic(), line))
+                if line["type"] == "records" and not released.is_set() and len(arrivals) == 3:
+                    locker.execute("BEGIN EXCLUSIVE")  # every reader now waits
+                    threading.Thread(target=release_later, daemon=True).start()
+        locker.close()
+        kinds = [line["type"] for _, line in arrivals]
+        beats = [t for t, line in arrivals if line["type"] == "heartbeat"]
+        assert kinds[-1] == "complete"
+        assert len(beats) >= int(stall / 0.4) - 2, kinds
+        gaps = [b - a for a, b in zip(beats, beats[1:], strict=False)]
+        assert all(0.25 < g < 1.0 for g in gaps), gaps  # at the interval
+        assert all("since" not in line for _, line in arrivals if line["type"] == "heartbeat")
+        # Heartbeats only while the database stalled: none between fast records lines.
+        first_beat = kinds.index("heartbeat")
+        assert "heartbeat" not in kinds[:first_beat] and kinds[first_beat - 1] == "records"
+        lines = [line for _, line in arrivals]
+        union = _union(lines)
+        assert union == {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in union}
+    finally:
+        srv.stop()

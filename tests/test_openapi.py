@@ -1,0 +1,148 @@
+"""The contract: /openapi.json is valid OpenAPI 3.1, covers every route and code, and /docs
+renders it; the NDJSON lines of a real stream match the documented line schema."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+from openapi_spec_validator import validate
+from starlette.routing import Mount, Route
+
+from svc import openapi
+from svc.app import create_app
+from svc.config import Settings
+from svc.service import Service
+from tests.servers import ServerProcess
+from tests.support import create_job, iter_lines
+
+
+@pytest.fixture(scope="module")
+def doc(server: ServerProcess) -> dict[str, Any]:
+    r = httpx.get(f"{server.url}/openapi.json")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def line_validator(doc: dict[str, Any]) -> jsonschema.protocols.Validator:
+    schema = {"$ref": "#/components/schemas/Line", "components": doc["components"]}
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    validator: jsonschema.protocols.Validator = cls(schema)
+    return validator
+
+
+def test_the_document_is_valid_openapi_3_1(doc: dict[str, Any]) -> None:
+    assert doc["openapi"].startswith("3.1")
+    validate(doc)
+    validate(openapi.document(Settings(api_keys=["k"]), ["history"]))  # with the 401s and security
+
+
+def test_every_route_of_the_app_is_documented(doc: dict[str, Any]) -> None:
+    async def factory() -> Service:
+        raise AssertionError("not started")
+
+    app = create_app(factory)
+    assert any(isinstance(r, Mount) for r in app.routes), "the front end is mounted"
+    for route in app.routes:
+        if isinstance(route, Mount):
+            assert route.path in ("", "/") and "/" in doc["paths"]
+            continue
+        assert isinstance(route, Route)
+        if route.name == "api_fallback":  # 404 or 405 for any other /api path: global
+            continue
+        assert route.path in doc["paths"], f"{route.path} is missing from /openapi.json"
+        for method in (route.methods or set()) - {"HEAD"}:
+            assert method.lower() in doc["paths"][route.path], f"{method} {route.path}"
+    documented = {(path, m) for path, ops in doc["paths"].items() for m in ops}
+    served = {
+        (r.path, m.lower()) for r in app.routes if isinstance(r, Route) for m in r.methods or ()
+    }
+    assert documented - {("/", "get")} <= served, "documented routes the app does not serve"
+
+
+def test_every_problem_code_is_documented(doc: dict[str, Any]) -> None:
+    codes = set(doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"])
+    assert {e.code for e in openapi.all_errors()} <= codes
+    in_responses = set()
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            for status, resp in op["responses"].items():
+                schema = resp.get("content", {}).get("application/problem+json", {}).get("schema")
+                if schema:
+                    assert schema["allOf"][1]["properties"]["status"]["const"] == int(status)
+                    in_responses |= set(schema["allOf"][1]["properties"]["code"]["enum"])
+    # Every code has a route that answers it; these answer any route, or none on purpose.
+    any_route = {"internal", "method_not_allowed", "unauthorized", "http_error"}
+    assert codes - in_responses == any_route | {"headers_too_large"}  # the protocol's
+    keyed = openapi.document(Settings(api_keys=["k"]), ["history"])
+    assert "unauthorized" in str(keyed["paths"]["/api/trace/job"]["post"]["responses"]["401"])
+
+
+def test_stream_is_documented_as_ndjson_lines(doc: dict[str, Any]) -> None:
+    ok = doc["paths"]["/api/trace/job/{job_id}/stream"]["get"]["responses"]["200"]
+    assert ok["content"]["application/x-ndjson"]["schema"] == {"$ref": "#/components/schemas/Line"}
+    line = doc["components"]["schemas"]["Line"]
+    assert line["discriminator"]["propertyName"] == "type"
+    tags = set(line["discriminator"]["mapping"])
+    assert tags == {
+        "meta",
+        "domain_start",
+        "records",
+        "domain_end",
+        "aggregation",
+        "complete",
+        "error",
+        "reconnect",
+        "heartbeat",
+    }
+    assert len(line["oneOf"]) == len(tags)
+
+
+def test_docs_page_renders_the_document_without_outside_resources(
+    server: ServerProcess, doc: dict[str, Any]
+) -> None:
+    r = httpx.get(f"{server.url}/docs")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    page = r.text
+    for path in doc["paths"]:
+        assert f"<code>{path}</code>" in page
+    for name in doc["components"]["schemas"]:
+        assert f'id="schema-{name}"' in page
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "no CDN, no outside links"
+    assert '<link rel="stylesheet" href="/style.css">' in page
+    assert httpx.get(f"{server.url}/style.css").status_code == 200
+
+
+@pytest.mark.parametrize("fmt", ["objects", "arrays"])
+def test_every_line_of_a_real_stream_matches_the_line_schema(
+    server: ServerProcess, doc: dict[str, Any], demo_cids: list[str], fmt: str
+) -> None:
+    validator = line_validator(doc)
+    job = create_job(server.url, demo_cids[:120])
+    lines = list(iter_lines(server.url, job["job_id"], format=fmt))
+    assert lines[-1]["type"] == "complete"
+    for line in lines:
+        validator.validate(line)
+    # A resumed stream too (meta with resumed, the current domain's domain_start again).
+    since = next(x["since"] for x in lines if x["type"] == "records")
+    for line in iter_lines(server.url, job["job_id"], since=since, format=fmt):
+        validator.validate(line)
+    # And the schema rejects what is not a line.
+    for bad in ({"type": "nope"}, {"type": "records", "domain": "x"}, {}):
+        with pytest.raises(jsonschema.ValidationError):
+            validator.validate(bad)
+
+
+def test_arrays_pages_carry_their_columns(server: ServerProcess, demo_cids: list[str]) -> None:
+    job = create_job(server.url, demo_cids[:5])
+    url = f"{server.url}/api/trace/job/{job['job_id']}/result"
+    arrays = httpx.get(url, params={"domain": "history", "format": "arrays", "limit": 2}).json()
+    domains = httpx.get(f"{server.url}/api/domains").json()["domains"]
+    assert arrays["columns"] == next(d["columns"] for d in domains if d["name"] == "history")
+    assert len(arrays["data"][0]) == len(arrays["columns"])
+    objects = httpx.get(url, params={"domain": "history", "limit": 2}).json()
+    assert objects["columns"] is None
