@@ -16,6 +16,7 @@ PURE_CORE = (
     "svc.jobs.codec",
     "svc.cache",
     "svc.ratelimit",
+    "svc.csvfmt",
 )
 
 

@@ -1,0 +1,72 @@
+"""CSV (RFC 4180) text of records: one encoder for pages, downloads and export files (pure).
+
+Cells carry the same values as the JSON records: NULL is an empty cell, text is itself,
+numbers are written as JSON writes them, and other types (timestamps, bytes) as the text
+of their JSON string (ISO 8601, base64). Lines end in CRLF; a cell is quoted only when it
+holds a comma, a quote or a line break.
+
+`spreadsheet_safe` defuses formula injection for files people open in Excel or LibreOffice:
+a text cell starting with ``= + - @``, a tab or a carriage return gets a leading ``'``
+(OWASP's advice), so ``=HYPERLINK(...)`` in a comment is shown, not run. Numbers are never
+touched: ``-5`` as a number stays ``-5``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+
+import msgspec
+
+BOM = "\ufeff"  # lets Excel read a downloaded file as UTF-8
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_json = msgspec.json.Encoder()
+
+
+def cell(value: object, spreadsheet_safe: bool = False) -> str:
+    """One value as CSV cell text (before quoting)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        if spreadsheet_safe and value.startswith(_FORMULA_START):
+            return "'" + value
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    text = _json.encode(value).decode()
+    return msgspec.json.decode(text, type=str) if text.startswith('"') else text
+
+
+class CsvWriter:
+    """Encodes a header and rows to CSV text; `take()` returns what was written since."""
+
+    def __init__(self, spreadsheet_safe: bool = False) -> None:
+        self._buf = io.StringIO()
+        self._writer = csv.writer(self._buf, lineterminator="\r\n")
+        self._safe = spreadsheet_safe
+
+    def header(self, columns: Sequence[str]) -> None:
+        self._writer.writerow(columns)
+
+    def rows(self, rows: Iterable[Sequence[object]]) -> None:
+        safe = self._safe
+        self._writer.writerows([cell(v, safe) for v in row] for row in rows)
+
+    def take(self) -> str:
+        text = self._buf.getvalue()
+        self._buf.seek(0)
+        self._buf.truncate()
+        return text
+
+
+def encode(
+    columns: Sequence[str], rows: Iterable[Sequence[object]], spreadsheet_safe: bool = False
+) -> str:
+    """A whole CSV document: the header row, then `rows`."""
+    writer = CsvWriter(spreadsheet_safe)
+    writer.header(columns)
+    writer.rows(rows)
+    return writer.take()

@@ -1,0 +1,60 @@
+"""CSV text of records: RFC 4180 quoting, the same values as JSON, formula defusing."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from svc.csvfmt import BOM, CsvWriter, cell, encode
+
+
+def test_header_rows_and_crlf() -> None:
+    text = encode(["A", "B"], [("x", 1), (None, 2.5)])
+    assert text == "A,B\r\nx,1\r\n,2.5\r\n"
+
+
+def test_quotes_only_what_needs_it() -> None:
+    text = encode(["C"], [('say "hi", then\nleave',), ("plain",)])
+    assert text == 'C\r\n"say ""hi"", then\nleave"\r\nplain\r\n'
+
+
+def test_values_read_as_the_json_path_writes_them() -> None:
+    assert cell(None) == ""
+    assert cell(True) == "true"
+    assert cell(2**70) == str(2**70)
+    assert cell(0.1) == "0.1"
+    assert cell(dt.datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02T03:04:05"
+    assert cell(b"\x00\xff") == "AP8="
+    assert cell("\U0001f600 é") == "\U0001f600 é"
+
+
+def test_spreadsheet_safe_defuses_formulas_but_not_numbers() -> None:
+    for text in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
+        assert cell(text, spreadsheet_safe=True) == "'" + text
+        assert cell(text) == text
+    assert cell(-5, spreadsheet_safe=True) == "-5"
+    assert cell("safe", spreadsheet_safe=True) == "safe"
+
+
+def test_writer_takes_what_was_written_since() -> None:
+    w = CsvWriter()
+    w.header(["A"])
+    assert w.take() == "A\r\n"
+    w.rows([("x",)])
+    assert w.take() == "x\r\n"
+    assert w.take() == ""
+    assert BOM.encode() == b"\xef\xbb\xbf"
+
+
+text_cells = st.one_of(st.none(), st.text(alphabet=st.characters(exclude_categories=["Cs"])))
+
+
+@given(st.lists(st.tuples(text_cells, text_cells), max_size=20))
+def test_stdlib_reader_gets_the_cells_back(rows: list[tuple[str | None, str | None]]) -> None:
+    back = list(csv.reader(io.StringIO(encode(["A", "B"], rows), newline="")))
+    assert back[0] == ["A", "B"]
+    assert back[1:] == [[v or "" for v in row] for row in rows]
