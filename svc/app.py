@@ -39,7 +39,7 @@ from svc.errors import (
 from svc.jobs import JobSpec
 from svc.jobs.purge import purge_periodically
 from svc.service import Service, owner_of
-from svc.stream import TOTAL_WAIT_SECONDS, JobStream
+from svc.stream import JobStream
 from svc.streaming import NdjsonResponse
 
 log = logging.getLogger(__name__)
@@ -278,16 +278,14 @@ async def stream(request: Request) -> Response:
     arrays = _format(request)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     settings = service.settings
-    job_stream = JobStream(service, spec, cursor, since, arrays, waited=True)
+    job_stream = JobStream(service, spec, cursor, since, arrays)
     if request.method == "HEAD":  # the headers a GET would get; the job is not run
         return NdjsonResponse(job_stream, headers=headers, heartbeat=0, slow_reader=0)
     client = _client(request, owner)
     service.admission.acquire(client)  # released when the response ends, however it ends
     try:
-        # Fail before the first byte where we can: counting the first domain needs the
-        # source. A long count is not waited for: the stream sends the total when known.
-        first = cursor.domain if cursor else spec.domains[0]
-        await service.totals_within(spec, first, TOTAL_WAIT_SECONDS)
+        # Fail before the first byte where we can: the first page needs the source.
+        await job_stream.open()
     except BaseException:
         service.admission.release(client)
         raise
