@@ -27,4 +27,6 @@ nodetest:
 
 bench:
 	scripts/setup --dev
+	.venv/bin/python -m pip install -q -e '.[dev,bench]'
 	.venv/bin/python bench/stream_bench.py
+	.venv/bin/python bench/profile_split.py
