@@ -46,12 +46,13 @@ class Dialect:
     snapshot_clause: str  # appended to the table in snapshot mode; binds :scn
     offset_clause: str  # appended after ORDER BY in offset pages; binds :skip and :limit
     utc: str = "{}"  # reads a TIMESTAMP WITH TIME ZONE column as a UTC timestamp
-    # How a timestamp filter's bind (ISO 8601 text, UTC) is read, and whether the bind
-    # always carries six fraction digits (Oracle's format mask wants them). Text binds
-    # with an explicit mask: no NLS setting and no driver bind type (python-oracledb binds
-    # a datetime as DATE, dropping fractions) can change the comparison.
+    # How a timestamp filter's bind (canonical ISO text, UTC) is read in SQL, and whether
+    # it is bound as digits only (YYYYMMDDHHMISSFFFFFF, for Oracle's mask). Text with an
+    # explicit mask: no NLS setting and no driver bind type (python-oracledb binds a
+    # datetime as DATE, dropping fractions) can change the comparison, and a mask without
+    # colons holds nothing a bind parser could mistake for a placeholder.
     timestamp: str = "{}"
-    timestamp_fraction: bool = False
+    timestamp_digits: bool = False
 
 
 SQLITE = Dialect(
@@ -68,8 +69,8 @@ ORACLE = Dialect(
     snapshot_clause=" AS OF SCN :scn",
     offset_clause="OFFSET :skip ROWS FETCH FIRST :limit ROWS ONLY",
     utc="SYS_EXTRACT_UTC({})",
-    timestamp="""TO_TIMESTAMP({}, 'YYYY-MM-DD"T"HH24:MI:SS.FF6')""",
-    timestamp_fraction=True,
+    timestamp="TO_TIMESTAMP({}, 'YYYYMMDDHH24MISSFF6')",
+    timestamp_digits=True,
 )
 
 
@@ -175,9 +176,10 @@ def filter_sql(domain: Domain, dialect: Dialect, shape: WhereShape) -> str:
 
 
 def _bind(dialect: Dialect, kind: str, value: object) -> object:
-    if dialect.timestamp_fraction and kind in ("timestamp", "timestamptz"):
+    if dialect.timestamp_digits and kind in ("timestamp", "timestamptz"):
         assert isinstance(value, str)  # canonical ISO text (svc.filters)
-        return dt.datetime.fromisoformat(value).isoformat(timespec="microseconds")
+        iso = dt.datetime.fromisoformat(value).isoformat(timespec="microseconds")
+        return "".join(c for c in iso if c.isdigit())  # 4-digit year: isoformat pads it
     return value
 
 
