@@ -287,3 +287,26 @@ def test_another_replica_applies_the_filter(
     assert union == truth
     assert page["total"] == len(truth["materials"])
     assert [tuple(x.values()) for x in page["data"]] == truth["materials"][10:15]
+
+
+def test_a_job_whose_filter_the_domain_file_no_longer_allows_is_refused(
+    demo_db: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The domain file changed under a stored job: a clear 400, never a query."""
+    data = tmp_path_factory.mktemp("filters-changed")
+    before = start_server(data, demo_db)
+    try:
+        job = create_job(before.url, ["a1"], ["history"], {"history": {"EVENTNAME": ["Hold"]}})
+    finally:
+        before.stop()
+    text = (Path(__file__).parent.parent / "svc" / "default_domains.toml").read_text()
+    narrower = data / "domains.toml"
+    narrower.write_text(text.replace('EVENTNAME = "in"\n', ""))
+    after = start_server(data, demo_db, {"TRACE_DOMAINS": str(narrower)})
+    try:
+        base = f"{after.url}/api/trace/job/{job['job_id']}"
+        for url in (base, base + "/stream", base + "/result?domain=history"):
+            body = assert_problem(httpx.get(url), 400, "invalid_filter")
+            assert "history.EVENTNAME" in body["detail"]
+    finally:
+        after.stop()

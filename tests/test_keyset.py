@@ -136,7 +136,10 @@ def test_offset_pages_differ_only_in_their_row_limiting_clause() -> None:
 
 
 def test_filter_sql_is_rendered_from_the_domain_file_with_named_binds() -> None:
-    where = {"EVENTNAME": ["Hold", "Release", "Rework"], "TXNDATE": Range("2025-01-01T00:00:00")}
+    where: dict[str, Condition] = {
+        "EVENTNAME": ["Hold", "Release", "Rework"],
+        "TXNDATE": Range("2025-01-01T00:00:00"),
+    }
     shape = where_shape(where)
     assert shape == (FilterSlot("EVENTNAME", "in", 4), FilterSlot("TXNDATE", "range", 0, True))
     assert filter_sql(HISTORY, SQLITE, shape) == (
@@ -181,7 +184,7 @@ def test_statement_text_depends_on_the_filter_shape_only() -> None:
     ]
     texts = set()
     for values in (["A", "B", "C"], ["Hold"] + [f"x{i}" for i in range(3)], ["D", "E", "F", "G"]):
-        where = {"EVENTNAME": values, "QTY": Range(1, 2)}
+        where: dict[str, Condition] = {"EVENTNAME": list(values), "QTY": Range(1, 2)}
         sql = page_sql(HISTORY, ORACLE, where=where_shape(where))
         texts.add(sql)
         binds = Plan(["a"]).page_binds(0, None, 10) | filter_binds(HISTORY, ORACLE, where)
