@@ -8,6 +8,7 @@ totals, and tokens (a filtered job's token is refused on any other job).
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from svc.client import Retry, TraceClient
+from svc.client import AsyncTraceClient, Retry, TraceClient
 from tests.cutproxy import CutProxy
 from tests.servers import ServerProcess, start_server
 from tests.support import DOMAINS, create_job, expected_rows, iter_lines, last_since, records_of
@@ -252,6 +253,23 @@ def test_the_client_creates_a_filtered_job_and_survives_cuts(
     for domain, record in pairs:
         got.setdefault(domain, []).append(tuple(record[c] for c in DOMAINS[domain].columns))
     assert got == truth
+
+
+def test_the_async_client_creates_a_filtered_job(
+    server: ServerProcess, cids: list[str], truth: dict[str, list[Row]]
+) -> None:
+    async def main() -> tuple[Any, int]:
+        async with AsyncTraceClient(server.url, retries=FAST) as client:
+            job = await client.create_job(
+                cids, ["materials"], where={"materials": WHERE["materials"]}
+            )
+            return job, len([r async for r in client.iter_records(job.job_id)])
+
+    job, count = asyncio.run(main())
+    assert job.where == {
+        "materials": {"MATERIALPARTNAME": sorted(WHERE["materials"]["MATERIALPARTNAME"])}
+    }
+    assert job.domains == ["materials"] and count == len(truth["materials"])
 
 
 def test_another_replica_applies_the_filter(
