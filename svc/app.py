@@ -27,6 +27,7 @@ from svc import protocol as p
 from svc.errors import (
     BadRequest,
     Draining,
+    InvalidFilter,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -36,6 +37,7 @@ from svc.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from svc.filters import MAX_WHERE_VALUES, explain_wire_error
 from svc.jobs import JobSpec
 from svc.jobs.purge import purge_periodically
 from svc.service import Service, owner_of
@@ -199,21 +201,32 @@ async def create_job(request: Request) -> Response:
     body = await _read_body(request, max_cids * _BODY_BYTES_PER_CID + 65536)
     # Every CID is a JSON string: two quotes each. Counting them before decoding bounds
     # the memory a body of millions of tiny (or duplicate) CIDs could take to decode.
-    if body.count(b'"') // 2 > max_cids + 64:
+    # (A filter's strings are allowed for: its values and a few hundred names.)
+    if body.count(b'"') // 2 > max_cids + 64 + MAX_WHERE_VALUES + 1024:
         raise TooManyCids(f"at most {max_cids} container ids")
-    try:
-        req = p.job_request_decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise BadRequest(f"invalid job request: {exc}") from None
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        raise BadRequest("the body must be a JSON object in UTF-8") from None
+    req = _decode_job_request(body)
     await asyncio.to_thread(_validate_cids, req.container_ids)
-    spec = await service.create_job(req.container_ids, req.domains, owner)
+    spec = await service.create_job(req.container_ids, req.domains, owner, req.where)
     metrics.JOBS_CREATED.inc()
     _background(request, _warm_totals(service, spec))
     links = _links(spec.job_id)
-    created = p.JobCreated(spec.job_id, len(spec.cids), spec.domains, _iso(spec.expires_at), links)
+    created = p.JobCreated(
+        spec.job_id, len(spec.cids), spec.domains, _iso(spec.expires_at), links, spec.where
+    )
     return _json(created, 201, {"Location": links.self_})
+
+
+def _decode_job_request(body: bytes) -> p.JobRequest:
+    try:
+        return p.job_request_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        if "at `$.where" in str(exc):  # say which column, which msgspec's path does not
+            raw = msgspec.json.decode(body)
+            detail = explain_wire_error(raw.get("where"), f"invalid where: {exc}")
+            raise InvalidFilter(detail) from None
+        raise BadRequest(f"invalid job request: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        raise BadRequest("the body must be a JSON object in UTF-8") from None
 
 
 async def _warm_totals(service: Service, spec: JobSpec) -> None:
@@ -256,6 +269,7 @@ async def describe_job(request: Request) -> Response:
                 if d in spec.domains
             },
             links=_links(spec.job_id),
+            where=spec.where,
         )
     )
 
@@ -346,7 +360,16 @@ async def list_domains(request: Request) -> Response:
     _authorize(request)
     service = _service(request)
     return _json(
-        p.DomainList([p.DomainInfo(d.name, list(d.columns)) for d in service.domains.values()])
+        p.DomainList(
+            [
+                p.DomainInfo(
+                    d.name,
+                    list(d.columns),
+                    {f.name: p.FilterInfo(sorted(f.ops), f.type) for f in d.filters},
+                )
+                for d in service.domains.values()
+            ]
+        )
     )
 
 

@@ -5,7 +5,8 @@
     │   ├── InvalidToken             400 invalid_token
     │   ├── TokenJobMismatch         400 token_job_mismatch
     │   ├── UnknownDomain            400 unknown_domain
-    │   └── TooManyCids              400 too_many_cids
+    │   ├── TooManyCids              400 too_many_cids
+    │   └── InvalidFilter            400 invalid_filter
     ├── PayloadTooLarge              413 payload_too_large
     ├── UnsupportedMediaType         415 unsupported_media_type
     ├── TooManyRequests              429 too_many_requests (sent with Retry-After)
@@ -77,6 +78,14 @@ class UnknownDomain(BadRequest):
 class TooManyCids(BadRequest):
     code = "too_many_cids"
     title = "Too many container ids"
+
+
+class InvalidFilter(BadRequest):
+    """A job's `where` names a column its domain does not declare filterable, a kind the
+    column does not take, or a value of the wrong type; the detail names the column."""
+
+    code = "invalid_filter"
+    title = "The job's filter is not valid"
 
 
 class PayloadTooLarge(TraceError):

@@ -20,6 +20,7 @@ from svc.config import Settings
 from svc.errors import (
     BadRequest,
     Draining,
+    InvalidFilter,
     InvalidToken,
     JobNotFound,
     NotFound,
@@ -120,12 +121,16 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             "Saves the query (the sorted, de-duplicated container ids and the domains) for "
             f"{settings.job_ttl} s. Totals start counting in the background. The body may "
             f"hold at most {settings.max_cids} distinct container ids (`too_many_cids`) and "
-            f"{settings.max_cids * 80 + 65536} bytes (`payload_too_large`).",
+            f"{settings.max_cids * 80 + 65536} bytes (`payload_too_large`). `where` narrows "
+            "domains to the records that match its conditions, on the columns `GET "
+            "/api/domains` lists as filterable (`invalid_filter` otherwise); the job applies "
+            "it to its stream, pages, offsets, totals and tokens.",
             (201, "The job was created; `Location` is its URL.", "application/json", p.JobCreated),
             body=p.JobRequest,
             errors=(
                 BadRequest,
                 UnknownDomain,
+                InvalidFilter,
                 TooManyCids,
                 RequestTimeout,
                 PayloadTooLarge,
@@ -196,7 +201,7 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             "get",
             "/api/domains",
             "Configured domains",
-            "Each domain's name and columns.",
+            "Each domain's name, columns and filterable columns.",
             (200, "The domains.", "application/json", p.DomainList),
         ),
         Operation(
@@ -338,6 +343,9 @@ def components(domains: list[str]) -> dict[str, Any]:
     for variant in schemas["JobRequest"]["properties"]["domains"]["anyOf"]:
         if variant.get("type") == "array":
             variant["items"]["enum"] = domains
+    for variant in schemas["JobRequest"]["properties"]["where"]["anyOf"]:
+        if variant.get("type") == "object":  # keyed by the job's domains
+            variant["propertyNames"] = {"enum": domains}
     return schemas
 
 

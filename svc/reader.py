@@ -15,7 +15,16 @@ from functools import lru_cache
 from typing import Any
 
 from svc.domains import Domain
-from svc.keyset import Dialect, Key, Plan, page_sql, totals_sql
+from svc.keyset import (
+    Conditions,
+    Dialect,
+    Key,
+    Plan,
+    filter_binds,
+    page_sql,
+    totals_sql,
+    where_shape,
+)
 from svc.metrics import PAGE_QUERY_SECONDS
 from svc.protocol import DomainTotals
 from svc.sources import Row, Source
@@ -33,19 +42,31 @@ _totals_sql = lru_cache(maxsize=64)(totals_sql)
 
 
 class DomainReader:
-    def __init__(self, source: Source, domain: Domain, plan: Plan, scn: int | None = None) -> None:
+    """`where`: the job's filter of this domain (canonical, `svc.filters`); every page,
+    offset page and count applies it."""
+
+    def __init__(
+        self,
+        source: Source,
+        domain: Domain,
+        plan: Plan,
+        scn: int | None = None,
+        where: Conditions | None = None,
+    ) -> None:
         self.source = source
         self.domain = domain
         self.plan = plan
         self.scn = scn
         dialect: Dialect = source.dialect
-        self._sql = _page_sql(domain, dialect, slots=plan.slots, snapshot=scn is not None)
+        snapshot, shape = scn is not None, where_shape(where)
+        self._sql = _page_sql(domain, dialect, slots=plan.slots, snapshot=snapshot, where=shape)
         self._offset_sql = _page_sql(
-            domain, dialect, slots=plan.slots, snapshot=scn is not None, offset=True
+            domain, dialect, slots=plan.slots, snapshot=snapshot, offset=True, where=shape
         )
         self._totals_query = _totals_sql(
-            domain, dialect, slots=plan.slots, snapshot=scn is not None
+            domain, dialect, slots=plan.slots, snapshot=snapshot, where=shape
         )
+        self._filter_binds = filter_binds(domain, dialect, where)
         self._key = domain.key_index
         self._page_seconds = PAGE_QUERY_SECONDS.labels(dialect.name, domain.name)
 
@@ -68,6 +89,7 @@ class DomainReader:
         while chunk < self.plan.chunk_count:
             need = limit - len(rows)
             binds = self.plan.page_binds(chunk, after, need + 1, self.scn)
+            binds.update(self._filter_binds)
             got = await self._fetch_page(self._sql, binds)
             if len(got) > need:
                 rows.extend(got[:need])
@@ -91,6 +113,7 @@ class DomainReader:
         if chunk >= len(chunk_records):
             return Batch([], None, False)
         binds = self.plan.page_binds(chunk, None, limit + 1, self.scn)
+        binds.update(self._filter_binds)
         binds["skip"] = skip
         got = await self._fetch_page(self._offset_sql, binds)
         if len(got) > limit:
@@ -116,9 +139,9 @@ class DomainReader:
             async with gate:
                 if turn is not None:
                     await turn()
-                rows = await self.source.fetch(
-                    self._totals_query, self.plan.totals_binds(chunk, self.scn), lane="count"
-                )
+                binds = self.plan.totals_binds(chunk, self.scn)
+                binds.update(self._filter_binds)
+                rows = await self.source.fetch(self._totals_query, binds, lane="count")
                 return DomainTotals(records=int(rows[0][0]), containers=int(rows[0][1]))
 
         return list(await asyncio.gather(*(one(c) for c in range(self.plan.chunk_count))))

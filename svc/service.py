@@ -23,6 +23,7 @@ from svc.demo import DEMO_CIDS_SQL
 from svc.domains import Domain
 from svc.errors import (
     BadRequest,
+    InvalidFilter,
     InvalidToken,
     JobNotFound,
     NotFound,
@@ -31,9 +32,10 @@ from svc.errors import (
     TooManyCids,
     UnknownDomain,
 )
+from svc.filters import normalize_where
 from svc.jobs import JobSpec, JobStore, new_spec
 from svc.keyset import Key, Plan
-from svc.protocol import DomainTotals
+from svc.protocol import DomainTotals, Where
 from svc.ratelimit import TokenBuckets
 from svc.reader import DomainReader
 from svc.sources import Source
@@ -115,16 +117,21 @@ class Service:
             raise RateLimited(retry_after=wait)
 
     async def create_job(
-        self, cids: list[str], domains: list[str] | None, owner: str | None
+        self,
+        cids: list[str],
+        domains: list[str] | None,
+        owner: str | None,
+        where: Where | None = None,
     ) -> JobSpec:
         names = self.check_domains(domains)
         if len(cids) > self.settings.max_cids:  # entries: duplicates cost memory too
             raise TooManyCids(f"{len(cids)} container ids; at most {self.settings.max_cids}")
+        filters = normalize_where(where, self.domains, names)
         snapshot = await self.source.current_snapshot()
         # De-duplicating and sorting 115k CIDs takes ~0.1 s of CPU: not on the event loop,
         # where every other stream of this process runs.
         spec = await asyncio.to_thread(
-            new_spec, cids, names, self.settings.job_ttl, owner, snapshot
+            new_spec, cids, names, self.settings.job_ttl, owner, snapshot, filters
         )
         await self.store.create(spec, limit=self.settings.max_jobs_per_key or None)
         return spec
@@ -136,6 +143,11 @@ class Service:
         gone = [d for d in spec.domains if d not in self.domains]
         if gone:  # the domain file changed since the job was made
             raise UnknownDomain(f"this job's domain(s) {', '.join(gone)} are no longer configured")
+        if spec.where is not None:  # ... and may no longer declare a column filterable
+            try:
+                normalize_where(spec.where, self.domains, spec.domains)
+            except InvalidFilter as exc:
+                raise InvalidFilter(f"this job's filter no longer fits: {exc.detail}") from None
         return spec
 
     def _state(self, spec: JobSpec) -> _JobState:
@@ -145,8 +157,9 @@ class Service:
         return state
 
     def reader(self, spec: JobSpec, domain: str) -> DomainReader:
+        where = spec.where.get(domain) if spec.where else None
         return DomainReader(
-            self.source, self.domains[domain], self._state(spec).plan, spec.snapshot
+            self.source, self.domains[domain], self._state(spec).plan, spec.snapshot, where
         )
 
     # --- positions --------------------------------------------------------------------

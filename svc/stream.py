@@ -92,7 +92,13 @@ class JobStream:
         stats = metrics.StreamStats(spec.job_id, cursor is not None, self.arrays)
         try:
             yield p.encode_line(
-                p.Meta(spec.job_id, spec.domains, len(spec.cids), resumed=cursor is not None)
+                p.Meta(
+                    spec.job_id,
+                    spec.domains,
+                    len(spec.cids),
+                    resumed=cursor is not None,
+                    where=spec.where,
+                )
             )
             first = spec.domains.index(self._start_domain())
             total_records = 0

@@ -4,15 +4,42 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from svc.domains import ROWID, Domain, load_domains
+from svc.protocol import Condition, Range
 
 DOMAINS = load_domains()
+
+# Each filter kind and type of the demo's domain file, with the same rows as a predicate
+# written by hand (ground truth that shares no code with filter_sql).
+FILTER_CASES: dict[str, tuple[dict[str, Condition], str, tuple[object, ...]]] = {
+    "in-text": ({"EVENTNAME": ["Hold", "Release"]}, "EVENTNAME IN (?, ?)", ("Hold", "Release")),
+    "in-number": ({"QTY": [1000.0, 2400.0]}, "QTY IN (?, ?)", (1000.0, 2400.0)),
+    "range-number": ({"QTY": Range(2000, 3000)}, "QTY >= ? AND QTY < ?", (2000, 3000)),
+    "range-from": (
+        {"TXNDATE": Range("2025-02-01T00:00:00")},
+        "TXNDATE >= ?",
+        ("2025-02-01T00:00:00",),
+    ),
+    "range-to": (
+        {"TXNDATE": Range(None, "2025-01-20T12:00:00")},
+        "TXNDATE < ?",
+        ("2025-01-20T12",),
+    ),
+    "range-both+in": (
+        {
+            "TXNDATE": Range("2025-01-10T00:00:00", "2025-03-01T00:00:00"),
+            "WORKCENTERNAME": ["WC-MOLD", "WC-FT", "WC-NONE"],
+        },
+        "TXNDATE >= ? AND TXNDATE < ? AND WORKCENTERNAME IN ('WC-MOLD', 'WC-FT')",
+        ("2025-01-10", "2025-03-01"),
+    ),
+}
 
 
 def all_cids(db: Path) -> list[str]:
@@ -20,8 +47,12 @@ def all_cids(db: Path) -> list[str]:
         return [r[0] for r in conn.execute("SELECT CONTAINERID FROM TRACE_DEMO_CONTAINERS")]
 
 
-def expected_rows(db: Path, cids: list[str], domain: Domain) -> list[tuple[Any, ...]]:
-    """Ground truth: a direct SQL query of the job's rows in keyset order."""
+def expected_rows(
+    db: Path, cids: list[str], domain: Domain, where: str = "", params: Sequence[object] = ()
+) -> list[tuple[Any, ...]]:
+    """Ground truth: a direct SQL query of the job's rows in keyset order.
+
+    `where`: an extra predicate written by the test (with `?` params), for filtered jobs."""
     conn = sqlite3.connect(db)
     try:
         conn.execute("CREATE TEMP TABLE job_cids (cid TEXT PRIMARY KEY)")
@@ -30,18 +61,25 @@ def expected_rows(db: Path, cids: list[str], domain: Domain) -> list[tuple[Any, 
         tiebreak = "rowid" if domain.tiebreak == ROWID else domain.tiebreak
         return conn.execute(
             f"SELECT {cols} FROM {domain.table} WHERE {domain.key} IN (SELECT cid FROM job_cids)"
-            f" ORDER BY {domain.key}, {tiebreak}"
+            f"{f' AND ({where})' if where else ''} ORDER BY {domain.key}, {tiebreak}",
+            params,
         ).fetchall()
     finally:
         conn.close()
 
 
 def create_job(
-    base: str, cids: list[str], domains: list[str] | None = None, **kw: Any
+    base: str,
+    cids: list[str],
+    domains: list[str] | None = None,
+    where: dict[str, Any] | None = None,
+    **kw: Any,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"container_ids": cids}
     if domains is not None:
         body["domains"] = domains
+    if where is not None:
+        body["where"] = where
     r = httpx.post(f"{base}/api/trace/job", json=body, timeout=30, **kw)
     assert r.status_code == 201, r.text
     job: dict[str, Any] = r.json()

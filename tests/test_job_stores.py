@@ -24,7 +24,7 @@ from svc.errors import JobNotFound, StoreUnavailable, TooManyJobs
 from svc.jobs import JobSpec, JobStore, codec, new_spec
 from svc.jobs.embedded import EmbeddedJobStore
 from svc.jobs.redis import RedisJobStore
-from svc.protocol import DomainTotals
+from svc.protocol import DomainTotals, Range, Where
 
 pytestmark = pytest.mark.anyio
 
@@ -88,6 +88,20 @@ async def test_create_then_get_round_trips(stores: StoreFactory, cids: list[str]
     await stores().create(spec)
     assert await stores().get(spec.job_id) == spec  # another process sees all of it
     assert spec.cids == sorted(set(cids))
+
+
+async def test_filters_round_trip_to_another_process(stores: StoreFactory) -> None:
+    where: Where = {
+        "history": {"EVENTNAME": ["Hold", "Release"], "TXNDATE": Range("2025-01-15T00:00:00")},
+        "materials": {"QTYCONSUMED": Range(0.5, 10)},
+    }
+    spec = new_spec(_cids(300), ["history", "materials"], 60, None, None, where)
+    await stores().create(spec)
+    got = await stores().get(spec.job_id)  # a fresh store: decoded from the backing store
+    assert got == spec and got.where == where
+    plain = _spec()
+    await stores().create(plain)
+    assert (await stores().get(plain.job_id)).where is None
 
 
 async def test_get_returns_a_copy(stores: StoreFactory) -> None:

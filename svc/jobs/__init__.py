@@ -1,8 +1,8 @@
 """Job stores: where saved queries (sorted CID lists and domains) live for their TTL.
 
 `JobStore` is the interface; `EmbeddedJobStore` (a SQLite file in the data directory,
-the default) and `RedisJobStore` (shared by replicas) implement it. A spec is immutable
-once created; only per-domain statistics are added to a job later.
+the default) and `RedisJobStore` (shared by replicas) implement it. A spec (CIDs,
+domains, filters) is immutable once created; only per-domain statistics are added later.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 import msgspec
 
 from svc.config import Settings
-from svc.protocol import DomainTotals
+from svc.protocol import DomainTotals, Where
 
 
 class JobSpec(msgspec.Struct):
@@ -25,6 +25,7 @@ class JobSpec(msgspec.Struct):
     expires_at: float
     owner: str | None = None  # API key fingerprint, None when keys are off
     snapshot: int | None = None  # Oracle SCN the job reads AS OF
+    where: Where | None = None  # filters per domain, canonical (svc.filters); None: none
 
 
 def new_job_id() -> str:
@@ -32,7 +33,12 @@ def new_job_id() -> str:
 
 
 def new_spec(
-    cids: list[str], domains: list[str], ttl: float, owner: str | None, snapshot: int | None
+    cids: list[str],
+    domains: list[str],
+    ttl: float,
+    owner: str | None,
+    snapshot: int | None,
+    where: Where | None = None,
 ) -> JobSpec:
     now = time.time()
     return JobSpec(
@@ -43,6 +49,7 @@ def new_spec(
         expires_at=now + ttl,
         owner=owner,
         snapshot=snapshot,
+        where=where,
     )
 
 
