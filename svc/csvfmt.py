@@ -37,6 +37,8 @@ def cell(value: object, spreadsheet_safe: bool = False) -> str:
     if isinstance(value, int):
         return str(value)
     text = _json.encode(value).decode()
+    if text == "null":  # NaN and infinities, which JSON writes as null
+        return ""
     return msgspec.json.decode(text, type=str) if text.startswith('"') else text
 
 

@@ -30,6 +30,7 @@ def test_values_read_as_the_json_path_writes_them() -> None:
     assert cell(dt.datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02T03:04:05"
     assert cell(b"\x00\xff") == "AP8="
     assert cell("\U0001f600 é") == "\U0001f600 é"
+    assert cell(float("nan")) == cell(float("inf")) == ""  # JSON's null
 
 
 def test_spreadsheet_safe_defuses_formulas_but_not_numbers() -> None:
