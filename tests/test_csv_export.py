@@ -10,9 +10,6 @@ real uvicorn server in this process, over a source that fails (or drains) at a g
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
-import json
 import sqlite3
 import threading
 import time
@@ -37,7 +34,17 @@ from svc.sources import Lane, Row
 from svc.sources.sqlite import SqliteSource
 from svc.tokens import TokenCodec
 from tests.servers import TEST_SECRET, ServerProcess, free_port, start_server
-from tests.support import DOMAINS, all_cids, create_job, expected_rows, iter_lines, records_of
+from tests.support import (
+    DOMAINS,
+    FORMULA_START,
+    all_cids,
+    assert_rows_equal,
+    create_job,
+    expected_rows,
+    iter_lines,
+    read_csv,
+    records_of,
+)
 
 TEXTS: list[str | None] = [
     'say "hi", then leave',
@@ -71,7 +78,6 @@ table = "ODD_VALUES"
 columns = ["CONTAINERID", "LABEL", "AMOUNT", "ANYTHING"]
 """
 BATCH = 7
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @pytest.fixture(scope="module")
@@ -125,30 +131,6 @@ def stream(odd_server: ServerProcess, job: dict[str, Any]) -> list[dict[str, Any
 
 def export(server: ServerProcess, job_id: str, **params: str) -> httpx.Response:
     return httpx.get(f"{server.url}/api/trace/job/{job_id}/export.csv", params=params, timeout=30)
-
-
-def read_csv(body: bytes, bom: bool) -> list[list[str]]:
-    text = body.decode("utf-8")
-    assert text.startswith("\ufeff") == bom
-    return list(csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline="")))
-
-
-def same_value(cell: str, value: Any, spreadsheet: bool) -> bool:
-    """A CSV cell holds the JSON record's value: NULL empty, text itself (a formula's first
-    character escaped with `'` for spreadsheets), numbers and booleans as JSON writes them."""
-    if value is None:
-        return cell == ""
-    if isinstance(value, str):
-        return cell == ("'" + value if spreadsheet and value.startswith(FORMULA_START) else value)
-    return json.dumps(json.loads(cell)) == json.dumps(value)  # same type, same value (-0.0)
-
-
-def assert_rows_equal(rows: list[list[str]], records: list[tuple[Any, ...]], sheet: bool) -> None:
-    assert len(rows) == len(records)
-    for row, record in zip(rows, records, strict=True):
-        assert len(row) == len(record)
-        for cell, value in zip(row, record, strict=True):
-            assert same_value(cell, value, sheet), (cell, value)
 
 
 @pytest.mark.parametrize("spreadsheet", ["1", "0"])
