@@ -10,6 +10,7 @@ real uvicorn server in this process, over a source that fails (or drains) at a g
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
 import threading
 import time
@@ -359,3 +360,54 @@ def test_a_source_down_at_the_start_is_a_problem(demo_db: Path, tmp_path: Path) 
         assert r.json()["code"] == "source_unavailable"
         r = httpx.get(f"{srv.url}/api/trace/job/{job['job_id']}/export.csv?domain=history")
         assert r.status_code == 200  # the fault was one query
+
+
+def _dechunk(raw: bytes) -> tuple[bytes, bool]:
+    """The body of a chunked response as far as it arrived, and whether it was finished."""
+    body, rest = bytearray(), raw
+    while b"\r\n" in rest:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return bytes(body), True
+        body.extend(rest[:size])
+        if len(rest) < size + 2:
+            break
+        rest = rest[size + 2 :]
+    return bytes(body), False
+
+
+def test_a_reader_that_stops_is_cut_off_and_continues_by_offset(tmp_path: Path) -> None:
+    """A CSV file larger than the socket buffers can hold (~8 MB): the server blocks."""
+    db = tmp_path / "demo.sqlite3"
+    build_demo_database(db, cids=8000, seed=11)
+    cids = all_cids(db)
+    srv = start_server(
+        tmp_path / "data", db, {"TRACE_STREAM_BATCH_SIZE": "2000", "TRACE_SLOW_READER_SECONDS": "1"}
+    )
+    try:
+        job = create_job(srv.url, cids, ["history"])
+        path = f"/api/trace/job/{job['job_id']}/export.csv?domain=history&spreadsheet=0"
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(30)
+            sock.connect(("127.0.0.1", int(srv.url.rsplit(":", 1)[1])))
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+            time.sleep(3)  # stop reading: the server ends it within 1.25 s of the stall
+            raw = b""
+            while chunk := sock.recv(65536):  # what the server had written, then the end
+                raw += chunk
+        head, _, chunked = raw.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"transfer-encoding: chunked" in head.lower()
+        body, finished = _dechunk(chunked)
+        assert not finished  # no terminating chunk: the download is visibly incomplete
+        assert "slow_reader" in srv.log()
+        rows, size = complete_rows(body)
+        assert rows > 1  # some rows arrived before the cut
+        rest = export(
+            srv, job["job_id"], domain="history", spreadsheet="0", offset=str(rows - 1), header="0"
+        )
+        whole = read_csv(body[:size] + rest.content, bom=False)
+        assert_rows_equal(whole[1:], expected_rows(db, cids, DOMAINS["history"]), False)
+    finally:
+        srv.stop()
