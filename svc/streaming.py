@@ -37,7 +37,7 @@ from svc.stream import HEARTBEAT_LINE, reconnect_line
 log = logging.getLogger(__name__)
 
 NDJSON = "application/x-ndjson"
-CSV = "text/csv; charset=utf-8; header=present"  # RFC 4180, RFC 7111's header parameter
+CSV = "text/csv; charset=utf-8; header=present"  # RFC 4180's two optional parameters
 _LAST_WORDS_SECONDS = 1.0  # how long a slow reader gets to take its reconnect line
 
 
