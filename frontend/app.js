@@ -15,7 +15,8 @@
  *
  * Endpoints used (same origin, relative to this page):
  *   GET  api/domains, GET api/demo/cids?n=N (404: not a demo database),
- *   POST api/trace/job, GET <links.stream>?format=arrays[&since=T].
+ *   POST api/trace/job, GET <links.stream>?format=arrays[&since=T],
+ *   GET <links.self>/export.csv?domain=D (the "Download CSV" links).
  */
 
 import { ColumnStore } from './columns.js';
@@ -233,24 +234,30 @@ function useCids(reply, what) {
 
 ui.start.addEventListener('click', () => void startJob());
 
-// A link cannot carry an Authorization header: with a key, download through fetch.
-ui.download.addEventListener('click', async (event) => {
+/**
+ * A link cannot carry an Authorization header: with a key, download through fetch.
+ * A body cut short (a CSV download that failed part-way) rejects: no partial file.
+ * @param {MouseEvent} event
+ * @param {HTMLAnchorElement} link
+ */
+async function downloadWithKey(event, link) {
   const headers = authHeaders();
   if (!headers.authorization || !app.job) return;
   event.preventDefault();
   try {
-    const res = await fetch(app.job.downloadUrl, { headers });
+    const res = await fetch(link.href, { headers });
     if (!res.ok) throw httpError(res.status, await readJsonBody(res));
     const url = URL.createObjectURL(await res.blob());
     const a = document.createElement('a');
     a.href = url;
-    a.download = ui.download.download;
+    a.download = link.download;
     a.click();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
   } catch (err) {
     say(`Download failed: ${errText(err)}`);
   }
-});
+}
+ui.download.addEventListener('click', (event) => void downloadWithKey(event, ui.download));
 ui.stop.addEventListener('click', () => {
   if (app.running) worker.stopStream();
 });
@@ -295,7 +302,10 @@ async function startJob() {
   const download = new URL(streamUrl);
   download.searchParams.delete('format');
   streamUrl.searchParams.set('format', 'arrays');
-  app.job = { ...job, streamUrl: streamUrl.href, downloadUrl: download.href };
+  // A domain's whole CSV file: GET <job>/export.csv?domain=D (see addDomain).
+  const jobPath = job.links?.self ?? `api/trace/job/${encodeURIComponent(job.job_id)}`;
+  const csvUrl = new URL(`${jobPath}/export.csv`, document.baseURI);
+  app.job = { ...job, streamUrl: streamUrl.href, downloadUrl: download.href, csvUrl: csvUrl.href };
 
   app.startedAt = performance.now();
   resetJob(job);
@@ -341,7 +351,12 @@ function resetJob(job) {
  * @returns {DomainView}
  */
 function addDomain(name, columns) {
-  const view = createDomainView(name, columns, () => showTab(name));
+  const csv = new URL(app.job.csvUrl);
+  csv.searchParams.set('domain', name);
+  const file = `${app.job.job_id}-${name}.csv`;
+  const view = createDomainView(name, columns, () => showTab(name), { href: csv.href, filename: file });
+  const link = /** @type {HTMLAnchorElement} */ (view.ui.csv);
+  link.addEventListener('click', (event) => void downloadWithKey(event, link));
   app.domains.set(name, view);
   return view;
 }

@@ -22,8 +22,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from svc import logs, metrics, openapi
+from svc import csvfmt, logs, metrics, openapi
 from svc import protocol as p
+from svc.csvexport import CsvOptions, DomainCsv, filename
 from svc.errors import (
     BadRequest,
     Draining,
@@ -42,7 +43,7 @@ from svc.jobs import JobSpec
 from svc.jobs.purge import purge_periodically
 from svc.service import Service, owner_of
 from svc.stream import JobStream
-from svc.streaming import NdjsonResponse
+from svc.streaming import CSV, CsvResponse, NdjsonResponse
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -332,7 +333,9 @@ async def result_page(request: Request) -> Response:
     offset = None
     if "offset" in request.query_params:
         offset = _int_param(request, "offset", 0, 0, 10**12)
-    arrays = _format(request)
+    fmt = request.query_params.get("format", "objects")
+    if fmt not in ("objects", "arrays", "csv"):
+        raise BadRequest("format must be objects, arrays or csv")
     with service.admission.slot(_client(request, owner)):
         page = await _unless_gone(
             request,
@@ -342,7 +345,7 @@ async def result_page(request: Request) -> Response:
                 since=request.query_params.get("since"),
                 offset=offset,
                 limit=limit,
-                arrays=arrays,
+                arrays=fmt != "objects",
             ),
         )
     headers = {"Cache-Control": "no-store"}
@@ -351,9 +354,60 @@ async def result_page(request: Request) -> Response:
             since=page.next, domain=page.domain, limit=limit
         )
         headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
-    response = _json(page, headers=headers)
-    metrics.page_sent(page.domain, page.columns is not None, len(page.data), len(response.body))
+    if fmt == "csv":  # the same records, with a header row; no BOM, values as they are
+        body = await asyncio.to_thread(csvfmt.encode, page.columns or [], page.data)
+        response = Response(body.encode(), headers=headers, media_type=CSV)
+    else:
+        response = _json(page, headers=headers)
+    metrics.page_sent(page.domain, fmt, len(page.data), len(response.body))
     return response
+
+
+def _flag(request: Request, name: str, default: bool) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if raw not in ("0", "1"):
+        raise BadRequest(f"{name} must be 0 or 1")
+    return raw == "1"
+
+
+async def export_csv(request: Request) -> Response:
+    """A whole domain as one CSV file, streamed; admitted and cancelled like a stream."""
+    service = _service(request)
+    if service.draining.is_set():  # the download would end at its first batch
+        raise Draining()
+    owner = _authorize(request)
+    spec = await service.job(request.path_params["job_id"], owner)
+    offset = None
+    if "offset" in request.query_params:
+        offset = _int_param(request, "offset", 0, 0, 10**12)
+    domain, cursor = service.position(
+        spec, request.query_params.get("domain"), request.query_params.get("since"), offset
+    )
+    options = CsvOptions(_flag(request, "header", True), _flag(request, "spreadsheet", True))
+    body = DomainCsv(service, spec, domain, cursor, offset, options)
+    headers = {
+        "Cache-Control": "no-store",
+        "X-Accel-Buffering": "no",
+        "Content-Disposition": f'attachment; filename="{filename(spec.job_id, domain)}"',
+    }
+    if request.method == "HEAD":  # the headers a GET would get; nothing is read
+        return CsvResponse(body, headers=headers, heartbeat=0, slow_reader=0)
+    client = _client(request, owner)
+    service.admission.acquire(client)  # released when the response ends, however it ends
+    try:
+        await _unless_gone(request, body.open())  # a failure here is still a problem+json
+    except BaseException:
+        service.admission.release(client)
+        raise
+    return CsvResponse(
+        body,
+        headers=headers,
+        heartbeat=0,
+        slow_reader=service.settings.slow_reader_seconds,
+        on_close=lambda outcome: service.admission.release(client),
+    )
 
 
 async def list_domains(request: Request) -> Response:
@@ -454,6 +508,7 @@ def create_app(
         Route("/api/trace/job/{job_id}", describe_job),
         Route("/api/trace/job/{job_id}/stream", stream),
         Route("/api/trace/job/{job_id}/result", result_page),
+        Route("/api/trace/job/{job_id}/export.csv", export_csv),
     ]
 
     async def api_fallback(request: Request) -> Response:
@@ -486,7 +541,7 @@ def create_app(
                 allow_origins=cors_origins,
                 allow_methods=["GET", "HEAD", "POST"],
                 allow_headers=["Authorization", "X-Api-Key", "Content-Type", "X-Request-ID"],
-                expose_headers=["Link", "Retry-After", "X-Request-ID"],
+                expose_headers=["Link", "Retry-After", "X-Request-ID", "Content-Disposition"],
                 max_age=600,
             )
         )

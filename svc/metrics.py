@@ -48,11 +48,13 @@ STREAMS_FINISHED = Counter(
     ["outcome"],
 )
 RECORDS_SENT = Counter(
-    "trace_records_sent", "Records sent in stream lines and pages", ["domain", "format"]
+    "trace_records_sent",
+    "Records sent in stream lines, pages and CSV downloads",
+    ["domain", "format"],
 )
 BYTES_SENT = Counter(
     "trace_bytes_sent",
-    "Bytes of records lines and pages sent (JSON, before compression)",
+    "Bytes of records lines, pages and CSV downloads sent (before compression)",
     ["domain", "format"],
 )
 RESUMES = Counter("trace_stream_resumes", "Streams started with a since token")
@@ -87,8 +89,8 @@ def exposition(source_in_use: int, draining: bool) -> bytes:
     return generate_latest(REGISTRY)
 
 
-def page_sent(domain: str, arrays: bool, records: int, nbytes: int) -> None:
-    fmt = "arrays" if arrays else "objects"
+def page_sent(domain: str, fmt: str, records: int, nbytes: int) -> None:
+    """A page of `records` in `fmt` (objects, arrays, csv) was sent."""
     RECORDS_SENT.labels(domain, fmt).inc(records)
     BYTES_SENT.labels(domain, fmt).inc(nbytes)
 
@@ -99,8 +101,8 @@ class StreamStats:
     The outcome is `client_gone` unless the stream says otherwise before it ends.
     """
 
-    def __init__(self, job_id: str, resumed: bool, arrays: bool) -> None:
-        self.format = "arrays" if arrays else "objects"
+    def __init__(self, job_id: str, resumed: bool, arrays: bool, fmt: str | None = None) -> None:
+        self.format = fmt or ("arrays" if arrays else "objects")
         ctx = logs.current.get()
         if ctx is not None:
             ctx.streamed = True  # this line replaces the request's access line

@@ -69,6 +69,7 @@ class Operation:
     errors: tuple[type[TraceError], ...] = ()
     api: bool = True  # under /api: API keys apply
     headers: dict[str, str] = field(default_factory=dict)  # response headers of `ok`
+    also: tuple[tuple[str, Any], ...] = ()  # other media types of `ok`, and their schemas
 
 
 def _job_id() -> Param:
@@ -92,6 +93,27 @@ _FORMAT = Param(
     "of values in the order of `columns` (smaller, faster).",
     {"type": "string", "enum": ["objects", "arrays"], "default": "objects"},
 )
+
+_PAGE_FORMAT = Param(
+    "format",
+    "query",
+    "`objects`: each record a JSON object keyed by column; `arrays`: each record an array "
+    "of values in the order of `columns`; `csv`: the page as `text/csv` (RFC 4180, UTF-8 "
+    "without a BOM, a header row, values as they are), `next` only in the `Link` header.",
+    {"type": "string", "enum": ["objects", "arrays", "csv"], "default": "objects"},
+)
+
+CSV_TEXT = {
+    "type": "string",
+    "description": "RFC 4180 CSV in UTF-8: a header row of the domain's columns, then one "
+    "row per record; CRLF line ends; NULL is an empty cell; numbers as JSON writes them; "
+    "dates ISO 8601; bytes base64.",
+}
+
+
+def _flag(name: str, description: str) -> Param:
+    return Param(name, "query", description, {"type": "integer", "enum": [0, 1], "default": 1})
+
 
 _STREAM_ERRORS: tuple[type[TraceError], ...] = (
     InvalidToken,
@@ -192,10 +214,55 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
                     "goes on by keyset.",
                     {"type": "integer", "minimum": 0, "maximum": 10**12},
                 ),
-                _FORMAT,
+                _PAGE_FORMAT,
             ),
             errors=tuple(e for e in _STREAM_ERRORS if e is not Draining),
             headers={"Link": 'The next page: `<URL>; rel="next"`'},
+            also=(("text/csv", CSV_TEXT),),
+        ),
+        Operation(
+            "get",
+            "/api/trace/job/{job_id}/export.csv",
+            "A whole domain as one CSV file",
+            "Every record of one domain, streamed as one CSV file (`Content-Disposition: "
+            "attachment`), in the stream's order. Made for spreadsheets by default: a UTF-8 "
+            "BOM, and text cells that start with `= + - @`, a tab or a CR get a leading `'` "
+            "(`spreadsheet=0`: neither). A CSV file cannot carry an error: a failure after "
+            "the first byte ends the body without the last chunk of the chunked encoding, "
+            "so a cut or failed download is incomplete, never a short file. Continue one "
+            "with `offset` (the records the file holds) and `header=0`.",
+            (200, "The CSV file.", "text/csv", CSV_TEXT),
+            params=(
+                _job_id(),
+                Param(
+                    "domain",
+                    "query",
+                    "The domain; may be left out with a `since` (which names it).",
+                    {"type": "string", "enum": domains},
+                ),
+                _since(),
+                Param(
+                    "offset",
+                    "query",
+                    "Start at the offset-th record (0-based) instead of after a `since`.",
+                    {"type": "integer", "minimum": 0, "maximum": 10**12},
+                ),
+                _flag(
+                    "header",
+                    "1: begin with the header row (and the BOM); 0: neither, "
+                    "to append to a cut download.",
+                ),
+                _flag(
+                    "spreadsheet",
+                    "1: a UTF-8 BOM before the header row and formula "
+                    "defusing, for Excel; 0: plain RFC 4180, values as they are.",
+                ),
+            ),
+            errors=_STREAM_ERRORS,
+            headers={
+                "Content-Disposition": 'attachment; filename="<job>-<domain>.csv"',
+                "Cache-Control": "no-store",
+            },
         ),
         Operation(
             "get",
@@ -372,7 +439,10 @@ def document(settings: Settings, domains: list[str]) -> dict[str, Any]:
             by_status.setdefault(err.status, []).append(err)
         ok_response: dict[str, Any] = {
             "description": description,
-            "content": {media: {"schema": _schema_of(ok)}},
+            "content": {
+                media: {"schema": _schema_of(ok)},
+                **{m: {"schema": _schema_of(schema)} for m, schema in op.also},
+            },
             "headers": {
                 "X-Request-ID": {
                     "description": "The request's id",

@@ -180,6 +180,24 @@ class Service:
             Cursor(spec.job_id, domain, batch, last.cid, last.rid, seen, spec.snapshot)
         )
 
+    def position(
+        self, spec: JobSpec, domain: str | None, since: str | None, offset: int | None
+    ) -> tuple[str, Cursor | None]:
+        """Where a page or a domain's CSV download starts: its domain, and the position
+        after `since` (None: at `offset`, or at the start). The domain may be left out when
+        `since` names it."""
+        cursor = self.cursor(spec, since)
+        domain = domain or (cursor.domain if cursor else None)
+        if domain is None:
+            raise BadRequest("domain is required (or a since token that names it)")
+        if domain not in spec.domains:
+            raise UnknownDomain(f"this job has no domain {domain[:64]!r}")
+        if cursor is not None and cursor.domain != domain:
+            raise InvalidToken("the since token is for another domain")
+        if cursor is not None and offset is not None:
+            raise BadRequest("give either offset or since, not both")
+        return domain, cursor
+
     # --- pages ------------------------------------------------------------------------
 
     async def page(
@@ -193,16 +211,7 @@ class Service:
         arrays: bool,
     ) -> p.Page:
         """One REST page of a domain: after `since`, from `offset`, or from the start."""
-        cursor = self.cursor(spec, since)
-        domain = domain or (cursor.domain if cursor else None)
-        if domain is None:
-            raise BadRequest("domain is required (or a since token that names it)")
-        if domain not in spec.domains:
-            raise UnknownDomain(f"this job has no domain {domain[:64]!r}")
-        if cursor is not None and cursor.domain != domain:
-            raise InvalidToken("the since token is for another domain")
-        if cursor is not None and offset is not None:
-            raise BadRequest("give either offset or since, not both")
+        domain, cursor = self.position(spec, domain, since, offset)
         totals = await self.totals(spec, domain)
         reader = self.reader(spec, domain)
         if offset:
