@@ -74,7 +74,7 @@ class ExportWriter(abc.ABC):
         self.work = work
         self.export_id = export_id
         self.domains = list(domains)
-        self.created_at = created_at
+        self.created_at = created_at  # dates the zip entries
 
     @abc.abstractmethod
     def resume(self, domain: int, length: int) -> bool:

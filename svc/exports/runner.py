@@ -208,7 +208,7 @@ class ExportRunner:
             if task is not None:
                 task.cancel()
             await self.storage.delete(record.file_name)
-            await self._io(self._writer(record, []).remove)
+            await self._io(self._writer(record).remove)
             await self.store.delete_export(record.export_id)
             log.info("export %s expired with its job; file deleted", record.export_id)
         if self.service.draining.is_set():
@@ -228,9 +228,13 @@ class ExportRunner:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _writer(self, record: ExportRecord, spec_domains: list[str]) -> ExportWriter:
-        domains = [self.service.domains[d] for d in spec_domains if d in self.service.domains]
-        return writer_for(record.format, self.work, record.export_id, domains, record.created_at)
+    def _writer(self, record: ExportRecord, spec: JobSpec | None = None) -> ExportWriter:
+        """The writer of `record`'s files (without `spec`: to remove them). Zip entries are
+        dated with the job's creation, so every export of a job is the same file."""
+        names = spec.domains if spec is not None else []
+        stamp = spec.created_at if spec is not None else record.created_at
+        domains = [self.service.domains[d] for d in names]
+        return writer_for(record.format, self.work, record.export_id, domains, stamp)
 
     async def _save(self, record: ExportRecord) -> None:
         """Store `record` (renewing the lease while running); its version moves on."""
@@ -292,6 +296,7 @@ class ExportRunner:
         record.state, record.worker, record.lease_until = "queued", None, 0.0
         try:
             await self._save(record)
+            log.info("export %s: handed back at %d records", record.export_id, record.records)
         except Exception as exc:  # the lease runs out by itself
             log.info("export %s: not handed back: %s", record.export_id, type(exc).__name__)
 
@@ -303,7 +308,7 @@ class ExportRunner:
             await self._save(record)
         except Exception as exc:
             log.warning("export %s: failure not recorded: %s", record.export_id, exc)
-        await self._io(self._writer(record, []).remove)
+        await self._io(self._writer(record).remove)
 
     # --- writing ---------------------------------------------------------------------
 
@@ -313,7 +318,7 @@ class ExportRunner:
             spec = await service.job(record.job_id, record.owner)
         except JobNotFound:
             raise JobNotFound("the export's job expired") from None
-        writer = self._writer(record, spec.domains)
+        writer = self._writer(record, spec)
         if record.total is None:
             totals = [await service.totals(spec, d) for d in spec.domains]
             record.total = sum(t.records for t in totals)
