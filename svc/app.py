@@ -39,6 +39,7 @@ from svc.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from svc.exports.model import ExportRecord
 from svc.exports.ranges import requested_range
 from svc.exports.responses import FileRangeResponse
 from svc.exports.runner import ExportRunner, status_of
@@ -381,43 +382,42 @@ async def create_export(request: Request) -> Response:
     return _json(status, 202, {"Location": status.links.self_})
 
 
-async def _export_of(request: Request) -> tuple[ExportRunner, p.ExportStatus, str]:
+async def _export_of(request: Request) -> tuple[ExportRunner, ExportRecord]:
     service = _service(request)
     spec = await service.job(request.path_params["job_id"], _authorize(request))
     export_id = request.path_params["export_id"]
     if len(export_id) > _MAX_EXPORT_ID_CHARS:
         raise ExportNotFound()
     runner = _exports(request)
-    record = await runner.get(spec, export_id)
-    return runner, status_of(record), record.file_name
+    return runner, await runner.get(spec, export_id)
 
 
 async def export_status(request: Request) -> Response:
-    _, status, _ = await _export_of(request)
-    return _json(status, headers={"Cache-Control": "no-store"})
+    _, record = await _export_of(request)
+    return _json(status_of(record), headers={"Cache-Control": "no-store"})
 
 
 async def export_file(request: Request) -> Response:
     """The finished file: here with Range support, or a redirect to a pre-signed URL."""
-    runner, status, name = await _export_of(request)
-    if status.state != "done" or status.sha256 is None or status.size is None:
-        raise ExportNotReady(f"the export is {status.state}")
+    runner, record = await _export_of(request)
+    if record.state != "done" or record.sha256 is None or record.size is None:
+        raise ExportNotReady(f"the export is {record.state}")
+    name = record.file_name
     url = await runner.storage.signed_url(name, runner.service.settings.export_url_seconds)
     if url is not None:
         return Response(status_code=307, headers={"Location": url, "Cache-Control": "no-store"})
     path = runner.storage.local_path(name)
     if path is None or not path.is_file():
         raise ExportNotFound("the export's file is not on this server's disk")
-    etag = f'"{status.sha256}"'
-    filename = name.rsplit("/", 1)[-1]
+    etag = f'"{record.sha256}"'
     headers = {
         "ETag": etag,
         "Cache-Control": "private, no-cache",
-        "Content-Disposition": f'attachment; filename="trace-{filename}"',
+        "Content-Disposition": f'attachment; filename="{record.download_name}"',
     }
     try:
         span = requested_range(
-            request.headers.get("range"), request.headers.get("if-range"), etag, status.size
+            request.headers.get("range"), request.headers.get("if-range"), etag, record.size
         )
     except RangeNotSatisfiable as exc:
         return problem(
@@ -426,7 +426,7 @@ async def export_file(request: Request) -> Response:
             exc.detail,
             {**headers, "Content-Range": f"bytes */{exc.size}", "Accept-Ranges": "bytes"},
         )
-    return FileRangeResponse(path, status.size, span, headers, MEDIA_TYPES[status.format])
+    return FileRangeResponse(path, record.size, span, headers, MEDIA_TYPES[record.format])
 
 
 async def list_domains(request: Request) -> Response:
