@@ -17,6 +17,8 @@ PURE_CORE = (
     "svc.cache",
     "svc.ratelimit",
     "svc.csvfmt",
+    "svc.exports.model",
+    "svc.exports.ranges",
 )
 
 

@@ -400,3 +400,31 @@ def test_files_are_deleted_with_their_job(demo_db: Path, tmp_path: Path) -> None
             assert r.status_code == 404 and r.json()["code"] == "job_not_found"
     finally:
         srv.stop()
+
+
+# --- replicas ---------------------------------------------------------------------------------
+
+
+def test_replicas_sharing_redis_see_each_others_exports(
+    demo_db: Path, tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    """Export state is in Redis: an export made on one replica is followed and downloaded
+    on the other (local storage on a directory both share, as a network volume would be)."""
+    env = {
+        "TRACE_REDIS_URL": redis_url,
+        "TRACE_REDIS_PREFIX": redis_prefix,
+        "TRACE_EXPORTS_DIR": str(tmp_path / "shared-exports"),
+        "TRACE_STREAM_BATCH_SIZE": "700",
+    }
+    a = start_server(tmp_path / "a", demo_db, env)
+    b = start_server(tmp_path / "b", demo_db, env)
+    try:
+        job = create_job(a.url, all_cids(demo_db)[:400])
+        status = finished(b.url, start_export(a.url, job["job_id"], "ndjson.gz"))
+        blob = download(b.url, status)
+        truth = records_of(list(iter_lines(b.url, job["job_id"], format="arrays")))
+        assert file_records("ndjson.gz", blob) == truth
+        assert hashlib.sha256(blob).hexdigest() == status["sha256"]
+    finally:
+        a.stop()
+        b.stop()
