@@ -205,8 +205,9 @@ class ExportRunner:
     async def sweep(self) -> None:
         for record in await self.store.expired_exports(time.time()):
             task = self._tasks.get(record.export_id)
-            if task is not None:
+            if task is not None:  # its writer stops before its files go
                 task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
             await self.storage.delete(record.file_name)
             await self._io(self._writer(record).remove)
             await self.store.delete_export(record.export_id)
