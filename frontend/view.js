@@ -64,6 +64,27 @@ export const ui = {
   log: byId('log'),
 };
 
+/**
+ * @typedef {object} ExportRow one format's controls in the Exports box
+ * @property {HTMLButtonElement} button
+ * @property {HTMLElement} state
+ * @property {HTMLAnchorElement} link
+ */
+
+/**
+ * The Export button, state text and download link of `format`.
+ * @param {string} format
+ * @returns {ExportRow}
+ */
+export function exportRow(format) {
+  const row = /** @type {HTMLElement} */ (byId('exports').querySelector(`[data-format="${format}"]`));
+  return {
+    button: /** @type {HTMLButtonElement} */ (row.querySelector('button')),
+    state: /** @type {HTMLElement} */ (row.querySelector('.export-state')),
+    link: /** @type {HTMLAnchorElement} */ (row.querySelector('a')),
+  };
+}
+
 // ---------------------------------------------------------------- messages and log
 
 /** @param {string} text @param {'error'|'info'} [kind] */

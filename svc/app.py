@@ -28,16 +28,24 @@ from svc.csvexport import CsvOptions, DomainCsv, filename
 from svc.errors import (
     BadRequest,
     Draining,
+    ExportNotFound,
+    ExportNotReady,
     InvalidFilter,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RangeNotSatisfiable,
     RequestTimeout,
     TooManyCids,
     TraceError,
     Unauthorized,
     UnsupportedMediaType,
 )
+from svc.exports.model import ExportRecord
+from svc.exports.ranges import requested_range
+from svc.exports.responses import FileRangeResponse
+from svc.exports.runner import ExportRunner, status_of
+from svc.exports.storage import MEDIA_TYPES, open_storage
 from svc.filters import MAX_WHERE_VALUES, explain_wire_error
 from svc.jobs import JobSpec
 from svc.jobs.purge import purge_periodically
@@ -410,6 +418,83 @@ async def export_csv(request: Request) -> Response:
     )
 
 
+# --- exports (svc/exports): a job written to a file in the background ---------------------
+
+_EXPORT_BODY_BYTES = 4096
+_MAX_EXPORT_ID_CHARS = 64
+
+
+def _exports(request: Request) -> ExportRunner:
+    runner: ExportRunner = request.app.state.exports
+    return runner
+
+
+async def create_export(request: Request) -> Response:
+    service = _service(request)
+    if service.draining.is_set():
+        raise Draining()
+    owner = _authorize(request)
+    spec = await service.job(request.path_params["job_id"], owner)
+    _check_media_type(request)
+    body = await _read_body(request, _EXPORT_BODY_BYTES)
+    try:
+        req = msgspec.json.decode(body, type=p.ExportRequest)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"invalid export request: {exc}") from None
+    except msgspec.DecodeError:
+        raise BadRequest("the body must be a JSON object in UTF-8") from None
+    record = await _exports(request).create(spec, req.format)
+    status = status_of(record)
+    return _json(status, 202, {"Location": status.links.self_})
+
+
+async def _export_of(request: Request) -> tuple[ExportRunner, ExportRecord]:
+    service = _service(request)
+    spec = await service.job(request.path_params["job_id"], _authorize(request))
+    export_id = request.path_params["export_id"]
+    if len(export_id) > _MAX_EXPORT_ID_CHARS:
+        raise ExportNotFound()
+    runner = _exports(request)
+    return runner, await runner.get(spec, export_id)
+
+
+async def export_status(request: Request) -> Response:
+    _, record = await _export_of(request)
+    return _json(status_of(record), headers={"Cache-Control": "no-store"})
+
+
+async def export_file(request: Request) -> Response:
+    """The finished file: here with Range support, or a redirect to a pre-signed URL."""
+    runner, record = await _export_of(request)
+    if record.state != "done" or record.sha256 is None or record.size is None:
+        raise ExportNotReady(f"the export is {record.state}")
+    name = record.file_name
+    url = await runner.storage.signed_url(name, runner.service.settings.export_url_seconds)
+    if url is not None:
+        return Response(status_code=307, headers={"Location": url, "Cache-Control": "no-store"})
+    path = runner.storage.local_path(name)
+    if path is None or not path.is_file():
+        raise ExportNotFound("the export's file is not on this server's disk")
+    etag = f'"{record.sha256}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, no-cache",
+        "Content-Disposition": f'attachment; filename="{record.download_name}"',
+    }
+    try:
+        span = requested_range(
+            request.headers.get("range"), request.headers.get("if-range"), etag, record.size
+        )
+    except RangeNotSatisfiable as exc:
+        return problem(
+            exc.status,
+            exc.code,
+            exc.detail,
+            {**headers, "Content-Range": f"bytes */{exc.size}", "Accept-Ranges": "bytes"},
+        )
+    return FileRangeResponse(path, record.size, span, headers, MEDIA_TYPES[record.format])
+
+
 async def list_domains(request: Request) -> Response:
     _authorize(request)
     service = _service(request)
@@ -489,11 +574,15 @@ def create_app(
         settings = app.state.service.settings  # expired jobs: purged now and periodically
         purge = purge_periodically(app.state.service.store, settings.job_purge_seconds)
         app.state.background.add(asyncio.ensure_future(purge))
+        storage = open_storage(settings.export_storage, settings.exports_path)
+        app.state.exports = ExportRunner(app.state.service, storage)
+        app.state.background.add(asyncio.ensure_future(app.state.exports.run_forever()))
         try:
             yield
         finally:
             for task in list(app.state.background):
                 task.cancel()
+            await app.state.exports.stop()  # writers hand their exports back at a checkpoint
             await app.state.service.close()
 
     api_routes: list[Route] = [
@@ -509,6 +598,9 @@ def create_app(
         Route("/api/trace/job/{job_id}/stream", stream),
         Route("/api/trace/job/{job_id}/result", result_page),
         Route("/api/trace/job/{job_id}/export.csv", export_csv),
+        Route("/api/trace/job/{job_id}/exports", create_export, methods=["POST"]),
+        Route("/api/trace/job/{job_id}/exports/{export_id}", export_status),
+        Route("/api/trace/job/{job_id}/exports/{export_id}/file", export_file),
     ]
 
     async def api_fallback(request: Request) -> Response:
@@ -541,7 +633,15 @@ def create_app(
                 allow_origins=cors_origins,
                 allow_methods=["GET", "HEAD", "POST"],
                 allow_headers=["Authorization", "X-Api-Key", "Content-Type", "X-Request-ID"],
-                expose_headers=["Link", "Retry-After", "X-Request-ID", "Content-Disposition"],
+                expose_headers=[
+                    "Link",
+                    "Retry-After",
+                    "X-Request-ID",
+                    "Location",
+                    "ETag",
+                    "Content-Range",
+                    "Content-Disposition",
+                ],
                 max_age=600,
             )
         )

@@ -25,7 +25,8 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from svc import logs
-from svc.errors import JobNotFound
+from svc.errors import ExportNotFound, JobNotFound, TooManyExports
+from svc.exports.model import ExportRecord
 from svc.jobs import JobSpec, JobStore
 from svc.protocol import DomainTotals
 
@@ -138,7 +139,8 @@ async def _store_op(op: str) -> AsyncIterator[None]:
     try:
         yield
     except Exception as exc:
-        if not isinstance(exc, JobNotFound):  # a missing job is an answer, not a failure
+        # a missing job or export is an answer, not a failure (so is the export quota)
+        if not isinstance(exc, JobNotFound | ExportNotFound | TooManyExports):
             STORE_ERRORS.labels(op).inc()
         raise
     finally:
@@ -174,6 +176,30 @@ class TimedStore(JobStore):
     async def purge_expired(self) -> int:
         async with _store_op("purge_expired"):
             return await self.inner.purge_expired()
+
+    async def create_export(self, export: ExportRecord, *, limit: int | None = None) -> None:
+        async with _store_op("create_export"):
+            await self.inner.create_export(export, limit=limit)
+
+    async def get_export(self, export_id: str) -> ExportRecord:
+        async with _store_op("get_export"):
+            return await self.inner.get_export(export_id)
+
+    async def save_export(self, export: ExportRecord) -> ExportRecord | None:
+        async with _store_op("save_export"):
+            return await self.inner.save_export(export)
+
+    async def active_exports(self) -> list[ExportRecord]:
+        async with _store_op("active_exports"):
+            return await self.inner.active_exports()
+
+    async def expired_exports(self, now: float) -> list[ExportRecord]:
+        async with _store_op("expired_exports"):
+            return await self.inner.expired_exports(now)
+
+    async def delete_export(self, export_id: str) -> None:
+        async with _store_op("delete_export"):
+            await self.inner.delete_export(export_id)
 
     async def close(self) -> None:
         await self.inner.close()

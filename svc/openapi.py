@@ -20,12 +20,16 @@ from svc.config import Settings
 from svc.errors import (
     BadRequest,
     Draining,
+    ExportNotFound,
+    ExportNotReady,
+    ExportStorageFull,
     InvalidFilter,
     InvalidToken,
     JobNotFound,
     NotFound,
     Overloaded,
     PayloadTooLarge,
+    RangeNotSatisfiable,
     RateLimited,
     RequestTimeout,
     SnapshotTooOld,
@@ -35,6 +39,7 @@ from svc.errors import (
     StoreUnavailable,
     TokenJobMismatch,
     TooManyCids,
+    TooManyExports,
     TooManyJobs,
     TooManyRequests,
     TraceError,
@@ -74,6 +79,12 @@ class Operation:
 
 def _job_id() -> Param:
     return Param("job_id", "path", "The job's id, from `POST /api/trace/job`.", {"type": "string"})
+
+
+def _export_id() -> Param:
+    return Param(
+        "export_id", "path", "The export's id, from `POST .../exports`.", {"type": "string"}
+    )
 
 
 def _since() -> Param:
@@ -265,6 +276,79 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             },
         ),
         Operation(
+            "post",
+            "/api/trace/job/{job_id}/exports",
+            "Export a job to a file",
+            "Writes every record of the job to one file in the background: `ndjson.gz` (one "
+            'record a line, `{"_domain": ..., <columns>}`) or `csv.zip` (one CSV file per '
+            "domain). Poll the status URL (`Location`) until `state` is `done`, then download "
+            f"`links.file`. At most {settings.exports_per_key} exports of one API key may be "
+            "queued or running at once; the file lives as long as its job.",
+            (202, "The export is queued.", "application/json", p.ExportStatus),
+            params=(_job_id(),),
+            body=p.ExportRequest,
+            errors=(
+                BadRequest,
+                JobNotFound,
+                NotFound,
+                UnknownDomain,
+                RequestTimeout,
+                PayloadTooLarge,
+                UnsupportedMediaType,
+                TooManyExports,
+                ExportStorageFull,
+                Draining,
+                StoreUnavailable,
+            ),
+            headers={"Location": "The export's status URL"},
+        ),
+        Operation(
+            "get",
+            "/api/trace/job/{job_id}/exports/{export_id}",
+            "An export's state",
+            "`queued`, `running`, `done` or `failed`; the records written against the job's "
+            "total; when done the file's size, its SHA-256 and the download link.",
+            (200, "The export.", "application/json", p.ExportStatus),
+            params=(_job_id(), _export_id()),
+            errors=(JobNotFound, ExportNotFound, NotFound, UnknownDomain, StoreUnavailable),
+        ),
+        Operation(
+            "get",
+            "/api/trace/job/{job_id}/exports/{export_id}/file",
+            "Download a finished export",
+            "The file, with `Content-Length`, `ETag` (its SHA-256 in quotes) and "
+            "`Accept-Ranges: bytes`. One `Range` (`bytes=a-b`, `bytes=a-`, `bytes=-n`) gets a "
+            "206; several ranges, a malformed one, or an `If-Range` other than the current "
+            "ETag get the whole file (200); a range starting beyond the end gets 416 with "
+            "`Content-Range: bytes */SIZE`. HEAD answers the same headers. With S3 storage "
+            "the answer is a 307 to a pre-signed URL valid "
+            f"{settings.export_url_seconds} s (TRACE_EXPORT_URL_SECONDS), which S3 serves "
+            "with the same range support.",
+            (
+                200,
+                "The file (206: the requested range).",
+                "application/octet-stream",
+                {"type": "string", "format": "binary"},
+            ),
+            params=(_job_id(), _export_id()),
+            errors=(
+                JobNotFound,
+                ExportNotFound,
+                NotFound,
+                UnknownDomain,
+                ExportNotReady,
+                RangeNotSatisfiable,
+                StoreUnavailable,
+            ),
+            headers={
+                "ETag": "The file's SHA-256, quoted",
+                "Accept-Ranges": "`bytes`",
+                "Content-Range": "On a 206: `bytes FIRST-LAST/SIZE`",
+                "Content-Disposition": "`attachment` with a file name",
+                "Location": "S3 storage: the pre-signed URL of the 307",
+            },
+        ),
+        Operation(
             "get",
             "/api/domains",
             "Configured domains",
@@ -400,6 +484,8 @@ def components(domains: list[str]) -> dict[str, Any]:
         p.DemoCids,
         p.Health,
         p.Problem,
+        p.ExportRequest,
+        p.ExportStatus,
     )
     (line, *_), schemas = msgspec.json.schema_components((p.Line, *structs), ref_template=REF)
     # The tags make the line types mutually exclusive: exactly one matches.

@@ -7,7 +7,7 @@ New fields get defaults and go at the end, so older clients keep decoding.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -260,3 +260,45 @@ def shape_records(rows: list[tuple[Any, ...]], columns: tuple[str, ...], arrays:
         return [row[:width] for row in rows]
     record = _record_type(columns)
     return [record(*row[:width]) for row in rows]
+
+
+# --- exports: a job written to a file in the background (svc/exports) ------------------
+
+ExportFormat = Literal["ndjson.gz", "csv.zip"]
+ExportState = Literal["queued", "running", "done", "failed"]
+
+
+class ExportRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """`ndjson.gz`: one record a line, `{"_domain": ..., <columns>}`, gzip; `csv.zip`: one
+    CSV file per domain (`history.csv`, ...), UTF-8 with a BOM, spreadsheet-safe cells."""
+
+    format: ExportFormat
+
+
+class ExportLinks(msgspec.Struct):
+    self_: str = msgspec.field(name="self")
+    file: str  # answers 409 export_not_ready until `state` is done
+    job: str
+
+
+class ExportFailure(msgspec.Struct):
+    code: str
+    message: str
+
+
+class ExportStatus(msgspec.Struct):
+    """An export's state; the body of 202 Accepted and of its status URL."""
+
+    export_id: str
+    job_id: str
+    format: ExportFormat
+    state: ExportState
+    records: int  # written so far
+    total: int | None  # records of the whole job, once counted
+    created_at: str  # RFC 3339, UTC
+    updated_at: str
+    expires_at: str  # with its job
+    size: int | None  # bytes of the finished file
+    sha256: str | None  # hex digest of the finished file; its ETag is this in quotes
+    error: ExportFailure | None
+    links: ExportLinks

@@ -18,6 +18,8 @@ PURE_CORE = (
     "svc.ratelimit",
     "svc.csvfmt",
     "svc.filters",
+    "svc.exports.model",
+    "svc.exports.ranges",
 )
 
 
