@@ -344,6 +344,15 @@ async def result_page(request: Request) -> Response:
     return response
 
 
+async def job_aggregation(request: Request) -> Response:
+    service = _service(request)
+    owner = _authorize(request)
+    spec = await service.job(request.path_params["job_id"], owner)
+    with service.admission.slot(_client(request, owner)):
+        result = await _unless_gone(request, service.aggregation(spec))
+    return _json(result)
+
+
 async def list_domains(request: Request) -> Response:
     _authorize(request)
     service = _service(request)
@@ -433,6 +442,7 @@ def create_app(
         Route("/api/trace/job/{job_id}", describe_job),
         Route("/api/trace/job/{job_id}/stream", stream),
         Route("/api/trace/job/{job_id}/result", result_page),
+        Route("/api/trace/job/{job_id}/aggregation", job_aggregation),
     ]
 
     async def api_fallback(request: Request) -> Response:

@@ -23,7 +23,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from svc.domains import ROWID, Domain
+from svc.domains import ROWID, Aggregation, Domain
 
 SLOTS = 1000
 RID_ALIAS = "TRACE_RID"
@@ -119,6 +119,53 @@ def totals_sql(
         f" FROM {_source(domain, dialect, snapshot)}"
         f" WHERE {domain.key} IN ({_in_list(slots)})"
     )
+
+
+def _read(domain: Domain, dialect: Dialect, at: int) -> str:
+    """A column as an aggregate reads it: a TIMESTAMP WITH TIME ZONE one in UTC."""
+    col = domain.select[at]
+    return dialect.utc.format(col) if at in domain.timestamptz else col
+
+
+def aggregate_sql(
+    domain: Domain,
+    aggregation: Aggregation,
+    dialect: Dialect,
+    *,
+    slots: int = SLOTS,
+    snapshot: bool = False,
+) -> str:
+    """One declared aggregation over one chunk; `svc.aggregate` merges the chunks.
+
+    - count: ``SELECT <by>, COUNT(*) ... GROUP BY <by>``
+    - sum: ``SELECT [<by>,] COUNT(*), SUM(<column>) ... [GROUP BY <by>]``
+    - min_max: ``SELECT MIN(<column>), MAX(<column>) ...``
+    - distinct: ``SELECT DISTINCT <column> ... AND <column> IS NOT NULL`` (distinct values
+      repeat across chunks, so the chunks' values are merged, not their counts)
+
+    The same FROM and WHERE as `totals_sql`. A TIMESTAMP WITH TIME ZONE column is read in
+    UTC under a ``TRACE_UTC_`` alias, as in pages.
+    """
+    where = f" FROM {_source(domain, dialect, snapshot)} WHERE {domain.key} IN ({_in_list(slots)})"
+
+    def alias(at: int, suffix: str = "") -> str:
+        return f" AS {UTC_ALIAS}{at}{suffix}" if at in domain.timestamptz else ""
+
+    if aggregation.kind in ("min_max", "distinct"):
+        assert aggregation.column is not None
+        at, col = aggregation.column, _read(domain, dialect, aggregation.column)
+        if aggregation.kind == "distinct":
+            return f"SELECT DISTINCT {col}{alias(at)}{where} AND {col} IS NOT NULL"
+        return f"SELECT MIN({col}){alias(at, '_MIN')}, MAX({col}){alias(at, '_MAX')}{where}"
+    measures = "COUNT(*)"
+    if aggregation.kind == "sum":
+        assert aggregation.column is not None
+        measures += f", SUM({_read(domain, dialect, aggregation.column)})"
+    if not aggregation.by:
+        return f"SELECT {measures}{where}"
+    groups = [_read(domain, dialect, at) for at in aggregation.by]
+    selected = ", ".join(g + alias(at) for g, at in zip(groups, aggregation.by, strict=True))
+    return f"SELECT {selected}, {measures}{where} GROUP BY {', '.join(groups)}"
 
 
 Binds = dict[str, object]

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from svc import protocol as p
+from svc.aggregate import merger
 from svc.domains import Domain
-from svc.keyset import Dialect, Key, Plan, page_sql, totals_sql
-from svc.metrics import PAGE_QUERY_SECONDS
+from svc.keyset import Dialect, Key, Plan, aggregate_sql, page_sql, totals_sql
+from svc.metrics import AGGREGATE_QUERY_SECONDS, PAGE_QUERY_SECONDS
 from svc.protocol import DomainTotals
 from svc.sources import Row, Source
 
@@ -29,6 +31,7 @@ class Batch:
 
 _page_sql = lru_cache(maxsize=64)(page_sql)
 _totals_sql = lru_cache(maxsize=64)(totals_sql)
+_aggregate_sql = lru_cache(maxsize=256)(aggregate_sql)
 
 
 class DomainReader:
@@ -117,3 +120,27 @@ class DomainReader:
                 return DomainTotals(records=int(rows[0][0]), containers=int(rows[0][1]))
 
         return list(await asyncio.gather(*(one(c) for c in range(self.plan.chunk_count))))
+
+    async def aggregate(self) -> dict[str, p.Aggregate]:
+        """The domain's declared aggregations over the job: one query per aggregation and
+        chunk, on the count lane (one at a time, as counting), merged as they come.
+
+        Chunk by chunk: a chunk's aggregations follow each other while its rows are still
+        in the database's cache. Nothing but the merged groups is held (`svc.aggregate`).
+        """
+        aggregations = self.domain.aggregations
+        dialect, snapshot = self.source.dialect, self.scn is not None
+        queries = [
+            _aggregate_sql(self.domain, a, dialect, slots=self.plan.slots, snapshot=snapshot)
+            for a in aggregations
+        ]
+        mergers = [merger(a, self.domain) for a in aggregations]
+        seconds = AGGREGATE_QUERY_SECONDS.labels(dialect.name, self.domain.name)
+        for chunk in range(self.plan.chunk_count):
+            binds = self.plan.totals_binds(chunk, self.scn)
+            for sql, merging in zip(queries, mergers, strict=True):
+                started = time.perf_counter()
+                rows = await self.source.fetch(sql, binds, lane="count")
+                seconds.observe(time.perf_counter() - started)
+                merging.add(rows)
+        return {a.name: m.result() for a, m in zip(aggregations, mergers, strict=True)}

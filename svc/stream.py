@@ -8,6 +8,11 @@ the line before it has drained to the socket. So a stream holds at most one line
 flight and one page being read, however slowly its client reads (~2 MB at 5,000
 records), and a fast client still gets the next page read while this line is on the wire.
 
+The job's declared aggregations (`svc.aggregate`) are started once this connection's first
+records line is handed on, so they never delay the first page, and run on the source's
+count lane while the client receives the rest; the `aggregation` line waits for them. A
+resumed stream finds them stored with the job and does not compute them again.
+
 When the client goes away the generator is cancelled: the query in flight is interrupted
 and no cursor or connection is left behind. Lines after the first byte carry failures as
 an `error` line; a draining server ends with a `reconnect` line.
@@ -83,6 +88,7 @@ class JobStream:
             )
             first = spec.domains.index(cursor.domain) if cursor else 0
             total_records = 0
+            aggregating = False
             for index, name in enumerate(spec.domains):
                 if index < first:
                     total_records += (await service.totals(spec, name)).records
@@ -117,6 +123,9 @@ class JobStream:
                         self.since = token
                         yield line
                         del line
+                        if not aggregating:
+                            service.start_aggregations(spec)
+                            aggregating = True
                     if counting is not None and (counting.done() or not more):
                         yield _domain_start(name, domain.columns, await counting, size)
                         counting = None
@@ -129,11 +138,7 @@ class JobStream:
                     page = await reader.read(after, size)
                 yield p.encode_line(p.DomainEnd(name, seen))
                 total_records += seen
-            aggregate = {}
-            for name in spec.domains:
-                totals = await service.totals(spec, name)
-                aggregate[name] = {"records": totals.records, "containers": totals.containers}
-            yield p.encode_line(p.Aggregation({"domains": aggregate}))
+            yield p.encode_line(p.Aggregation(await service.aggregation(spec)))
             self.outcome = "complete"
             yield p.encode_line(p.Complete(round(time.monotonic() - started, 3), total_records))
         except TraceError as exc:

@@ -2,7 +2,7 @@
 
 `JobStore` is the interface; `EmbeddedJobStore` (a SQLite file in the data directory,
 the default) and `RedisJobStore` (shared by replicas) implement it. A spec is immutable
-once created; only per-domain statistics are added to a job later.
+once created; only per-domain statistics (totals, aggregations) are added to a job later.
 """
 
 from __future__ import annotations
@@ -72,6 +72,14 @@ class JobStore(abc.ABC):
     @abc.abstractmethod
     async def put_totals(self, job_id: str, domain: str, totals: DomainTotals) -> None:
         """Store a domain's totals; nothing is written for a missing or expired job."""
+
+    @abc.abstractmethod
+    async def get_aggregations(self, job_id: str, domain: str) -> bytes | None:
+        """A domain's stored aggregations (`svc.aggregate.encode_aggregations`), or None."""
+
+    @abc.abstractmethod
+    async def put_aggregations(self, job_id: str, domain: str, blob: bytes) -> None:
+        """Store a domain's aggregations; nothing is written for a missing or expired job."""
 
     @abc.abstractmethod
     async def purge_expired(self) -> int:
