@@ -162,8 +162,12 @@ def fingerprint(value: Any) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     elif isinstance(value, decimal.Decimal):
-        integral = value.is_finite() and value == value.to_integral_value()
-        value = int(value) if integral else ("decimal", str(value.normalize()))
+        if value.is_finite() and value == value.to_integral_value():
+            value = int(value)
+        elif decimal.Decimal(float(value)) == value:  # 2.5 is the float 2.5
+            value = float(value)
+        else:
+            value = ("decimal", str(value.normalize()))
     if isinstance(value, int) and not -(2**63) <= value < 2**64:
         value = ("int", str(value))  # msgpack holds 64-bit integers only
     try:

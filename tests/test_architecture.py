@@ -17,6 +17,7 @@ PURE_CORE = (
     "svc.cache",
     "svc.ratelimit",
     "svc.csvfmt",
+    "svc.aggregate",
 )
 
 

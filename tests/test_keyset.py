@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from svc.keyset import ORACLE, SQLITE, Key, Plan, page_sql, totals_sql
+from svc.domains import parse_domains
+from svc.keyset import ORACLE, SQLITE, Key, Plan, aggregate_sql, page_sql, totals_sql
 from tests.support import DOMAINS, expected_rows
 
 HISTORY = DOMAINS["history"]
@@ -116,3 +117,38 @@ def test_offset_pages_differ_only_in_their_row_limiting_clause() -> None:
     assert page_sql(HISTORY, SQLITE).removesuffix("LIMIT :limit") == lite.removesuffix(
         "LIMIT :limit OFFSET :skip"
     )
+
+
+def test_aggregate_sql_has_the_shape_of_totals_sql() -> None:
+    d = parse_domains(
+        """
+        [domains.h]
+        table = "OWNER.EVENTS"
+        columns = ["CONTAINERID", "EVENTNAME", '"Step"', "QTY", "TS"]
+        timestamptz = ["TS"]
+        aggregations = [
+          { name = "count", kind = "count", by = ["EVENTNAME", '"Step"'] },
+          { name = "sum", kind = "sum", column = "QTY" },
+          { name = "sum_by", kind = "sum", column = "QTY", by = ["TS"] },
+          { name = "span", kind = "min_max", column = "TS" },
+          { name = "distinct", kind = "distinct", column = '"Step"' },
+        ]
+        """
+    )["h"]
+    sql = {a.name: aggregate_sql(d, a, SQLITE, slots=2) for a in d.aggregations}
+    where = " FROM OWNER.EVENTS WHERE CONTAINERID IN (:c0, :c1)"
+    assert totals_sql(d, SQLITE, slots=2).endswith(where)
+    assert sql == {
+        "count": f'SELECT EVENTNAME, "Step", COUNT(*){where} GROUP BY EVENTNAME, "Step"',
+        "sum": f"SELECT COUNT(*), SUM(QTY){where}",
+        "sum_by": f"SELECT TS AS TRACE_UTC_4, COUNT(*), SUM(QTY){where} GROUP BY TS",
+        "span": f"SELECT MIN(TS) AS TRACE_UTC_4_MIN, MAX(TS) AS TRACE_UTC_4_MAX{where}",
+        "distinct": f'SELECT DISTINCT "Step"{where} AND "Step" IS NOT NULL',
+    }
+    # Oracle: ROWID-free, so the same text but the UTC reading and the snapshot clause.
+    span = aggregate_sql(d, d.aggregations[3], ORACLE, snapshot=True)
+    assert span.startswith(
+        "SELECT MIN(SYS_EXTRACT_UTC(TS)) AS TRACE_UTC_4_MIN, MAX(SYS_EXTRACT_UTC(TS)) AS"
+        " TRACE_UTC_4_MAX FROM OWNER.EVENTS AS OF SCN :scn WHERE CONTAINERID IN (:c0, "
+    )
+    assert span.count(":c") == 1000

@@ -1,8 +1,9 @@
 """The Oracle dialect's SQL, verified without an Oracle server.
 
-- The Oracle dialect's page and totals SQL run on a real SQLite demo file, rewriting only
-  the row-limit clause, through the real reader: every page of multi-chunk jobs matches
-  the SQLite dialect and a direct ORDER BY query.
+- The Oracle dialect's page, totals and aggregate SQL run on a real SQLite demo file,
+  rewriting only the row-limit clause, through the real reader: every page of multi-chunk
+  jobs matches the SQLite dialect and a direct ORDER BY query; every declared aggregation
+  matches the SQLite dialect's.
 - Every Oracle statement parses with sqlglot's Oracle dialect (no "Command" fallback).
 - One constant statement text, with the same bind names, for every position.
 """
@@ -23,8 +24,8 @@ from sqlglot import exp
 
 from svc import migrate
 from svc.demo import build_demo_database
-from svc.domains import Domain
-from svc.keyset import ORACLE, SLOTS, Key, Plan, page_sql, totals_sql
+from svc.domains import Domain, parse_domains
+from svc.keyset import ORACLE, SLOTS, Key, Plan, aggregate_sql, page_sql, totals_sql
 from svc.migrate import migration_files
 from svc.reader import DomainReader
 from svc.sources import Lane, Row, Source
@@ -147,6 +148,28 @@ def test_oracle_totals_sql_counts_like_sqlite(demo: Path, cids: list[str], domai
     assert sum(c.records for c in got) > 0 and sum(c.containers for c in got) == 900
 
 
+@pytest.mark.parametrize("domain", ["history", "materials"])
+def test_oracle_aggregate_sql_aggregates_like_sqlite(
+    demo: Path, cids: list[str], domain: str
+) -> None:
+    plan = Plan(_job(cids, 900, seed=4), slots=100)
+    assert DOMAINS[domain].aggregations
+
+    async def run() -> tuple[Any, Any]:
+        oracle_text, lite = OracleTextOnSqlite(demo), SqliteSource(str(demo))
+        try:
+            return (
+                await DomainReader(oracle_text, DOMAINS[domain], plan).aggregate(),
+                await DomainReader(lite, DOMAINS[domain], plan).aggregate(),
+            )
+        finally:
+            await oracle_text.close()
+            await lite.close()
+
+    got, want = asyncio.run(run())
+    assert got == want and set(got) == {a.name for a in DOMAINS[domain].aggregations}
+
+
 # --- (b) every Oracle statement parses with sqlglot's Oracle dialect -------------------------
 
 
@@ -183,6 +206,49 @@ def test_totals_sql_parses_as_oracle(domain: str, snapshot: bool) -> None:
     tree = _parse(totals_sql(DOMAINS[domain], ORACLE, snapshot=snapshot))
     assert isinstance(tree, exp.Select) and tree.find(exp.Count) is not None
     assert (tree.find(exp.Version) is not None) == snapshot
+
+
+_AGGREGATING = parse_domains(
+    """
+    [domains.h]
+    table = "OWNER.EVENTS"
+    columns = ["CONTAINERID", "EVENTNAME", '"Step"', "QTY", "TS"]
+    timestamptz = ["TS"]
+    aggregations = [
+      { name = "count", kind = "count", by = ["EVENTNAME", '"Step"'] },
+      { name = "sum", kind = "sum", column = "QTY" },
+      { name = "sum_by", kind = "sum", column = "QTY", by = ["TS"] },
+      { name = "span", kind = "min_max", column = "TS" },
+      { name = "distinct", kind = "distinct", column = '"Step"' },
+    ]
+    """
+)["h"]
+
+
+@pytest.mark.parametrize("snapshot", [False, True])
+@pytest.mark.parametrize("domain", [*DOMAINS.values(), _AGGREGATING], ids=[*DOMAINS, "quoted-tstz"])
+def test_aggregate_sql_parses_as_oracle(domain: Domain, snapshot: bool) -> None:
+    for agg in domain.aggregations:
+        sql = aggregate_sql(domain, agg, ORACLE, snapshot=snapshot)
+        tree = _parse(sql)
+        assert isinstance(tree, exp.Select)
+        assert (tree.find(exp.Version) is not None) == snapshot
+        in_list = tree.find(exp.In)
+        assert in_list is not None and len(in_list.expressions) == SLOTS
+        group = tree.args.get("group")
+        assert (group is not None) == bool(agg.by), sql
+        if agg.by:
+            assert group is not None
+            assert [e.sql("oracle") for e in group.expressions] == [
+                ("SYS_EXTRACT_UTC(TS)" if i in domain.timestamptz else domain.select[i])
+                for i in agg.by
+            ]
+        if agg.kind == "distinct":
+            assert tree.args.get("distinct") is not None
+        # One constant text per aggregation: its binds are the totals' binds.
+        plan = Plan([f"c{i:04d}" for i in range(2500)])
+        scn = 5 if snapshot else None
+        assert frozenset(plan.totals_binds(2, scn)) == frozenset(_placeholders(sql))
 
 
 def test_source_statements_parse_as_oracle() -> None:
