@@ -1,8 +1,11 @@
 """Declared aggregations: per-chunk results merged into one small outcome (pure).
 
-The database computes each aggregation per chunk of ≤1000 CIDs (`keyset.aggregate_sql`);
-a `Merger` folds the chunks' rows, in any order, and `result()` gives the wire struct.
-What is held while merging is bounded, whatever the job:
+The database computes a domain's aggregations per chunk of ≤1000 CIDs: one grouped query
+for all its counts, sums and min/max (`keyset.aggregate_sql`, grouped by all their `by`
+columns together), one query per distinct count (`keyset.distinct_sql`). A
+`DomainMerger` rolls each aggregation up from those rows, folds the chunks in any order,
+and `result()` gives the wire structs. What is held while merging is bounded, whatever
+the job:
 
 - counts and sums by group: at most `MAX_TRACKED_GROUPS` groups. Past that (a `by` column
   of very high cardinality, e.g. a serial number), the smaller half is folded into the
@@ -26,6 +29,7 @@ import msgspec
 
 from svc import protocol as p
 from svc.domains import Aggregation, Domain
+from svc.keyset import aggregate_shape
 
 MAX_TRACKED_GROUPS = 100_000
 _BUCKETS = 64  # distinct fingerprints are counted bucket by bucket: small temporary sets
@@ -68,7 +72,6 @@ class _Groups:
         self.aggregation = aggregation
         self.domain = domain
         self.max_groups = max_groups
-        self.width = len(aggregation.by)
         self.groups: dict[tuple[Any, ...], list[Any]] = {}
         # groups, rows and sum folded into "other" while merging (past max_groups)
         self.folded_groups = 0
@@ -76,17 +79,16 @@ class _Groups:
         self.folded_sum: Any = None
         self.exact = True
 
-    def add(self, rows: list[Row]) -> None:
-        n = self.width
-        for row in rows:
-            key = tuple(row[:n])
-            count, total = row[n], row[n + 1] if len(row) > n + 1 else None
-            known = self.groups.get(key)
-            if known is None:
-                self.groups[key] = [int(count), total]
-            else:
-                known[0] += int(count)
-                known[1] = add_numbers(known[1], total)
+    def add(self, key: tuple[Any, ...], count: int, total: Any) -> None:
+        known = self.groups.get(key)
+        if known is None:
+            self.groups[key] = [int(count), total]
+        else:
+            known[0] += int(count)
+            known[1] = add_numbers(known[1], total)
+
+    def bound(self) -> None:
+        """Called after each chunk: keep the tracked groups under the limit."""
         if len(self.groups) > self.max_groups:
             self._fold(self.max_groups // 2)
 
@@ -141,12 +143,11 @@ class _MinMax:
         self.low: Any = None
         self.high: Any = None
 
-    def add(self, rows: list[Row]) -> None:
-        for low, high in rows:
-            if low is not None and (self.low is None or sql_order(low) < sql_order(self.low)):
-                self.low = low
-            if high is not None and (self.high is None or sql_order(high) > sql_order(self.high)):
-                self.high = high
+    def add(self, low: Any, high: Any) -> None:
+        if low is not None and (self.low is None or sql_order(low) < sql_order(self.low)):
+            self.low = low
+        if high is not None and (self.high is None or sql_order(high) > sql_order(self.high)):
+            self.high = high
 
     def result(self) -> p.MinMaxAggregate:
         return p.MinMaxAggregate(self.column, self.low, self.high)
@@ -193,16 +194,58 @@ class _Distinct:
         return p.DistinctAggregate(self.column, sum(len(set(b)) for b in self.buckets))
 
 
-Merger = _Groups | _MinMax | _Distinct
+class DomainMerger:
+    """A domain's aggregations over a job: `add_grouped` each chunk's rows of
+    `keyset.aggregate_sql`, `add_distinct` each chunk's rows of `keyset.distinct_sql` (per
+    distinct aggregation, by name), in any order; then `result()`."""
 
+    def __init__(self, domain: Domain, max_groups: int | None = None) -> None:
+        limit = max_groups or MAX_TRACKED_GROUPS
+        shape = aggregate_shape(domain)
+        self.groups: list[tuple[_Groups, list[int], int | None]] = []
+        self.extremes: list[tuple[_MinMax, int]] = []
+        self.distinct: dict[str, _Distinct] = {}
+        self.order: list[tuple[str, _Groups | _MinMax | _Distinct]] = []
+        at: dict[int, int] = {}
+        sums: dict[int, int] = {}
+        lows: dict[int, int] = {}
+        if shape is not None:
+            at = {c: i for i, c in enumerate(shape.groups)}
+            self.count_at = len(shape.groups)
+            sums = {c: self.count_at + 1 + i for i, c in enumerate(shape.sums)}
+            first = self.count_at + 1 + len(shape.sums)
+            lows = {c: first + 2 * i for i, c in enumerate(shape.extremes)}
+        for agg in domain.aggregations:
+            part: _Groups | _MinMax | _Distinct
+            if agg.kind in ("count", "sum"):
+                part = _Groups(agg, domain, limit)
+                total = sums[agg.column] if agg.kind == "sum" and agg.column is not None else None
+                self.groups.append((part, [at[c] for c in agg.by], total))
+            elif agg.kind == "min_max":
+                assert agg.column is not None
+                part = _MinMax(agg, domain)
+                self.extremes.append((part, lows[agg.column]))
+            else:
+                part = self.distinct[agg.name] = _Distinct(agg, domain)
+            self.order.append((agg.name, part))
 
-def merger(aggregation: Aggregation, domain: Domain, max_groups: int | None = None) -> Merger:
-    """An empty merger for `aggregation`: `add` each chunk's rows, then `result()`."""
-    if aggregation.kind in ("count", "sum"):
-        return _Groups(aggregation, domain, max_groups or MAX_TRACKED_GROUPS)
-    if aggregation.kind == "min_max":
-        return _MinMax(aggregation, domain)
-    return _Distinct(aggregation, domain)
+    def add_grouped(self, rows: list[Row]) -> None:
+        count_at = self.count_at
+        for row in rows:
+            count = row[count_at]
+            for groups, key_at, sum_at in self.groups:
+                key = tuple(row[i] for i in key_at)
+                groups.add(key, count, None if sum_at is None else row[sum_at])
+            for extremes, low_at in self.extremes:
+                extremes.add(row[low_at], row[low_at + 1])
+        for groups, _, _ in self.groups:
+            groups.bound()
+
+    def add_distinct(self, name: str, rows: list[Row]) -> None:
+        self.distinct[name].add(rows)
+
+    def result(self) -> dict[str, p.Aggregate]:
+        return {name: part.result() for name, part in self.order}
 
 
 _aggregations_decoder = msgspec.json.Decoder(dict[str, p.Aggregate], float_hook=decimal.Decimal)

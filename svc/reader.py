@@ -14,9 +14,18 @@ from functools import lru_cache
 from typing import Any
 
 from svc import protocol as p
-from svc.aggregate import merger
+from svc.aggregate import DomainMerger
 from svc.domains import Domain
-from svc.keyset import Dialect, Key, Plan, aggregate_sql, page_sql, totals_sql
+from svc.keyset import (
+    Dialect,
+    Key,
+    Plan,
+    aggregate_shape,
+    aggregate_sql,
+    distinct_sql,
+    page_sql,
+    totals_sql,
+)
 from svc.metrics import AGGREGATE_QUERY_SECONDS, PAGE_QUERY_SECONDS
 from svc.protocol import DomainTotals
 from svc.sources import Row, Source
@@ -31,7 +40,8 @@ class Batch:
 
 _page_sql = lru_cache(maxsize=64)(page_sql)
 _totals_sql = lru_cache(maxsize=64)(totals_sql)
-_aggregate_sql = lru_cache(maxsize=256)(aggregate_sql)
+_aggregate_sql = lru_cache(maxsize=64)(aggregate_sql)
+_distinct_sql = lru_cache(maxsize=64)(distinct_sql)
 
 
 class DomainReader:
@@ -122,25 +132,34 @@ class DomainReader:
         return list(await asyncio.gather(*(one(c) for c in range(self.plan.chunk_count))))
 
     async def aggregate(self) -> dict[str, p.Aggregate]:
-        """The domain's declared aggregations over the job: one query per aggregation and
-        chunk, on the count lane (one at a time, as counting), merged as they come.
+        """The domain's declared aggregations over the job, on the count lane (one query at
+        a time, as counting): per chunk, one grouped query for every count, sum and
+        min_max, and one per distinct count, merged as they come (`svc.aggregate`).
 
-        Chunk by chunk: a chunk's aggregations follow each other while its rows are still
-        in the database's cache. Nothing but the merged groups is held (`svc.aggregate`).
+        Chunk by chunk: a chunk's queries follow each other while its rows are still in
+        the database's cache. Nothing but the merged groups is held.
         """
-        aggregations = self.domain.aggregations
-        dialect, snapshot = self.source.dialect, self.scn is not None
-        queries = [
-            _aggregate_sql(self.domain, a, dialect, slots=self.plan.slots, snapshot=snapshot)
-            for a in aggregations
-        ]
-        mergers = [merger(a, self.domain) for a in aggregations]
-        seconds = AGGREGATE_QUERY_SECONDS.labels(dialect.name, self.domain.name)
+        domain, dialect, snapshot = self.domain, self.source.dialect, self.scn is not None
+        queries: list[tuple[str | None, str]] = []  # (distinct aggregation or None, SQL)
+        if aggregate_shape(domain) is not None:
+            sql = _aggregate_sql(domain, dialect, slots=self.plan.slots, snapshot=snapshot)
+            queries.append((None, sql))
+        for agg in domain.aggregations:
+            if agg.kind == "distinct" and agg.column is not None:
+                sql = _distinct_sql(
+                    domain, agg.column, dialect, slots=self.plan.slots, snapshot=snapshot
+                )
+                queries.append((agg.name, sql))
+        merging = DomainMerger(domain)
+        seconds = AGGREGATE_QUERY_SECONDS.labels(dialect.name, domain.name)
         for chunk in range(self.plan.chunk_count):
             binds = self.plan.totals_binds(chunk, self.scn)
-            for sql, merging in zip(queries, mergers, strict=True):
+            for distinct, sql in queries:
                 started = time.perf_counter()
                 rows = await self.source.fetch(sql, binds, lane="count")
                 seconds.observe(time.perf_counter() - started)
-                merging.add(rows)
-        return {a.name: m.result() for a, m in zip(aggregations, mergers, strict=True)}
+                if distinct is None:
+                    merging.add_grouped(rows)
+                else:
+                    merging.add_distinct(distinct, rows)
+        return merging.result()

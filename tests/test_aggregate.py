@@ -10,16 +10,19 @@ import msgspec
 
 from svc import protocol as p
 from svc.aggregate import (
+    DomainMerger,
     add_numbers,
     decode_aggregations,
     encode_aggregations,
     fingerprint,
-    merger,
     sql_order,
 )
 from svc.domains import Aggregation, Domain
+from svc.keyset import aggregate_shape
 
-DOMAIN = Domain("d", "T", "K", "rowid", ("K", "A", "B", "N"))
+
+def _domain(*aggregations: Aggregation) -> Domain:
+    return Domain("d", "T", "K", "rowid", ("K", "A", "B", "N"), aggregations=aggregations)
 
 
 def test_sql_order_puts_null_first_and_never_compares_across_types() -> None:
@@ -45,10 +48,11 @@ def test_sums_skip_nulls_and_keep_decimals_exact() -> None:
 
 
 def test_groups_merge_across_chunks_and_rank_by_rows_then_key() -> None:
-    m = merger(Aggregation("a", "count", by=(1,), top=2), DOMAIN)
-    m.add([("x", 3), ("y", 5), (None, 1)])
-    m.add([("x", 2), ("z", 5), (None, 4)])
-    got = m.result()
+    d = _domain(Aggregation("a", "count", by=(1,), top=2))
+    m = DomainMerger(d)
+    m.add_grouped([("x", 3), ("y", 5), (None, 1)])  # rows of aggregate_sql: A, COUNT(*)
+    m.add_grouped([("x", 2), ("z", 5), (None, 4)])
+    got = m.result()["a"]
     assert isinstance(got, p.CountAggregate)
     # x, y, z and NULL all have 5 rows: the key breaks the tie (NULL first, as in SQL).
     assert [(g.key, g.count) for g in got.groups] == [([None], 5), (["x"], 5)]
@@ -56,9 +60,41 @@ def test_groups_merge_across_chunks_and_rank_by_rows_then_key() -> None:
     assert got.count == 20 and got.exact and got.by == ["A"]
 
 
+def test_every_aggregation_rolls_up_from_the_one_grouped_query() -> None:
+    d = _domain(
+        Aggregation("by_a", "count", by=(1,)),
+        Aggregation("n_by_b", "sum", by=(2,), column=3),
+        Aggregation("n", "sum", column=3),
+        Aggregation("span", "min_max", column=2),
+        Aggregation("a_span", "min_max", column=1),
+    )
+    shape = aggregate_shape(d)
+    assert shape is not None
+    assert (shape.groups, shape.sums, shape.extremes) == ((1, 2), (3,), (2, 1))
+    m = DomainMerger(d)
+    # A, B, COUNT(*), SUM(N), MIN(B), MAX(B), MIN(A), MAX(A): one chunk, then another
+    m.add_grouped(
+        [
+            ("a1", "b1", 2, 10, "b1", "b1", "a1", "a1"),
+            ("a2", "b1", 1, None, "b1", "b1", "a2", "a2"),
+        ]
+    )
+    m.add_grouped([("a1", "b2", 4, 5, "b2", "b2", "a1", "a1")])
+    got = m.result()
+    assert list(got) == ["by_a", "n_by_b", "n", "span", "a_span"]
+    assert got["by_a"] == p.CountAggregate(["A"], 7, [p.Group(["a1"], 6), p.Group(["a2"], 1)], None)
+    assert got["n_by_b"] == p.SumAggregate(
+        "N", ["B"], 15, 7, [p.Group(["b2"], 4, 5), p.Group(["b1"], 3, 10)], None
+    )
+    assert got["n"] == p.SumAggregate("N", [], 15, 7, [], None)
+    assert got["span"] == p.MinMaxAggregate("B", "b1", "b2")
+    assert got["a_span"] == p.MinMaxAggregate("A", "a1", "a2")
+
+
 def test_tracked_groups_are_bounded_and_totals_stay_exact() -> None:
     rng = random.Random(4)
-    m = merger(Aggregation("a", "sum", by=(1, 2), column=3, top=3), DOMAIN, max_groups=100)
+    d = _domain(Aggregation("a", "sum", by=(1, 2), column=3, top=3))
+    m = DomainMerger(d, max_groups=100)
     rows_total, sum_total = 0, 0
     for _ in range(30):  # 30 chunks of 40 groups of up to 3,000 distinct keys
         chunk = []
@@ -66,9 +102,9 @@ def test_tracked_groups_are_bounded_and_totals_stay_exact() -> None:
             key, n, s = rng.randrange(3000), rng.randrange(1, 9), rng.randrange(100)
             chunk.append((key % 7, key, n, s))
             rows_total, sum_total = rows_total + n, sum_total + s
-        m.add(chunk)
-        assert len(m.groups) <= 100  # type: ignore[union-attr]
-    got = m.result()
+        m.add_grouped(chunk)
+        assert len(m.groups[0][0].groups) <= 100
+    got = m.result()["a"]
     assert isinstance(got, p.SumAggregate)
     assert not got.exact and len(got.groups) == 3 and got.other is not None
     assert got.count == rows_total == sum(g.count for g in got.groups) + got.other.count
@@ -76,21 +112,25 @@ def test_tracked_groups_are_bounded_and_totals_stay_exact() -> None:
 
 
 def test_min_max_ignores_nulls_and_chunks_without_rows() -> None:
-    m = merger(Aggregation("a", "min_max", column=1), DOMAIN)
-    m.add([(None, None)])
-    m.add([("2025-03-01", "2025-04-01")])
-    m.add([("2025-01-05", "2025-02-01")])
-    assert m.result() == p.MinMaxAggregate("A", "2025-01-05", "2025-04-01")
-    empty = merger(Aggregation("a", "min_max", column=1), DOMAIN)
-    empty.add([(None, None)])
-    assert empty.result() == p.MinMaxAggregate("A", None, None)
+    d = _domain(Aggregation("a", "min_max", column=1))
+    m = DomainMerger(d)
+    m.add_grouped([(0, None, None)])  # COUNT(*), MIN(A), MAX(A) of a chunk without rows
+    m.add_grouped([(3, "2025-03-01", "2025-04-01")])
+    m.add_grouped([(2, "2025-01-05", "2025-02-01")])
+    assert m.result()["a"] == p.MinMaxAggregate("A", "2025-01-05", "2025-04-01")
+    empty = DomainMerger(d)
+    empty.add_grouped([(0, None, None)])
+    assert empty.result()["a"] == p.MinMaxAggregate("A", None, None)
 
 
 def test_distinct_counts_values_once_across_chunks() -> None:
-    m = merger(Aggregation("a", "distinct", column=2), DOMAIN)
-    m.add([("x",), ("y",), (1,), (2.5,)])
-    m.add([("y",), ("z",), (1.0,), (Decimal("2.5"),), (-1,), (-2,)])  # -1, -2: hash(-1) == -2
-    assert m.result() == p.DistinctAggregate("B", 7)  # x y z 1 2.5 -1 -2
+    d = _domain(Aggregation("a", "distinct", column=2))
+    assert aggregate_shape(d) is None  # no grouped query: only SELECT DISTINCT per chunk
+    m = DomainMerger(d)
+    m.add_distinct("a", [("x",), ("y",), (1,), (2.5,)])
+    # -1 and -2: Python's hash(-1) == hash(-2); 1.0 is 1; Decimal 2.5 is 2.5
+    m.add_distinct("a", [("y",), ("z",), (1.0,), (Decimal("2.5"),), (-1,), (-2,)])
+    assert m.result()["a"] == p.DistinctAggregate("B", 7)  # x y z 1 2.5 -1 -2
 
 
 def test_fingerprints_follow_sql_equality() -> None:

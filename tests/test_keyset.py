@@ -11,7 +11,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from svc.domains import parse_domains
-from svc.keyset import ORACLE, SQLITE, Key, Plan, aggregate_sql, page_sql, totals_sql
+from svc.keyset import (
+    ORACLE,
+    SQLITE,
+    Key,
+    Plan,
+    aggregate_sql,
+    distinct_sql,
+    page_sql,
+    totals_sql,
+)
 from tests.support import DOMAINS, expected_rows
 
 HISTORY = DOMAINS["history"]
@@ -135,20 +144,37 @@ def test_aggregate_sql_has_the_shape_of_totals_sql() -> None:
         ]
         """
     )["h"]
-    sql = {a.name: aggregate_sql(d, a, SQLITE, slots=2) for a in d.aggregations}
     where = " FROM OWNER.EVENTS WHERE CONTAINERID IN (:c0, :c1)"
     assert totals_sql(d, SQLITE, slots=2).endswith(where)
-    assert sql == {
-        "count": f'SELECT EVENTNAME, "Step", COUNT(*){where} GROUP BY EVENTNAME, "Step"',
-        "sum": f"SELECT COUNT(*), SUM(QTY){where}",
-        "sum_by": f"SELECT TS AS TRACE_UTC_4, COUNT(*), SUM(QTY){where} GROUP BY TS",
-        "span": f"SELECT MIN(TS) AS TRACE_UTC_4_MIN, MAX(TS) AS TRACE_UTC_4_MAX{where}",
-        "distinct": f'SELECT DISTINCT "Step"{where} AND "Step" IS NOT NULL',
-    }
-    # Oracle: ROWID-free, so the same text but the UTC reading and the snapshot clause.
-    span = aggregate_sql(d, d.aggregations[3], ORACLE, snapshot=True)
-    assert span.startswith(
-        "SELECT MIN(SYS_EXTRACT_UTC(TS)) AS TRACE_UTC_4_MIN, MAX(SYS_EXTRACT_UTC(TS)) AS"
+    # One grouped query serves all counts, sums and min/max: grouped by all their `by`.
+    assert aggregate_sql(d, SQLITE, slots=2) == (
+        'SELECT EVENTNAME, "Step", TS AS TRACE_UTC_4, COUNT(*), SUM(QTY),'
+        f" MIN(TS) AS TRACE_UTC_4_MIN, MAX(TS) AS TRACE_UTC_4_MAX{where}"
+        ' GROUP BY EVENTNAME, "Step", TS'
+    )
+    assert distinct_sql(d, 2, SQLITE, slots=2) == (
+        f'SELECT DISTINCT "Step"{where} AND "Step" IS NOT NULL'
+    )
+    # Oracle: the same text but for the UTC reading and the snapshot clause.
+    ora = aggregate_sql(d, ORACLE, snapshot=True)
+    assert ora.startswith(
+        'SELECT EVENTNAME, "Step", SYS_EXTRACT_UTC(TS) AS TRACE_UTC_4, COUNT(*), SUM(QTY),'
+        " MIN(SYS_EXTRACT_UTC(TS)) AS TRACE_UTC_4_MIN, MAX(SYS_EXTRACT_UTC(TS)) AS"
         " TRACE_UTC_4_MAX FROM OWNER.EVENTS AS OF SCN :scn WHERE CONTAINERID IN (:c0, "
     )
-    assert span.count(":c") == 1000
+    assert ora.endswith(') GROUP BY EVENTNAME, "Step", SYS_EXTRACT_UTC(TS)')
+    assert ora.count(":c") == 1000
+    # Ungrouped: no GROUP BY; only distinct counts: no grouped query at all.
+    only_sum = parse_domains(
+        '[domains.h]\ntable = "T"\ncolumns = ["Q"]\n'
+        'aggregations = [{ name = "s", kind = "sum", column = "Q" }]'
+    )["h"]
+    assert aggregate_sql(only_sum, SQLITE, slots=1) == (
+        "SELECT COUNT(*), SUM(Q) FROM T WHERE CONTAINERID IN (:c0)"
+    )
+    only_distinct = parse_domains(
+        '[domains.h]\ntable = "T"\ncolumns = ["Q"]\n'
+        'aggregations = [{ name = "s", kind = "distinct", column = "Q" }]'
+    )["h"]
+    with pytest.raises(ValueError):
+        aggregate_sql(only_distinct, SQLITE)

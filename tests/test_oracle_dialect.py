@@ -25,7 +25,17 @@ from sqlglot import exp
 from svc import migrate
 from svc.demo import build_demo_database
 from svc.domains import Domain, parse_domains
-from svc.keyset import ORACLE, SLOTS, Key, Plan, aggregate_sql, page_sql, totals_sql
+from svc.keyset import (
+    ORACLE,
+    SLOTS,
+    Key,
+    Plan,
+    aggregate_shape,
+    aggregate_sql,
+    distinct_sql,
+    page_sql,
+    totals_sql,
+)
 from svc.migrate import migration_files
 from svc.reader import DomainReader
 from svc.sources import Lane, Row, Source
@@ -228,25 +238,30 @@ _AGGREGATING = parse_domains(
 @pytest.mark.parametrize("snapshot", [False, True])
 @pytest.mark.parametrize("domain", [*DOMAINS.values(), _AGGREGATING], ids=[*DOMAINS, "quoted-tstz"])
 def test_aggregate_sql_parses_as_oracle(domain: Domain, snapshot: bool) -> None:
-    for agg in domain.aggregations:
-        sql = aggregate_sql(domain, agg, ORACLE, snapshot=snapshot)
+    shape = aggregate_shape(domain)
+    statements = [] if shape is None else [aggregate_sql(domain, ORACLE, snapshot=snapshot)]
+    distinct = [a.column for a in domain.aggregations if a.kind == "distinct"]
+    statements += [distinct_sql(domain, c, ORACLE, snapshot=snapshot) for c in distinct if c]
+    assert statements
+    plan = Plan([f"c{i:04d}" for i in range(2500)])
+    for sql in statements:
         tree = _parse(sql)
         assert isinstance(tree, exp.Select)
         assert (tree.find(exp.Version) is not None) == snapshot
         in_list = tree.find(exp.In)
         assert in_list is not None and len(in_list.expressions) == SLOTS
         group = tree.args.get("group")
-        assert (group is not None) == bool(agg.by), sql
-        if agg.by:
-            assert group is not None
-            assert [e.sql("oracle") for e in group.expressions] == [
-                ("SYS_EXTRACT_UTC(TS)" if i in domain.timestamptz else domain.select[i])
-                for i in agg.by
-            ]
-        if agg.kind == "distinct":
-            assert tree.args.get("distinct") is not None
-        # One constant text per aggregation: its binds are the totals' binds.
-        plan = Plan([f"c{i:04d}" for i in range(2500)])
+        if shape is not None and sql.startswith("SELECT") and "DISTINCT" not in sql:
+            assert tree.find(exp.Count) is not None
+            assert (group is not None) == bool(shape.groups), sql
+            if group is not None:
+                assert [e.sql("oracle") for e in group.expressions] == [
+                    ("SYS_EXTRACT_UTC(TS)" if i in domain.timestamptz else domain.select[i])
+                    for i in shape.groups
+                ]
+        else:
+            assert tree.args.get("distinct") is not None and group is None
+        # One constant text per statement: its binds are the totals' binds.
         scn = 5 if snapshot else None
         assert frozenset(plan.totals_binds(2, scn)) == frozenset(_placeholders(sql))
 
