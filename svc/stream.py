@@ -8,10 +8,12 @@ the line before it has drained to the socket. So a stream holds at most one line
 flight and one page being read, however slowly its client reads (~2 MB at 5,000
 records), and a fast client still gets the next page read while this line is on the wire.
 
-The job's declared aggregations (`svc.aggregate`) are started once this connection's first
-records line is handed on, so they never delay the first page, and run on the source's
-count lane while the client receives the rest; the `aggregation` line waits for them. A
-resumed stream finds them stored with the job and does not compute them again.
+The job's declared aggregations (`svc.aggregate`) start once the stream has read its last
+page, on the source's count lane, while the client still receives the last lines; the
+`aggregation` line waits for them. Started earlier, beside the pages, they did not end a
+SQLite stream sooner and slowed its records 1.6-2.8x (both compete for the same two cores;
+bench/aggregation_bench.py, docs/benchmarks.md). A resumed stream finds them stored with
+the job and does not compute them again.
 
 When the client goes away the generator is cancelled: the query in flight is interrupted
 and no cursor or connection is left behind. Lines after the first byte carry failures as
@@ -88,7 +90,6 @@ class JobStream:
             )
             first = spec.domains.index(cursor.domain) if cursor else 0
             total_records = 0
-            aggregating = False
             for index, name in enumerate(spec.domains):
                 if index < first:
                     total_records += (await service.totals(spec, name)).records
@@ -107,6 +108,8 @@ class JobStream:
                 page = await reader.read(after, size)
                 while True:
                     more, count = page.more, len(page.rows)
+                    if not more and index == len(spec.domains) - 1:
+                        service.start_aggregations(spec)  # every page is read
                     line = None
                     if count:
                         batch += 1
@@ -123,9 +126,6 @@ class JobStream:
                         self.since = token
                         yield line
                         del line
-                        if not aggregating:
-                            service.start_aggregations(spec)
-                            aggregating = True
                     if counting is not None and (counting.done() or not more):
                         yield _domain_start(name, domain.columns, await counting, size)
                         counting = None

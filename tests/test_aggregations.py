@@ -308,31 +308,30 @@ def test_computed_once_then_reused_by_another_process_and_a_resumed_stream(
     asyncio.run(run())
 
 
-def test_aggregations_start_only_after_the_first_records_line(
+def test_aggregations_start_once_the_last_page_is_read(
     demo_db: Path, demo_cids: list[str], tmp_path: Path
 ) -> None:
-    """The first page never waits behind this stream's aggregations."""
+    """The stream's pages never compete with its aggregations."""
     source = RecordingSource(str(demo_db))
     settings = Settings(batch_size=300, data_dir=tmp_path)
     store = EmbeddedJobStore(tmp_path / "jobs.sqlite3", ttl=600)
     svc = Service(settings, load_domains(), source, store, TokenCodec([TEST_SECRET]))
 
-    async def run() -> None:
+    async def run() -> list[tuple[str, int, int]]:
         spec = await svc.create_job(demo_cids[:1000], None, None)
-        stream = JobStream(svc, spec, None, None, True).lines()
-        async for raw in stream:
+        seen = []  # each line's type and domain, and the aggregate queries run before it
+        async for raw in JobStream(svc, spec, None, None, True).lines():
             line = json.loads(raw)
-            assert source.count("aggregate") == 0, line["type"]
-            if line["type"] == "records":
-                break
-        # Once that line is handed on (the server asks for the next one), they start.
-        assert json.loads(await anext(stream))["type"] == "records"
-        await asyncio.sleep(0.3)
-        assert source.count("aggregate") > 0
-        await stream.aclose()
+            seen.append((line["type"], line.get("domain"), source.count("aggregate")))
         await svc.close()
+        return seen
 
-    asyncio.run(run())
+    seen = asyncio.run(run())
+    last_records = max(i for i, (kind, _, _) in enumerate(seen) if kind == "records")
+    assert seen[last_records][1] == "materials"
+    assert sum(1 for kind, _, _ in seen if kind == "records") > 10
+    assert all(ran == 0 for _, _, ran in seen[:last_records])
+    assert seen[-1][0] == "complete" and seen[-1][2] == 3  # one chunk: 1 + 2 statements
 
 
 # --- over a real server --------------------------------------------------------------------
