@@ -317,7 +317,7 @@ def test_aggregations_start_once_the_last_page_is_read(
     store = EmbeddedJobStore(tmp_path / "jobs.sqlite3", ttl=600)
     svc = Service(settings, load_domains(), source, store, TokenCodec([TEST_SECRET]))
 
-    async def run() -> list[tuple[str, int, int]]:
+    async def run() -> list[tuple[str, str | None, int]]:
         spec = await svc.create_job(demo_cids[:1000], None, None)
         seen = []  # each line's type and domain, and the aggregate queries run before it
         async for raw in JobStream(svc, spec, None, None, True).lines():
