@@ -11,7 +11,7 @@ records), and a fast client still gets the next page read while this line is on 
 The job's declared aggregations (`svc.aggregate`) start once the stream has read its last
 page, on the source's count lane, while the client still receives the last lines; the
 `aggregation` line waits for them. Started earlier, beside the pages, they did not end a
-SQLite stream sooner and slowed its records 1.6-2.8x (both compete for the same two cores;
+SQLite stream sooner and slowed its records 1.6-2.9x (both compete for the same two cores;
 bench/aggregation_bench.py, docs/benchmarks.md). A resumed stream finds them stored with
 the job and does not compute them again.
 
