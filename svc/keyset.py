@@ -300,9 +300,9 @@ def aggregate_sql(
     grouped by every `by` column of the domain's aggregations together (a chunk's rows
     bound its groups); `svc.aggregate` rolls each aggregation up from them and merges
     the chunks. The same FROM and WHERE (the job's filter included) as `totals_sql`.
-    One query instead of one per aggregation: the rows are read once (measured 2.7x less database time per chunk for
-    the demo's four history aggregations). A TIMESTAMP WITH TIME ZONE column is read in
-    UTC under a ``TRACE_UTC_`` alias, as in pages.
+    One query instead of one per aggregation: the rows are read once (measured 2.7x less
+    database time per chunk for the demo's four history aggregations). A TIMESTAMP WITH
+    TIME ZONE column is read in UTC under a ``TRACE_UTC_`` alias, as in pages.
     """
     shape = aggregate_shape(domain)
     if shape is None:
