@@ -377,3 +377,38 @@ def test_route_errors(server: ServerProcess) -> None:
     assert r.status_code == 404 and r.json()["code"] == "job_not_found"
     r = httpx.post(f"{server.url}/api/trace/job/no-such-job/aggregation")
     assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"
+
+
+def test_aggregations_honour_the_jobs_filter(demo_db: Path, demo_cids: list[str]) -> None:
+    """A filtered job's counts, sums, min/max and distinct values are over its matching rows."""
+    job = _job(demo_cids, 900, seed=7)
+    where: dict[str, p.Condition] = {
+        "EVENTNAME": ["Hold", "MoveIn"],
+        "TXNDATE": p.Range("2025-02-01T00:00:00", "2025-04-01T00:00:00"),
+    }
+    d = load_domains()["history"]  # the demo's: history's filterable columns and aggregations
+
+    async def run() -> dict[str, Any]:
+        source = SqliteSource(str(demo_db))
+        try:
+            return await DomainReader(source, d, Plan(job, slots=100), where=where).aggregate()
+        finally:
+            await source.close()
+
+    got = msgspec.to_builtins(asyncio.run(run()))
+    with sqlite3.connect(demo_db) as conn:
+        marks = ",".join("?" * len(job))
+        rows = conn.execute(
+            f"SELECT EVENTNAME, COUNT(*), SUM(QTY), MIN(TXNDATE), MAX(TXNDATE)"
+            f" FROM MES_CONTAINER_HISTORY WHERE CONTAINERID IN ({marks})"
+            " AND EVENTNAME IN ('Hold', 'MoveIn') AND TXNDATE >= '2025-02-01T00:00:00'"
+            " AND TXNDATE < '2025-04-01T00:00:00' GROUP BY EVENTNAME",
+            job,
+        ).fetchall()
+    assert rows, "the filter should match some rows"
+    events = {tuple(g["key"]): g["count"] for g in got["events"]["groups"]}
+    assert events == {(name,): n for name, n, *_ in rows}
+    assert got["events"]["count"] == sum(r[1] for r in rows)
+    assert got["qty"]["sum"] == pytest.approx(sum(r[2] or 0 for r in rows), rel=1e-9)
+    assert got["txndate"]["min"] == min(r[3] for r in rows)
+    assert got["txndate"]["max"] == max(r[4] for r in rows)
