@@ -11,6 +11,9 @@
   way the client resumes from its last complete line, so nothing is lost or repeated.
 - A client that goes away cancels the stream at once: the query in flight is interrupted.
 - HEAD gets the headers only: the job is never run.
+- With `gzip_level`, the body is one gzip member and every line (heartbeats and the last
+  words included) is sync-flushed as it is written (`svc.compression`); lines of 128 KiB
+  and more are compressed in a thread (zlib lets go of the GIL), off the event loop.
 """
 
 from __future__ import annotations
@@ -24,12 +27,15 @@ from dataclasses import dataclass
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from svc import metrics
+from svc.compression import GzipLines
 from svc.stream import HEARTBEAT_LINE, JobStream, reconnect_line
 
 log = logging.getLogger(__name__)
 
 NDJSON = "application/x-ndjson"
 _LAST_WORDS_SECONDS = 1.0  # how long a slow reader gets to take its reconnect line
+_THREAD_BYTES = 128 * 1024  # lines this long are compressed off the event loop
 
 
 @dataclass
@@ -53,11 +59,15 @@ class NdjsonResponse(Response):
         heartbeat: float,
         slow_reader: float,
         on_close: Callable[[str], None] = lambda outcome: None,
+        gzip_level: int = 0,
     ) -> None:
         self.stream = stream
         self.status_code = 200
         self.background = None
+        if gzip_level:
+            headers = {**headers, "Content-Encoding": "gzip"}
         self.init_headers(headers)  # no body: no Content-Length, so chunked
+        self.gzip_level = gzip_level
         self.heartbeat = heartbeat
         self.slow_reader = slow_reader
         self.on_close = on_close
@@ -81,9 +91,15 @@ class NdjsonResponse(Response):
         wire = _Wire(last_write=loop.time())
         lock = asyncio.Lock()
         lines = self.stream.lines()
+        gz = GzipLines(self.gzip_level) if self.gzip_level else None
 
         async def write(body: bytes) -> None:
             async with lock:
+                if gz is not None:
+                    if len(body) >= _THREAD_BYTES:
+                        body = await asyncio.to_thread(gz.line, body)
+                    else:
+                        body = gz.line(body)
                 wire.sending_since = loop.time()
                 await send({"type": "http.response.body", "body": body, "more_body": True})
                 wire.sending_since = None
@@ -127,7 +143,8 @@ class NdjsonResponse(Response):
             async for line in lines:
                 await write(line)
                 sent = self.stream.since
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            end = b"" if gz is None else gz.finish()
+            await send({"type": "http.response.body", "body": end, "more_body": False})
             return self.stream.outcome
         except asyncio.CancelledError:
             if not (wire.gone or wire.slow):
@@ -138,6 +155,8 @@ class NdjsonResponse(Response):
             log.info("job %s: a slow reader's stream was ended", self.stream.spec.job_id)
             self.stream.outcome = "slow_reader"
             last = reconnect_line("slow_reader", sent)
+            if gz is not None:
+                last = gz.finish(last)
             try:  # only if the client takes it now; the server then closes the connection
                 await asyncio.wait_for(
                     send({"type": "http.response.body", "body": last, "more_body": False}),
@@ -150,3 +169,5 @@ class NdjsonResponse(Response):
             for task in watchers:
                 task.cancel()
             await lines.aclose()  # cancels a page query in flight
+            if gz is not None:
+                metrics.GZIP_BYTES.inc(gz.gzip_bytes)
