@@ -131,8 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         settings = _settings(args)
         configure(settings.log_format)
-        serve(settings, args.host, args.port, args.graceful_seconds, args.unready_seconds)
-        return 0
+        return serve(settings, args.host, args.port, args.graceful_seconds, args.unready_seconds)
     _basic_logging()
     if args.command == "demo-data":
         from svc.demo import build_demo_database
