@@ -107,11 +107,11 @@ def serve(
 ) -> int:
     """Serve on host:port until stopped; `http` replaces the HTTP protocol (benchmarks
     compare them). With `settings.workers` above 1, as several worker processes."""
-    ensure_demo_database(settings)
     if settings.workers > 1:
         from svc.workers import serve_workers
 
         return serve_workers(settings, host, port, graceful_seconds, unready_seconds)
+    ensure_demo_database(settings)
     run_server(settings, host, port, graceful_seconds, unready_seconds, http=http)
     return 0
 

@@ -55,9 +55,13 @@ def serve_workers(
     settings: Settings, host: str, port: int, graceful_seconds: float, unready_seconds: float
 ) -> int:
     """Run `settings.workers` workers on host:port until a signal drains them all; 0, or 1
-    if a worker could not start."""
+    if a worker could not start. Call it before anything imports `svc.metrics`: the
+    metrics directory must exist (and be emptied) before prometheus-client opens it."""
+    metrics_dir, made_metrics_dir = _metrics_dir()
+    from svc.server import ensure_demo_database
+
+    ensure_demo_database(settings)
     settings = _prepare_shared_state(settings)
-    metrics_dir, made_metrics_dir = _metrics_dir(settings)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.create_server((host, port), family=family, backlog=2048)
     log.info("listening on %s:%d", host, port)
@@ -82,7 +86,7 @@ def _prepare_shared_state(settings: Settings) -> Settings:
     return settings
 
 
-def _metrics_dir(settings: Settings) -> tuple[Path, bool]:
+def _metrics_dir() -> tuple[Path, bool]:
     given = os.environ.get(_MULTIPROC_ENV)
     if given:
         path = Path(given)

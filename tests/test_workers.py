@@ -1,0 +1,192 @@
+"""`serve --workers 2`: two worker processes on one port. Streams held open on both workers
+(the database locked, so none can finish early), /metrics summing both, SIGTERM to the parent
+draining every stream with a `reconnect` line, and each resumed exactly once elsewhere.
+Also several processes purging one embedded job store at once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import re
+import shutil
+import signal
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from svc.jobs import new_spec
+from svc.jobs.embedded import EmbeddedJobStore
+from tests.servers import start_server
+from tests.support import DOMAINS, create_job, expected_rows, iter_lines, records_of
+
+
+def worker_pids(parent: int) -> set[int]:
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return {
+        int(pid)
+        for pid in children
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()  # not the tracker
+    }
+
+
+def connection_owner(server_port: int, client_port: int, pids: set[int]) -> int:
+    """The worker holding the server end of the loopback connection from `client_port`."""
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = fields[1], fields[2]
+        if int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) == (
+            client_port
+        ):
+            inode = fields[9]
+    assert inode is not None, "no such connection"
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if fd.readlink().name == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue
+    raise AssertionError(f"no worker holds socket {inode}")
+
+
+def _metric(text: str, name: str) -> float:
+    match = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert match is not None, name
+    return float(match.group(1))
+
+
+def test_two_workers_drain_every_stream_on_sigterm_and_sum_their_metrics(
+    demo_db: Path, demo_cids: list[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "demo.sqlite3"
+    shutil.copy(demo_db, db)
+    metrics_dir = tmp_path / "metrics"
+    env = {"TRACE_STREAM_BATCH_SIZE": "200", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    srv = start_server(tmp_path / "data", db, env, args=("--workers", "2"))
+    port = int(srv.url.rsplit(":", 1)[1])
+    locker = sqlite3.connect(db, timeout=10, isolation_level=None, check_same_thread=False)
+    streams: list[tuple[httpx.Client, Any, Any, list[dict[str, Any]]]] = []
+    try:
+        workers = worker_pids(srv.proc.pid)
+        assert len(workers) == 2
+        job = create_job(srv.url, demo_cids)
+        while len(httpx.get(f"{srv.url}/api/trace/job/{job['job_id']}").json()["totals"]) < 2:
+            time.sleep(0.05)
+        # Locked (for less than the 5 s busy timeout): every stream waits for its first
+        # page, so none ends before the signal, however fast the machine.
+        locker.execute("BEGIN EXCLUSIVE")
+        owners: dict[int, int] = {}
+        url = f"{srv.url}/api/trace/job/{job['job_id']}/stream"
+        for _ in range(16):  # a new connection each; the kernel picks the worker
+            client = httpx.Client(timeout=30)
+            response = client.send(client.build_request("GET", url), stream=True)
+            lines_iter = response.iter_lines()
+            head = [json.loads(next(lines_iter)) for _ in range(2)]  # meta, domain_start
+            assert [x["type"] for x in head] == ["meta", "domain_start"]
+            sock = response.extensions["network_stream"].get_extra_info("socket")
+            owner = connection_owner(port, sock.getsockname()[1], workers)
+            owners[owner] = owners.get(owner, 0) + 1
+            streams.append((client, response, lines_iter, head))
+            if len(streams) >= 4 and len(owners) == 2:
+                break
+        assert set(owners) == workers, owners  # streams on both workers
+        for _ in range(4):  # whichever worker answers, it reports both workers' streams
+            scrape = httpx.get(f"{srv.url}/metrics", headers={"Connection": "close"}).text
+            assert _metric(scrape, "trace_active_streams") == len(streams)
+        srv.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # every worker turns unready
+            try:
+                if httpx.get(srv.url + "/readyz", timeout=1).status_code == 503:
+                    break
+            except httpx.TransportError:
+                break
+            time.sleep(0.02)
+        time.sleep(0.3)  # both workers have the signal (the parent forwards it at once)
+        locker.execute("ROLLBACK")  # the batch in flight is read, sent, then `reconnect`
+        for client, response, lines_iter, lines in streams:
+            lines.extend(json.loads(x) for x in lines_iter if x)
+            response.close()
+            client.close()
+        assert srv.proc.wait(20) == 0
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    finally:
+        locker.close()
+        for client, response, *_ in streams:
+            response.close()
+            client.close()
+        srv.stop()
+
+    truth = {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in DOMAINS}
+    second = start_server(tmp_path / "data", db)  # one process, the same job store
+    try:
+        for *_, lines in streams:
+            last = lines[-1]
+            assert last["type"] == "reconnect" and last["reason"] == "draining", lines[-2:]
+            assert last["since"] == [x for x in lines if x["type"] == "records"][-1]["since"]
+            rest = list(iter_lines(second.url, job["job_id"], last["since"]))
+            assert rest[-1]["type"] == "complete"
+            union = records_of(lines)
+            for domain, rows in records_of(rest).items():
+                union.setdefault(domain, []).extend(rows)
+            assert union == truth  # exactly once, each stream
+    finally:
+        second.stop()
+
+
+def _purge(path: str) -> int:
+    async def run() -> int:
+        store = EmbeddedJobStore(path, ttl=60)
+        try:
+            return await store.purge_expired()
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _create_live(path: str, n: int) -> int:
+    async def run() -> int:
+        store = EmbeddedJobStore(path, ttl=60)
+        try:
+            for i in range(n):
+                await store.create(new_spec([f"live-{i}"], ["history"], 60, None, None))
+            return n
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def test_several_processes_purge_and_create_in_one_store_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+
+    async def fill() -> None:
+        store = EmbeddedJobStore(path, ttl=0.2)
+        try:
+            for i in range(0, 900, 50):
+                await asyncio.gather(
+                    *(
+                        store.create(new_spec([f"c{i + k}"] * 3, ["history"], 0.2, None, None))
+                        for k in range(50)
+                    )
+                )
+        finally:
+            await store.close()
+
+    asyncio.run(fill())
+    time.sleep(0.3)  # all 900 expired
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        purges = [pool.apply_async(_purge, (str(path),)) for _ in range(3)]
+        created = pool.apply_async(_create_live, (str(path), 40))
+        purged = [p.get(60) for p in purges]
+        assert created.get(60) == 40
+    assert sum(purged) + _purge(str(path)) == 900  # each expired job deleted once, no error
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM trace_jobs").fetchone() == (40,)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
