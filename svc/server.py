@@ -105,12 +105,8 @@ def serve(
     *,
     http: type[asyncio.Protocol] | str | None = None,
 ) -> int:
-    """Serve on host:port until stopped; `http` replaces the HTTP protocol (benchmarks
-    compare them). With `settings.workers` above 1, as several worker processes."""
-    if settings.workers > 1:
-        from svc.workers import serve_workers
-
-        return serve_workers(settings, host, port, graceful_seconds, unready_seconds)
+    """Serve on host:port in this process until stopped; `http` replaces the HTTP protocol
+    (benchmarks compare them). Several workers: `svc.workers.serve_workers`."""
     ensure_demo_database(settings)
     run_server(settings, host, port, graceful_seconds, unready_seconds, http=http)
     return 0
