@@ -10,6 +10,7 @@ import zlib
 import pytest
 
 from svc.compression import GzipLines, accepts_gzip, gzip_body, negotiate
+from svc.config import Settings
 
 
 @pytest.mark.parametrize(
@@ -84,3 +85,14 @@ def test_a_whole_body_round_trips_and_shrinks() -> None:
     packed = gzip_body(body, 1)
     assert gzip.decompress(packed) == body
     assert len(packed) < len(body) / 2
+
+
+@pytest.mark.parametrize(("raw", "level"), [("off", 0), ("0", 0), ("1", 1), ("9", 9)])
+def test_the_setting_takes_off_or_a_level(raw: str, level: int) -> None:
+    assert Settings.from_env({"TRACE_GZIP": raw}).gzip_level == level
+
+
+@pytest.mark.parametrize("raw", ["10", "-1", "fast", "on"])
+def test_a_bad_level_is_refused_clearly(raw: str) -> None:
+    with pytest.raises(ValueError, match="TRACE_GZIP: must be off or a level from 1 to 9"):
+        Settings.from_env({"TRACE_GZIP": raw})

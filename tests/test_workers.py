@@ -8,10 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import os
 import re
 import shutil
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ import httpx
 
 from svc.jobs import new_spec
 from svc.jobs.embedded import EmbeddedJobStore
-from tests.servers import start_server
+from tests.servers import ROOT, free_port, start_server
 from tests.support import DOMAINS, create_job, expected_rows, iter_lines, records_of
 
 
@@ -190,3 +193,18 @@ def test_several_processes_purge_and_create_in_one_store_at_once(tmp_path: Path)
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM trace_jobs").fetchone() == (40,)
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_worker_that_cannot_start_stops_the_service(small_demo_db: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACE_")}
+    env.update(
+        TRACE_DATA_DIR=str(tmp_path),
+        TRACE_DB_URL=f"sqlite:///{small_demo_db}",
+        TRACE_DOMAINS=str(tmp_path / "missing.toml"),  # every worker fails at start-up
+        TRACE_LOG_FORMAT="text",
+    )
+    command = [sys.executable, "-m", "svc", "serve", "--port", str(free_port()), "--workers", "2"]
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "could not start; stopping" in done.stderr
+    assert "cannot read domain file" in done.stderr
