@@ -358,7 +358,7 @@ async def _maybe_gzip(request: Request, response: Response, level: int) -> Respo
     level = compression.negotiate(request.headers.get("accept-encoding"), level)
     if level and len(response.body) >= compression.MIN_BYTES:
         body = bytes(response.body)
-        if len(body) >= 128 * 1024:  # zlib lets go of the GIL: off the event loop
+        if compression.off_loop(level, len(body)):
             response.body = await asyncio.to_thread(compression.gzip_body, body, level)
         else:
             response.body = compression.gzip_body(body, level)

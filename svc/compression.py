@@ -21,6 +21,12 @@ import zlib
 # A body smaller than this is sent as is: gzip's 18 bytes of framing and a round of CPU
 # buy nothing for an answer that fits one TCP segment anyway.
 MIN_BYTES = 1024
+# Levels 1-3 cost ~3-7 ms a MB: a 5000-record line takes about as long to compress as to
+# encode, and both run on the event loop. Higher levels cost 2-10x that, so their large
+# bodies go to a thread (zlib lets go of the GIL). A thread hop per line is not free: on a
+# busy 2-core machine each one waits for a core, and the stream's steps run one after another.
+_INLINE_LEVELS = 3
+_THREAD_BYTES = 128 * 1024
 _GZIP_WBITS = 16 + zlib.MAX_WBITS  # a gzip header and trailer around the deflate stream
 
 
@@ -84,6 +90,11 @@ class GzipLines:
             self.raw_bytes += len(data)
             self.gzip_bytes += len(out)
             return out
+
+
+def off_loop(level: int, size: int) -> bool:
+    """Whether compressing `size` bytes at `level` should leave the event loop."""
+    return level > _INLINE_LEVELS and size >= _THREAD_BYTES
 
 
 def gzip_body(body: bytes, level: int) -> bytes:

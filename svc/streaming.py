@@ -12,8 +12,8 @@
 - A client that goes away cancels the stream at once: the query in flight is interrupted.
 - HEAD gets the headers only: the job is never run.
 - With `gzip_level`, the body is one gzip member and every line (heartbeats and the last
-  words included) is sync-flushed as it is written (`svc.compression`); lines of 128 KiB
-  and more are compressed in a thread (zlib lets go of the GIL), off the event loop.
+  words included) is sync-flushed as it is written (`svc.compression`); at levels above 3,
+  large lines are compressed in a thread, off the event loop.
 """
 
 from __future__ import annotations
@@ -28,14 +28,13 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from svc import metrics
-from svc.compression import GzipLines
+from svc.compression import GzipLines, off_loop
 from svc.stream import HEARTBEAT_LINE, JobStream, reconnect_line
 
 log = logging.getLogger(__name__)
 
 NDJSON = "application/x-ndjson"
 _LAST_WORDS_SECONDS = 1.0  # how long a slow reader gets to take its reconnect line
-_THREAD_BYTES = 128 * 1024  # lines this long are compressed off the event loop
 
 
 @dataclass
@@ -96,7 +95,7 @@ class NdjsonResponse(Response):
         async def write(body: bytes) -> None:
             async with lock:
                 if gz is not None:
-                    if len(body) >= _THREAD_BYTES:
+                    if off_loop(self.gzip_level, len(body)):
                         body = await asyncio.to_thread(gz.line, body)
                     else:
                         body = gz.line(body)

@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from svc.compression import GzipLines, accepts_gzip, gzip_body, negotiate
+from svc.compression import GzipLines, accepts_gzip, gzip_body, negotiate, off_loop
 from svc.config import Settings
 
 
@@ -96,3 +96,9 @@ def test_the_setting_takes_off_or_a_level(raw: str, level: int) -> None:
 def test_a_bad_level_is_refused_clearly(raw: str) -> None:
     with pytest.raises(ValueError, match="TRACE_GZIP: must be off or a level from 1 to 9"):
         Settings.from_env({"TRACE_GZIP": raw})
+
+
+def test_only_costly_compression_leaves_the_event_loop() -> None:
+    assert not off_loop(1, 10 << 20)  # level 1: ~3 ms a MB, like encoding the line
+    assert off_loop(6, 200_000)
+    assert not off_loop(9, 1000)

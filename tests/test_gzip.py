@@ -157,3 +157,22 @@ def test_the_client_resumes_gzip_streams_cut_mid_member(
     assert ["since=" in r for r in stats.stream_requests] == had_token, stats
     assert sum(had_token) >= len(cuts) - 1, stats
     assert got == {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in DOMAINS}
+
+
+def test_a_high_level_compresses_large_lines_in_a_thread_and_stays_exact(
+    demo_db: Path, demo_cids: list[str], tmp_path: Path
+) -> None:
+    env = {"TRACE_GZIP": "9", "TRACE_STREAM_BATCH_SIZE": "3000"}  # lines of ~400 KB
+    srv = start_server(tmp_path, demo_db, env)
+    try:
+        job = create_job(srv.url, demo_cids)
+        url = f"{srv.url}/api/trace/job/{job['job_id']}/stream?format=arrays"
+        with httpx.stream("GET", url, headers=GZIP, timeout=60) as r:
+            assert r.headers["content-encoding"] == "gzip"
+            lines = _gunzip_lines(b"".join(r.iter_raw()))
+        assert lines[-1]["type"] == "complete"
+        assert records_of(lines) == {
+            d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in DOMAINS
+        }
+    finally:
+        srv.stop()
