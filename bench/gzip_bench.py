@@ -6,7 +6,7 @@
 2. Over HTTP on loopback, the whole job (114,892 CIDs, ~1.7M records, objects format), one
    server per setting: records/s, bytes on the wire, and the server's CPU seconds (from
    /proc) per MB of JSON. The client reads raw bytes and does not decompress, so its own CPU
-   stays out of the way (a real client pays ~1 ms a MB to gunzip).
+   stays out of the way (a real client pays ~1.4 ms of CPU per MB of JSON to gunzip).
 
     .venv/bin/python bench/gzip_bench.py [--cids 114892] [--levels 1,6] [--repeat 2]
 """
