@@ -27,7 +27,9 @@ nodetest:
 
 bench:
 	scripts/setup --dev
+	.venv/bin/python -m pip install -q -e '.[dev,bench]'
 	.venv/bin/python bench/stream_bench.py
+	.venv/bin/python bench/profile_split.py
 
 bench-gzip:
 	scripts/setup --dev

@@ -1,11 +1,16 @@
-"""Stream benchmark on the 114,892-CID demo database (~1.7M records), in one run:
+"""Stream benchmark on the 114,892-CID demo database (~1.7M records), in one run, against
+yardsticks outside the service's own code:
 
-- records/s and MB/s of the whole job over HTTP on loopback, against the same stream code
-  (`svc.stream.JobStream`) run in-process without HTTP (the ceiling);
-- the server's peak RSS (VmHWM) after streaming the whole job;
-- time to the first records line (warm: totals already computed; cold: a new job);
-- first-page and last-page latency of a domain, in-process and over REST, and the bare-OR
-  keyset form for contrast.
+- records/s of the whole job over HTTP on loopback (objects and `format=arrays`, bytes per
+  record of each), against a plain in-process Python loop over the same tables
+  (`bench/plain_loop.py`) and against Datasette's CSV stream of the same file
+  (`bench/peers.py`), each measured twice, interleaved, medians reported;
+- the server's peak RSS (VmHWM) after the whole job, and after a 1,000-CID job on a fresh
+  server;
+- time to the first records line, read by a raw socket: for a job just created (its totals
+  still being counted), and once its totals are known;
+- first-page and last-page latency of a domain: in-process, over REST with `since` and with
+  `offset`, and the bare-OR keyset form for contrast.
 
     .venv/bin/python bench/stream_bench.py [--cids 114892] [--db bench/out/demo114.sqlite3]
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import sqlite3
 import statistics
 import sys
@@ -27,14 +33,13 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from svc.config import Settings  # noqa: E402
+from bench.peers import datasette_csv  # noqa: E402
+from bench.plain_loop import plain_loop  # noqa: E402
 from svc.demo import build_demo_database  # noqa: E402
 from svc.domains import load_domains  # noqa: E402
 from svc.keyset import Key, Plan  # noqa: E402
 from svc.reader import DomainReader  # noqa: E402
-from svc.server import build_service  # noqa: E402
 from svc.sources.sqlite import SqliteSource  # noqa: E402
-from svc.stream import JobStream  # noqa: E402
 from svc.tokens import Cursor, TokenCodec  # noqa: E402
 from tests.servers import TEST_SECRET, start_server  # noqa: E402
 
@@ -57,23 +62,6 @@ def demo_db(path: Path, cids: int) -> Path:
 def job_cids(db: Path) -> list[str]:
     with sqlite3.connect(db) as conn:
         return sorted(r[0] for r in conn.execute("SELECT CONTAINERID FROM TRACE_DEMO_CONTAINERS"))
-
-
-async def ceiling(db: Path, cids: list[str], data_dir: Path) -> dict[str, float]:
-    """The stream's own code without HTTP: `JobStream` in-process, every line encoded."""
-    settings = Settings(db_url=f"sqlite:///{db}", secrets=[TEST_SECRET], data_dir=data_dir)
-    svc = await build_service(settings)
-    spec = await svc.create_job(cids, None, None)
-    for name in spec.domains:
-        await svc.totals(spec, name)  # warm, as in the HTTP run
-    records = size = 0
-    t = time.perf_counter()
-    async for line in JobStream(svc, spec, None, None, arrays=False).lines():
-        size += len(line)
-    elapsed = time.perf_counter() - t
-    records = json.loads(line)["total_records"]
-    await svc.close()
-    return {"records": records, "bytes": size, "seconds": elapsed}
 
 
 async def page_latency(db: Path, cids: list[str], repeat: int = 7) -> dict[str, Any]:
@@ -131,46 +119,40 @@ def vm_hwm_mb(pid: int) -> float:
     return float("nan")
 
 
-def stream_over_http(base: str, job_id: str) -> dict[str, Any]:
+def stream_over_http(base: str, job_id: str, fmt: str = "objects") -> dict[str, Any]:
     """Stream the whole job with a lean client: raw bytes, no per-line work."""
     t = time.perf_counter()
-    first_records = None
     size = 0
-    head = tail = b""
+    tail = b""
     # The JSON as it is (httpx asks for gzip by default): bench/gzip_bench.py measures gzip.
-    with httpx.Client(timeout=120, headers={"Accept-Encoding": "identity"}) as client:
-        with client.stream("GET", f"{base}/api/trace/job/{job_id}/stream") as r:
+    with httpx.Client(timeout=600, headers={"Accept-Encoding": "identity"}) as client:
+        url = f"{base}/api/trace/job/{job_id}/stream?format={fmt}"
+        with client.stream("GET", url) as r:
             for chunk in r.iter_raw(1 << 20):
                 size += len(chunk)
-                if first_records is None:
-                    head += chunk
-                    if b'{"type":"records"' in head:
-                        first_records = time.perf_counter() - t
-                        head = b""
                 tail = (tail + chunk)[-4096:]
     complete = json.loads(tail.rstrip(b"\n").rsplit(b"\n", 1)[-1])
     assert complete["type"] == "complete", complete
-    return {
-        "seconds": time.perf_counter() - t,
-        "bytes": size,
-        "ttfr_ms": (first_records or 0) * 1000,
-        "records": complete["total_records"],
-    }
+    return {"seconds": time.perf_counter() - t, "bytes": size, "records": complete["total_records"]}
 
 
 def first_records_line_ms(base: str, job_id: str) -> float:
-    t = time.perf_counter()
-    with httpx.stream("GET", f"{base}/api/trace/job/{job_id}/stream", timeout=60) as r:
-        for line in r.iter_lines():
-            if line.startswith('{"type":"records"'):
+    """From sending the request to holding the whole first records line, on a raw socket."""
+    host, port = base.rsplit("/", 1)[1].split(":")
+    with socket.create_connection((host, int(port))) as s:
+        t = time.perf_counter()
+        s.sendall(f"GET /api/trace/job/{job_id}/stream HTTP/1.1\r\nHost: b\r\n\r\n".encode())
+        buf = b""
+        while chunk := s.recv(1 << 20):
+            buf += chunk
+            at = buf.find(b'{"type":"records"')
+            if at >= 0 and buf.find(b"\n", at) >= 0:
                 return (time.perf_counter() - t) * 1000
     raise RuntimeError("no records line")
 
 
-def rest_page_ms(base: str, job_id: str, since: str | None, repeat: int = 7) -> float:
-    params = {"domain": "history", "limit": str(BATCH), "format": "arrays"}
-    if since:
-        params["since"] = since
+def rest_page_ms(base: str, job_id: str, repeat: int = 7, **query: str) -> float:
+    params = {"domain": "history", "limit": str(BATCH), "format": "arrays", **query}
     samples = []
     with httpx.Client(timeout=60) as client:
         for _ in range(repeat):
@@ -181,68 +163,120 @@ def rest_page_ms(base: str, job_id: str, since: str | None, repeat: int = 7) -> 
     return statistics.median(samples)
 
 
-def wait_for_totals(base: str, job_id: str) -> None:
-    while len(httpx.get(f"{base}/api/trace/job/{job_id}").json()["totals"]) < len(DOMAINS):
+def wait_for_totals(base: str, job_id: str) -> dict[str, Any]:
+    while len(totals := httpx.get(f"{base}/api/trace/job/{job_id}").json()["totals"]) < len(
+        DOMAINS
+    ):
         time.sleep(0.05)
+    return dict(totals)
+
+
+def new_job(base: str, cids: list[str]) -> str:
+    r = httpx.post(f"{base}/api/trace/job", json={"container_ids": cids}, timeout=60)
+    r.raise_for_status()
+    return str(r.json()["job_id"])
+
+
+def small_job_peak_rss(db: Path, cids: list[str]) -> float:
+    """A fresh server's peak RSS after streaming a 1,000-CID job (CIDs spread over all)."""
+    server = start_server(ROOT / "bench/out/data-small", db, QUIET)
+    try:
+        job = new_job(server.url, cids[:: max(1, len(cids) // 1000)][:1000])
+        wait_for_totals(server.url, job)
+        stream_over_http(server.url, job)
+        return vm_hwm_mb(server.proc.pid)
+    finally:
+        server.stop()
+
+
+QUIET = {"TRACE_MAX_JOBS_PER_KEY": "0", "TRACE_JOB_CREATE_RATE": "0"}
+
+
+def rate(run: dict[str, Any]) -> float:
+    return float(run["records"]) / float(run["seconds"])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cids", type=int, default=114_892)
     ap.add_argument("--db", type=Path, default=ROOT / "bench/out/demo114.sqlite3")
+    ap.add_argument("--no-peer", action="store_true", help="skip Datasette")
     args = ap.parse_args()
     db = demo_db(args.db, args.cids)
     cids = job_cids(db)
 
-    roof = asyncio.run(ceiling(db, cids, ROOT / "bench/out/data-inprocess"))
     pages = asyncio.run(page_latency(db, cids))
     bare = bare_or_latency(db)
+    small_rss = small_job_peak_rss(db, cids)
 
-    server = start_server(ROOT / "bench/out/data", db)
+    plain: list[dict[str, Any]] = []
+    peer: list[dict[str, Any]] = []
+    objects: list[dict[str, Any]] = []
+    arrays: list[dict[str, Any]] = []
+    server = start_server(ROOT / "bench/out/data", db, QUIET)
     try:
         base = server.url
-        r = httpx.post(f"{base}/api/trace/job", json={"container_ids": cids}, timeout=60)
-        r.raise_for_status()
-        job_id = r.json()["job_id"]
-        wait_for_totals(base, job_id)
-        rss_before = vm_hwm_mb(server.proc.pid)
-        http = stream_over_http(base, job_id)
+        job_id = new_job(base, cids)
+        totals = wait_for_totals(base, job_id)
+        rss_idle = vm_hwm_mb(server.proc.pid)
+        for _ in range(2):  # interleaved: each yardstick sees the same machine
+            plain.append(plain_loop(db, cids))
+            if not args.no_peer:
+                peer.append(datasette_csv(db))
+            objects.append(stream_over_http(base, job_id))
+            arrays.append(stream_over_http(base, job_id, "arrays"))
         rss_peak = vm_hwm_mb(server.proc.pid)
-        warm_ttfr = statistics.median(first_records_line_ms(base, job_id) for _ in range(5))
-        cold = httpx.post(f"{base}/api/trace/job", json={"container_ids": cids}, timeout=60)
-        cold_ttfr = first_records_line_ms(base, cold.json()["job_id"])
-        # A token for the last history page, signed as the server would sign it.
-        codec = TokenCodec([TEST_SECRET])
-        history = DOMAINS["history"]
+        warm = statistics.median(first_records_line_ms(base, job_id) for _ in range(7))
+        cold = statistics.median(first_records_line_ms(base, new_job(base, cids)) for _ in range(5))
+        history_total = totals["history"]["records"]
+        codec = TokenCodec([TEST_SECRET])  # a token for the last page, as the server signs it
         cid, rid = pages["last_key"]
-        last_token = codec.sign(Cursor(job_id, history.name, 1, cid, rid, 0))
-        rest_first = rest_page_ms(base, job_id, None)
-        rest_last = rest_page_ms(base, job_id, last_token)
+        last_token = codec.sign(Cursor(job_id, "history", 1, cid, rid, 0))
+        rest = {
+            "since_first": rest_page_ms(base, job_id),
+            "since_last": rest_page_ms(base, job_id, since=last_token),
+            "offset_first": rest_page_ms(base, job_id, offset="0"),
+            "offset_last": rest_page_ms(base, job_id, offset=str(history_total - BATCH)),
+        }
     finally:
         server.stop()
 
-    results = {
-        "records": http["records"],
-        "http_records_per_s": http["records"] / http["seconds"],
-        "http_mb_per_s": http["bytes"] / http["seconds"] / 1e6,
-        "http_seconds": http["seconds"],
-        "ceiling_records_per_s": roof["records"] / roof["seconds"],
-        "ceiling_mb_per_s": roof["bytes"] / roof["seconds"] / 1e6,
-        "ceiling_seconds": roof["seconds"],
-        "http_over_ceiling": (http["records"] / http["seconds"])
-        / (roof["records"] / roof["seconds"]),
-        "server_rss_idle_mb": rss_before,
+    def med(runs: list[dict[str, Any]]) -> float:
+        return statistics.median(rate(r) for r in runs)
+
+    results: dict[str, Any] = {
+        "records": objects[0]["records"],
+        "plain_loop_records_per_s": med(plain),
+        "objects_records_per_s": med(objects),
+        "arrays_records_per_s": med(arrays),
+        "objects_over_plain_loop": med(objects) / med(plain),
+        "arrays_over_objects": med(arrays) / med(objects),
+        "objects_bytes_per_record": objects[0]["bytes"] / objects[0]["records"],
+        "arrays_bytes_per_record": arrays[0]["bytes"] / arrays[0]["records"],
+        "server_rss_idle_mb": rss_idle,
         "server_rss_peak_mb": rss_peak,
-        "ttfr_warm_ms": warm_ttfr,
-        "ttfr_cold_ms": cold_ttfr,
+        "server_rss_peak_1000_cids_mb": small_rss,
+        "first_records_new_job_ms": cold,
+        "first_records_counted_ms": warm,
         "page_first_ms": pages["first_ms"],
         "page_last_ms": pages["last_ms"],
         "page_last_over_first": pages["last_ms"] / pages["first_ms"],
-        "rest_first_ms": rest_first,
-        "rest_last_ms": rest_last,
+        "rest_since_first_ms": rest["since_first"],
+        "rest_since_last_ms": rest["since_last"],
+        "rest_since_last_over_first": rest["since_last"] / rest["since_first"],
+        "rest_offset_first_ms": rest["offset_first"],
+        "rest_offset_last_ms": rest["offset_last"],
+        "rest_offset_last_over_first": rest["offset_last"] / rest["offset_first"],
         "bare_or_first_ms": bare["first_ms"],
         "bare_or_last_ms": bare["last_ms"],
     }
+    if peer:
+        results |= {
+            "datasette_csv_records_per_s": med(peer),
+            "datasette_csv_bytes_per_record": peer[0]["bytes"] / peer[0]["records"],
+            "datasette_csv_records": peer[0]["records"],
+            "objects_over_datasette": med(objects) / med(peer),
+        }
     out = ROOT / "bench/out/results.json"
     out.write_text(json.dumps(results, indent=2))
     width = max(map(len, results))

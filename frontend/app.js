@@ -15,11 +15,13 @@
  *
  * Endpoints used (same origin, relative to this page):
  *   GET  api/domains, GET api/demo/cids?n=N (404: not a demo database),
- *   POST api/trace/job, GET <links.stream>?format=arrays[&since=T].
+ *   POST api/trace/job, GET <links.stream>?format=arrays[&since=T],
+ *   GET <links.self>/export.csv?domain=D (the "Download CSV" links).
  */
 
 import { ColumnStore } from './columns.js';
 import { parseCids } from './cids.js';
+import { FORMATS, describeExport, followExport, startExport } from './exports.js';
 import { problemError, readJsonBody } from './problem.js';
 import { formatCount } from './progress.js';
 import { WorkerClient } from './worker-client.js';
@@ -35,6 +37,7 @@ import {
   holdProgressSpace,
   showDemoPick,
   showJob,
+  exportRow,
   createDomainView,
   selectTab,
   paint,
@@ -233,27 +236,106 @@ function useCids(reply, what) {
 
 ui.start.addEventListener('click', () => void startJob());
 
-// A link cannot carry an Authorization header: with a key, download through fetch.
-ui.download.addEventListener('click', async (event) => {
+/**
+ * A link cannot carry an Authorization header: with a key, download through fetch.
+ * A body cut short (a CSV download that failed part-way) rejects: no partial file.
+ * @param {MouseEvent} event
+ * @param {HTMLAnchorElement} link
+ */
+async function downloadWithKey(event, link) {
   const headers = authHeaders();
   if (!headers.authorization || !app.job) return;
   event.preventDefault();
   try {
-    const res = await fetch(app.job.downloadUrl, { headers });
+    const res = await fetch(link.href, { headers });
     if (!res.ok) throw httpError(res.status, await readJsonBody(res));
     const url = URL.createObjectURL(await res.blob());
     const a = document.createElement('a');
     a.href = url;
-    a.download = ui.download.download;
+    a.download = link.download;
     a.click();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
   } catch (err) {
     say(`Download failed: ${errText(err)}`);
   }
-});
+}
+ui.download.addEventListener('click', (event) => void downloadWithKey(event, ui.download));
 ui.stop.addEventListener('click', () => {
   if (app.running) worker.stopStream();
 });
+
+// ---------------------------------------------------------------- exports
+
+/** @type {AbortController|null} stops following the previous job's exports */
+let exportsFollowed = null;
+
+function resetExports() {
+  exportsFollowed?.abort();
+  exportsFollowed = new AbortController();
+  for (const format of FORMATS) {
+    const row = exportRow(format);
+    row.button.disabled = false;
+    row.state.textContent = '';
+    row.link.hidden = true;
+    row.link.removeAttribute('href');
+  }
+}
+
+/** @param {string} format */
+async function runExport(format) {
+  if (!app.job) return;
+  const row = exportRow(format);
+  const signal = exportsFollowed?.signal;
+  const jobUrl = absolute(`api/trace/job/${encodeURIComponent(app.job.job_id)}`);
+  row.button.disabled = true;
+  row.link.hidden = true;
+  try {
+    const queued = await startExport(jobUrl, format, { headers: authHeaders() });
+    row.state.textContent = describeExport(queued);
+    log(`export ${queued.export_id} (${format}) queued`);
+    const status = await followExport(absolute(queued.links.self), {
+      headers: authHeaders(),
+      signal,
+      onStatus: (s) => { row.state.textContent = describeExport(s); },
+    });
+    if (status.state === 'done') {
+      row.link.href = absolute(status.links.file);
+      row.link.download = '';
+      row.link.hidden = false;
+      log(`export ${status.export_id} done: ${status.size} bytes, sha256 ${status.sha256}`);
+    } else {
+      log(`export ${status.export_id} failed: ${status.error?.code}`, 'warn');
+    }
+  } catch (err) {
+    if (/** @type {any} */ (err)?.name === 'AbortError') return;
+    row.state.textContent = `failed: ${errText(err)}`;
+  } finally {
+    if (!signal?.aborted) row.button.disabled = false;
+  }
+}
+
+for (const format of FORMATS) {
+  const row = exportRow(format);
+  row.button.addEventListener('click', () => void runExport(format));
+  // A link cannot carry an Authorization header: with a key, download through fetch.
+  row.link.addEventListener('click', async (event) => {
+    const headers = authHeaders();
+    if (!headers.authorization) return;
+    event.preventDefault();
+    try {
+      const res = await fetch(row.link.href, { headers });
+      if (!res.ok) throw httpError(res.status, await readJsonBody(res));
+      const url = URL.createObjectURL(await res.blob());
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = `trace-${app.job?.job_id ?? 'export'}.${format === 'csv.zip' ? 'zip' : format}`;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (err) {
+      say(`Download failed: ${errText(err)}`);
+    }
+  });
+}
 ui.drop.addEventListener('click', () => {
   if (!app.running) return;
   app.drops += 1;
@@ -295,10 +377,14 @@ async function startJob() {
   const download = new URL(streamUrl);
   download.searchParams.delete('format');
   streamUrl.searchParams.set('format', 'arrays');
-  app.job = { ...job, streamUrl: streamUrl.href, downloadUrl: download.href };
+  // A domain's whole CSV file: GET <job>/export.csv?domain=D (see addDomain).
+  const jobPath = job.links?.self ?? `api/trace/job/${encodeURIComponent(job.job_id)}`;
+  const csvUrl = new URL(`${jobPath}/export.csv`, document.baseURI);
+  app.job = { ...job, streamUrl: streamUrl.href, downloadUrl: download.href, csvUrl: csvUrl.href };
 
   app.startedAt = performance.now();
   resetJob(job);
+  resetExports();
   log(`job ${job.job_id}: ${formatCount(job.cid_count)} CIDs, ${job.domains.join(', ')}`);
   app.metrics = { clickedAt, startedAt: app.startedAt, firstLineAt: null, firstRecordsAt: null, firstRowsAt: null, doneAt: null };
   app.running = true;
@@ -341,7 +427,12 @@ function resetJob(job) {
  * @returns {DomainView}
  */
 function addDomain(name, columns) {
-  const view = createDomainView(name, columns, () => showTab(name));
+  const csv = new URL(app.job.csvUrl);
+  csv.searchParams.set('domain', name);
+  const file = `${app.job.job_id}-${name}.csv`;
+  const view = createDomainView(name, columns, () => showTab(name), { href: csv.href, filename: file });
+  const link = /** @type {HTMLAnchorElement} */ (view.ui.csv);
+  link.addEventListener('click', (event) => void downloadWithKey(event, link));
   app.domains.set(name, view);
   return view;
 }

@@ -64,6 +64,27 @@ export const ui = {
   log: byId('log'),
 };
 
+/**
+ * @typedef {object} ExportRow one format's controls in the Exports box
+ * @property {HTMLButtonElement} button
+ * @property {HTMLElement} state
+ * @property {HTMLAnchorElement} link
+ */
+
+/**
+ * The Export button, state text and download link of `format`.
+ * @param {string} format
+ * @returns {ExportRow}
+ */
+export function exportRow(format) {
+  const row = /** @type {HTMLElement} */ (byId('exports').querySelector(`[data-format="${format}"]`));
+  return {
+    button: /** @type {HTMLButtonElement} */ (row.querySelector('button')),
+    state: /** @type {HTMLElement} */ (row.querySelector('.export-state')),
+    link: /** @type {HTMLAnchorElement} */ (row.querySelector('a')),
+  };
+}
+
 // ---------------------------------------------------------------- messages and log
 
 /** @param {string} text @param {'error'|'info'} [kind] */
@@ -200,13 +221,14 @@ export function showJob(previous, job, downloadUrl) {
 }
 
 /**
- * A domain's progress row, tab and table.
+ * A domain's progress row, tab and table, with its "Download CSV" link.
  * @param {string} name
  * @param {string[]} columns
  * @param {() => void} onSelect its tab was clicked
+ * @param {{href: string, filename: string}} csv the domain's export.csv
  * @returns {DomainView}
  */
-export function createDomainView(name, columns, onSelect) {
+export function createDomainView(name, columns, onSelect, csv) {
   const row = progressRow(name);
   const q = (/** @type {string} */ s) => /** @type {HTMLElement} */ (row.querySelector(s));
   const count = q('.prog-count');
@@ -233,7 +255,15 @@ export function createDomainView(name, columns, onSelect) {
   const tools = document.createElement('div');
   tools.className = 'table-tools';
   tools.innerHTML = `<span class="muted rows-note"></span>
-    <label class="check small"><input type="checkbox" data-testid="follow-${name}"> follow new rows</label>`;
+    <span class="tools-end">
+      <label class="check small"><input type="checkbox" data-testid="follow-${name}"> follow new rows</label>
+      <a class="button small csv-link">Download CSV</a>
+    </span>`;
+  const csvLink = /** @type {HTMLAnchorElement} */ (tools.querySelector('.csv-link'));
+  csvLink.href = csv.href;
+  csvLink.download = csv.filename;
+  csvLink.dataset.testid = `csv-${name}`;
+  csvLink.title = `All ${name} records of this job as one CSV file (UTF-8 with a BOM, for Excel; a new request)`;
   const host = document.createElement('div');
   wrap.append(host, tools);
   ui.tables.append(wrap);
@@ -261,6 +291,7 @@ export function createDomainView(name, columns, onSelect) {
       tabCount: /** @type {HTMLElement} */ (tab.querySelector('.tab-count')),
       wrap,
       note: /** @type {HTMLElement} */ (tools.querySelector('.rows-note')),
+      csv: csvLink,
     },
   };
 }

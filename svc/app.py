@@ -22,25 +22,36 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from svc import compression, logs, metrics, openapi
+from svc import compression, csvfmt, logs, metrics, openapi
 from svc import protocol as p
+from svc.csvexport import CsvOptions, DomainCsv, filename
 from svc.errors import (
     BadRequest,
     Draining,
+    ExportNotFound,
+    ExportNotReady,
+    InvalidFilter,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RangeNotSatisfiable,
     RequestTimeout,
     TooManyCids,
     TraceError,
     Unauthorized,
     UnsupportedMediaType,
 )
+from svc.exports.model import ExportRecord
+from svc.exports.ranges import requested_range
+from svc.exports.responses import FileRangeResponse
+from svc.exports.runner import ExportRunner, status_of
+from svc.exports.storage import MEDIA_TYPES, open_storage
+from svc.filters import MAX_WHERE_VALUES, explain_wire_error
 from svc.jobs import JobSpec
 from svc.jobs.purge import purge_periodically
 from svc.service import Service, owner_of
-from svc.stream import TOTAL_WAIT_SECONDS, JobStream
-from svc.streaming import NdjsonResponse
+from svc.stream import JobStream
+from svc.streaming import CSV, CsvResponse, NdjsonResponse
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -199,21 +210,32 @@ async def create_job(request: Request) -> Response:
     body = await _read_body(request, max_cids * _BODY_BYTES_PER_CID + 65536)
     # Every CID is a JSON string: two quotes each. Counting them before decoding bounds
     # the memory a body of millions of tiny (or duplicate) CIDs could take to decode.
-    if body.count(b'"') // 2 > max_cids + 64:
+    # (A filter's strings are allowed for: its values and a few hundred names.)
+    if body.count(b'"') // 2 > max_cids + 64 + MAX_WHERE_VALUES + 1024:
         raise TooManyCids(f"at most {max_cids} container ids")
-    try:
-        req = p.job_request_decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise BadRequest(f"invalid job request: {exc}") from None
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        raise BadRequest("the body must be a JSON object in UTF-8") from None
+    req = _decode_job_request(body)
     await asyncio.to_thread(_validate_cids, req.container_ids)
-    spec = await service.create_job(req.container_ids, req.domains, owner)
+    spec = await service.create_job(req.container_ids, req.domains, owner, req.where)
     metrics.JOBS_CREATED.inc()
     _background(request, _warm_totals(service, spec))
     links = _links(spec.job_id)
-    created = p.JobCreated(spec.job_id, len(spec.cids), spec.domains, _iso(spec.expires_at), links)
+    created = p.JobCreated(
+        spec.job_id, len(spec.cids), spec.domains, _iso(spec.expires_at), links, spec.where
+    )
     return _json(created, 201, {"Location": links.self_})
+
+
+def _decode_job_request(body: bytes) -> p.JobRequest:
+    try:
+        return p.job_request_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        if "at `$.where" in str(exc):  # say which column, which msgspec's path does not
+            raw = msgspec.json.decode(body)
+            detail = explain_wire_error(raw.get("where"), f"invalid where: {exc}")
+            raise InvalidFilter(detail) from None
+        raise BadRequest(f"invalid job request: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        raise BadRequest("the body must be a JSON object in UTF-8") from None
 
 
 async def _warm_totals(service: Service, spec: JobSpec) -> None:
@@ -256,6 +278,7 @@ async def describe_job(request: Request) -> Response:
                 if d in spec.domains
             },
             links=_links(spec.job_id),
+            where=spec.where,
         )
     )
 
@@ -281,7 +304,7 @@ async def stream(request: Request) -> Response:
     if settings.gzip_level:
         headers["Vary"] = "Accept-Encoding"
     gzip_level = compression.negotiate(request.headers.get("accept-encoding"), settings.gzip_level)
-    job_stream = JobStream(service, spec, cursor, since, arrays, waited=True)
+    job_stream = JobStream(service, spec, cursor, since, arrays)
     if request.method == "HEAD":  # the headers a GET would get; the job is not run
         return NdjsonResponse(
             job_stream, headers=headers, heartbeat=0, slow_reader=0, gzip_level=gzip_level
@@ -289,10 +312,8 @@ async def stream(request: Request) -> Response:
     client = _client(request, owner)
     service.admission.acquire(client)  # released when the response ends, however it ends
     try:
-        # Fail before the first byte where we can: counting the first domain needs the
-        # source. A long count is not waited for: the stream sends the total when known.
-        first = cursor.domain if cursor else spec.domains[0]
-        await service.totals_within(spec, first, TOTAL_WAIT_SECONDS)
+        # Fail before the first byte where we can: the first page needs the source.
+        await job_stream.open()
     except BaseException:
         service.admission.release(client)
         raise
@@ -326,7 +347,9 @@ async def result_page(request: Request) -> Response:
     offset = None
     if "offset" in request.query_params:
         offset = _int_param(request, "offset", 0, 0, 10**12)
-    arrays = _format(request)
+    fmt = request.query_params.get("format", "objects")
+    if fmt not in ("objects", "arrays", "csv"):
+        raise BadRequest("format must be objects, arrays or csv")
     with service.admission.slot(_client(request, owner)):
         page = await _unless_gone(
             request,
@@ -336,7 +359,7 @@ async def result_page(request: Request) -> Response:
                 since=request.query_params.get("since"),
                 offset=offset,
                 limit=limit,
-                arrays=arrays,
+                arrays=fmt != "objects",
             ),
         )
     headers = {"Cache-Control": "no-store"}
@@ -345,8 +368,12 @@ async def result_page(request: Request) -> Response:
             since=page.next, domain=page.domain, limit=limit
         )
         headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
-    response = _json(page, headers=headers)
-    metrics.page_sent(page.domain, page.columns is not None, len(page.data), len(response.body))
+    if fmt == "csv":  # the same records, with a header row; no BOM, values as they are
+        body = await asyncio.to_thread(csvfmt.encode, page.columns or [], page.data)
+        response = Response(body.encode(), headers=headers, media_type=CSV)
+    else:
+        response = _json(page, headers=headers)
+    metrics.page_sent(page.domain, fmt, len(page.data), len(response.body))
     return await _maybe_gzip(request, response, settings.gzip_level)
 
 
@@ -368,11 +395,144 @@ async def _maybe_gzip(request: Request, response: Response, level: int) -> Respo
     return response
 
 
+def _flag(request: Request, name: str, default: bool) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if raw not in ("0", "1"):
+        raise BadRequest(f"{name} must be 0 or 1")
+    return raw == "1"
+
+
+async def export_csv(request: Request) -> Response:
+    """A whole domain as one CSV file, streamed; admitted and cancelled like a stream."""
+    service = _service(request)
+    if service.draining.is_set():  # the download would end at its first batch
+        raise Draining()
+    owner = _authorize(request)
+    spec = await service.job(request.path_params["job_id"], owner)
+    offset = None
+    if "offset" in request.query_params:
+        offset = _int_param(request, "offset", 0, 0, 10**12)
+    domain, cursor = service.position(
+        spec, request.query_params.get("domain"), request.query_params.get("since"), offset
+    )
+    options = CsvOptions(_flag(request, "header", True), _flag(request, "spreadsheet", True))
+    body = DomainCsv(service, spec, domain, cursor, offset, options)
+    headers = {
+        "Cache-Control": "no-store",
+        "X-Accel-Buffering": "no",
+        "Content-Disposition": f'attachment; filename="{filename(spec.job_id, domain)}"',
+    }
+    if request.method == "HEAD":  # the headers a GET would get; nothing is read
+        return CsvResponse(body, headers=headers, heartbeat=0, slow_reader=0)
+    client = _client(request, owner)
+    service.admission.acquire(client)  # released when the response ends, however it ends
+    try:
+        await _unless_gone(request, body.open())  # a failure here is still a problem+json
+    except BaseException:
+        service.admission.release(client)
+        raise
+    return CsvResponse(
+        body,
+        headers=headers,
+        heartbeat=0,
+        slow_reader=service.settings.slow_reader_seconds,
+        on_close=lambda outcome: service.admission.release(client),
+    )
+
+
+# --- exports (svc/exports): a job written to a file in the background ---------------------
+
+_EXPORT_BODY_BYTES = 4096
+_MAX_EXPORT_ID_CHARS = 64
+
+
+def _exports(request: Request) -> ExportRunner:
+    runner: ExportRunner = request.app.state.exports
+    return runner
+
+
+async def create_export(request: Request) -> Response:
+    service = _service(request)
+    if service.draining.is_set():
+        raise Draining()
+    owner = _authorize(request)
+    spec = await service.job(request.path_params["job_id"], owner)
+    _check_media_type(request)
+    body = await _read_body(request, _EXPORT_BODY_BYTES)
+    try:
+        req = msgspec.json.decode(body, type=p.ExportRequest)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"invalid export request: {exc}") from None
+    except msgspec.DecodeError:
+        raise BadRequest("the body must be a JSON object in UTF-8") from None
+    record = await _exports(request).create(spec, req.format)
+    status = status_of(record)
+    return _json(status, 202, {"Location": status.links.self_})
+
+
+async def _export_of(request: Request) -> tuple[ExportRunner, ExportRecord]:
+    service = _service(request)
+    spec = await service.job(request.path_params["job_id"], _authorize(request))
+    export_id = request.path_params["export_id"]
+    if len(export_id) > _MAX_EXPORT_ID_CHARS:
+        raise ExportNotFound()
+    runner = _exports(request)
+    return runner, await runner.get(spec, export_id)
+
+
+async def export_status(request: Request) -> Response:
+    _, record = await _export_of(request)
+    return _json(status_of(record), headers={"Cache-Control": "no-store"})
+
+
+async def export_file(request: Request) -> Response:
+    """The finished file: here with Range support, or a redirect to a pre-signed URL."""
+    runner, record = await _export_of(request)
+    if record.state != "done" or record.sha256 is None or record.size is None:
+        raise ExportNotReady(f"the export is {record.state}")
+    name = record.file_name
+    url = await runner.storage.signed_url(name, runner.service.settings.export_url_seconds)
+    if url is not None:
+        return Response(status_code=307, headers={"Location": url, "Cache-Control": "no-store"})
+    path = runner.storage.local_path(name)
+    if path is None or not path.is_file():
+        raise ExportNotFound("the export's file is not on this server's disk")
+    etag = f'"{record.sha256}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, no-cache",
+        "Content-Disposition": f'attachment; filename="{record.download_name}"',
+    }
+    try:
+        span = requested_range(
+            request.headers.get("range"), request.headers.get("if-range"), etag, record.size
+        )
+    except RangeNotSatisfiable as exc:
+        return problem(
+            exc.status,
+            exc.code,
+            exc.detail,
+            {**headers, "Content-Range": f"bytes */{exc.size}", "Accept-Ranges": "bytes"},
+        )
+    return FileRangeResponse(path, record.size, span, headers, MEDIA_TYPES[record.format])
+
+
 async def list_domains(request: Request) -> Response:
     _authorize(request)
     service = _service(request)
     return _json(
-        p.DomainList([p.DomainInfo(d.name, list(d.columns)) for d in service.domains.values()])
+        p.DomainList(
+            [
+                p.DomainInfo(
+                    d.name,
+                    list(d.columns),
+                    {f.name: p.FilterInfo(sorted(f.ops), f.type) for f in d.filters},
+                )
+                for d in service.domains.values()
+            ]
+        )
     )
 
 
@@ -438,11 +598,15 @@ def create_app(
         settings = app.state.service.settings  # expired jobs: purged now and periodically
         purge = purge_periodically(app.state.service.store, settings.job_purge_seconds)
         app.state.background.add(asyncio.ensure_future(purge))
+        storage = open_storage(settings.export_storage, settings.exports_path)
+        app.state.exports = ExportRunner(app.state.service, storage)
+        app.state.background.add(asyncio.ensure_future(app.state.exports.run_forever()))
         try:
             yield
         finally:
             for task in list(app.state.background):
                 task.cancel()
+            await app.state.exports.stop()  # writers hand their exports back at a checkpoint
             await app.state.service.close()
 
     api_routes: list[Route] = [
@@ -457,6 +621,10 @@ def create_app(
         Route("/api/trace/job/{job_id}", describe_job),
         Route("/api/trace/job/{job_id}/stream", stream),
         Route("/api/trace/job/{job_id}/result", result_page),
+        Route("/api/trace/job/{job_id}/export.csv", export_csv),
+        Route("/api/trace/job/{job_id}/exports", create_export, methods=["POST"]),
+        Route("/api/trace/job/{job_id}/exports/{export_id}", export_status),
+        Route("/api/trace/job/{job_id}/exports/{export_id}/file", export_file),
     ]
 
     async def api_fallback(request: Request) -> Response:
@@ -489,7 +657,15 @@ def create_app(
                 allow_origins=cors_origins,
                 allow_methods=["GET", "HEAD", "POST"],
                 allow_headers=["Authorization", "X-Api-Key", "Content-Type", "X-Request-ID"],
-                expose_headers=["Link", "Retry-After", "X-Request-ID"],
+                expose_headers=[
+                    "Link",
+                    "Retry-After",
+                    "X-Request-ID",
+                    "Location",
+                    "ETag",
+                    "Content-Range",
+                    "Content-Disposition",
+                ],
                 max_age=600,
             )
         )

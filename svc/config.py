@@ -63,6 +63,12 @@ def _gzip_level(value: str) -> int:
     raise ValueError("must be off or a level from 1 to 9")
 
 
+def _export_storage(value: str) -> str:
+    if value == "local" or (value.startswith("s3://") and len(value.split("/")[2]) > 0):
+        return value.rstrip("/") if value != "local" else value
+    raise ValueError("must be local or s3://bucket[/prefix]")
+
+
 def _log_format(value: str) -> str:
     if value.lower() in {"json", "text"}:
         return value.lower()
@@ -312,6 +318,48 @@ SETTINGS: tuple[Setting, ...] = (
         "most open HTTP connections; a request on a connection beyond them is answered "
         "503 overloaded and the connection closed",
     ),
+    # --- exports (svc/exports, README "Exports") ---
+    Setting(
+        "exports_dir",
+        "TRACE_EXPORTS_DIR",
+        Path,
+        "where export files are written (and, with local storage, kept); unset: "
+        "`exports` in the data directory",
+    ),
+    Setting(
+        "export_storage",
+        "TRACE_EXPORT_STORAGE",
+        _export_storage,
+        "`local` (files in TRACE_EXPORTS_DIR) or `s3://bucket[/prefix]` (S3-compatible "
+        "object storage, credentials and endpoint from the standard AWS_* variables; "
+        "downloads redirect to a pre-signed URL)",
+    ),
+    Setting(
+        "exports_per_key",
+        "TRACE_EXPORTS_PER_KEY",
+        _positive,
+        "most exports one API key (with keys off: all clients together) may have queued "
+        "or running; more get 429 too_many_exports",
+    ),
+    Setting(
+        "export_disk_budget_mb",
+        "TRACE_EXPORT_DISK_BUDGET_MB",
+        _positive,
+        "most MiB the files in TRACE_EXPORTS_DIR (finished and being written) may take; "
+        "beyond it new exports get 507 export_storage_full and running ones fail with it",
+    ),
+    Setting(
+        "export_url_seconds",
+        "TRACE_EXPORT_URL_SECONDS",
+        _positive,
+        "S3 storage: how long a pre-signed download URL stays valid",
+    ),
+    Setting(
+        "export_workers",
+        "TRACE_EXPORT_WORKERS",
+        _positive,
+        "exports this process writes at once; the rest wait queued",
+    ),
     # --- logs (svc/logs.py) ---
     Setting(
         "log_format",
@@ -379,6 +427,13 @@ class Settings:
     body_timeout: int = 30
     keepalive: int = 5
     max_connections: int = 1000
+    # --- exports ---
+    exports_dir: Path | None = None  # None: data_dir / "exports"
+    export_storage: str = "local"
+    exports_per_key: int = 2
+    export_disk_budget_mb: int = 10240
+    export_url_seconds: int = 900
+    export_workers: int = 2
     # --- logs (svc/logs.py) ---
     log_format: str | None = None  # None: text on a terminal, else json
     # --- compression and worker processes ---
@@ -402,6 +457,10 @@ class Settings:
         if unknown:
             raise ValueError(f"no such setting: {', '.join(sorted(unknown))}")
         return cls(**values)
+
+    @property
+    def exports_path(self) -> Path:
+        return self.exports_dir or self.data_dir / "exports"
 
     @property
     def demo_db_path(self) -> Path:

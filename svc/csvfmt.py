@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 
 import msgspec
@@ -22,6 +23,7 @@ import msgspec
 BOM = "\ufeff"  # lets Excel read a downloaded file as UTF-8
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _json = msgspec.json.Encoder()
+_QUOTE_OR_END = re.compile(rb'"|\r\n')
 
 
 def cell(value: object, spreadsheet_safe: bool = False) -> str:
@@ -37,6 +39,8 @@ def cell(value: object, spreadsheet_safe: bool = False) -> str:
     if isinstance(value, int):
         return str(value)
     text = _json.encode(value).decode()
+    if text == "null":  # NaN and infinities, which JSON writes as null
+        return ""
     return msgspec.json.decode(text, type=str) if text.startswith('"') else text
 
 
@@ -70,3 +74,22 @@ def encode(
     writer.header(columns)
     writer.rows(rows)
     return writer.take()
+
+
+def complete_rows(data: bytes) -> tuple[int, int]:
+    """The whole rows at the start of `data` (a cut download of this module's CSV): how
+    many, header row included, and how many bytes they take. Keep those bytes, then ask
+    for the rest with `offset=rows - 1&header=0`.
+
+    A row ends at a CRLF outside quotes: this writer quotes every cell that holds a quote,
+    a CR or an LF, and a quote inside a cell is doubled, so the quotes seen so far say
+    whether a CRLF is inside a cell.
+    """
+    rows = size = 0
+    quoted = False
+    for match in _QUOTE_OR_END.finditer(data):
+        if match.group() == b'"':
+            quoted = not quoted
+        elif not quoted:
+            rows, size = rows + 1, match.end()
+    return rows, size

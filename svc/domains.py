@@ -12,6 +12,16 @@ from configuration only, never from a request.
     columns = ["CONTAINERID", "TXNDATE", '"Order"', ...]
     timestamptz = ["EVENT_TS"]        # optional: TIMESTAMP WITH TIME ZONE columns (sent in UTC)
 
+    [domains.history.filters]         # optional: the columns a job may narrow (svc.filters)
+    EVENTNAME = "in"                  # a list of values; text unless a type is given
+    TXNDATE = { op = "range", type = "timestamp" }   # from (inclusive) / to (exclusive)
+    QTY = { op = ["in", "range"], type = "number" }
+
+A filter column is named in requests as records name it (without quotes) and need not be
+among `columns`. Kinds: ``in`` (text or number columns) and ``range`` (text, number,
+timestamp or timestamptz; a range always names its type, so a DATE column is never
+compared with a string by accident). A `timestamptz` column is compared in UTC.
+
 An identifier is plain (``CONTAINERID``: letters, digits, ``_ $ #``, not a reserved word)
 or double-quoted (``'"Order"'``, ``'"Lot No"'``: any characters but ``"`` and control
 characters), as Oracle writes a reserved word or a mixed-case name. SQL carries it as
@@ -43,10 +53,29 @@ RESERVED = frozenset(
     WHERE WITH""".split()
 )
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+FILTER_OPS = ("in", "range")
+FILTER_TYPES = ("text", "number", "timestamp", "timestamptz")
+_OPS_OF_TYPE = {
+    "text": {"in", "range"},
+    "number": {"in", "range"},
+    "timestamp": {"range"},
+    "timestamptz": {"range"},
+}
+_MAX_FILTERS = 32  # per domain
 
 
 class DomainConfigError(ValueError):
     """The domain file is malformed; raised at start-up, never during a request."""
+
+
+@dataclass(frozen=True)
+class Filterable:
+    """A column a job may narrow: how requests name it, its SQL, kinds and value type."""
+
+    name: str  # as records and requests name it (without quotes)
+    sql: str  # the identifier as configured
+    ops: frozenset[str]  # of FILTER_OPS
+    type: str  # one of FILTER_TYPES
 
 
 @dataclass(frozen=True)
@@ -64,6 +93,7 @@ class Domain:
     columns: tuple[str, ...]  # the key column is always among them
     select: tuple[str, ...] = ()  # SQL of each column; () means `columns`
     timestamptz: frozenset[int] = frozenset()  # positions of TIMESTAMP WITH TIME ZONE columns
+    filters: tuple[Filterable, ...] = ()  # the columns a job may narrow, by name
 
     def __post_init__(self) -> None:
         if not self.select:
@@ -74,6 +104,9 @@ class Domain:
     @property
     def key_index(self) -> int:
         return self.select.index(self.key)
+
+    def filterable(self, name: str) -> Filterable | None:
+        return next((f for f in self.filters if f.name == name), None)
 
 
 def unquoted(ident: str) -> str:
@@ -126,7 +159,7 @@ def parse_domains(text: str) -> dict[str, Domain]:
             raise DomainConfigError(f"domain name {name!r}: use lowercase letters, digits, _")
         if not isinstance(spec, dict):
             raise DomainConfigError(f"[domains.{name}] must be a table")
-        unknown = set(spec) - {"table", "key", "tiebreak", "columns", "timestamptz"}
+        unknown = set(spec) - {"table", "key", "tiebreak", "columns", "timestamptz", "filters"}
         if unknown:
             raise DomainConfigError(f"[domains.{name}] has unknown keys {sorted(unknown)}")
         key = _ident(spec.get("key", "CONTAINERID"), f"{name}.key")
@@ -163,8 +196,42 @@ def parse_domains(text: str) -> dict[str, Domain]:
             columns=tuple(unquoted(c) for c in cols),
             select=tuple(cols),
             timestamptz=frozenset(tz_at),
+            filters=_filters(name, spec.get("filters", {}), {canonical(cols[i]) for i in tz_at}),
         )
     return domains
+
+
+def _filters(domain: str, table: object, tz: set[str]) -> tuple[Filterable, ...]:
+    """The `[domains.NAME.filters]` table: COLUMN = "in" or { op = ..., type = ... }."""
+    if not isinstance(table, dict):
+        raise DomainConfigError(f"[domains.{domain}.filters] must be a table")
+    if len(table) > _MAX_FILTERS:
+        raise DomainConfigError(f"[domains.{domain}.filters]: at most {_MAX_FILTERS} columns")
+    out: list[Filterable] = []
+    for column, decl in table.items():
+        what = f"{domain}.filters.{column}"
+        sql = _ident(column, what)
+        if isinstance(decl, str):
+            decl = {"op": decl}
+        if not isinstance(decl, dict) or set(decl) - {"op", "type"}:
+            raise DomainConfigError(f'{what}: use "in" or {{ op = ..., type = ... }}')
+        ops = decl.get("op")
+        ops = [ops] if isinstance(ops, str) else ops
+        if not isinstance(ops, list) or not ops or not set(ops) <= set(FILTER_OPS):
+            raise DomainConfigError(f"{what}: op must be one or more of {list(FILTER_OPS)}")
+        if "range" in ops and "type" not in decl:
+            raise DomainConfigError(f"{what}: a range needs a type, one of {list(FILTER_TYPES)}")
+        kind = decl.get("type", "text")
+        if kind not in FILTER_TYPES:
+            raise DomainConfigError(f"{what}: type must be one of {list(FILTER_TYPES)}")
+        if not set(ops) <= _OPS_OF_TYPE[kind]:
+            raise DomainConfigError(f"{what}: a {kind} column takes {sorted(_OPS_OF_TYPE[kind])}")
+        if canonical(sql) in tz and kind != "timestamptz":
+            raise DomainConfigError(f'{what}: a timestamptz column: declare type = "timestamptz"')
+        out.append(Filterable(unquoted(sql), sql, frozenset(ops), kind))
+    if len({f.name for f in out}) != len(out) or len({canonical(f.sql) for f in out}) != len(out):
+        raise DomainConfigError(f"[domains.{domain}.filters] names a column twice")
+    return tuple(out)
 
 
 def load_domains(path: str | Path | None = None) -> dict[str, Domain]:

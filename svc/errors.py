@@ -5,15 +5,18 @@
     │   ├── InvalidToken             400 invalid_token
     │   ├── TokenJobMismatch         400 token_job_mismatch
     │   ├── UnknownDomain            400 unknown_domain
-    │   └── TooManyCids              400 too_many_cids
+    │   ├── TooManyCids              400 too_many_cids
+    │   └── InvalidFilter            400 invalid_filter
     ├── PayloadTooLarge              413 payload_too_large
     ├── UnsupportedMediaType         415 unsupported_media_type
     ├── TooManyRequests              429 too_many_requests (sent with Retry-After)
     │   ├── TooManyJobs              429 too_many_jobs
-    │   └── RateLimited              429 rate_limited
+    │   ├── RateLimited              429 rate_limited
+    │   └── TooManyExports           429 too_many_exports
     ├── Unauthorized                 401 unauthorized
     ├── NotFound                     404 not_found
-    │   └── JobNotFound              404 job_not_found
+    │   ├── JobNotFound              404 job_not_found
+    │   └── ExportNotFound           404 export_not_found
     ├── MethodNotAllowed             405 method_not_allowed
     ├── RequestTimeout               408 request_timeout
     ├── SnapshotTooOld               410 snapshot_too_old
@@ -21,6 +24,9 @@
     ├── SourceError                  500 source_error (the database refused a query; not retryable)
     │   └── SourceMisconfigured      500 source_misconfigured (a table, column, grant or
     │                                    tie-break of the domain file does not fit the database)
+    ├── ExportNotReady               409 export_not_ready (the file of an unfinished export)
+    ├── RangeNotSatisfiable          416 range_not_satisfiable
+    ├── ExportStorageFull            507 export_storage_full (TRACE_EXPORT_DISK_BUDGET_MB)
     └── Unavailable                  503 (retryable, sent with Retry-After)
         ├── Draining                 503 draining
         ├── Overloaded               503 overloaded
@@ -77,6 +83,14 @@ class UnknownDomain(BadRequest):
 class TooManyCids(BadRequest):
     code = "too_many_cids"
     title = "Too many container ids"
+
+
+class InvalidFilter(BadRequest):
+    """A job's `where` names a column its domain does not declare filterable, a kind the
+    column does not take, or a value of the wrong type; the detail names the column."""
+
+    code = "invalid_filter"
+    title = "The job's filter is not valid"
 
 
 class PayloadTooLarge(TraceError):
@@ -199,3 +213,40 @@ class StoreUnavailable(Unavailable):
 class SourceUnavailable(Unavailable):
     code = "source_unavailable"
     title = "The trace database is unavailable; retry shortly"
+
+
+# --- exports (svc/exports) -------------------------------------------------------------
+
+
+class ExportNotFound(NotFound):
+    code = "export_not_found"
+    title = "No such export (it may have expired with its job)"
+
+
+class ExportNotReady(TraceError):
+    status = 409
+    code = "export_not_ready"
+    title = "The export is not finished; its status says when it is"
+
+
+class RangeNotSatisfiable(TraceError):
+    """Sent with ``Content-Range: bytes */SIZE``."""
+
+    status = 416
+    code = "range_not_satisfiable"
+    title = "The requested range starts beyond the end of the file"
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the file has {size} bytes")
+        self.size = size
+
+
+class TooManyExports(TooManyRequests):
+    code = "too_many_exports"
+    title = "This API key already has its share of exports queued or running; retry later"
+
+
+class ExportStorageFull(TraceError):
+    status = 507
+    code = "export_storage_full"
+    title = "The export disk budget is used up; wait for older exports to expire"

@@ -15,15 +15,23 @@ The SQL text is shared by the dialects except for the row id's name, the row-lim
 Oracle's optional ``AS OF SCN`` snapshot clause and how a TIMESTAMP WITH TIME ZONE column
 is read (Oracle: ``SYS_EXTRACT_UTC``, under a ``TRACE_UTC_<n>`` alias the source
 recognises). Identifiers come from the validated domain file, quoted as configured.
+
+A job's filters (`svc.filters`) add predicates to the WHERE clause (`filter_sql`), after
+the IN list and the keyset predicate, which stay the access path. The text depends only on
+the filter's *shape* (columns, kinds, which range ends are given, and the IN-list width
+rounded up to a power of two, up to 1000, padded with NULLs), so a statement cache holds
+few texts per domain; every value is a bind.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from svc.domains import ROWID, Domain
+from svc.protocol import MAX_IN_VALUES, Condition, Range
 
 SLOTS = 1000
 RID_ALIAS = "TRACE_RID"
@@ -38,6 +46,13 @@ class Dialect:
     snapshot_clause: str  # appended to the table in snapshot mode; binds :scn
     offset_clause: str  # appended after ORDER BY in offset pages; binds :skip and :limit
     utc: str = "{}"  # reads a TIMESTAMP WITH TIME ZONE column as a UTC timestamp
+    # How a timestamp filter's bind (canonical ISO text, UTC) is read in SQL, and whether
+    # it is bound as digits only (YYYYMMDDHHMISSFFFFFF, for Oracle's mask). Text with an
+    # explicit mask: no NLS setting and no driver bind type (python-oracledb binds a
+    # datetime as DATE, dropping fractions) can change the comparison, and a mask without
+    # colons holds nothing a bind parser could mistake for a placeholder.
+    timestamp: str = "{}"
+    timestamp_digits: bool = False
 
 
 SQLITE = Dialect(
@@ -54,6 +69,8 @@ ORACLE = Dialect(
     snapshot_clause=" AS OF SCN :scn",
     offset_clause="OFFSET :skip ROWS FETCH FIRST :limit ROWS ONLY",
     utc="SYS_EXTRACT_UTC({})",
+    timestamp="TO_TIMESTAMP({}, 'YYYYMMDDHH24MISSFF6')",
+    timestamp_digits=True,
 )
 
 
@@ -86,6 +103,106 @@ def _source(domain: Domain, dialect: Dialect, snapshot: bool) -> str:
     return domain.table + (dialect.snapshot_clause if snapshot else "")
 
 
+Binds = dict[str, object]
+
+
+# --- filters -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FilterSlot:
+    """One condition's place in the statement: what its SQL text depends on, not its values."""
+
+    column: str  # a Filterable's name in the domain
+    op: str  # "in" or "range"
+    width: int = 0  # in: bind slots (the values, padded with NULLs)
+    lower: bool = False  # range: has `from`
+    upper: bool = False  # range: has `to`
+
+
+WhereShape = tuple[FilterSlot, ...]
+Conditions = Mapping[str, Condition]  # one domain's canonical `where`, by column
+
+
+def in_width(values: int) -> int:
+    """The IN-list slots for `values` values: the next power of two, at most 1000."""
+    width = 1
+    while width < values:
+        width *= 2
+    return min(width, MAX_IN_VALUES)
+
+
+def where_shape(conditions: Conditions | None) -> WhereShape:
+    """The shape of one domain's canonical conditions (columns in name order)."""
+    shape = []
+    for column, cond in sorted((conditions or {}).items()):
+        if isinstance(cond, Range):
+            ends = (cond.from_ is not None, cond.to is not None)
+            shape.append(FilterSlot(column, "range", 0, *ends))
+        else:
+            shape.append(FilterSlot(column, "in", in_width(len(cond))))
+    return tuple(shape)
+
+
+def _filter_column(domain: Domain, slot: FilterSlot) -> tuple[str, str]:
+    """The column's SQL as compared, and the template its binds are read through."""
+    column = domain.filterable(slot.column)
+    if column is None or slot.op not in column.ops:
+        raise ValueError(f"{domain.name}.{slot.column} does not take {slot.op}")
+    return column.sql, column.type
+
+
+def filter_sql(domain: Domain, dialect: Dialect, shape: WhereShape) -> str:
+    """The filter's predicates: ``" AND <pred> AND <pred>..."``, or "" for no filter.
+
+    Binds are named ``:f<i>_<j>`` (the j-th value of the i-th condition of `shape`) and
+    ``:f<i>_lo`` / ``:f<i>_hi`` (a range's ends); `filter_binds` fills them. Identifiers
+    come from the domain file only. Reusable by any statement over the domain's table.
+    """
+    parts = []
+    for i, slot in enumerate(shape):
+        sql, kind = _filter_column(domain, slot)
+        if kind == "timestamptz":
+            sql = dialect.utc.format(sql)
+        if slot.op == "in":
+            parts.append(f"{sql} IN ({', '.join(f':f{i}_{j}' for j in range(slot.width))})")
+            continue
+        param = dialect.timestamp if kind in ("timestamp", "timestamptz") else "{}"
+        if slot.lower:
+            parts.append(f"{sql} >= {param.format(f':f{i}_lo')}")
+        if slot.upper:
+            parts.append(f"{sql} < {param.format(f':f{i}_hi')}")
+    return "".join(f" AND {p}" for p in parts)
+
+
+def _bind(dialect: Dialect, kind: str, value: object) -> object:
+    if dialect.timestamp_digits and kind in ("timestamp", "timestamptz"):
+        assert isinstance(value, str)  # canonical ISO text (svc.filters)
+        iso = dt.datetime.fromisoformat(value).isoformat(timespec="microseconds")
+        return "".join(c for c in iso if c.isdigit())  # 4-digit year: isoformat pads it
+    return value
+
+
+def filter_binds(domain: Domain, dialect: Dialect, conditions: Conditions | None) -> Binds:
+    """The binds of `filter_sql(domain, dialect, where_shape(conditions))`."""
+    binds: Binds = {}
+    ordered = sorted((conditions or {}).items())
+    for i, (slot, (_, cond)) in enumerate(zip(where_shape(conditions), ordered, strict=True)):
+        _, kind = _filter_column(domain, slot)
+        if isinstance(cond, Range):
+            if slot.lower:
+                binds[f"f{i}_lo"] = _bind(dialect, kind, cond.from_)
+            if slot.upper:
+                binds[f"f{i}_hi"] = _bind(dialect, kind, cond.to)
+        else:
+            for j in range(slot.width):
+                binds[f"f{i}_{j}"] = _bind(dialect, kind, cond[j]) if j < len(cond) else None
+    return binds
+
+
+# --- statements --------------------------------------------------------------------------
+
+
 def page_sql(
     domain: Domain,
     dialect: Dialect,
@@ -93,11 +210,12 @@ def page_sql(
     slots: int = SLOTS,
     snapshot: bool = False,
     offset: bool = False,
+    where: WhereShape = (),
 ) -> str:
     """One keyset page: the selected columns plus the tie-break as a last column.
 
     With `offset`, the page skips `:skip` rows of its chunk first: the entry point of
-    offset paging, which then goes on by keyset.
+    offset paging, which then goes on by keyset. `where`: the job's filter (`filter_sql`).
     """
     rid = _tiebreak(domain, dialect)
     return (
@@ -105,23 +223,27 @@ def page_sql(
         f" FROM {_source(domain, dialect, snapshot)}"
         f" WHERE {domain.key} IN ({_in_list(slots)})"
         f" AND (:after_rid IS NULL OR {domain.key} > :after_cid OR {rid} > :after_rid)"
+        f"{filter_sql(domain, dialect, where)}"
         f" ORDER BY {domain.key}, {rid}"
         f" {dialect.offset_clause if offset else dialect.limit_clause}"
     )
 
 
 def totals_sql(
-    domain: Domain, dialect: Dialect, *, slots: int = SLOTS, snapshot: bool = False
+    domain: Domain,
+    dialect: Dialect,
+    *,
+    slots: int = SLOTS,
+    snapshot: bool = False,
+    where: WhereShape = (),
 ) -> str:
-    """Rows and distinct CIDs with rows, for one chunk."""
+    """Rows and distinct CIDs with rows, for one chunk (of the job's filter, if any)."""
     return (
         f"SELECT COUNT(*), COUNT(DISTINCT {domain.key})"
         f" FROM {_source(domain, dialect, snapshot)}"
         f" WHERE {domain.key} IN ({_in_list(slots)})"
+        f"{filter_sql(domain, dialect, where)}"
     )
-
-
-Binds = dict[str, object]
 
 
 class Plan:

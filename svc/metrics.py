@@ -25,7 +25,8 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from svc import logs
-from svc.errors import JobNotFound
+from svc.errors import ExportNotFound, JobNotFound, TooManyExports
+from svc.exports.model import ExportRecord
 from svc.jobs import JobSpec, JobStore
 from svc.protocol import DomainTotals
 
@@ -48,11 +49,13 @@ STREAMS_FINISHED = Counter(
     ["outcome"],
 )
 RECORDS_SENT = Counter(
-    "trace_records_sent", "Records sent in stream lines and pages", ["domain", "format"]
+    "trace_records_sent",
+    "Records sent in stream lines, pages and CSV downloads",
+    ["domain", "format"],
 )
 BYTES_SENT = Counter(
     "trace_bytes_sent",
-    "Bytes of records lines and pages sent (JSON, before compression)",
+    "Bytes of records lines, pages and CSV downloads sent (before compression)",
     ["domain", "format"],
 )
 GZIP_BYTES = Counter(
@@ -91,8 +94,8 @@ def exposition(source_in_use: int, draining: bool) -> bytes:
     return generate_latest(REGISTRY)
 
 
-def page_sent(domain: str, arrays: bool, records: int, nbytes: int) -> None:
-    fmt = "arrays" if arrays else "objects"
+def page_sent(domain: str, fmt: str, records: int, nbytes: int) -> None:
+    """A page of `records` in `fmt` (objects, arrays, csv) was sent."""
     RECORDS_SENT.labels(domain, fmt).inc(records)
     BYTES_SENT.labels(domain, fmt).inc(nbytes)
 
@@ -103,8 +106,8 @@ class StreamStats:
     The outcome is `client_gone` unless the stream says otherwise before it ends.
     """
 
-    def __init__(self, job_id: str, resumed: bool, arrays: bool) -> None:
-        self.format = "arrays" if arrays else "objects"
+    def __init__(self, job_id: str, resumed: bool, arrays: bool, fmt: str | None = None) -> None:
+        self.format = fmt or ("arrays" if arrays else "objects")
         ctx = logs.current.get()
         if ctx is not None:
             ctx.streamed = True  # this line replaces the request's access line
@@ -140,7 +143,8 @@ async def _store_op(op: str) -> AsyncIterator[None]:
     try:
         yield
     except Exception as exc:
-        if not isinstance(exc, JobNotFound):  # a missing job is an answer, not a failure
+        # a missing job or export is an answer, not a failure (so is the export quota)
+        if not isinstance(exc, JobNotFound | ExportNotFound | TooManyExports):
             STORE_ERRORS.labels(op).inc()
         raise
     finally:
@@ -176,6 +180,30 @@ class TimedStore(JobStore):
     async def purge_expired(self) -> int:
         async with _store_op("purge_expired"):
             return await self.inner.purge_expired()
+
+    async def create_export(self, export: ExportRecord, *, limit: int | None = None) -> None:
+        async with _store_op("create_export"):
+            await self.inner.create_export(export, limit=limit)
+
+    async def get_export(self, export_id: str) -> ExportRecord:
+        async with _store_op("get_export"):
+            return await self.inner.get_export(export_id)
+
+    async def save_export(self, export: ExportRecord) -> ExportRecord | None:
+        async with _store_op("save_export"):
+            return await self.inner.save_export(export)
+
+    async def active_exports(self) -> list[ExportRecord]:
+        async with _store_op("active_exports"):
+            return await self.inner.active_exports()
+
+    async def expired_exports(self, now: float) -> list[ExportRecord]:
+        async with _store_op("expired_exports"):
+            return await self.inner.expired_exports(now)
+
+    async def delete_export(self, export_id: str) -> None:
+        async with _store_op("delete_export"):
+            await self.inner.delete_export(export_id)
 
     async def close(self) -> None:
         await self.inner.close()

@@ -20,11 +20,16 @@ from svc.config import Settings
 from svc.errors import (
     BadRequest,
     Draining,
+    ExportNotFound,
+    ExportNotReady,
+    ExportStorageFull,
+    InvalidFilter,
     InvalidToken,
     JobNotFound,
     NotFound,
     Overloaded,
     PayloadTooLarge,
+    RangeNotSatisfiable,
     RateLimited,
     RequestTimeout,
     SnapshotTooOld,
@@ -34,6 +39,7 @@ from svc.errors import (
     StoreUnavailable,
     TokenJobMismatch,
     TooManyCids,
+    TooManyExports,
     TooManyJobs,
     TooManyRequests,
     TraceError,
@@ -68,10 +74,17 @@ class Operation:
     errors: tuple[type[TraceError], ...] = ()
     api: bool = True  # under /api: API keys apply
     headers: dict[str, str] = field(default_factory=dict)  # response headers of `ok`
+    also: tuple[tuple[str, Any], ...] = ()  # other media types of `ok`, and their schemas
 
 
 def _job_id() -> Param:
     return Param("job_id", "path", "The job's id, from `POST /api/trace/job`.", {"type": "string"})
+
+
+def _export_id() -> Param:
+    return Param(
+        "export_id", "path", "The export's id, from `POST .../exports`.", {"type": "string"}
+    )
 
 
 def _since() -> Param:
@@ -96,6 +109,27 @@ _FORMAT = Param(
     "of values in the order of `columns` (smaller, faster).",
     {"type": "string", "enum": ["objects", "arrays"], "default": "objects"},
 )
+
+_PAGE_FORMAT = Param(
+    "format",
+    "query",
+    "`objects`: each record a JSON object keyed by column; `arrays`: each record an array "
+    "of values in the order of `columns`; `csv`: the page as `text/csv` (RFC 4180, UTF-8 "
+    "without a BOM, a header row, values as they are), `next` only in the `Link` header.",
+    {"type": "string", "enum": ["objects", "arrays", "csv"], "default": "objects"},
+)
+
+CSV_TEXT = {
+    "type": "string",
+    "description": "RFC 4180 CSV in UTF-8: a header row of the domain's columns, then one "
+    "row per record; CRLF line ends; NULL is an empty cell; numbers as JSON writes them; "
+    "dates ISO 8601; bytes base64.",
+}
+
+
+def _flag(name: str, description: str) -> Param:
+    return Param(name, "query", description, {"type": "integer", "enum": [0, 1], "default": 1})
+
 
 _STREAM_ERRORS: tuple[type[TraceError], ...] = (
     InvalidToken,
@@ -125,12 +159,16 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             "Saves the query (the sorted, de-duplicated container ids and the domains) for "
             f"{settings.job_ttl} s. Totals start counting in the background. The body may "
             f"hold at most {settings.max_cids} distinct container ids (`too_many_cids`) and "
-            f"{settings.max_cids * 80 + 65536} bytes (`payload_too_large`).",
+            f"{settings.max_cids * 80 + 65536} bytes (`payload_too_large`). `where` narrows "
+            "domains to the records that match its conditions, on the columns `GET "
+            "/api/domains` lists as filterable (`invalid_filter` otherwise); the job applies "
+            "it to its stream, pages, offsets, totals and tokens.",
             (201, "The job was created; `Location` is its URL.", "application/json", p.JobCreated),
             body=p.JobRequest,
             errors=(
                 BadRequest,
                 UnknownDomain,
+                InvalidFilter,
                 TooManyCids,
                 RequestTimeout,
                 PayloadTooLarge,
@@ -192,16 +230,134 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
                     "goes on by keyset.",
                     {"type": "integer", "minimum": 0, "maximum": 10**12},
                 ),
-                _FORMAT,
+                _PAGE_FORMAT,
             ),
             errors=tuple(e for e in _STREAM_ERRORS if e is not Draining),
             headers={"Link": 'The next page: `<URL>; rel="next"`', **_GZIP_HEADERS},
+            also=(("text/csv", CSV_TEXT),),
+        ),
+        Operation(
+            "get",
+            "/api/trace/job/{job_id}/export.csv",
+            "A whole domain as one CSV file",
+            "Every record of one domain, streamed as one CSV file (`Content-Disposition: "
+            "attachment`), in the stream's order. Made for spreadsheets by default: a UTF-8 "
+            "BOM, and text cells that start with `= + - @`, a tab or a CR get a leading `'` "
+            "(`spreadsheet=0`: neither). A CSV file cannot carry an error: a failure after "
+            "the first byte ends the body without the last chunk of the chunked encoding, "
+            "so a cut or failed download is incomplete, never a short file. Continue one "
+            "with `offset` (the records the file holds) and `header=0`.",
+            (200, "The CSV file.", "text/csv", CSV_TEXT),
+            params=(
+                _job_id(),
+                Param(
+                    "domain",
+                    "query",
+                    "The domain; may be left out with a `since` (which names it).",
+                    {"type": "string", "enum": domains},
+                ),
+                _since(),
+                Param(
+                    "offset",
+                    "query",
+                    "Start at the offset-th record (0-based) instead of after a `since`.",
+                    {"type": "integer", "minimum": 0, "maximum": 10**12},
+                ),
+                _flag(
+                    "header",
+                    "1: begin with the header row (and the BOM); 0: neither, "
+                    "to append to a cut download.",
+                ),
+                _flag(
+                    "spreadsheet",
+                    "1: a UTF-8 BOM before the header row and formula "
+                    "defusing, for Excel; 0: plain RFC 4180, values as they are.",
+                ),
+            ),
+            errors=_STREAM_ERRORS,
+            headers={
+                "Content-Disposition": 'attachment; filename="<job>-<domain>.csv"',
+                "Cache-Control": "no-store",
+            },
+        ),
+        Operation(
+            "post",
+            "/api/trace/job/{job_id}/exports",
+            "Export a job to a file",
+            "Writes every record of the job to one file in the background: `ndjson.gz` (one "
+            'record a line, `{"_domain": ..., <columns>}`) or `csv.zip` (one CSV file per '
+            "domain). Poll the status URL (`Location`) until `state` is `done`, then download "
+            f"`links.file`. At most {settings.exports_per_key} exports of one API key may be "
+            "queued or running at once; the file lives as long as its job.",
+            (202, "The export is queued.", "application/json", p.ExportStatus),
+            params=(_job_id(),),
+            body=p.ExportRequest,
+            errors=(
+                BadRequest,
+                JobNotFound,
+                NotFound,
+                UnknownDomain,
+                RequestTimeout,
+                PayloadTooLarge,
+                UnsupportedMediaType,
+                TooManyExports,
+                ExportStorageFull,
+                Draining,
+                StoreUnavailable,
+            ),
+            headers={"Location": "The export's status URL"},
+        ),
+        Operation(
+            "get",
+            "/api/trace/job/{job_id}/exports/{export_id}",
+            "An export's state",
+            "`queued`, `running`, `done` or `failed`; the records written against the job's "
+            "total; when done the file's size, its SHA-256 and the download link.",
+            (200, "The export.", "application/json", p.ExportStatus),
+            params=(_job_id(), _export_id()),
+            errors=(JobNotFound, ExportNotFound, NotFound, UnknownDomain, StoreUnavailable),
+        ),
+        Operation(
+            "get",
+            "/api/trace/job/{job_id}/exports/{export_id}/file",
+            "Download a finished export",
+            "The file, with `Content-Length`, `ETag` (its SHA-256 in quotes) and "
+            "`Accept-Ranges: bytes`. One `Range` (`bytes=a-b`, `bytes=a-`, `bytes=-n`) gets a "
+            "206; several ranges, a malformed one, or an `If-Range` other than the current "
+            "ETag get the whole file (200); a range starting beyond the end gets 416 with "
+            "`Content-Range: bytes */SIZE`. HEAD answers the same headers. With S3 storage "
+            "the answer is a 307 to a pre-signed URL valid "
+            f"{settings.export_url_seconds} s (TRACE_EXPORT_URL_SECONDS), which S3 serves "
+            "with the same range support.",
+            (
+                200,
+                "The file (206: the requested range).",
+                "application/octet-stream",
+                {"type": "string", "format": "binary"},
+            ),
+            params=(_job_id(), _export_id()),
+            errors=(
+                JobNotFound,
+                ExportNotFound,
+                NotFound,
+                UnknownDomain,
+                ExportNotReady,
+                RangeNotSatisfiable,
+                StoreUnavailable,
+            ),
+            headers={
+                "ETag": "The file's SHA-256, quoted",
+                "Accept-Ranges": "`bytes`",
+                "Content-Range": "On a 206: `bytes FIRST-LAST/SIZE`",
+                "Content-Disposition": "`attachment` with a file name",
+                "Location": "S3 storage: the pre-signed URL of the 307",
+            },
         ),
         Operation(
             "get",
             "/api/domains",
             "Configured domains",
-            "Each domain's name and columns.",
+            "Each domain's name, columns and filterable columns.",
             (200, "The domains.", "application/json", p.DomainList),
         ),
         Operation(
@@ -333,6 +489,8 @@ def components(domains: list[str]) -> dict[str, Any]:
         p.DemoCids,
         p.Health,
         p.Problem,
+        p.ExportRequest,
+        p.ExportStatus,
     )
     (line, *_), schemas = msgspec.json.schema_components((p.Line, *structs), ref_template=REF)
     # The tags make the line types mutually exclusive: exactly one matches.
@@ -343,6 +501,9 @@ def components(domains: list[str]) -> dict[str, Any]:
     for variant in schemas["JobRequest"]["properties"]["domains"]["anyOf"]:
         if variant.get("type") == "array":
             variant["items"]["enum"] = domains
+    for variant in schemas["JobRequest"]["properties"]["where"]["anyOf"]:
+        if variant.get("type") == "object":  # keyed by the job's domains
+            variant["propertyNames"] = {"enum": domains}
     return schemas
 
 
@@ -369,7 +530,10 @@ def document(settings: Settings, domains: list[str]) -> dict[str, Any]:
             by_status.setdefault(err.status, []).append(err)
         ok_response: dict[str, Any] = {
             "description": description,
-            "content": {media: {"schema": _schema_of(ok)}},
+            "content": {
+                media: {"schema": _schema_of(ok)},
+                **{m: {"schema": _schema_of(schema)} for m, schema in op.also},
+            },
             "headers": {
                 "X-Request-ID": {
                     "description": "The request's id",

@@ -7,7 +7,7 @@ New fields get defaults and go at the end, so older clients keep decoding.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -16,11 +16,44 @@ class _Line(msgspec.Struct, tag_field="type", omit_defaults=False):
     pass
 
 
-class Meta(_Line, tag="meta"):
+# --- filters (`where`): the wire form; svc.filters checks them against the domain file ---
+
+MAX_IN_VALUES = 1000  # values of one `in` list (Oracle's cap on an IN list)
+MAX_FILTER_TEXT = 1000  # characters of one value
+
+FilterText = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_FILTER_TEXT)]
+FilterValue = FilterText | int | float
+
+
+class Range(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A window of a `range` column: `from` inclusive, `to` exclusive; one may be left out.
+    Timestamps are ISO 8601 strings (`2025-01-31`, `2025-01-31T08:00:00Z`)."""
+
+    from_: FilterValue | None = msgspec.field(default=None, name="from")
+    to: FilterValue | None = None
+
+
+InValues = Annotated[list[FilterValue], msgspec.Meta(min_length=1, max_length=MAX_IN_VALUES)]
+Condition = InValues | Range  # a list: `in`; an object: `range`
+DomainWhere = Annotated[dict[str, Condition], msgspec.Meta(max_length=32)]  # by column
+Where = Annotated[
+    dict[str, DomainWhere],
+    msgspec.Meta(
+        max_length=32,
+        description="Per domain, per filterable column (see `GET /api/domains`): a list of "
+        "values (`in`) or a `Range`. Every condition must hold.",
+    ),
+]
+
+
+class Meta(_Line, tag="meta", omit_defaults=True):
+    """`where`: the job's filters, present only for a job that has them."""
+
     job_id: str
     domains: list[str]
     cid_count: int
     resumed: bool
+    where: Where | None = None
 
 
 class DomainStart(_Line, tag="domain_start"):
@@ -117,6 +150,7 @@ class JobCreated(msgspec.Struct):
     domains: list[str]
     expires_at: str  # RFC 3339, UTC
     links: Links
+    where: Where | None = None  # the job's filters, normalised; None: every record
 
 
 class DomainCount(msgspec.Struct):
@@ -133,11 +167,21 @@ class JobDescription(msgspec.Struct):
     snapshot: int | None  # Oracle snapshot mode: the SCN the job reads at
     totals: dict[str, DomainCount]  # per domain, once counted
     links: Links
+    where: Where | None = None  # the job's filters, normalised; None: every record
+
+
+class FilterInfo(msgspec.Struct):
+    """A column a job may narrow: `ops` of `in`, `range`; `type` of its values (`text`,
+    `number`, `timestamp`, `timestamptz`: timestamps are ISO 8601 strings)."""
+
+    ops: list[str]
+    type: str
 
 
 class DomainInfo(msgspec.Struct):
     name: str
     columns: list[str]
+    filters: dict[str, FilterInfo] = {}  # by column name
 
 
 class DomainList(msgspec.Struct):
@@ -175,10 +219,12 @@ Cid = Annotated[
 
 
 class JobRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """Duplicates are removed; `domains` left out or null: every configured domain."""
+    """Duplicates are removed; `domains` left out or null: every configured domain.
+    `where` narrows domains of the job to the records that match every condition."""
 
     container_ids: Annotated[list[Cid], msgspec.Meta(min_length=1)]
     domains: Annotated[list[str], msgspec.Meta(min_length=1)] | None = None  # None: all
+    where: Where | None = None
 
 
 # Decimals (exact Oracle NUMBERs) as JSON numbers, not strings; SQLite never yields them.
@@ -214,3 +260,45 @@ def shape_records(rows: list[tuple[Any, ...]], columns: tuple[str, ...], arrays:
         return [row[:width] for row in rows]
     record = _record_type(columns)
     return [record(*row[:width]) for row in rows]
+
+
+# --- exports: a job written to a file in the background (svc/exports) ------------------
+
+ExportFormat = Literal["ndjson.gz", "csv.zip"]
+ExportState = Literal["queued", "running", "done", "failed"]
+
+
+class ExportRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """`ndjson.gz`: one record a line, `{"_domain": ..., <columns>}`, gzip; `csv.zip`: one
+    CSV file per domain (`history.csv`, ...), UTF-8 with a BOM, spreadsheet-safe cells."""
+
+    format: ExportFormat
+
+
+class ExportLinks(msgspec.Struct):
+    self_: str = msgspec.field(name="self")
+    file: str  # answers 409 export_not_ready until `state` is done
+    job: str
+
+
+class ExportFailure(msgspec.Struct):
+    code: str
+    message: str
+
+
+class ExportStatus(msgspec.Struct):
+    """An export's state; the body of 202 Accepted and of its status URL."""
+
+    export_id: str
+    job_id: str
+    format: ExportFormat
+    state: ExportState
+    records: int  # written so far
+    total: int | None  # records of the whole job, once counted
+    created_at: str  # RFC 3339, UTC
+    updated_at: str
+    expires_at: str  # with its job
+    size: int | None  # bytes of the finished file
+    sha256: str | None  # hex digest of the finished file; its ETag is this in quotes
+    error: ExportFailure | None
+    links: ExportLinks

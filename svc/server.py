@@ -52,7 +52,8 @@ async def build_service(settings: Settings) -> Service:
 
 class _QuietSlowReaderCuts(logging.Filter):
     """A stream ended for a slow reader returns with its response unfinished on purpose
-    (its socket buffer is full, so no last chunk fits); uvicorn logs that as an ERROR."""
+    (its socket buffer is full, so no last chunk fits), and so does a CSV download that
+    failed or was drained (so that it reads as incomplete); uvicorn logs that as an ERROR."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.getMessage() != "ASGI callable returned without completing response."

@@ -8,6 +8,11 @@ the line before it has drained to the socket. So a stream holds at most one line
 flight and one page being read, however slowly its client reads (~2 MB at 5,000
 records), and a fast client still gets the next page read while this line is on the wire.
 
+`open()` reads the first page before the response starts: a failing source is then a
+problem+json answer, not an error line, and the first records line follows the headers
+at once. A new job's totals are not waited for there: the first `domain_start` goes out
+without them, and again with them when counted.
+
 When the client goes away the generator is cancelled: the query in flight is interrupted
 and no cursor or connection is left behind. Lines after the first byte carry failures as
 an `error` line; a draining server ends with a `reconnect` line.
@@ -24,6 +29,7 @@ from svc import protocol as p
 from svc.errors import TraceError
 from svc.jobs import JobSpec
 from svc.protocol import DomainTotals
+from svc.reader import Batch
 from svc.service import Service, start_key
 from svc.tokens import Cursor
 
@@ -50,10 +56,7 @@ def reconnect_line(reason: str, since: str | None) -> bytes:
 
 
 class JobStream:
-    """One job's lines from `cursor` on; `since` is the token of the last line yielded.
-
-    `waited`: the caller already gave the first domain's count its TOTAL_WAIT_SECONDS.
-    """
+    """One job's lines from `cursor` on; `since` is the token of the last line yielded."""
 
     def __init__(
         self,
@@ -62,16 +65,26 @@ class JobStream:
         cursor: Cursor | None,
         since: str | None,
         arrays: bool,
-        waited: bool = False,
     ) -> None:
         self.service = service
         self.spec = spec
         self.cursor = cursor
         self.since = since
         self.arrays = arrays
-        self.waited = waited
+        self._first_page: Batch | None = None  # read by open(), before the first byte
         # complete, error or drained; the response sets slow_reader; else client_gone
         self.outcome = "client_gone"
+
+    def _start_domain(self) -> str:
+        return self.cursor.domain if self.cursor else self.spec.domains[0]
+
+    async def open(self) -> None:
+        """Read the first page now, so that a failure is raised before the first byte."""
+        cursor = self.cursor
+        reader = self.service.reader(self.spec, self._start_domain())
+        after = start_key(cursor) if cursor else None
+        async with self.service.first_page():
+            self._first_page = await reader.read(after, self.service.settings.batch_size)
 
     async def lines(self) -> AsyncGenerator[bytes, None]:
         service, spec, cursor = self.service, self.spec, self.cursor
@@ -79,9 +92,15 @@ class JobStream:
         stats = metrics.StreamStats(spec.job_id, cursor is not None, self.arrays)
         try:
             yield p.encode_line(
-                p.Meta(spec.job_id, spec.domains, len(spec.cids), resumed=cursor is not None)
+                p.Meta(
+                    spec.job_id,
+                    spec.domains,
+                    len(spec.cids),
+                    resumed=cursor is not None,
+                    where=spec.where,
+                )
             )
-            first = spec.domains.index(cursor.domain) if cursor else 0
+            first = spec.domains.index(self._start_domain())
             total_records = 0
             for index, name in enumerate(spec.domains):
                 if index < first:
@@ -89,8 +108,12 @@ class JobStream:
                     continue
                 domain = service.domains[name]
                 size = service.settings.batch_size
-                wait = 0.0 if self.waited and index == first else TOTAL_WAIT_SECONDS
-                totals = await service.totals_within(spec, name, wait)
+                opened = self._first_page if index == first else None
+                self._first_page = None
+                if opened is None:
+                    totals = await service.totals_within(spec, name, TOTAL_WAIT_SECONDS)
+                else:  # its first records are ready: they do not wait for the count
+                    totals = service.totals_if_known(spec, name)
                 counting = service.totals_future(spec, name) if totals is None else None
                 yield _domain_start(name, domain.columns, totals, size)
                 resume = cursor if cursor is not None and cursor.domain == name else None
@@ -98,7 +121,7 @@ class JobStream:
                 seen = resume.seen if resume else 0
                 after = start_key(resume) if resume else None
                 reader = service.reader(spec, name)
-                page = await reader.read(after, size)
+                page = opened if opened is not None else await reader.read(after, size)
                 while True:
                     more, count = page.more, len(page.rows)
                     line = None

@@ -1,4 +1,6 @@
-"""The NDJSON response: one `JobStream` sent over ASGI, with flow control and liveness.
+"""Streaming responses: a job's NDJSON stream, or a domain's CSV file, sent over ASGI with
+flow control and liveness. `StreamResponse` does the sending; `NdjsonResponse` and
+`CsvResponse` only say what a format can write when nothing else can be said.
 
 - Lines are handed to the server one at a time. The server writes a line into its socket
   buffer and, when that buffer is full, makes the next send wait until it has drained;
@@ -11,9 +13,14 @@
   way the client resumes from its last complete line, so nothing is lost or repeated.
 - A client that goes away cancels the stream at once: the query in flight is interrupted.
 - HEAD gets the headers only: the job is never run.
+- A format with no line for "this went wrong" (CSV) has no heartbeat either, and ends a
+  failed, drained or slow body by closing the connection without the last chunk of the
+  chunked encoding: the client sees an incomplete body, never a short file that looks
+  complete. A body's generator asks for that by raising `Abort`.
 - With `gzip_level`, the body is one gzip member and every line (heartbeats and the last
   words included) is sync-flushed as it is written (`svc.compression`); at levels above 3,
-  large lines are compressed in a thread, off the event loop.
+  large lines are compressed in a thread, off the event loop. An aborted body ends without
+  the gzip trailer as well as without the last chunk.
 """
 
 from __future__ import annotations
@@ -21,19 +28,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from svc import metrics
 from svc.compression import GzipLines, off_loop
-from svc.stream import HEARTBEAT_LINE, JobStream, reconnect_line
+from svc.jobs import JobSpec
+from svc.stream import HEARTBEAT_LINE, reconnect_line
 
 log = logging.getLogger(__name__)
 
 NDJSON = "application/x-ndjson"
+CSV = "text/csv; charset=utf-8; header=present"  # RFC 4180's two optional parameters
 _LAST_WORDS_SECONDS = 1.0  # how long a slow reader gets to take its reconnect line
 
 
@@ -47,12 +57,31 @@ class _Wire:
     gone: bool = False
 
 
-class NdjsonResponse(Response):
-    media_type = NDJSON
+class Body(Protocol):
+    """What a StreamResponse sends: `lines()` (chunks of bytes), `since` (the position
+    of the last whole record sent) and `outcome` (how it ended; set by the body, and to
+    `slow_reader` by the response)."""
+
+    spec: JobSpec
+    since: str | None
+    outcome: str
+
+    def lines(self) -> AsyncGenerator[bytes, None]: ...
+
+
+class Abort(Exception):
+    """Raised by a body's `lines()`: end the response without its last chunk (the body
+    has set its outcome). The connection is closed; the client sees an incomplete body."""
+
+
+class StreamResponse(Response):
+    """A streamed body; subclasses name the media type and the format's last words."""
+
+    heartbeat_line: bytes | None = None  # written after `heartbeat` seconds of silence
 
     def __init__(
         self,
-        stream: JobStream,
+        stream: Body,
         *,
         headers: dict[str, str],
         heartbeat: float,
@@ -70,6 +99,10 @@ class NdjsonResponse(Response):
         self.heartbeat = heartbeat
         self.slow_reader = slow_reader
         self.on_close = on_close
+
+    def last_words(self, since: str | None) -> bytes | None:
+        """What a slow reader is sent before the connection closes (None: nothing)."""
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         outcome = "client_gone"
@@ -111,8 +144,11 @@ class NdjsonResponse(Response):
             wire.gone = True
             main.cancel()
 
+        beat = self.heartbeat_line or b""
+        hb = self.heartbeat if beat else 0  # no heartbeat line: no heartbeats
+
         async def watchdog() -> None:
-            hb, slow = self.heartbeat, self.slow_reader
+            slow = self.slow_reader
             while True:
                 now = loop.time()
                 started = wire.sending_since
@@ -124,7 +160,7 @@ class NdjsonResponse(Response):
                     wake = started + slow if slow else now + hb
                 elif hb and now - wire.last_write >= hb and not lock.locked():
                     try:  # a heartbeat that cannot drain is a slow reader too
-                        await asyncio.wait_for(write(HEARTBEAT_LINE), slow or None)
+                        await asyncio.wait_for(write(beat), slow or None)
                     except TimeoutError:
                         wire.slow = True
                         main.cancel()
@@ -135,7 +171,7 @@ class NdjsonResponse(Response):
                 await asyncio.sleep(max(0.005, wake - loop.time()))
 
         watchers = [asyncio.ensure_future(until_gone())]
-        if self.heartbeat or self.slow_reader:
+        if hb or self.slow_reader:
             watchers.append(asyncio.ensure_future(watchdog()))
         sent = self.stream.since  # the token of the last records line written
         try:
@@ -145,6 +181,8 @@ class NdjsonResponse(Response):
             end = b"" if gz is None else gz.finish()
             await send({"type": "http.response.body", "body": end, "more_body": False})
             return self.stream.outcome
+        except Abort:  # no last chunk: the server closes the connection mid-body
+            return self.stream.outcome
         except asyncio.CancelledError:
             if not (wire.gone or wire.slow):
                 raise  # the server is stopping: not ours to swallow
@@ -153,7 +191,9 @@ class NdjsonResponse(Response):
                 return "client_gone"
             log.info("job %s: a slow reader's stream was ended", self.stream.spec.job_id)
             self.stream.outcome = "slow_reader"
-            last = reconnect_line("slow_reader", sent)
+            last = self.last_words(sent)
+            if last is None:  # the server closes the connection mid-body
+                return "slow_reader"
             if gz is not None:
                 last = gz.finish(last)
             try:  # only if the client takes it now; the server then closes the connection
@@ -170,3 +210,20 @@ class NdjsonResponse(Response):
             await lines.aclose()  # cancels a page query in flight
             if gz is not None:
                 metrics.GZIP_BYTES.inc(gz.gzip_bytes)
+
+
+class NdjsonResponse(StreamResponse):
+    """A job's NDJSON stream: heartbeat lines, and a `reconnect` line for a slow reader."""
+
+    media_type = NDJSON
+    heartbeat_line = HEARTBEAT_LINE
+
+    def last_words(self, since: str | None) -> bytes | None:
+        return reconnect_line("slow_reader", since)
+
+
+class CsvResponse(StreamResponse):
+    """A CSV file: nothing can be added to it that is not a row, so no heartbeat and no
+    last words; it ends incomplete (see the module's docstring)."""
+
+    media_type = CSV

@@ -17,6 +17,9 @@ PURE_CORE = (
     "svc.cache",
     "svc.ratelimit",
     "svc.csvfmt",
+    "svc.filters",
+    "svc.exports.model",
+    "svc.exports.ranges",
 )
 
 

@@ -9,7 +9,7 @@ import io
 from hypothesis import given
 from hypothesis import strategies as st
 
-from svc.csvfmt import BOM, CsvWriter, cell, encode
+from svc.csvfmt import BOM, CsvWriter, cell, complete_rows, encode
 
 
 def test_header_rows_and_crlf() -> None:
@@ -30,6 +30,7 @@ def test_values_read_as_the_json_path_writes_them() -> None:
     assert cell(dt.datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02T03:04:05"
     assert cell(b"\x00\xff") == "AP8="
     assert cell("\U0001f600 é") == "\U0001f600 é"
+    assert cell(float("nan")) == cell(float("inf")) == ""  # JSON's null
 
 
 def test_spreadsheet_safe_defuses_formulas_but_not_numbers() -> None:
@@ -58,3 +59,16 @@ def test_stdlib_reader_gets_the_cells_back(rows: list[tuple[str | None, str | No
     back = list(csv.reader(io.StringIO(encode(["A", "B"], rows), newline="")))
     assert back[0] == ["A", "B"]
     assert back[1:] == [[v or "" for v in row] for row in rows]
+
+
+@given(st.lists(st.tuples(text_cells, text_cells), max_size=8), st.data())
+def test_complete_rows_of_a_cut_file(
+    rows: list[tuple[str | None, str | None]], data: st.DataObject
+) -> None:
+    whole = [encode(["A", "B"], [])] + [encode(["A", "B"], [r])[5:] for r in rows]
+    text = (BOM + "".join(whole)).encode()
+    cut = data.draw(st.integers(0, len(text)))
+    got, size = complete_rows(text[:cut])
+    ends = [len((BOM + "".join(whole[: k + 1])).encode()) for k in range(len(whole))]
+    assert got == sum(1 for end in ends if end <= cut)
+    assert size == (ends[got - 1] if got else 0)

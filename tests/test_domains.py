@@ -39,3 +39,44 @@ def test_key_column_is_added_and_unique_tiebreak_is_kept() -> None:
 def test_bad_configuration_is_refused_at_load(text: str) -> None:
     with pytest.raises(DomainConfigError):
         parse_domains(text)
+
+
+_BASE = '[domains.h]\ntable = "T"\ncolumns = ["A", "TS"]\ntimestamptz = ["TS"]\n'
+
+
+def test_filters_are_declared_per_column() -> None:
+    d = parse_domains(
+        _BASE + "[domains.h.filters]\n"
+        'A = "in"\n'
+        'B = { op = ["in", "range"], type = "number" }\n'
+        '"\\"Order\\"" = { op = "range", type = "text" }\n'
+        'TS = { op = "range", type = "timestamptz" }\n'
+    )["h"]
+    assert [(f.name, f.sql, sorted(f.ops), f.type) for f in d.filters] == [
+        ("A", "A", ["in"], "text"),
+        ("B", "B", ["in", "range"], "number"),  # need not be among the columns
+        ("Order", '"Order"', ["range"], "text"),
+        ("TS", "TS", ["range"], "timestamptz"),
+    ]
+    assert d.filterable("Order") is d.filters[2] and d.filterable("ORDER") is None
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        'A = "like"',  # an unknown kind
+        'A = { op = "range" }',  # a range without a type: DATE vs string by accident
+        'A = { op = "in", type = "timestamp" }',  # no in-list of timestamps
+        'A = { op = "in", type = "blob" }',
+        'A = { op = "in", kind = "text" }',
+        "A = { op = [] }",
+        "A = 1",
+        'TS = { op = "range", type = "timestamp" }',  # a timestamptz column
+        '"A;B" = "in"',
+        'SELECT = "in"',
+        'A = "in"\n"a" = "in"',  # the same column twice (Oracle folds case)
+    ],
+)
+def test_bad_filter_declarations_are_refused_at_load(filters: str) -> None:
+    with pytest.raises(DomainConfigError):
+        parse_domains(_BASE + "[domains.h.filters]\n" + filters + "\n")

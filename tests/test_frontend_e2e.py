@@ -22,7 +22,7 @@ import pytest
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.cutproxy import CutProxy
 from tests.servers import ServerProcess, start_server
-from tests.support import DOMAINS, expected_rows
+from tests.support import DOMAINS, assert_rows_equal, expected_rows, read_csv
 
 KEY = ["CONTAINERID", "TXNDATE"]  # the demo data's natural unique key (tests/test_demo.py)
 PICK = 1200  # random demo CIDs: ~12,000 history and ~6,000 material rows
@@ -202,3 +202,77 @@ def test_stream_survives_drops_and_fills_tables_exactly(
     assert metrics["firstRowsAt"] is not None and metrics["doneAt"] is not None
     page.screenshot(path=tmp_path / "frontend.png", full_page=True)
     print(f"screenshots in {tmp_path}")
+
+
+def test_download_csv_buttons_save_each_domains_records(
+    demo_server: ServerProcess, demo_db: Path, page: Page, tmp_path: Path
+) -> None:
+    """Each domain's "Download CSV" link saves one CSV file (through the browser's own
+    download, read back by Python's csv module) whose rows are the domain's records."""
+    page.goto(demo_server.url + "/")
+    page.get_by_test_id("domain-history").wait_for()
+    page.wait_for_function("() => !document.querySelector('[data-testid=random-button]').disabled")
+    page.get_by_test_id("random-n").fill("150")
+    page.get_by_test_id("random-button").click()
+    page.get_by_test_id("message").filter(has_text="Picked").wait_for()
+    cids = page.get_by_test_id("cid-input").input_value().split()
+    page.get_by_test_id("start-button").click()
+    page.wait_for_function("() => window.traceApp.state === 'done'", timeout=60_000)
+    job_id = page.get_by_test_id("job-id").inner_text()
+    for name, domain in DOMAINS.items():
+        page.get_by_test_id(f"tab-{name}").click()
+        with page.expect_download() as info:
+            page.get_by_test_id(f"csv-{name}").click()
+        download = info.value
+        assert download.failure() is None
+        assert download.suggested_filename == f"{job_id}-{name}.csv"
+        path = tmp_path / download.suggested_filename
+        download.save_as(path)
+        rows = read_csv(path.read_bytes(), bom=True)  # for Excel: UTF-8 with a BOM
+        assert rows[0] == list(domain.columns)
+        expected = expected_rows(demo_db, cids, domain)
+        assert expected
+        assert_rows_equal(rows[1:], expected, True)
+
+
+def test_export_buttons_show_progress_and_give_the_file(
+    demo_server: ServerProcess, demo_db: Path, page: Page, tmp_path: Path
+) -> None:
+    import hashlib
+    import io
+    import zipfile
+
+    import httpx
+
+    page.goto(demo_server.url + "/")
+    page.wait_for_function("() => !document.querySelector('[data-testid=random-button]').disabled")
+    page.get_by_test_id("random-n").fill("300")
+    page.get_by_test_id("random-button").click()
+    page.get_by_test_id("message").filter(has_text="Picked").wait_for()
+    cids = page.get_by_test_id("cid-input").input_value().split()
+    page.get_by_test_id("start-button").click()
+    page.wait_for_function("() => window.traceApp.state === 'done'", timeout=60_000)
+
+    button = page.get_by_test_id("export-csv.zip")
+    assert button.is_enabled()
+    button.click()
+    link = page.get_by_test_id("export-link-csv.zip")
+    link.wait_for(state="visible", timeout=60_000)
+    state = page.get_by_test_id("export-state-csv.zip").inner_text()
+    expected = {name: expected_rows(demo_db, cids, DOMAINS[name]) for name in DOMAINS}
+    total = sum(len(rows) for rows in expected.values())
+    assert state.startswith(f"done: {total:,} records"), state
+    page.screenshot(path=tmp_path / "frontend-export.png")
+
+    with page.expect_download() as info:
+        link.click()
+    saved = tmp_path / "export.zip"
+    info.value.save_as(saved)
+    href = link.get_attribute("href") or ""
+    status = httpx.get(href.removesuffix("/file")).json()
+    blob = saved.read_bytes()
+    assert hashlib.sha256(blob).hexdigest() == status["sha256"]
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        for name, rows in expected.items():
+            lines = zf.read(f"{name}.csv").decode("utf-8-sig").splitlines()
+            assert len(lines) == 1 + len(rows), name  # the header, then one line a record

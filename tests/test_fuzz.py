@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.servers import ServerProcess, start_server
 from tests.support import all_cids, create_job
 
-EXAMPLES = 40  # per operation and mode; 8 operations
+EXAMPLES = 40  # per operation and mode; 9 operations
 
 # What would betray internals: SQL, a Python stack trace, a file path, a driver's name.
 LEAK = re.compile(

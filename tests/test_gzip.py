@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-import threading
 import time
 import zlib
 from pathlib import Path
@@ -92,9 +91,10 @@ def test_gzip_off_sends_identity_without_vary(small_demo_db: Path, tmp_path: Pat
 def test_each_line_decodes_as_it_is_written_while_the_database_stalls(
     demo_db: Path, demo_cids: list[str], tmp_path: Path
 ) -> None:
-    """The first page query waits on a locked database. Meanwhile the client has already
-    decoded line 1 (meta) and line 2 (domain_start) and heartbeats from the gzip stream:
-    line 3 (the first records) cannot exist yet."""
+    """Once the client has decoded the first records line, the database is locked: the
+    next page query waits. Meanwhile the client decodes from the gzip stream every line the
+    server wrote before, and then heartbeats, one by one: the next records line cannot
+    exist yet, so nothing it decoded waited for more data in the compressor."""
     db = tmp_path / "demo.sqlite3"
     shutil.copy(demo_db, db)
     env = {"TRACE_STREAM_BATCH_SIZE": "500", "TRACE_HEARTBEAT_SECONDS": "0.3"}
@@ -104,10 +104,10 @@ def test_each_line_decodes_as_it_is_written_while_the_database_stalls(
         job = create_job(srv.url, demo_cids)
         while len(httpx.get(f"{srv.url}/api/trace/job/{job['job_id']}").json()["totals"]) < 2:
             time.sleep(0.05)  # the counts need the database: let them finish first
-        locker.execute("BEGIN EXCLUSIVE")  # every page query now waits (busy timeout 5 s)
-        released = threading.Event()
-        decoded_while_locked: list[dict[str, Any]] = []
+        locked_at: float | None = None
+        released = False
         lines: list[dict[str, Any]] = []
+        while_locked: list[str] = []
         gunzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
         text = b""
         url = f"{srv.url}/api/trace/job/{job['job_id']}/stream"
@@ -118,15 +118,23 @@ def test_each_line_decodes_as_it_is_written_while_the_database_stalls(
                 *whole, text = text.split(b"\n")
                 for raw in whole:
                     lines.append(json.loads(raw))
-                    if not released.is_set():
-                        decoded_while_locked.append(lines[-1])
-                beats = [x for x in decoded_while_locked if x["type"] == "heartbeat"]
-                if not released.is_set() and len(beats) >= 3:
-                    locker.execute("ROLLBACK")
-                    released.set()
-        kinds = [x["type"] for x in decoded_while_locked]
-        assert kinds[:2] == ["meta", "domain_start"], kinds
-        assert set(kinds[2:]) == {"heartbeat"}, kinds  # flushed through the compressor too
+                    if locked_at is not None and not released:
+                        while_locked.append(lines[-1]["type"])
+                if locked_at is None and lines and lines[-1]["type"] == "records":
+                    locker.execute("BEGIN EXCLUSIVE")  # the next page query now waits
+                    locked_at = time.monotonic()
+                beats = while_locked.count("heartbeat")
+                # Released after 3 heartbeats, or after 3 s (under the 5 s busy timeout).
+                if locked_at is not None and not released:
+                    if beats >= 3 or time.monotonic() - locked_at > 3:
+                        locker.execute("ROLLBACK")
+                        released = True
+        # Before the heartbeats, at most the records lines of pages read before the lock.
+        assert while_locked.count("heartbeat") >= 3, while_locked
+        first_beat = while_locked.index("heartbeat")
+        assert set(while_locked[:first_beat]) <= {"records"}, while_locked
+        assert set(while_locked[first_beat:]) == {"heartbeat"}, while_locked
+        assert [x["type"] for x in lines[:3]] == ["meta", "domain_start", "records"]
         assert lines[-1]["type"] == "complete"
         truth = {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in DOMAINS}
         assert records_of(lines) == truth

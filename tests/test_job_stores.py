@@ -20,11 +20,12 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from svc.errors import JobNotFound, StoreUnavailable, TooManyJobs
+from svc.errors import ExportNotFound, JobNotFound, StoreUnavailable, TooManyExports, TooManyJobs
+from svc.exports.model import Checkpoint, ExportRecord, new_export_id
 from svc.jobs import JobSpec, JobStore, codec, new_spec
 from svc.jobs.embedded import EmbeddedJobStore
 from svc.jobs.redis import RedisJobStore
-from svc.protocol import DomainTotals
+from svc.protocol import DomainTotals, Range, Where
 
 pytestmark = pytest.mark.anyio
 
@@ -88,6 +89,20 @@ async def test_create_then_get_round_trips(stores: StoreFactory, cids: list[str]
     await stores().create(spec)
     assert await stores().get(spec.job_id) == spec  # another process sees all of it
     assert spec.cids == sorted(set(cids))
+
+
+async def test_filters_round_trip_to_another_process(stores: StoreFactory) -> None:
+    where: Where = {
+        "history": {"EVENTNAME": ["Hold", "Release"], "TXNDATE": Range("2025-01-15T00:00:00")},
+        "materials": {"QTYCONSUMED": Range(0.5, 10)},
+    }
+    spec = new_spec(_cids(300), ["history", "materials"], 60, None, None, where)
+    await stores().create(spec)
+    got = await stores().get(spec.job_id)  # a fresh store: decoded from the backing store
+    assert got == spec and got.where == where
+    plain = _spec()
+    await stores().create(plain)
+    assert (await stores().get(plain.job_id)).where is None
 
 
 async def test_get_returns_a_copy(stores: StoreFactory) -> None:
@@ -242,6 +257,101 @@ async def test_quota_frees_as_jobs_expire(stores: StoreFactory) -> None:
     assert info.value.retry_after == 1  # never less than a second
     await asyncio.sleep(0.6)
     await store.create(_spec(ttl=0.4, owner="dddd"), limit=2)
+
+
+# -- exports -------------------------------------------------------------------------------
+
+
+def _export(owner: str | None = None, ttl: float = 60, state: str = "queued") -> ExportRecord:
+    now = time.time()
+    return ExportRecord(
+        export_id=new_export_id(),
+        job_id="job-" + new_export_id(),
+        owner=owner,
+        format="ndjson.gz",
+        state=state,  # type: ignore[arg-type]
+        created_at=now,
+        updated_at=now,
+        expires_at=now + ttl,
+        checkpoint=Checkpoint(records=[0, 0]),
+    )
+
+
+async def test_export_round_trip_and_versioned_saves(stores: StoreFactory) -> None:
+    first, second = stores(), stores()  # two processes or replicas
+    export = _export(owner="ffff")
+    await first.create_export(export)
+    assert await second.get_export(export.export_id) == export
+    mine = await second.get_export(export.export_id)
+    theirs = await first.get_export(export.export_id)
+    mine.state, mine.worker = "running", "replica-b"
+    mine.checkpoint.records = [700, 0]
+    saved = await second.save_export(mine)
+    assert saved is not None and saved.version == export.version + 1
+    theirs.state, theirs.worker = "running", "replica-a"
+    assert await first.save_export(theirs) is None  # it read an older version: nothing written
+    got = await first.get_export(export.export_id)
+    assert (got.worker, got.checkpoint.records, got.version) == ("replica-b", [700, 0], 1)
+    with pytest.raises(ExportNotFound):
+        await first.get_export("no-such-export")
+    assert await first.save_export(_export()) is None  # never created: not written
+
+
+async def test_active_exports_follow_their_state(stores: StoreFactory) -> None:
+    store = stores()
+    queued, running, done = _export(), _export(), _export()
+    for export in (queued, running, done):
+        await store.create_export(export)
+    running.state = "running"
+    assert await store.save_export(running) is not None
+    done.state = "done"
+    assert await store.save_export(done) is not None
+    active = await stores().active_exports()
+    assert {e.export_id for e in active} >= {queued.export_id, running.export_id}
+    assert done.export_id not in {e.export_id for e in active}
+
+
+async def test_export_quota_counts_queued_and_running_only(stores: StoreFactory) -> None:
+    store = stores()
+    owner = "q-" + new_export_id()
+    a, b = _export(owner), _export(owner)
+    await store.create_export(a, limit=2)
+    await store.create_export(b, limit=2)
+    with pytest.raises(TooManyExports) as info:
+        await store.create_export(_export(owner), limit=2)
+    assert info.value.status == 429 and info.value.retry_after
+    await store.create_export(_export("someone-else"), limit=2)  # quotas are per owner
+    a.state = "done"
+    assert await store.save_export(a) is not None
+    await store.create_export(_export(owner), limit=2)  # a finished export frees its place
+
+
+async def test_export_quota_is_atomic_under_concurrent_creation(stores: StoreFactory) -> None:
+    writers = [stores(), stores()]
+    owner = "c-" + new_export_id()
+    results = await asyncio.gather(
+        *(writers[i % 2].create_export(_export(owner), limit=3) for i in range(12)),
+        return_exceptions=True,
+    )
+    assert sum(r is None for r in results) == 3
+    assert all(r is None or isinstance(r, TooManyExports) for r in results)
+
+
+async def test_exports_expire_with_their_job_and_are_listed_for_deletion(
+    stores: StoreFactory,
+) -> None:
+    store = stores()
+    short, long = _export(ttl=0.3), _export(ttl=60)
+    await store.create_export(short)
+    await store.create_export(long)
+    await asyncio.sleep(0.5)
+    with pytest.raises(ExportNotFound):
+        await store.get_export(short.export_id)
+    assert short.export_id not in {e.export_id for e in await store.active_exports()}
+    expired = {e.export_id for e in await stores().expired_exports(time.time())}
+    assert short.export_id in expired and long.export_id not in expired
+    await store.delete_export(short.export_id)
+    assert short.export_id not in {e.export_id for e in await store.expired_exports(time.time())}
 
 
 # -- embedded only --------------------------------------------------------------------------

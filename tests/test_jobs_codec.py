@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from svc.jobs import JobSpec, codec, new_spec
+from svc.protocol import Range
 
 
 def _spec(cids: list[str], **kw: object) -> JobSpec:
@@ -85,3 +86,46 @@ def test_version_one_blobs_are_still_read() -> None:
 def test_unknown_versions_are_refused() -> None:
     with pytest.raises(ValueError):
         codec.loads(b"J9" + codec.dumps(_spec(["a"]))[2:])
+
+
+WHERE = {
+    "history": {
+        "EVENTNAME": ["Hold", "Release"],
+        "QTY": [1000, 2400.5],  # an int stays an int, a float a float
+        "TXNDATE": Range("2025-01-15T00:00:00", None),
+    },
+    "materials": {"QTYCONSUMED": Range(None, 10)},
+}
+
+
+def test_filters_round_trip_with_their_types() -> None:
+    spec = _spec(["00ff", "0100"], where=WHERE)
+    back = codec.loads(codec.dumps(spec))
+    assert back == spec and back.where is not None
+    assert [type(v) for v in back.where["history"]["QTY"]] == [int, float]  # type: ignore[union-attr]
+    assert isinstance(back.where["history"]["TXNDATE"], Range)
+
+
+class _SpecBeforeFilters(msgspec.Struct):
+    job_id: str
+    cids: list[str]
+    domains: list[str]
+    created_at: float
+    expires_at: float
+    owner: str | None = None
+    snapshot: int | None = None
+
+
+class _PackedBeforeFilters(msgspec.Struct, array_like=True):
+    spec: _SpecBeforeFilters
+    cid_form: str
+    cid_width: int
+    cid_data: bytes
+
+
+def test_specs_stored_before_filters_existed_read_as_unfiltered() -> None:
+    old = _SpecBeforeFilters("job-1", [], ["history"], 1.0, 2.0, None, 7)
+    packed = _PackedBeforeFilters(old, "text", 0, b"a\0b")
+    blob = b"J2" + zlib.compress(msgspec.msgpack.encode(packed))
+    assert codec.loads(blob) == JobSpec("job-1", ["a", "b"], ["history"], 1.0, 2.0, None, 7)
+    assert codec.loads(blob).where is None

@@ -10,8 +10,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from svc.keyset import ORACLE, SQLITE, Key, Plan, page_sql, totals_sql
-from tests.support import DOMAINS, expected_rows
+from svc.demo import build_demo_database
+from svc.keyset import (
+    ORACLE,
+    SQLITE,
+    FilterSlot,
+    Key,
+    Plan,
+    filter_binds,
+    filter_sql,
+    in_width,
+    page_sql,
+    totals_sql,
+    where_shape,
+)
+from svc.protocol import Condition, Range
+from tests.support import DOMAINS, FILTER_CASES, all_cids, expected_rows
 
 HISTORY = DOMAINS["history"]
 
@@ -116,3 +130,193 @@ def test_offset_pages_differ_only_in_their_row_limiting_clause() -> None:
     assert page_sql(HISTORY, SQLITE).removesuffix("LIMIT :limit") == lite.removesuffix(
         "LIMIT :limit OFFSET :skip"
     )
+
+
+# --- filters -------------------------------------------------------------------------------
+
+
+def test_filter_sql_is_rendered_from_the_domain_file_with_named_binds() -> None:
+    where: dict[str, Condition] = {
+        "EVENTNAME": ["Hold", "Release", "Rework"],
+        "TXNDATE": Range("2025-01-01T00:00:00"),
+    }
+    shape = where_shape(where)
+    assert shape == (FilterSlot("EVENTNAME", "in", 4), FilterSlot("TXNDATE", "range", 0, True))
+    assert filter_sql(HISTORY, SQLITE, shape) == (
+        " AND EVENTNAME IN (:f0_0, :f0_1, :f0_2, :f0_3) AND TXNDATE >= :f1_lo"
+    )
+    assert filter_sql(HISTORY, ORACLE, shape) == (
+        " AND EVENTNAME IN (:f0_0, :f0_1, :f0_2, :f0_3)"
+        " AND TXNDATE >= TO_TIMESTAMP(:f1_lo, 'YYYYMMDDHH24MISSFF6')"
+    )
+    assert filter_binds(HISTORY, SQLITE, where) == {
+        "f0_0": "Hold",
+        "f0_1": "Release",
+        "f0_2": "Rework",
+        "f0_3": None,  # padding: NULL matches nothing
+        "f1_lo": "2025-01-01T00:00:00",
+    }
+    assert filter_binds(HISTORY, ORACLE, where)["f1_lo"] == "20250101000000000000"
+    early = filter_binds(HISTORY, ORACLE, {"TXNDATE": Range("0999-01-02T03:04:05.000006")})
+    assert early == {"f0_lo": "09990102030405000006"}
+    assert filter_sql(HISTORY, SQLITE, ()) == "" and filter_binds(HISTORY, SQLITE, None) == {}
+    # the job's filter sits between the keyset predicate and ORDER BY; totals honour it too
+    assert page_sql(HISTORY, SQLITE, slots=1, where=shape) == page_sql(
+        HISTORY, SQLITE, slots=1
+    ).replace(" ORDER BY", filter_sql(HISTORY, SQLITE, shape) + " ORDER BY")
+    assert totals_sql(HISTORY, SQLITE, where=shape).endswith(filter_sql(HISTORY, SQLITE, shape))
+    with pytest.raises(ValueError):  # not declared filterable: never rendered
+        filter_sql(HISTORY, SQLITE, (FilterSlot("COMMENTS", "in", 1),))
+    with pytest.raises(ValueError):
+        filter_sql(HISTORY, SQLITE, (FilterSlot("EVENTNAME", "range", 0, True),))
+
+
+def test_statement_text_depends_on_the_filter_shape_only() -> None:
+    assert [in_width(n) for n in (1, 2, 3, 5, 9, 500, 513, 1000)] == [
+        1,
+        2,
+        4,
+        8,
+        16,
+        512,
+        1000,
+        1000,
+    ]
+    texts = set()
+    for values in (["A", "B", "C"], ["Hold"] + [f"x{i}" for i in range(3)], ["D", "E", "F", "G"]):
+        where: dict[str, Condition] = {"EVENTNAME": list(values), "QTY": Range(1, 2)}
+        sql = page_sql(HISTORY, ORACLE, where=where_shape(where))
+        texts.add(sql)
+        binds = Plan(["a"]).page_binds(0, None, 10) | filter_binds(HISTORY, ORACLE, where)
+        assert set(binds) == set(re.findall(r":(\w+)", sql))
+    assert len(texts) == 1
+    assert page_sql(HISTORY, ORACLE, where=where_shape({"QTY": Range(1)})) != page_sql(
+        HISTORY, ORACLE, where=where_shape({"QTY": Range(None, 1)})
+    )
+
+
+def _filtered_walk(
+    conn: sqlite3.Connection, plan: Plan, limit: int, where: dict[str, Condition]
+) -> list[tuple[object, ...]]:
+    sql = page_sql(HISTORY, SQLITE, slots=plan.slots, where=where_shape(where))
+    extra = filter_binds(HISTORY, SQLITE, where)
+    out: list[tuple[object, ...]] = []
+    after: Key | None = None
+    chunk = 0
+    while chunk < plan.chunk_count:
+        rows = conn.execute(sql, plan.page_binds(chunk, after, limit) | extra).fetchall()
+        out.extend(r[:-1] for r in rows)
+        if rows:
+            after = Key(rows[-1][0], rows[-1][-1])
+        if len(rows) < limit:
+            chunk += 1
+    return out
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    kind=st.sampled_from(sorted(FILTER_CASES)),
+    slots=st.integers(1, 300),
+    limit=st.integers(1, 300),
+    n=st.integers(0, 800),
+)
+def test_filtered_walk_returns_exactly_the_rows_of_a_direct_query(
+    demo_db: Path, demo_cids: list[str], kind: str, slots: int, limit: int, n: int
+) -> None:
+    where, predicate, params = FILTER_CASES[kind]
+    cids = sorted(demo_cids[:n])
+    truth = expected_rows(demo_db, cids, HISTORY, predicate, params)
+    conn = sqlite3.connect(demo_db)
+    try:
+        assert _filtered_walk(conn, Plan(cids, slots), limit, where) == truth
+        counts = [
+            conn.execute(
+                totals_sql(HISTORY, SQLITE, slots=slots, where=where_shape(where)),
+                Plan(cids, slots).totals_binds(c) | filter_binds(HISTORY, SQLITE, where),
+            ).fetchone()
+            for c in range(Plan(cids, slots).chunk_count)
+        ]
+    finally:
+        conn.close()
+    assert sum(c[0] for c in counts) == len(truth)
+    assert sum(c[1] for c in counts) == len({r[0] for r in truth})
+
+
+def test_every_filter_kind_selects_some_but_not_all_rows(
+    demo_db: Path, demo_cids: list[str]
+) -> None:
+    everything = len(expected_rows(demo_db, demo_cids, HISTORY))
+    for kind, (_, predicate, params) in FILTER_CASES.items():
+        assert (
+            0 < len(expected_rows(demo_db, demo_cids, HISTORY, predicate, params)) < everything
+        ), kind
+
+
+@pytest.fixture(scope="module")
+def mid_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """5,000 CIDs (~50,000 history rows): a chunk of 1000 CIDs is a fifth of the table.
+
+    On the 1,500-CID test database a chunk is two thirds of the table, and SQLite rightly
+    counts a filtered chunk with one scan instead of 1000 index probes; production tables
+    are hundreds of chunks long, so the plan that matters is this one.
+    """
+    path = tmp_path_factory.mktemp("mid") / "demo.sqlite3"
+    build_demo_database(path, cids=5000, seed=3)
+    return path
+
+
+def _plan_steps(db: Path, sql: str, binds: dict[str, object]) -> list[str]:
+    conn = sqlite3.connect(db)
+    try:
+        return [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, binds)]
+    finally:
+        conn.close()
+
+
+def _seeks_the_key_index(steps: list[str]) -> bool:
+    return (
+        any("USING INDEX MES_CONTAINER_HISTORY_CID (CONTAINERID=?)" in s for s in steps)
+        and not any(s.startswith("SCAN") for s in steps)
+        and not any("TEMP B-TREE FOR ORDER BY" in s for s in steps)
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(FILTER_CASES))
+@pytest.mark.parametrize("offset", [False, True])
+def test_sqlite_plan_of_a_filtered_page_still_seeks_the_key_index(
+    demo_db: Path, demo_cids: list[str], offset: bool, kind: str
+) -> None:
+    where, _, _ = FILTER_CASES[kind]
+    plan = Plan(sorted(demo_cids))
+    binds = plan.page_binds(0, None, 10) | filter_binds(HISTORY, SQLITE, where)
+    if offset:
+        binds["skip"] = 5
+    steps = _plan_steps(
+        demo_db, page_sql(HISTORY, SQLITE, offset=offset, where=where_shape(where)), binds
+    )
+    assert _seeks_the_key_index(steps), steps
+
+
+@pytest.mark.parametrize("kind", sorted(FILTER_CASES))
+def test_sqlite_plan_of_filtered_totals_seeks_the_key_index(mid_db: Path, kind: str) -> None:
+    where, _, _ = FILTER_CASES[kind]
+    plan = Plan(sorted(all_cids(mid_db)))
+    sql = totals_sql(HISTORY, SQLITE, where=where_shape(where))
+    steps = _plan_steps(mid_db, sql, plan.totals_binds(1) | filter_binds(HISTORY, SQLITE, where))
+    assert _seeks_the_key_index(steps), steps
+
+
+def test_a_range_includes_from_and_excludes_to(demo_db: Path, demo_cids: list[str]) -> None:
+    cids = sorted(demo_cids[:50])
+    rows = expected_rows(demo_db, cids, HISTORY)
+    at = rows[17][1]  # a TXNDATE that occurs
+    conn = sqlite3.connect(demo_db)
+    try:
+        since = _filtered_walk(conn, Plan(cids), 100, {"TXNDATE": Range(at)})
+        until = _filtered_walk(conn, Plan(cids), 100, {"TXNDATE": Range(None, at)})
+    finally:
+        conn.close()
+    assert rows[17] in since and rows[17] not in until
+    assert sorted(since + until, key=rows.index) == rows  # the two halves, nothing twice

@@ -67,3 +67,52 @@ def test_records_start_before_the_total_and_the_total_follows(
             assert records_before_total, "records should not wait for the count"
     assert lines[-1]["type"] == "complete"
     assert lines[-1]["total_records"] == sum(len(r) for r in truth.values())
+
+
+class RecordingCounts(SqliteSource):
+    """Logs when each count query starts and when the first page is read."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.events: list[str] = []
+
+    async def fetch(
+        self, sql: str, binds: Mapping[str, object], *, lane: Lane = "read"
+    ) -> list[Row]:
+        self.events.append("count" if sql.startswith("SELECT COUNT(") else "page")
+        return await super().fetch(sql, binds, lane=lane)
+
+
+def test_counting_gives_way_to_a_first_page_and_open_does_not_wait_for_it(
+    demo_db: Path, demo_cids: list[str], tmp_path: Path
+) -> None:
+    settings = Settings(batch_size=500, data_dir=tmp_path)
+
+    async def run() -> tuple[list[str], list[dict[str, Any]], list[str]]:
+        store = EmbeddedJobStore(tmp_path / "jobs.sqlite3", ttl=600)
+        source = RecordingCounts(str(demo_db))
+        svc = Service(settings, load_domains(), source, store, TokenCodec([TEST_SECRET]))
+        spec = await svc.create_job(demo_cids, None, None)
+        # While a first page is being read, no count chunk starts.
+        async with svc.first_page():
+            counting = asyncio.ensure_future(svc.totals(spec, "history"))
+            await asyncio.sleep(0.2)
+            held = list(source.events)
+        await counting
+        # A stream opened on a job nobody counted yet reads its page and does not wait.
+        other = await svc.create_job(demo_cids[:50], None, None)
+        stream = JobStream(svc, other, None, None, arrays=True)
+        source.events.clear()
+        await stream.open()
+        opened = list(source.events)
+        lines = [json.loads(x) async for x in stream.lines()]
+        await svc.close()
+        return held, lines, opened
+
+    held, lines, opened = asyncio.run(run())
+    assert "count" not in held
+    assert opened[0] == "page"  # the page query was issued before any count of that job
+    assert lines[1]["type"] == "domain_start" and lines[1]["total"] is None
+    assert lines[2]["type"] == "records"
+    truth = {d: expected_rows(demo_db, demo_cids[:50], DOMAINS[d]) for d in DOMAINS}
+    assert records_of(lines) == truth

@@ -146,3 +146,14 @@ def test_arrays_pages_carry_their_columns(server: ServerProcess, demo_cids: list
     assert len(arrays["data"][0]) == len(arrays["columns"])
     objects = httpx.get(url, params={"domain": "history", "limit": 2}).json()
     assert objects["columns"] is None
+
+
+def test_csv_is_documented_as_text_csv(doc: dict[str, Any]) -> None:
+    export = doc["paths"]["/api/trace/job/{job_id}/export.csv"]["get"]
+    assert set(export["responses"]["200"]["content"]) == {"text/csv"}
+    assert "Content-Disposition" in export["responses"]["200"]["headers"]
+    assert {p["name"] for p in export["parameters"]} >= {"domain", "since", "offset", "header"}
+    page = doc["paths"]["/api/trace/job/{job_id}/result"]["get"]
+    assert set(page["responses"]["200"]["content"]) == {"application/json", "text/csv"}
+    fmt = next(p for p in page["parameters"] if p["name"] == "format")
+    assert fmt["schema"]["enum"] == ["objects", "arrays", "csv"]

@@ -5,11 +5,14 @@
   the SQLite dialect and a direct ORDER BY query.
 - Every Oracle statement parses with sqlglot's Oracle dialect (no "Command" fallback).
 - One constant statement text, with the same bind names, for every position.
+- A job's filters: the Oracle text (``TO_TIMESTAMP`` of digit-only binds, emulated on SQLite by
+  a function that reads the same mask) walks and counts like SQLite, and parses as Oracle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import random
 import re
 import sqlite3
@@ -23,19 +26,39 @@ from sqlglot import exp
 
 from svc import migrate
 from svc.demo import build_demo_database
-from svc.domains import Domain
-from svc.keyset import ORACLE, SLOTS, Key, Plan, page_sql, totals_sql
+from svc.domains import Domain, parse_domains
+from svc.filters import canonical_timestamp
+from svc.keyset import (
+    ORACLE,
+    SLOTS,
+    Key,
+    Plan,
+    filter_binds,
+    filter_sql,
+    page_sql,
+    totals_sql,
+    where_shape,
+)
 from svc.migrate import migration_files
+from svc.protocol import Range
 from svc.reader import DomainReader
 from svc.sources import Lane, Row, Source
 from svc.sources import oracle as ora
 from svc.sources.sqlite import SqliteSource
-from tests.support import DOMAINS, expected_rows
+from tests.support import DOMAINS, FILTER_CASES, expected_rows
 
 ORACLE_LIMIT = "FETCH FIRST :limit ROWS ONLY"
 
 
 # --- (a) the Oracle SQL text, executed on SQLite ------------------------------------------
+
+
+def _to_timestamp(text: str, mask: str) -> str:
+    """Oracle's TO_TIMESTAMP for the one mask the filters use, giving the SQLite demo's form
+    (ISO text), so the comparison is the one Oracle makes between DATE and TIMESTAMP."""
+    assert mask == "YYYYMMDDHH24MISSFF6", mask
+    assert re.fullmatch(r"\d{20}", text), text
+    return canonical_timestamp(dt.datetime.strptime(text, "%Y%m%d%H%M%S%f").isoformat())
 
 
 class OracleTextOnSqlite(Source):
@@ -46,6 +69,7 @@ class OracleTextOnSqlite(Source):
 
     def __init__(self, path: Path) -> None:
         self.conn = sqlite3.connect(path)
+        self.conn.create_function("TO_TIMESTAMP", 2, _to_timestamp, deterministic=True)
         self.seen: list[tuple[str, frozenset[str]]] = []
 
     async def fetch(
@@ -295,3 +319,97 @@ class _NoSource(Source):
 
     async def ping(self) -> None:
         pass
+
+
+# --- (f) a job's filters --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(FILTER_CASES))
+def test_filtered_oracle_sql_walks_and_counts_exactly_like_sqlite(
+    demo: Path, cids: list[str], kind: str
+) -> None:
+    where, predicate, params = FILTER_CASES[kind]
+    d = DOMAINS["history"]
+    job = _job(cids, 1500, seed=len(kind))
+    plan = Plan(job, slots=200)
+    truth = expected_rows(demo, job, d, predicate, params)
+
+    async def run() -> tuple[list[Row], list[Row], Any, Any]:
+        oracle_text, lite = OracleTextOnSqlite(demo), SqliteSource(str(demo))
+        try:
+            a_reader = DomainReader(oracle_text, d, plan, where=where)
+            b_reader = DomainReader(lite, d, plan, where=where)
+            a, b = await _walk(a_reader, [77, 5000]), await _walk(b_reader, [77, 5000])
+            # an offset page enters mid-domain: the same rows on both dialects
+            counts = [c.records for c in await b_reader.chunk_totals()]
+            at_a = await a_reader.read_at(len(a) // 2, 50, counts)
+            at_b = await b_reader.read_at(len(a) // 2, 50, counts)
+            assert at_a.rows == at_b.rows == b[len(a) // 2 : len(a) // 2 + 50]
+            return a, b, await a_reader.chunk_totals(), await b_reader.chunk_totals()
+        finally:
+            await oracle_text.close()
+            await lite.close()
+
+    a, b, totals_a, totals_b = asyncio.run(run())
+    assert a == b and [r[:-1] for r in a] == truth and truth
+    assert totals_a == totals_b and sum(t.records for t in totals_a) == len(truth)
+
+
+def _filters_of(tree: exp.Expr) -> list[exp.Expr]:
+    """The predicates ANDed to the WHERE clause after the key IN list."""
+    where = tree.args["where"].this
+    parts: list[exp.Expr] = []
+    while isinstance(where, exp.And):
+        parts.insert(0, where.expression)
+        where = where.this
+    parts.insert(0, where)
+    return parts
+
+
+@pytest.mark.parametrize("snapshot", [False, True])
+def test_filtered_sql_parses_as_oracle(snapshot: bool) -> None:
+    d = DOMAINS["history"]
+    where, _, _ = FILTER_CASES["range-both+in"]
+    shape = where_shape(where)
+    page = _parse(page_sql(d, ORACLE, snapshot=snapshot, where=shape))
+    parts = _filters_of(page)
+    assert isinstance(parts[0], exp.In) and parts[0].this == exp.column(d.key)
+    assert isinstance(parts[1], exp.Paren)  # the keyset predicate
+    ge, lt, in_list = parts[2:]
+    assert isinstance(ge, exp.GTE) and isinstance(lt, exp.LT) and isinstance(in_list, exp.In)
+    assert ge.this == exp.column("TXNDATE") and isinstance(ge.expression, exp.StrToTime)
+    assert ge.expression.this == exp.Placeholder(this="f0_lo")
+    assert lt.expression.this == exp.Placeholder(this="f0_hi")
+    assert [e.this for e in in_list.expressions] == ["f1_0", "f1_1", "f1_2", "f1_3"]
+    assert isinstance(page.args["limit"], exp.Fetch)
+    totals = _parse(totals_sql(d, ORACLE, snapshot=snapshot, where=shape))
+    assert [type(x) for x in _filters_of(totals)] == [exp.In, exp.GTE, exp.LT, exp.In]
+    offset = _parse(page_sql(d, ORACLE, snapshot=snapshot, offset=True, where=shape))
+    assert offset.args["offset"].expression.this == "skip"
+
+
+def test_a_timestamptz_filter_compares_in_utc() -> None:
+    d = parse_domains(
+        '[domains.e]\ntable = "EV"\ncolumns = ["TS"]\ntimestamptz = ["TS"]\n'
+        '[domains.e.filters]\nTS = { op = "range", type = "timestamptz" }\n'
+    )["e"]
+    sql = filter_sql(d, ORACLE, where_shape({"TS": Range("2025-01-01T00:00:00")}))
+    assert sql == (" AND SYS_EXTRACT_UTC(TS) >= TO_TIMESTAMP(:f0_lo, 'YYYYMMDDHH24MISSFF6')")
+    _parse(page_sql(d, ORACLE, where=where_shape({"TS": Range("2025-01-01T00:00:00")})))
+
+
+def test_filtered_statement_text_and_bind_names_are_the_same_at_every_position(
+    cids: list[str],
+) -> None:
+    d = DOMAINS["history"]
+    where, _, _ = FILTER_CASES["range-both+in"]
+    plan = Plan(cids[:2500], slots=SLOTS)
+    sql = page_sql(d, ORACLE, where=where_shape(where))
+    extra = filter_binds(d, ORACLE, where)
+    positions: list[Key | None] = [None] + [Key(c, "AAAR3sAAEAAAACXAAA") for c in cids[:2500:97]]
+    names = {frozenset(plan.page_binds(plan.chunk_of(k), k, 5001) | extra) for k in positions}
+    assert names == {frozenset(_placeholders(sql))}
+    totals = totals_sql(d, ORACLE, where=where_shape(where))
+    assert frozenset(plan.totals_binds(0) | extra) == frozenset(_placeholders(totals))
+    reader = DomainReader(_NoSource(), d, plan, where=where)
+    assert reader._sql == sql and reader._totals_query == totals

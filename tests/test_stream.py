@@ -103,7 +103,7 @@ def test_cut_after_kth_line_then_resume(
 
 
 def _read_bytes_then_cut(
-    server: ServerProcess, job_id: str, since: str | None, limit: int, encoding: str
+    server: ServerProcess, job_id: str, since: str | None, limit: int, encoding: str = "identity"
 ) -> tuple[list[Any], bool]:
     """Read about `limit` raw bytes (compressed ones, with gzip), keep the complete lines
     they decode to, drop the connection."""

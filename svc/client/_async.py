@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -84,10 +84,19 @@ class AsyncTraceClient:
                 reason = f"HTTP {response.status_code}"
             await self._sleep(budget.fail(reason, retry_after, None))
 
-    async def create_job(self, container_ids: list[str], domains: list[str] | None = None) -> Job:
+    async def create_job(
+        self,
+        container_ids: list[str],
+        domains: list[str] | None = None,
+        where: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Job:
+        """`where`: per domain, per filterable column, a list of values or a
+        ``{"from": ..., "to": ...}`` range (see `GET /api/domains`)."""
         body: dict[str, Any] = {"container_ids": container_ids}
         if domains is not None:
             body["domains"] = domains
+        if where is not None:
+            body["where"] = where
         return job_decoder.decode(
             (await self._request("POST", "/api/trace/job", json=body)).content
         )

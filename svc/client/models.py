@@ -23,6 +23,7 @@ class Job(msgspec.Struct, frozen=True):
     snapshot: Any = None
     totals: dict[str, DomainCount] = {}
     links: dict[str, str] = {}
+    where: dict[str, dict[str, Any]] | None = None  # the job's filters, as the service keeps them
 
 
 class Batch(msgspec.Struct, frozen=True):

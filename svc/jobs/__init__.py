@@ -1,8 +1,9 @@
 """Job stores: where saved queries (sorted CID lists and domains) live for their TTL.
 
 `JobStore` is the interface; `EmbeddedJobStore` (a SQLite file in the data directory,
-the default) and `RedisJobStore` (shared by replicas) implement it. A spec is immutable
-once created; only per-domain statistics are added to a job later.
+the default) and `RedisJobStore` (shared by replicas) implement it. A spec (CIDs,
+domains, filters) is immutable once created; only per-domain statistics are added later.
+Export records (`svc.exports.model`) live here too, so every replica sees an export's state.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import time
 import msgspec
 
 from svc.config import Settings
-from svc.protocol import DomainTotals
+from svc.exports.model import ExportRecord
+from svc.protocol import DomainTotals, Where
 
 
 class JobSpec(msgspec.Struct):
@@ -25,6 +27,7 @@ class JobSpec(msgspec.Struct):
     expires_at: float
     owner: str | None = None  # API key fingerprint, None when keys are off
     snapshot: int | None = None  # Oracle SCN the job reads AS OF
+    where: Where | None = None  # filters per domain, canonical (svc.filters); None: none
 
 
 def new_job_id() -> str:
@@ -32,7 +35,12 @@ def new_job_id() -> str:
 
 
 def new_spec(
-    cids: list[str], domains: list[str], ttl: float, owner: str | None, snapshot: int | None
+    cids: list[str],
+    domains: list[str],
+    ttl: float,
+    owner: str | None,
+    snapshot: int | None,
+    where: Where | None = None,
 ) -> JobSpec:
     now = time.time()
     return JobSpec(
@@ -43,6 +51,7 @@ def new_spec(
         expires_at=now + ttl,
         owner=owner,
         snapshot=snapshot,
+        where=where,
     )
 
 
@@ -80,6 +89,34 @@ class JobStore(abc.ABC):
     @abc.abstractmethod
     async def ping(self) -> None:
         """Raise `StoreUnavailable` if the store cannot serve requests."""
+
+    # --- exports ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_export(self, export: ExportRecord, *, limit: int | None = None) -> None:
+        """Store a new export. With a `limit`, raise `TooManyExports` if `export.owner`
+        already has `limit` live exports queued or running (check and write are one
+        atomic step; all anonymous exports count together)."""
+
+    @abc.abstractmethod
+    async def get_export(self, export_id: str) -> ExportRecord:
+        """The export, or `ExportNotFound` (also once it expired)."""
+
+    @abc.abstractmethod
+    async def save_export(self, export: ExportRecord) -> ExportRecord | None:
+        """Replace the stored export if its version is still `export.version`; the stored
+        record (version + 1), or None when another writer got there first or it is gone."""
+
+    @abc.abstractmethod
+    async def active_exports(self) -> list[ExportRecord]:
+        """Live exports queued or running, oldest first (what a runner picks up)."""
+
+    @abc.abstractmethod
+    async def expired_exports(self, now: float) -> list[ExportRecord]:
+        """Exports whose job's TTL ran out before `now` (their files are to be deleted)."""
+
+    @abc.abstractmethod
+    async def delete_export(self, export_id: str) -> None: ...
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         pass

@@ -35,7 +35,9 @@ from typing import TypeVar
 
 import msgspec
 
-from svc.errors import JobNotFound, StoreUnavailable, TooManyJobs
+from svc.errors import ExportNotFound, JobNotFound, StoreUnavailable, TooManyExports, TooManyJobs
+from svc.exports import model as exports
+from svc.exports.model import ExportRecord
 from svc.jobs import JobSpec, JobStore, codec
 from svc.jobs.cache import SpecCache
 from svc.protocol import DomainTotals
@@ -59,6 +61,16 @@ CREATE TABLE IF NOT EXISTS trace_job_totals (
     containers INTEGER NOT NULL,
     PRIMARY KEY (job_id, domain)
 );
+CREATE TABLE IF NOT EXISTS trace_exports (
+    export_id TEXT PRIMARY KEY,
+    owner TEXT,
+    state TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    version INTEGER NOT NULL,
+    record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trace_exports_active ON trace_exports (state, owner);
+CREATE INDEX IF NOT EXISTS trace_exports_expiry ON trace_exports (expires_at);
 """
 _AUTO_VACUUM_INCREMENTAL = 2
 _PURGE_BATCH = 200  # jobs deleted per transaction, so creations interleave with a purge
@@ -235,6 +247,89 @@ class EmbeddedJobStore(JobStore):
             return purged
 
         return await self._run(purge)
+
+    # --- exports (a table of their own; added to older files by CREATE IF NOT EXISTS) ---
+
+    async def create_export(self, export: ExportRecord, *, limit: int | None = None) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")  # the count and the insert are one step
+                if limit is not None:
+                    (active,) = conn.execute(
+                        "SELECT COUNT(*) FROM trace_exports WHERE owner IS ? AND state IN "
+                        "('queued', 'running') AND expires_at >= ?",
+                        (export.owner, time.time()),
+                    ).fetchone()
+                    if active >= limit:
+                        raise TooManyExports(
+                            f"at most {limit} exports queued or running at once", retry_after=5
+                        )
+                conn.execute(
+                    "INSERT INTO trace_exports VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        export.export_id,
+                        export.owner,
+                        export.state,
+                        export.expires_at,
+                        export.version,
+                        exports.dumps(export),
+                    ),
+                )
+
+        await self._run(write)
+
+    async def get_export(self, export_id: str) -> ExportRecord:
+        row = await self._run(
+            lambda conn: conn.execute(
+                "SELECT record FROM trace_exports WHERE export_id = ? AND expires_at >= ?",
+                (export_id, time.time()),
+            ).fetchone()
+        )
+        if row is None:
+            raise ExportNotFound()
+        return exports.loads(row[0])
+
+    async def save_export(self, export: ExportRecord) -> ExportRecord | None:
+        saved = msgspec.structs.replace(export, version=export.version + 1)
+        changed = await self._run(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE trace_exports SET state = ?, version = ?, record = ? "
+                    "WHERE export_id = ? AND version = ?",
+                    (
+                        saved.state,
+                        saved.version,
+                        exports.dumps(saved),
+                        export.export_id,
+                        export.version,
+                    ),
+                ).rowcount
+            )
+        )
+        return saved if changed else None
+
+    async def active_exports(self) -> list[ExportRecord]:
+        rows = await self._run(
+            lambda conn: conn.execute(
+                "SELECT record FROM trace_exports WHERE state IN ('queued', 'running') "
+                "AND expires_at >= ?",
+                (time.time(),),
+            ).fetchall()
+        )
+        return sorted((exports.loads(r[0]) for r in rows), key=lambda e: e.created_at)
+
+    async def expired_exports(self, now: float) -> list[ExportRecord]:
+        rows = await self._run(
+            lambda conn: conn.execute(
+                "SELECT record FROM trace_exports WHERE expires_at < ?", (now,)
+            ).fetchall()
+        )
+        return [exports.loads(r[0]) for r in rows]
+
+    async def delete_export(self, export_id: str) -> None:
+        await self._run(
+            lambda conn: conn.execute("DELETE FROM trace_exports WHERE export_id = ?", (export_id,))
+        )
 
     async def ping(self) -> None:
         # Reads the schema, unlike SELECT 1: a damaged or missing store file fails here.

@@ -5,6 +5,11 @@ Keys, under a configurable prefix (default ``trace:``)::
     {prefix}job:{job_id}     string: the spec, `svc.jobs.codec` (~6.4 bytes a CID), TTL
     {prefix}totals:{job_id}   hash: domain -> JSON [records, containers], the job's TTL
     {prefix}owner:{owner}     set: the owner's job ids (``-`` for anonymous jobs), no TTL
+    {prefix}export:{id}       hash: v (version), d (the record), state, owner, expires
+    {prefix}exports:active    set: ids of exports queued or running
+    {prefix}exports:expiry    sorted set: export id -> its expiry (the purge deletes the
+                              file first, then these keys: no TTL, or a file would outlive
+                              the only record of its name)
 
 A job is written by one ``SET ... PX ttl NX``, so a reader sees all of it or none of it.
 With a quota, a server-side script first drops the owner's ids whose job key is gone,
@@ -45,7 +50,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from svc.errors import JobNotFound, StoreUnavailable, TooManyJobs
+from svc.errors import ExportNotFound, JobNotFound, StoreUnavailable, TooManyExports, TooManyJobs
+from svc.exports import model as exports
+from svc.exports.model import ExportRecord
 from svc.jobs import JobSpec, JobStore, codec
 from svc.jobs.cache import SPEC_CACHE_CIDS, SpecCache
 from svc.protocol import DomainTotals
@@ -82,6 +89,44 @@ end
 if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return {-1, 0} end
 if limit > 0 then redis.call('SADD', KEYS[2], ARGV[3]) end
 return {1, 0}
+"""
+
+# Create an export unless its owner (ARGV[2]) already has ARGV[3] live exports queued or
+# running (0: no quota): 1 when written, 0 over quota. Ids whose record is gone are dropped.
+_CREATE_EXPORT = """
+local limit = tonumber(ARGV[3])
+if limit > 0 then
+  local count = 0
+  for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    local key = ARGV[9] .. id
+    local owner = redis.call('HGET', key, 'owner')
+    if not owner then
+      redis.call('SREM', KEYS[2], id)
+    elseif owner == ARGV[2] then
+      local expires = tonumber(redis.call('HGET', key, 'expires'))
+      if expires >= tonumber(ARGV[8]) then count = count + 1 end
+    end
+  end
+  if count >= limit then return 0 end
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[7], 'd', ARGV[1], 'owner', ARGV[2], 'state', ARGV[6],
+           'expires', ARGV[5])
+redis.call('SADD', KEYS[2], ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
+return 1
+"""
+
+# Replace an export's record if its version is still ARGV[1]: 1 when written, else 0.
+_SAVE_EXPORT = """
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v or tonumber(v) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3], 'state', ARGV[4])
+if ARGV[4] == 'queued' or ARGV[4] == 'running' then
+  redis.call('SADD', KEYS[2], ARGV[5])
+else
+  redis.call('SREM', KEYS[2], ARGV[5])
+end
+return 1
 """
 
 _totals_enc = msgspec.json.Encoder()
@@ -121,6 +166,8 @@ class RedisJobStore(JobStore):
         )
         self._put_totals = self._redis.register_script(_PUT_TOTALS)
         self._create = self._redis.register_script(_CREATE)
+        self._create_export = self._redis.register_script(_CREATE_EXPORT)
+        self._save_export = self._redis.register_script(_SAVE_EXPORT)
         self._cache = SpecCache(cache_cids)
 
     def _job_key(self, job_id: str) -> str:
@@ -224,6 +271,96 @@ class RedisJobStore(JobStore):
 
     async def purge_expired(self) -> int:
         return 0  # keys expire in Redis; owners' sets are pruned as jobs are created
+
+    # --- exports ----------------------------------------------------------------------
+
+    def _export_key(self, export_id: str) -> str:
+        return f"{self.prefix}export:{export_id}"
+
+    @property
+    def _active_key(self) -> str:
+        return f"{self.prefix}exports:active"
+
+    @property
+    def _expiry_key(self) -> str:
+        return f"{self.prefix}exports:expiry"
+
+    async def create_export(self, export: ExportRecord, *, limit: int | None = None) -> None:
+        keys = [self._export_key(export.export_id), self._active_key, self._expiry_key]
+        args: list[bytes | str | int | float] = [
+            exports.dumps(export),
+            export.owner or "-",
+            limit or 0,
+            export.export_id,
+            repr(export.expires_at),
+            export.state,
+            export.version,
+            repr(time.time()),
+            self._export_key(""),
+        ]
+        async with self._guard():
+            created = await self._create_export(keys=keys, args=args)
+        if not created:
+            raise TooManyExports(
+                f"at most {limit} exports queued or running at once", retry_after=5
+            )
+
+    async def get_export(self, export_id: str) -> ExportRecord:
+        async with self._guard():
+            blob = await self._redis.hget(self._export_key(export_id), "d")
+        if not isinstance(blob, bytes):
+            raise ExportNotFound()
+        record = exports.loads(blob)
+        if record.expires_at < time.time():
+            raise ExportNotFound()
+        return record
+
+    async def save_export(self, export: ExportRecord) -> ExportRecord | None:
+        saved = msgspec.structs.replace(export, version=export.version + 1)
+        keys = [self._export_key(export.export_id), self._active_key]
+        args: list[bytes | str | int] = [
+            export.version,
+            saved.version,
+            exports.dumps(saved),
+            saved.state,
+            saved.export_id,
+        ]
+        async with self._guard():
+            written = await self._save_export(keys=keys, args=args)
+        return saved if written else None
+
+    async def _records(self, ids: list[bytes | str]) -> list[ExportRecord]:
+        if not ids:
+            return []
+        async with self._guard():
+            pipe = self._redis.pipeline(transaction=False)
+            for export_id in ids:
+                name = export_id.decode() if isinstance(export_id, bytes) else export_id
+                pipe.hget(self._export_key(name), "d")
+            blobs = await pipe.execute()
+        return [exports.loads(b) for b in blobs if isinstance(b, bytes)]
+
+    async def active_exports(self) -> list[ExportRecord]:
+        async with self._guard():
+            ids = list(await self._redis.smembers(self._active_key))
+        now = time.time()
+        found = [
+            r for r in await self._records(ids) if r.state in exports.ACTIVE and r.expires_at >= now
+        ]
+        return sorted(found, key=lambda e: e.created_at)
+
+    async def expired_exports(self, now: float) -> list[ExportRecord]:
+        async with self._guard():
+            found = await self._redis.zrangebyscore(self._expiry_key, "-inf", f"({now!r}")
+        return await self._records([i for i in found if isinstance(i, bytes | str)])
+
+    async def delete_export(self, export_id: str) -> None:
+        async with self._guard():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.delete(self._export_key(export_id))
+            pipe.srem(self._active_key, export_id)
+            pipe.zrem(self._expiry_key, export_id)
+            await pipe.execute()
 
     async def ping(self) -> None:
         async with self._guard():

@@ -1,0 +1,132 @@
+"""Should SQLite build the JSON? Fetch-and-encode paths for one domain, in one run.
+
+The service fetches tuples and encodes them with msgspec (`tuples` below). The alternative
+is to let SQLite build each record (`json_object`) so that Python only joins strings. This
+script measures, over the same history pages of the demo job (IN lists of 1000 CIDs, keyset
+pages of 5000):
+
+- `fetch_only`: tuples fetched, nothing else (the floor of the tuple path);
+- `tuples`: what the service does (fetch, shape as msgspec Structs, encode the line);
+- `json_object`: SQLite's json_object per row, joined into the line by Python;
+- `json_object_exact`: the same with REAL columns guarded so that they round-trip (SQLite
+  3.40 writes REALs with 15 significant digits: 0.30000000000000004 comes back as 0.3);
+
+and prints which values SQLite's JSON changes, which is why the service does not use it.
+
+    .venv/bin/python bench/json_in_database.py [--db bench/out/demo114.sqlite3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from operator import itemgetter
+from pathlib import Path
+
+import msgspec
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from svc import protocol as p  # noqa: E402
+from svc.domains import load_domains  # noqa: E402
+from svc.keyset import SQLITE, Key, Plan, page_sql  # noqa: E402
+
+DOMAIN = load_domains()["history"]
+REAL_COLUMNS = {"QTY", "QTY2"}  # declared REAL in the demo schema
+PAGE = 5000
+CHUNKS = 40  # the first 40 chunks (~400k records): enough for a stable rate
+
+
+def _exact_real(col: str) -> str:
+    text15 = f"printf('%!.15g', {col})"
+    return (
+        f"CASE typeof({col}) WHEN 'real' THEN json(CASE WHEN CAST({text15} AS REAL) = {col}"
+        f" THEN {text15} ELSE printf('%!.17g', {col}) END) ELSE {col} END"
+    )
+
+
+def json_page_sql(plan: Plan, exact: bool) -> str:
+    pairs = ", ".join(
+        f"'{c}', {_exact_real(c) if exact and c in REAL_COLUMNS else c}" for c in DOMAIN.columns
+    )
+    slots = ", ".join(f":c{i}" for i in range(plan.slots))
+    return (
+        f"SELECT json_object({pairs}), CONTAINERID, rowid FROM {DOMAIN.table}"
+        f" WHERE CONTAINERID IN ({slots})"
+        " AND (:after_rid IS NULL OR CONTAINERID > :after_cid OR rowid > :after_rid)"
+        " ORDER BY CONTAINERID, rowid LIMIT :limit"
+    )
+
+
+def run(conn: sqlite3.Connection, plan: Plan, mode: str) -> float:
+    tuple_sql = page_sql(DOMAIN, SQLITE, slots=plan.slots)
+    sql = {
+        "json_object": json_page_sql(plan, exact=False),
+        "json_object_exact": json_page_sql(plan, exact=True),
+    }.get(mode, tuple_sql)
+    key: Callable[[tuple[object, ...]], Key] = (
+        (lambda r: Key(str(r[1]), int(str(r[2]))))
+        if mode.startswith("json")
+        else (lambda r: Key(str(r[0]), int(str(r[-1]))))
+    )
+    records = 0
+    started = time.perf_counter()
+    for chunk in range(min(CHUNKS, plan.chunk_count)):
+        after = None
+        while True:
+            rows = conn.execute(sql, plan.page_binds(chunk, after, PAGE)).fetchall()
+            if not rows:
+                break
+            if mode == "tuples":
+                data = p.shape_records(rows, DOMAIN.columns, False)
+                p.encode_line(p.Records("history", 1, data, "t" * 120))
+            elif mode.startswith("json"):
+                raw = msgspec.Raw(("[" + ",".join(map(itemgetter(0), rows)) + "]").encode())
+                p.encode_line(p.Records("history", 1, raw, "t" * 120))
+            records += len(rows)
+            after = key(rows[-1])
+            if len(rows) < PAGE:
+                break
+    return records / (time.perf_counter() - started)
+
+
+def changed_values(conn: sqlite3.Connection) -> list[str]:
+    """REAL values whose JSON from SQLite decodes to another number."""
+    probes = [0.1 + 0.2, 1 / 3, 5e-324, 1.7976931348623157e308, 2.5, -0.0]
+    out = []
+    for v in probes:
+        text = conn.execute("SELECT json_array(?)", (v,)).fetchone()[0]
+        back = json.loads(text)[0]
+        if back != v or str(back) != str(v):
+            out.append(f"{v!r} -> {text}")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--db", type=Path, default=ROOT / "bench/out/demo114.sqlite3")
+    args = ap.parse_args()
+    conn = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)
+    cids = sorted(r[0] for r in conn.execute("SELECT CONTAINERID FROM TRACE_DEMO_CONTAINERS"))
+    plan = Plan(cids)
+    modes = ["fetch_only", "tuples", "json_object", "json_object_exact"]
+    rates: dict[str, list[float]] = {m: [] for m in modes}
+    for _ in range(3):  # interleaved rounds, medians
+        for mode in modes:
+            rates[mode].append(run(conn, plan, mode))
+    base = statistics.median(rates["tuples"])
+    print(f"SQLite {sqlite3.sqlite_version}")
+    for mode in modes:
+        r = statistics.median(rates[mode])
+        print(f"{mode:<18} {r:>10,.0f} records/s  {r / base:.2f}x tuples")
+    print("REALs SQLite's JSON changes:", "; ".join(changed_values(conn)) or "none")
+
+
+if __name__ == "__main__":
+    main()

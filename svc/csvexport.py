@@ -1,0 +1,138 @@
+"""One domain of a job as one CSV file, read and sent a batch at a time.
+
+The body of `GET /api/trace/job/{id}/export.csv`. Its memory is one batch, as in
+`svc.stream`: a page of rows is encoded (`svc.csvfmt`) and dropped before its chunk is
+handed on, and the next page is read only once the server took that chunk, which it does
+once the chunk before has drained to the socket.
+
+It starts at the domain's first record, right after a `since` token of the domain (from
+a stream or a page), or at the `offset`-th record. A CSV file has no place for a token,
+so a cut download is continued by offset: the records the file holds.
+
+A CSV file cannot carry an error after its first byte. A failure, or a draining server,
+ends the body without the last chunk of the chunked encoding (`Abort`): the client sees an
+incomplete download, never a short file that looks complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
+
+from svc import metrics
+from svc.csvfmt import BOM, CsvWriter
+from svc.errors import TraceError
+from svc.jobs import JobSpec
+from svc.reader import Batch
+from svc.service import Service, start_key
+from svc.sources import Row
+from svc.streaming import Abort
+from svc.tokens import Cursor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    """`header`: begin with the header row (and the BOM); off, the bytes continue a file.
+    `spreadsheet`: for Excel and LibreOffice: a UTF-8 BOM before the header row, and text
+    cells that would start a formula defused (see `svc.csvfmt`)."""
+
+    header: bool = True
+    spreadsheet: bool = True
+
+
+def _encode(writer: CsvWriter, head: str, rows: Sequence[Row], width: int) -> bytes:
+    """`head` and the rows without their tie-break column, as CSV bytes. Encoding a
+    batch takes ~10x the CPU of its JSON (~25 ms for 5,000 demo rows): callers run it
+    in a thread, so the event loop and the other streams go on meanwhile."""
+    writer.rows(row[:width] for row in rows)
+    return (head + writer.take()).encode()
+
+
+def filename(job_id: str, domain: str) -> str:
+    """The download's file name (job ids are URL-safe base64, domains `[a-z0-9_]`)."""
+    return f"{job_id}-{domain}.csv"
+
+
+class DomainCsv:
+    """The CSV bytes of `domain` from `cursor` (or `offset`) on, as a `StreamResponse` body."""
+
+    def __init__(
+        self,
+        service: Service,
+        spec: JobSpec,
+        domain: str,
+        cursor: Cursor | None,
+        offset: int | None,
+        options: CsvOptions,
+    ) -> None:
+        self.service = service
+        self.spec = spec
+        self.domain = domain
+        self.cursor = cursor
+        self.offset = offset
+        self.options = options
+        self.since: str | None = None  # a CSV file carries no token
+        self.outcome = "client_gone"  # complete, error or drained; else set by the response
+        self._first: Batch | None = None
+
+    async def open(self) -> None:
+        """Read the first batch now: a source that cannot answer is then a problem+json
+        answer, before the first byte."""
+        self._first = await self._read_first()
+
+    async def _read_first(self) -> Batch:
+        service, spec, name = self.service, self.spec, self.domain
+        reader = service.reader(spec, name)
+        size = service.settings.batch_size
+        if self.offset:
+            return await reader.read_at(self.offset, size, await service.chunk_records(spec, name))
+        return await reader.read(start_key(self.cursor) if self.cursor else None, size)
+
+    async def lines(self) -> AsyncGenerator[bytes, None]:
+        service, spec, name, options = self.service, self.spec, self.domain, self.options
+        columns = service.domains[name].columns
+        width, size = len(columns), service.settings.batch_size
+        resumed = self.cursor is not None or bool(self.offset)
+        stats = metrics.StreamStats(spec.job_id, resumed, arrays=True, fmt="csv")
+        writer = CsvWriter(spreadsheet_safe=options.spreadsheet)
+        head = ""
+        if options.header:
+            head = BOM if options.spreadsheet else ""
+            writer.header(columns)
+        try:
+            page = self._first or await self._read_first()
+            self._first = None
+            reader = service.reader(spec, name)
+            while True:
+                chunk = await asyncio.to_thread(_encode, writer, head, page.rows, width)
+                head = ""
+                stats.sent(name, len(page.rows), len(chunk))
+                more, last = page.more, page.last
+                del page  # a slow reader holds this chunk's bytes, never its rows
+                if chunk:
+                    yield chunk
+                del chunk
+                if not more:
+                    break
+                if service.draining.is_set():  # hand over: the client continues elsewhere
+                    self.outcome = "drained"
+                    raise Abort()
+                page = await reader.read(last, size)
+            self.outcome = "complete"
+        except Abort:
+            raise
+        except TraceError as exc:
+            log.warning("CSV download of job %s/%s failed: %s", spec.job_id, name, exc.code)
+            self.outcome = "error"
+            raise Abort() from exc
+        except Exception as exc:
+            log.exception("CSV download of job %s/%s failed", spec.job_id, name)
+            self.outcome = "error"
+            raise Abort() from exc
+        finally:
+            stats.outcome = self.outcome
+            stats.finish()

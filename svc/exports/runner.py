@@ -1,0 +1,400 @@
+"""The background writer of exports: queue, lease, checkpoints, resume, purge.
+
+One `ExportRunner` per server process. `create` stores a queued export in the job store
+and starts writing it here; at most TRACE_EXPORT_WORKERS exports are written at once,
+the rest wait. Writing one export:
+
+1. claim it: state `running` with this process's lease (`worker`, `lease_until`); a
+   write of the record succeeds only with the version that was read (`save_export`), so
+   two runners never write the same export;
+2. read every domain through the stream's keyset reader (`Service.reader`), one batch
+   (TRACE_STREAM_BATCH_SIZE records) at a time: memory is one batch and its encoding;
+3. after each batch: the file is appended and fsynced, then the checkpoint (the batch's
+   `since`, the file's length, the records per domain) is saved with the lease renewed;
+4. once all domains are written: pack (csv.zip: zip the CSV files), hash (SHA-256),
+   checkpoint `publish`, move the finished file into storage (`os.replace`, or an S3
+   upload), and only then mark the export `done`.
+
+A process killed at any point leaves a checkpoint whose bytes are on disk. At start (and
+every TRACE_JOB_PURGE_SECONDS) the runner picks up queued exports and running ones whose
+lease ran out or that are its own (the same host and exports directory: a restart after
+`kill -9` resumes at once), cuts the file back to the checkpoint and goes on from its
+`since`. On SIGTERM a writer stops after its batch in flight and hands the export back
+as `queued`. A retryable failure (the database or job store unavailable) also hands it
+back, to be tried again at the next sweep; any other failure marks it `failed`.
+
+Files of expired exports (their job's TTL) are deleted by the same sweep, then their
+records. The disk budget counts every file under the exports directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from svc import protocol as p
+from svc.errors import ExportNotFound, ExportStorageFull, JobNotFound, TraceError
+from svc.exports.formats import ExportWriter, writer_for
+from svc.exports.model import ACTIVE, Checkpoint, ExportRecord, new_export_id
+from svc.exports.storage import MEDIA_TYPES, Storage
+from svc.jobs import JobSpec
+from svc.service import Service, start_key
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+LEASE_SECONDS = 120.0  # renewed at every batch; a page query never takes this long
+_HASH_CHUNK = 1 << 20
+
+
+class _HandBack(Exception):
+    """Stop writing and leave the export queued (draining, or a retryable failure)."""
+
+
+class _LostLease(Exception):
+    """Another runner owns the export now (or it was deleted): stop without writing."""
+
+
+def worker_identity(exports_dir: Path) -> str:
+    """This host and exports directory: the same after a restart, so a process reclaims
+    its own interrupted exports at once instead of waiting for their lease to end."""
+    digest = hashlib.sha256(str(exports_dir.resolve()).encode()).hexdigest()[:12]
+    return f"{socket.gethostname()}:{digest}"
+
+
+def disk_usage(root: Path) -> int:
+    """Bytes of every file under `root`."""
+    total = 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            try:
+                total += os.stat(os.path.join(folder, name)).st_size
+            except FileNotFoundError:
+                pass  # removed meanwhile
+    return total
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    """The size and SHA-256 (hex) of a file, read a MiB at a time."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def _iso(ts: float) -> str:
+    return (
+        dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
+
+
+def status_of(record: ExportRecord) -> p.ExportStatus:
+    base = f"/api/trace/job/{record.job_id}"
+    links = p.ExportLinks(
+        f"{base}/exports/{record.export_id}", f"{base}/exports/{record.export_id}/file", base
+    )
+    error = None
+    if record.error_code is not None:
+        error = p.ExportFailure(record.error_code, record.error or "")
+    return p.ExportStatus(
+        export_id=record.export_id,
+        job_id=record.job_id,
+        format=record.format,
+        state=record.state,
+        records=record.records,
+        total=record.total,
+        created_at=_iso(record.created_at),
+        updated_at=_iso(record.updated_at),
+        expires_at=_iso(record.expires_at),
+        size=record.size,
+        sha256=record.sha256,
+        error=error,
+        links=links,
+    )
+
+
+class ExportRunner:
+    def __init__(self, service: Service, storage: Storage) -> None:
+        settings = service.settings
+        self.service = service
+        self.store = service.store
+        self.storage = storage
+        self.root = settings.exports_path
+        self.work = self.root / ".work"  # temporary files; the finished ones are moved out
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.worker = worker_identity(self.root)
+        self.budget = settings.export_disk_budget_mb * 1024 * 1024
+        self.sweep_seconds = settings.job_purge_seconds
+        self._slots = asyncio.Semaphore(settings.export_workers)
+        self._pool = ThreadPoolExecutor(settings.export_workers + 1, "export-file")
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def _io(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    # --- the API's side ------------------------------------------------------------------
+
+    async def create(self, spec: JobSpec, fmt: p.ExportFormat) -> ExportRecord:
+        """Store a queued export of `spec` and start writing it (when a slot is free)."""
+        await self._check_budget()
+        now = time.time()
+        totals = await self.store.get_totals(spec.job_id)
+        known = all(d in totals for d in spec.domains)
+        record = ExportRecord(
+            export_id=new_export_id(),
+            job_id=spec.job_id,
+            owner=spec.owner,
+            format=fmt,
+            state="queued",
+            created_at=now,
+            updated_at=now,
+            expires_at=spec.expires_at,
+            checkpoint=Checkpoint(records=[0] * len(spec.domains)),
+            total=sum(totals[d].records for d in spec.domains) if known else None,
+        )
+        await self.store.create_export(record, limit=self.service.settings.exports_per_key)
+        self.submit(record.export_id)
+        return record
+
+    async def get(self, spec: JobSpec, export_id: str) -> ExportRecord:
+        """The export `export_id` of the job `spec` (the caller checked the job's owner)."""
+        record = await self.store.get_export(export_id)
+        if record.job_id != spec.job_id:
+            raise ExportNotFound()
+        return record
+
+    async def _check_budget(self) -> None:
+        used = await self._io(disk_usage, self.root)
+        if used >= self.budget:
+            raise ExportStorageFull(
+                f"export files take {used // 2**20} MiB of the "
+                f"{self.budget // 2**20} MiB budget; wait for older exports to expire"
+            )
+
+    # --- running ---------------------------------------------------------------------
+
+    def submit(self, export_id: str) -> None:
+        if export_id in self._tasks:
+            return
+        task = asyncio.ensure_future(self._run(export_id))
+        self._tasks[export_id] = task
+        task.add_done_callback(lambda done: self._tasks.pop(export_id, None))
+
+    async def run_forever(self) -> None:
+        """Pick up interrupted and queued exports, purge expired ones: now and every
+        `sweep_seconds`, until cancelled (the app's lifespan runs this)."""
+        while True:
+            try:
+                await self.sweep()
+            except Exception as exc:  # a store outage: next time
+                log.warning("export sweep failed: %s: %s", type(exc).__name__, exc)
+            await asyncio.sleep(self.sweep_seconds)
+
+    async def sweep(self) -> None:
+        for record in await self.store.expired_exports(time.time()):
+            task = self._tasks.get(record.export_id)
+            if task is not None:  # its writer stops before its files go
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            await self.storage.delete(record.file_name)
+            await self._io(self._writer(record).remove)
+            await self.store.delete_export(record.export_id)
+            log.info("export %s expired with its job; file deleted", record.export_id)
+        if self.service.draining.is_set():
+            return
+        now = time.time()
+        for record in await self.store.active_exports():
+            if record.state == "queued" or record.worker == self.worker:
+                self.submit(record.export_id)
+            elif record.lease_until < now:  # its runner died
+                self.submit(record.export_id)
+
+    async def stop(self) -> None:
+        """Stop every writer; each hands its export back (queued) at its checkpoint."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _writer(self, record: ExportRecord, spec: JobSpec | None = None) -> ExportWriter:
+        """The writer of `record`'s files (without `spec`: to remove them). Zip entries are
+        dated with the job's creation, so every export of a job is the same file."""
+        names = spec.domains if spec is not None else []
+        stamp = spec.created_at if spec is not None else record.created_at
+        domains = [self.service.domains[d] for d in names]
+        return writer_for(record.format, self.work, record.export_id, domains, stamp)
+
+    async def _save(self, record: ExportRecord) -> None:
+        """Store `record` (renewing the lease while running); its version moves on."""
+        now = time.time()
+        record.updated_at = now
+        if record.state == "running":
+            record.lease_until = now + LEASE_SECONDS
+        saved = await self.store.save_export(record)
+        if saved is None:
+            raise _LostLease()
+        record.version = saved.version
+
+    async def _claim(self, export_id: str) -> ExportRecord | None:
+        try:
+            record = await self.store.get_export(export_id)
+        except ExportNotFound:
+            return None
+        now = time.time()
+        if record.state not in ACTIVE:
+            return None
+        if record.state == "running" and record.worker != self.worker and record.lease_until > now:
+            return None  # another runner is on it
+        record.state = "running"
+        record.worker = self.worker
+        record.attempts += 1
+        try:
+            await self._save(record)
+        except _LostLease:
+            return None
+        return record
+
+    async def _run(self, export_id: str) -> None:
+        async with self._slots:
+            if self.service.draining.is_set():
+                return
+            record = await self._claim(export_id)
+            if record is None:
+                return
+            log.info("export %s: writing (attempt %d)", export_id, record.attempts)
+            try:
+                await self._write(record)
+            except _LostLease:
+                log.info("export %s: taken over by another runner", export_id)
+            except (_HandBack, asyncio.CancelledError) as exc:
+                await asyncio.shield(self._hand_back(record))
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+            except TraceError as exc:
+                if exc.retryable:
+                    log.warning("export %s: %s; retried later", export_id, exc.code)
+                    await asyncio.shield(self._hand_back(record))
+                else:
+                    await self._fail(record, exc.code, exc.detail)
+            except Exception:
+                log.exception("export %s failed", export_id)
+                await self._fail(record, "internal", "Internal error")
+
+    async def _hand_back(self, record: ExportRecord) -> None:
+        record.state, record.worker, record.lease_until = "queued", None, 0.0
+        try:
+            await self._save(record)
+            log.info("export %s: handed back at %d records", record.export_id, record.records)
+        except Exception as exc:  # the lease runs out by itself
+            log.info("export %s: not handed back: %s", record.export_id, type(exc).__name__)
+
+    async def _fail(self, record: ExportRecord, code: str, detail: str) -> None:
+        log.warning("export %s failed: %s", record.export_id, code)
+        record.state, record.worker, record.lease_until = "failed", None, 0.0
+        record.error_code, record.error = code, detail
+        try:
+            await self._save(record)
+        except Exception as exc:
+            log.warning("export %s: failure not recorded: %s", record.export_id, exc)
+        await self._io(self._writer(record).remove)
+
+    # --- writing ---------------------------------------------------------------------
+
+    async def _write(self, record: ExportRecord) -> None:
+        service = self.service
+        try:
+            spec = await service.job(record.job_id, record.owner)
+        except JobNotFound:
+            raise JobNotFound("the export's job expired") from None
+        writer = self._writer(record, spec)
+        if record.total is None:
+            totals = [await service.totals(spec, d) for d in spec.domains]
+            record.total = sum(t.records for t in totals)
+        if record.checkpoint.stage == "publish":
+            if await self.storage.exists(record.file_name):
+                return await self._done(record, writer)
+            if not writer.finished.exists():
+                self._start_over(record, writer)
+        if record.checkpoint.stage == "pack":
+            try:
+                await self._pack(record, writer)
+            except FileNotFoundError:
+                self._start_over(record, writer)
+        if record.checkpoint.stage == "write":
+            cp = record.checkpoint
+            if not await self._io(writer.resume, cp.domain, cp.bytes):
+                self._start_over(record, writer)
+                await self._io(writer.resume, 0, 0)
+            await self._write_domains(record, spec, writer)
+            await self._pack(record, writer)
+        await self.storage.publish(
+            writer.finished, record.file_name, record.download_name, MEDIA_TYPES[record.format]
+        )
+        await self._done(record, writer)
+
+    def _start_over(self, record: ExportRecord, writer: ExportWriter) -> None:
+        log.warning("export %s: its files are gone; starting over", record.export_id)
+        writer.remove()
+        record.checkpoint = Checkpoint(records=[0] * len(writer.domains))
+        record.size = record.sha256 = None
+
+    async def _write_domains(
+        self, record: ExportRecord, spec: JobSpec, writer: ExportWriter
+    ) -> None:
+        service, cp = self.service, record.checkpoint
+        size = service.settings.batch_size
+        if cp.bytes == 0:  # nothing written yet (a CSV file always starts with its header)
+            cp.bytes = await self._io(writer.begin, cp.domain)
+        for index in range(cp.domain, len(spec.domains)):
+            name = spec.domains[index]
+            if index > cp.domain:  # the previous domain is complete
+                cp.domain, cp.since = index, None
+                cp.bytes = await self._io(writer.begin, index)
+                await self._save(record)
+            cursor = service.cursor(spec, cp.since)
+            after = start_key(cursor) if cursor else None
+            batch = cursor.batch if cursor else 0
+            reader = service.reader(spec, name)
+            more = True
+            while more:
+                if service.draining.is_set():  # everything so far is checkpointed
+                    raise _HandBack()
+                page = await reader.read(after, size)
+                more = page.more
+                if not page.rows:
+                    continue
+                cp.bytes = await self._io(writer.append, index, page.rows)
+                after, batch = page.last, batch + 1
+                assert after is not None
+                cp.records[index] += len(page.rows)
+                cp.since = service.sign(spec, name, batch, after, cp.records[index])
+                del page  # memory: one batch
+                await self._check_budget()
+                await self._save(record)
+        cp.stage = "pack"
+        await self._save(record)
+
+    async def _pack(self, record: ExportRecord, writer: ExportWriter) -> None:
+        await self._io(writer.pack)
+        record.size, record.sha256 = await self._io(file_digest, writer.finished)
+        record.checkpoint.stage = "publish"
+        await self._save(record)
+
+    async def _done(self, record: ExportRecord, writer: ExportWriter) -> None:
+        record.state, record.worker, record.lease_until = "done", None, 0.0
+        await self._save(record)
+        await self._io(writer.remove)
+        log.info("export %s: done, %s bytes", record.export_id, record.size)
