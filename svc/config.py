@@ -382,8 +382,8 @@ SETTINGS: tuple[Setting, ...] = (
         "TRACE_WORKERS",
         _positive,
         "worker processes serving the one port (to use several cores); TRACE_MAX_STREAMS, "
-        "TRACE_MAX_STREAMS_PER_CLIENT, TRACE_JOB_CREATE_RATE and the Oracle pool apply to "
-        "each worker",
+        "TRACE_MAX_STREAMS_PER_CLIENT, TRACE_JOB_CREATE_RATE, TRACE_EXPORT_WORKERS and the "
+        "Oracle pool apply to each worker",
     ),
 )
 

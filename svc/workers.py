@@ -21,6 +21,8 @@ string; ours hands each worker the settings and lets it build everything itself.
   and removed at exit). /metrics of any worker then reports the sum of all.
 - Limits are per worker: TRACE_MAX_STREAMS, TRACE_MAX_STREAMS_PER_CLIENT, the job
   creation rate and the database pool (each worker holds its own) apply to each process.
+- Each worker has a slot (0 to N-1, taken over by its replacement): export writers of
+  sibling workers never take each other's export for their own (`svc.exports.runner`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
 
+from svc import process
 from svc.config import Settings
 
 log = logging.getLogger(__name__)
@@ -165,14 +168,14 @@ class _Supervisor:
         self.workers[index] = self._start(index)
 
     def _start(self, index: int) -> BaseProcess:
-        process = self.context.Process(
+        worker = self.context.Process(
             target=_worker_main,
             args=(self.settings, self.sock, self.graceful_seconds, self.unready_seconds),
-            kwargs={"parent": os.getpid()},
+            kwargs={"parent": os.getpid(), "slot": index},
             name=f"trace-worker-{index}",
         )
-        process.start()
-        return process
+        worker.start()
+        return worker
 
 
 def _mark_dead(pid: int) -> None:
@@ -189,11 +192,13 @@ def _worker_main(
     unready_seconds: float,
     *,
     parent: int,
+    slot: int,
 ) -> None:
     """A worker process: the single-process server on the shared socket."""
     from svc.logs import configure
     from svc.server import run_server
 
+    process.worker_slot = slot
     configure(settings.log_format)
     threading.Thread(target=_drain_when_orphaned, args=(parent,), daemon=True).start()
     host, port = sock.getsockname()[:2]

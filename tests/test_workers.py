@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from svc.demo import build_demo_database
+from svc.exports.runner import worker_identity
 from svc.jobs import new_spec
 from svc.jobs.embedded import EmbeddedJobStore
 from tests.servers import ROOT, free_port, start_server
@@ -206,3 +207,11 @@ def test_a_worker_that_cannot_start_stops_the_service(small_demo_db: Path, tmp_p
     assert done.returncode == 1, done.stderr[-2000:]
     assert "could not start; stopping" in done.stderr
     assert "cannot read domain file" in done.stderr
+
+
+def test_sibling_workers_write_exports_under_their_own_names(tmp_path: Path) -> None:
+    """Export leases name their writer: a worker's slot keeps siblings apart, and a
+    replaced worker (same slot) reclaims what its predecessor left."""
+    names = {worker_identity(tmp_path, slot) for slot in (None, 0, 1)}
+    assert len(names) == 3
+    assert worker_identity(tmp_path, 1) == worker_identity(tmp_path, 1)
