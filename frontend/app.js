@@ -20,6 +20,7 @@
  */
 
 import { ColumnStore } from './columns.js';
+import { showAggregations, clearAggregations } from './aggregations.js';
 import { parseCids } from './cids.js';
 import { FORMATS, describeExport, followExport, startExport } from './exports.js';
 import { problemError, readJsonBody } from './problem.js';
@@ -57,6 +58,8 @@ const app = {
   running: false,
   /** @type {any} */
   job: null,
+  /** @type {import('./aggregations.js').JobAggregation|null} the stream's aggregation line */
+  aggregation: null,
   /** @type {Map<string, DomainView>} */
   domains: new Map(),
   /** @type {string|null} */
@@ -412,6 +415,8 @@ function resetJob(job) {
   app.resumes = 0;
   app.drops = 0;
   app.endedAt = 0;
+  app.aggregation = null;
+  clearAggregations(ui.aggregations);
   app.conn = { state: 'connecting', attempt: 0, connections: 0, since: null };
   for (const name of job.domains) {
     const known = app.domainCatalog.find((d) => d.name === name);
@@ -512,6 +517,14 @@ function onLine(line) {
       );
       break;
     }
+    case 'aggregation':
+      if (app.aggregation === null) {
+        app.aggregation = line.data;
+        showAggregations(ui.aggregations, line.data);
+        const n = Object.values(line.data?.aggregations ?? {}).reduce((k, d) => k + Object.keys(d).length, 0);
+        log(`aggregations: ${n} computed over the whole job`, 'ok');
+      }
+      break;
     case 'reconnect':
       log(`server asked to reconnect (${line.reason ?? 'no reason'})`, 'warn');
       break;
@@ -604,6 +617,10 @@ const hooks = {
   },
   get job() {
     return app.job;
+  },
+  /** the stream's `aggregation` line's data, once it arrived */
+  get aggregation() {
+    return app.aggregation;
   },
   /** @param {string} domain */
   rowCount(domain) {

@@ -62,6 +62,7 @@ export const ui = {
   tables: byId('tables'),
   placeholder: byId('placeholder'),
   log: byId('log'),
+  aggregations: byId('aggregations'),
 };
 
 /**

@@ -519,6 +519,15 @@ async def export_file(request: Request) -> Response:
     return FileRangeResponse(path, record.size, span, headers, MEDIA_TYPES[record.format])
 
 
+async def job_aggregation(request: Request) -> Response:
+    service = _service(request)
+    owner = _authorize(request)
+    spec = await service.job(request.path_params["job_id"], owner)
+    with service.admission.slot(_client(request, owner)):
+        result = await _unless_gone(request, service.aggregation(spec))
+    return _json(result)
+
+
 async def list_domains(request: Request) -> Response:
     _authorize(request)
     service = _service(request)
@@ -625,6 +634,7 @@ def create_app(
         Route("/api/trace/job/{job_id}/exports", create_export, methods=["POST"]),
         Route("/api/trace/job/{job_id}/exports/{export_id}", export_status),
         Route("/api/trace/job/{job_id}/exports/{export_id}/file", export_file),
+        Route("/api/trace/job/{job_id}/aggregation", job_aggregation),
     ]
 
     async def api_fallback(request: Request) -> Response:

@@ -26,6 +26,28 @@ An identifier is plain (``CONTAINERID``: letters, digits, ``_ $ #``, not a reser
 or double-quoted (``'"Order"'``, ``'"Lot No"'``: any characters but ``"`` and control
 characters), as Oracle writes a reserved word or a mixed-case name. SQL carries it as
 configured; records and ``domain_start`` name a column by its name without the quotes.
+
+Aggregations (optional, any number per domain) are computed by the database over the
+job's rows and sent as one small outcome (`svc.aggregate`)::
+
+    [[domains.history.aggregations]]
+    name = "events"                   # unique in the domain: lowercase letters, digits, _
+    kind = "count"                    # rows per group of `by`
+    by = ["EVENTNAME"]                # 1-4 of the domain's columns
+    top = 20                          # groups listed (default 20, at most 1000); the rest
+                                      # are summed up in one "other" bucket
+    [[domains.history.aggregations]]
+    name = "qty"
+    kind = "sum"                      # the sum of a numeric column; `by` and `top` optional
+    column = "QTY"
+    # kind = "min_max": the least and greatest value of `column` (no `by`)
+    # kind = "distinct": how many distinct non-null values `column` holds (no `by`)
+
+Every column named here must be one of the domain's `columns`. On Oracle, a `by`,
+`min_max` or `distinct` column must not be a LOB (CLOB, NCLOB, BLOB) or LONG: Oracle cannot
+GROUP BY, DISTINCT or compare one (ORA-00932), and a `sum` column must be numeric. The
+file cannot tell a column's type, so such a mistake shows when the aggregation first runs
+(a non-retryable `source_error`).
 """
 
 from __future__ import annotations
@@ -62,6 +84,10 @@ _OPS_OF_TYPE = {
     "timestamptz": {"range"},
 }
 _MAX_FILTERS = 32  # per domain
+AGGREGATION_KINDS = ("count", "sum", "min_max", "distinct")
+DEFAULT_TOP = 20  # groups a grouped aggregation lists; the rest go into "other"
+MAX_TOP = 1000
+MAX_BY = 4
 
 
 class DomainConfigError(ValueError):
@@ -76,6 +102,18 @@ class Filterable:
     sql: str  # the identifier as configured
     ops: frozenset[str]  # of FILTER_OPS
     type: str  # one of FILTER_TYPES
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """One declared aggregation of a domain. Columns are positions in the domain's
+    `select`/`columns`, so SQL reads them as configured (timestamptz ones in UTC)."""
+
+    name: str
+    kind: str  # one of AGGREGATION_KINDS
+    by: tuple[int, ...] = ()  # group columns (count, sum)
+    column: int | None = None  # the measured column (sum, min_max, distinct)
+    top: int = DEFAULT_TOP
 
 
 @dataclass(frozen=True)
@@ -94,6 +132,7 @@ class Domain:
     select: tuple[str, ...] = ()  # SQL of each column; () means `columns`
     timestamptz: frozenset[int] = frozenset()  # positions of TIMESTAMP WITH TIME ZONE columns
     filters: tuple[Filterable, ...] = ()  # the columns a job may narrow, by name
+    aggregations: tuple[Aggregation, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.select:
@@ -159,7 +198,8 @@ def parse_domains(text: str) -> dict[str, Domain]:
             raise DomainConfigError(f"domain name {name!r}: use lowercase letters, digits, _")
         if not isinstance(spec, dict):
             raise DomainConfigError(f"[domains.{name}] must be a table")
-        unknown = set(spec) - {"table", "key", "tiebreak", "columns", "timestamptz", "filters"}
+        known = {"table", "key", "tiebreak", "columns", "timestamptz", "filters", "aggregations"}
+        unknown = set(spec) - known
         if unknown:
             raise DomainConfigError(f"[domains.{name}] has unknown keys {sorted(unknown)}")
         key = _ident(spec.get("key", "CONTAINERID"), f"{name}.key")
@@ -197,6 +237,7 @@ def parse_domains(text: str) -> dict[str, Domain]:
             select=tuple(cols),
             timestamptz=frozenset(tz_at),
             filters=_filters(name, spec.get("filters", {}), {canonical(cols[i]) for i in tz_at}),
+            aggregations=_aggregations(name, spec.get("aggregations", []), by_name),
         )
     return domains
 
@@ -231,6 +272,61 @@ def _filters(domain: str, table: object, tz: set[str]) -> tuple[Filterable, ...]
         out.append(Filterable(unquoted(sql), sql, frozenset(ops), kind))
     if len({f.name for f in out}) != len(out) or len({canonical(f.sql) for f in out}) != len(out):
         raise DomainConfigError(f"[domains.{domain}.filters] names a column twice")
+    return tuple(out)
+
+
+def _aggregations(domain: str, specs: object, by_name: dict[str, int]) -> tuple[Aggregation, ...]:
+    if not isinstance(specs, list):
+        raise DomainConfigError(f"{domain}.aggregations must be a list of tables")
+    out: list[Aggregation] = []
+    for spec in specs:
+        if not isinstance(spec, dict):
+            raise DomainConfigError(f"{domain}.aggregations[] must be a table")
+        name = spec.get("name")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise DomainConfigError(
+                f"{domain}.aggregations[].name {name!r}: use lowercase letters, digits, _"
+            )
+        where = f"{domain}.aggregations.{name}"
+        if any(a.name == name for a in out):
+            raise DomainConfigError(f"{where}: two aggregations of that name")
+        unknown = set(spec) - {"name", "kind", "by", "column", "top"}
+        if unknown:
+            raise DomainConfigError(f"{where} has unknown keys {sorted(unknown)}")
+        kind = spec.get("kind")
+        if kind not in AGGREGATION_KINDS:
+            raise DomainConfigError(f"{where}.kind must be one of {', '.join(AGGREGATION_KINDS)}")
+
+        def column_at(ident: object, what: str) -> int:
+            at = by_name.get(canonical(_ident(ident, what)))
+            if at is None:
+                raise DomainConfigError(f"{what}: {ident!r} is not one of {domain}.columns")
+            return at
+
+        by_spec = spec.get("by", [])
+        if not isinstance(by_spec, list):
+            raise DomainConfigError(f"{where}.by must be a list of columns")
+        by = tuple(column_at(c, f"{where}.by[]") for c in by_spec)
+        if len(set(by)) != len(by) or len(by) > MAX_BY:
+            raise DomainConfigError(f"{where}.by: at most {MAX_BY} columns, each once")
+        if kind == "count" and not by:
+            raise DomainConfigError(f"{where}: a count needs `by` (the job's totals count rows)")
+        if kind in ("min_max", "distinct") and by:
+            raise DomainConfigError(f"{where}: a {kind} takes no `by`")
+        column = None
+        if kind == "count":
+            if "column" in spec:
+                raise DomainConfigError(f"{where}: a count takes no `column`")
+        else:
+            if "column" not in spec:
+                raise DomainConfigError(f"{where}: a {kind} needs `column`")
+            column = column_at(spec["column"], f"{where}.column")
+        top = spec.get("top", DEFAULT_TOP)
+        if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
+            raise DomainConfigError(f"{where}.top must be an integer from 1 to {MAX_TOP}")
+        if "top" in spec and not by:
+            raise DomainConfigError(f"{where}: `top` applies to grouped aggregations only")
+        out.append(Aggregation(name, kind, by, column, top))
     return tuple(out)
 
 

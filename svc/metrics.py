@@ -71,6 +71,12 @@ PAGE_QUERY_SECONDS = Histogram(
     ["source", "domain"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+AGGREGATE_QUERY_SECONDS = Histogram(
+    "trace_aggregate_query_seconds",
+    "One declared aggregation over one chunk of a job (svc.keyset.aggregate_sql)",
+    ["source", "domain"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 STORE_SECONDS = Histogram(
     "trace_job_store_seconds",
     "One job store operation",
@@ -172,6 +178,14 @@ class TimedStore(JobStore):
     async def put_totals(self, job_id: str, domain: str, totals: DomainTotals) -> None:
         async with _store_op("put_totals"):
             await self.inner.put_totals(job_id, domain, totals)
+
+    async def get_aggregations(self, job_id: str, domain: str) -> bytes | None:
+        async with _store_op("get_aggregations"):
+            return await self.inner.get_aggregations(job_id, domain)
+
+    async def put_aggregations(self, job_id: str, domain: str, blob: bytes) -> None:
+        async with _store_op("put_aggregations"):
+            await self.inner.put_aggregations(job_id, domain, blob)
 
     async def ping(self) -> None:
         async with _store_op("ping"):

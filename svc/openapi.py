@@ -355,6 +355,21 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
         ),
         Operation(
             "get",
+            "/api/trace/job/{job_id}/aggregation",
+            "A job's aggregations",
+            "Each domain's totals and the aggregations the domain file declares for it "
+            "(counts by columns, sums, min and max, distinct counts), computed by the "
+            "database over the whole job: the same object as the stream's `aggregation` "
+            "line. Computed once, on first request or by a stream, then kept with the job; "
+            "this request waits while they are computed.",
+            (200, "The aggregations.", "application/json", p.JobAggregation),
+            params=(_job_id(),),
+            errors=tuple(
+                e for e in _STREAM_ERRORS if e not in (Draining, InvalidToken, TokenJobMismatch)
+            ),
+        ),
+        Operation(
+            "get",
             "/api/domains",
             "Configured domains",
             "Each domain's name, columns and filterable columns.",
@@ -485,6 +500,7 @@ def components(domains: list[str]) -> dict[str, Any]:
         p.JobCreated,
         p.JobDescription,
         p.Page,
+        p.JobAggregation,
         p.DomainList,
         p.DemoCids,
         p.Health,

@@ -79,7 +79,7 @@ class DomainEnd(_Line, tag="domain_end"):
 
 
 class Aggregation(_Line, tag="aggregation"):
-    data: dict[str, Any]
+    data: JobAggregation
 
 
 class Complete(_Line, tag="complete"):
@@ -156,6 +156,75 @@ class JobCreated(msgspec.Struct):
 class DomainCount(msgspec.Struct):
     records: int
     containers: int  # CIDs of the job with at least one record in the domain
+
+
+class Group(msgspec.Struct, omit_defaults=True):
+    """One group of a grouped aggregation."""
+
+    key: list[Any]  # the values of the aggregation's `by` columns, in that order
+    count: int  # rows in the group
+    sum: Any = None  # sum aggregations: the column's sum over the group (absent: no value)
+
+
+class OtherGroups(msgspec.Struct, omit_defaults=True):
+    """The groups beyond an aggregation's `top`, together."""
+
+    groups: int
+    count: int
+    sum: Any = None
+
+
+class _Aggregate(msgspec.Struct, tag_field="kind"):
+    pass
+
+
+class CountAggregate(_Aggregate, tag="count"):
+    """Rows per group of `by`: the `top` largest groups (most rows first, then by key),
+    and the rest in `other` (null when every group is listed)."""
+
+    by: list[str]
+    count: int  # rows in all groups
+    groups: list[Group]
+    other: OtherGroups | None
+    exact: bool = True  # false: more groups than the service tracks (see docs/protocol.md)
+
+
+class SumAggregate(_Aggregate, tag="sum"):
+    """The sum of `column` (null when it holds no value), over all rows and, with `by`,
+    per group as in a count."""
+
+    column: str
+    by: list[str]
+    sum: Any
+    count: int  # rows
+    groups: list[Group]
+    other: OtherGroups | None
+    exact: bool = True
+
+
+class MinMaxAggregate(_Aggregate, tag="min_max"):
+    """The least and greatest value of `column` (null when it holds none)."""
+
+    column: str
+    min: Any
+    max: Any
+
+
+class DistinctAggregate(_Aggregate, tag="distinct"):
+    """How many distinct non-null values `column` holds."""
+
+    column: str
+    count: int
+
+
+Aggregate = CountAggregate | SumAggregate | MinMaxAggregate | DistinctAggregate
+
+
+class JobAggregation(msgspec.Struct):
+    """A job's totals per domain and each domain's declared aggregations, by name."""
+
+    domains: dict[str, DomainCount]
+    aggregations: dict[str, dict[str, Aggregate]] = {}
 
 
 class JobDescription(msgspec.Struct):

@@ -14,18 +14,23 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from svc import protocol as p
+from svc.aggregate import DomainMerger
 from svc.domains import Domain
 from svc.keyset import (
     Conditions,
     Dialect,
     Key,
     Plan,
+    aggregate_shape,
+    aggregate_sql,
+    distinct_sql,
     filter_binds,
     page_sql,
     totals_sql,
     where_shape,
 )
-from svc.metrics import PAGE_QUERY_SECONDS
+from svc.metrics import AGGREGATE_QUERY_SECONDS, PAGE_QUERY_SECONDS
 from svc.protocol import DomainTotals
 from svc.sources import Row, Source
 
@@ -39,6 +44,8 @@ class Batch:
 
 _page_sql = lru_cache(maxsize=64)(page_sql)
 _totals_sql = lru_cache(maxsize=64)(totals_sql)
+_aggregate_sql = lru_cache(maxsize=64)(aggregate_sql)
+_distinct_sql = lru_cache(maxsize=64)(distinct_sql)
 
 
 class DomainReader:
@@ -66,6 +73,7 @@ class DomainReader:
         self._totals_query = _totals_sql(
             domain, dialect, slots=plan.slots, snapshot=snapshot, where=shape
         )
+        self._where = shape
         self._filter_binds = filter_binds(domain, dialect, where)
         self._key = domain.key_index
         self._page_seconds = PAGE_QUERY_SECONDS.labels(dialect.name, domain.name)
@@ -145,3 +153,38 @@ class DomainReader:
                 return DomainTotals(records=int(rows[0][0]), containers=int(rows[0][1]))
 
         return list(await asyncio.gather(*(one(c) for c in range(self.plan.chunk_count))))
+
+    async def aggregate(self) -> dict[str, p.Aggregate]:
+        """The domain's declared aggregations over the job, on the count lane (one query at
+        a time, as counting): per chunk, one grouped query for every count, sum and
+        min_max, and one per distinct count, merged as they come (`svc.aggregate`).
+
+        Chunk by chunk: a chunk's queries follow each other while its rows are still in
+        the database's cache. Nothing but the merged groups is held.
+        """
+        domain, dialect, snapshot = self.domain, self.source.dialect, self.scn is not None
+        queries: list[tuple[str | None, str]] = []  # (distinct aggregation or None, SQL)
+        shape, slots = self._where, self.plan.slots
+        if aggregate_shape(domain) is not None:
+            sql = _aggregate_sql(domain, dialect, slots=slots, snapshot=snapshot, where=shape)
+            queries.append((None, sql))
+        for agg in domain.aggregations:
+            if agg.kind == "distinct" and agg.column is not None:
+                sql = _distinct_sql(
+                    domain, agg.column, dialect, slots=slots, snapshot=snapshot, where=shape
+                )
+                queries.append((agg.name, sql))
+        merging = DomainMerger(domain)
+        seconds = AGGREGATE_QUERY_SECONDS.labels(dialect.name, domain.name)
+        for chunk in range(self.plan.chunk_count):
+            binds = self.plan.totals_binds(chunk, self.scn)
+            binds.update(self._filter_binds)
+            for distinct, sql in queries:
+                started = time.perf_counter()
+                rows = await self.source.fetch(sql, binds, lane="count")
+                seconds.observe(time.perf_counter() - started)
+                if distinct is None:
+                    merging.add_grouped(rows)
+                else:
+                    merging.add_distinct(distinct, rows)
+        return merging.result()

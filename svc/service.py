@@ -2,7 +2,8 @@
 
 Routes and the stream ask this object for jobs, pages, positions and totals; it owns no
 HTTP concern. A job's totals (per-domain record and CID counts) are computed once per
-job, by whichever request needs them first, and kept in the job store. Positions are
+job, by whichever request needs them first, and kept in the job store; so are its
+declared aggregations (`svc.aggregate`), once a stream or the aggregation route asks. Positions are
 signed here and only here, for the stream and the pages alike.
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 from svc import protocol as p
 from svc.admission import Admission
+from svc.aggregate import decode_aggregations, encode_aggregations
 from svc.cache import WeightedLru
 from svc.config import Settings
 from svc.demo import DEMO_CIDS_SQL
@@ -60,6 +62,7 @@ class _JobState:
     plan: Plan
     totals: dict[str, DomainTotals] = field(default_factory=dict)
     chunk_records: dict[str, list[int]] = field(default_factory=dict)  # for offset pages
+    aggregations: dict[str, dict[str, p.Aggregate]] = field(default_factory=dict)
 
     def weight(self) -> int:
         return len(self.plan.cids)
@@ -91,6 +94,7 @@ class Service:
         self._first_pages = 0  # streams reading their first page (see first_page)
         self._no_first_pages = asyncio.Event()
         self._no_first_pages.set()
+        self._aggregating: dict[tuple[str, str], asyncio.Task[dict[str, p.Aggregate]]] = {}
         rate = settings.job_create_rate  # per replica (see svc.ratelimit)
         self._create_rate = TokenBuckets(rate, settings.job_create_burst) if rate else None
 
@@ -315,6 +319,71 @@ class Service:
         if known is None:
             chunks = await self.reader(spec, domain).chunk_totals(turn=self._no_first_pages.wait)
             known = state.chunk_records[domain] = [c.records for c in chunks]
+        return known
+
+    # --- aggregations -----------------------------------------------------------------
+
+    async def aggregation(self, spec: JobSpec) -> p.JobAggregation:
+        """The job's totals and declared aggregations, every domain: from this process,
+        else the job store, else computed (once per process, domain after domain, on the
+        source's count lane) and stored for every replica and every later stream."""
+        totals = {}
+        for name in spec.domains:
+            t = await self.totals(spec, name)
+            totals[name] = p.DomainCount(t.records, t.containers)
+        aggregations = {}
+        for name in spec.domains:
+            if self.domains[name].aggregations:
+                aggregations[name] = await asyncio.shield(self.aggregations_future(spec, name))
+        return p.JobAggregation(totals, aggregations)
+
+    def start_aggregations(self, spec: JobSpec) -> None:
+        """Start computing (or loading) the job's aggregations that are not known yet."""
+        for name in spec.domains:
+            if self.domains[name].aggregations:
+                self.aggregations_future(spec, name)
+
+    def aggregations_future(
+        self, spec: JobSpec, domain: str
+    ) -> asyncio.Future[dict[str, p.Aggregate]]:
+        """A domain's aggregations for this job, known or being computed."""
+        key = (spec.job_id, domain)
+        known = self._state(spec).aggregations.get(domain)
+        if known is not None:
+            done: asyncio.Future[dict[str, p.Aggregate]] = (
+                asyncio.get_running_loop().create_future()
+            )
+            done.set_result(known)
+            return done
+        task = self._aggregating.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._load_aggregations(spec, domain))
+            self._aggregating[key] = task
+            task.add_done_callback(lambda done: self._forget_aggregating(key, done))
+        return task
+
+    def _forget_aggregating(
+        self, key: tuple[str, str], done: asyncio.Future[dict[str, p.Aggregate]]
+    ) -> None:
+        self._aggregating.pop(key, None)
+        if not done.cancelled() and done.exception() is not None:  # seen: no asyncio warning
+            log.info("aggregating %s/%s failed: %s", *key, done.exception())
+
+    async def _load_aggregations(self, spec: JobSpec, domain: str) -> dict[str, p.Aggregate]:
+        try:
+            blob = await self.store.get_aggregations(spec.job_id, domain)
+        except StoreUnavailable:  # a cache: compute rather than fail the stream's end
+            log.warning("could not read aggregations of job %s/%s", spec.job_id, domain)
+            blob = None
+        if blob is not None:
+            known = decode_aggregations(blob)
+        else:
+            known = await self.reader(spec, domain).aggregate()
+            try:
+                await self.store.put_aggregations(spec.job_id, domain, encode_aggregations(known))
+            except StoreUnavailable:
+                log.warning("could not store aggregations of job %s/%s", spec.job_id, domain)
+        self._state(spec).aggregations[domain] = known
         return known
 
     async def close(self) -> None:

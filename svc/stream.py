@@ -13,6 +13,13 @@ problem+json answer, not an error line, and the first records line follows the h
 at once. A new job's totals are not waited for there: the first `domain_start` goes out
 without them, and again with them when counted.
 
+The job's declared aggregations (`svc.aggregate`) start once the stream has read its last
+page, on the source's count lane, while the client still receives the last lines; the
+`aggregation` line waits for them. Started earlier, beside the pages, they did not end a
+SQLite stream sooner and slowed its records 1.6-2.9x (both compete for the same two cores;
+bench/aggregation_bench.py, docs/benchmarks.md). A resumed stream finds them stored with
+the job and does not compute them again.
+
 When the client goes away the generator is cancelled: the query in flight is interrupted
 and no cursor or connection is left behind. Lines after the first byte carry failures as
 an `error` line; a draining server ends with a `reconnect` line.
@@ -124,6 +131,8 @@ class JobStream:
                 page = opened if opened is not None else await reader.read(after, size)
                 while True:
                     more, count = page.more, len(page.rows)
+                    if not more and index == len(spec.domains) - 1:
+                        service.start_aggregations(spec)  # every page is read
                     line = None
                     if count:
                         batch += 1
@@ -152,11 +161,7 @@ class JobStream:
                     page = await reader.read(after, size)
                 yield p.encode_line(p.DomainEnd(name, seen))
                 total_records += seen
-            aggregate = {}
-            for name in spec.domains:
-                totals = await service.totals(spec, name)
-                aggregate[name] = {"records": totals.records, "containers": totals.containers}
-            yield p.encode_line(p.Aggregation({"domains": aggregate}))
+            yield p.encode_line(p.Aggregation(await service.aggregation(spec)))
             self.outcome = "complete"
             yield p.encode_line(p.Complete(round(time.monotonic() - started, 3), total_records))
         except TraceError as exc:

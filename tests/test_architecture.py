@@ -20,6 +20,7 @@ PURE_CORE = (
     "svc.filters",
     "svc.exports.model",
     "svc.exports.ranges",
+    "svc.aggregate",
 )
 
 

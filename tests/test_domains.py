@@ -80,3 +80,60 @@ def test_filters_are_declared_per_column() -> None:
 def test_bad_filter_declarations_are_refused_at_load(filters: str) -> None:
     with pytest.raises(DomainConfigError):
         parse_domains(_BASE + "[domains.h.filters]\n" + filters + "\n")
+
+
+def test_demo_registry_declares_its_aggregations() -> None:
+    domains = load_domains()
+    history = {a.name: a for a in domains["history"].aggregations}
+    cols = domains["history"].columns
+    assert [cols[i] for i in history["events"].by] == ["EVENTNAME"]
+    assert [cols[i] for i in history["workcenters"].by] == ["WORKCENTERNAME"]
+    assert (
+        history["txndate"].kind == "min_max" and cols[history["txndate"].column or 0] == "TXNDATE"
+    )
+    assert history["qty"].kind == "sum" and history["qty"].by == ()
+    materials = {a.name: a.kind for a in domains["materials"].aggregations}
+    assert materials == {"consumed_by_part": "sum", "lots": "distinct"}
+
+
+_AGG = '[domains.h]\ntable = "T"\ncolumns = ["A", "B", \'"Odd Col"\']\naggregations = [{}]'
+
+
+def test_aggregations_name_columns_by_position_quoted_ones_too() -> None:
+    d = parse_domains(
+        _AGG.format(
+            '{ name = "n", kind = "sum", column = "b", by = [\'"Odd Col"\', "A"], top = 7 }'
+        )
+    )["h"]
+    (agg,) = d.aggregations
+    assert (agg.kind, agg.column, agg.by, agg.top) == ("sum", 2, (3, 1), 7)
+    assert d.select[3] == '"Odd Col"' and d.columns[3] == "Odd Col"
+
+
+@pytest.mark.parametrize(
+    "agg",
+    [
+        '{ name = "n", kind = "count" }',  # a count needs by
+        '{ name = "n", kind = "count", by = ["A"], column = "B" }',
+        '{ name = "n", kind = "sum", by = ["A"] }',  # a sum needs a column
+        '{ name = "n", kind = "min_max", column = "A", by = ["B"] }',
+        '{ name = "n", kind = "distinct", column = "A", by = ["B"] }',
+        '{ name = "n", kind = "median", column = "A" }',
+        '{ name = "n", kind = "count", by = ["NOPE"] }',  # not one of the columns
+        '{ name = "n", kind = "count", by = ["A; DROP TABLE T"] }',
+        '{ name = "n", kind = "count", by = ["A", "a"] }',  # the same column twice
+        '{ name = "n", kind = "count", by = ["A"], top = 0 }',
+        '{ name = "n", kind = "count", by = ["A"], top = 1001 }',
+        '{ name = "n", kind = "count", by = ["A"], top = true }',
+        '{ name = "n", kind = "sum", column = "A", top = 5 }',  # top without groups
+        '{ name = "N", kind = "count", by = ["A"] }',
+        '{ kind = "count", by = ["A"] }',
+        '{ name = "n", kind = "count", by = ["A"], having = 1 }',
+        '{ name = "n", kind = "count", by = ["A"] }, { name = "n", kind = "sum", column = "B" }',
+        '{ name = "n", kind = "count", by = "A" }',
+        '"events"',
+    ],
+)
+def test_bad_aggregations_are_refused_at_load(agg: str) -> None:
+    with pytest.raises(DomainConfigError):
+        parse_domains(_AGG.format(agg))

@@ -13,6 +13,7 @@ them the test is skipped, unless TRACE_TEST_REQUIRE_BROWSER is set (CI), when it
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,8 @@ def test_stream_survives_drops_and_fills_tables_exactly(
     )
     assert clipped == [], clipped
 
+    _check_aggregations(page, demo_db, cids, tmp_path)
+
     metrics = page.evaluate("window.traceApp.metrics")
     assert metrics["firstRowsAt"] is not None and metrics["doneAt"] is not None
     page.screenshot(path=tmp_path / "frontend.png", full_page=True)
@@ -276,3 +279,40 @@ def test_export_buttons_show_progress_and_give_the_file(
         for name, rows in expected.items():
             lines = zf.read(f"{name}.csv").decode("utf-8-sig").splitlines()
             assert len(lines) == 1 + len(rows), name  # the header, then one line a record
+
+
+def _check_aggregations(page: Page, db: Path, cids: list[str], tmp_path: Path) -> None:
+    """The aggregation line's bar charts and table show what plain SQL over the picked
+    CIDs' rows says."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TEMP TABLE picked (cid TEXT PRIMARY KEY)")
+        conn.executemany("INSERT INTO picked VALUES (?)", ((c,) for c in cids))
+
+        def by(column: str) -> list[tuple[str, int]]:
+            return conn.execute(
+                f"SELECT {column}, COUNT(*) FROM MES_CONTAINER_HISTORY WHERE CONTAINERID IN"
+                f" (SELECT cid FROM picked) GROUP BY {column} ORDER BY COUNT(*) DESC, {column}"
+            ).fetchall()
+
+        events, workcenters = by("EVENTNAME"), by("WORKCENTERNAME")
+        (lots,) = conn.execute(
+            "SELECT COUNT(DISTINCT MATERIALLOTNAME) FROM MES_CONTAINER_MATERIALS"
+            " WHERE CONTAINERID IN (SELECT cid FROM picked)"
+        ).fetchone()
+    panel = page.get_by_test_id("aggregations")
+    panel.wait_for()
+    for name, want in (("events", events), ("workcenters", workcenters)):
+        chart = page.get_by_test_id(f"agg-chart-history-{name}")
+        bars = chart.locator("rect").evaluate_all(
+            "rs => rs.map((r) => [r.dataset.label, Number(r.dataset.value),"
+            " r.getBoundingClientRect().width])"
+        )
+        assert [(label, value) for label, value, _ in bars] == want, name
+        assert all(width >= 1 for _, _, width in bars), bars  # drawn, not just present
+        widths = [width for _, _, width in bars]
+        assert widths == sorted(widths, reverse=True)  # most rows first, longest bar
+        assert chart.locator("text", has_text=want[0][0]).count() == 1
+    lots_row = page.get_by_test_id("agg-table").locator("tr[data-name='materials.lots']")
+    assert lots_row.locator("td").last.inner_text() == f"{lots:,}"
+    panel.scroll_into_view_if_needed()
+    panel.screenshot(path=tmp_path / "frontend-aggregations.png")

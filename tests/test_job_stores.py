@@ -135,6 +135,38 @@ async def test_totals_are_added_and_replaced(stores: StoreFactory) -> None:
     }
 
 
+async def test_aggregations_are_added_and_replaced_per_domain(stores: StoreFactory) -> None:
+    store = stores()
+    spec = _spec()
+    await store.create(spec)
+    assert await store.get_aggregations(spec.job_id, "history") is None
+    await store.put_aggregations(spec.job_id, "history", b'{"a":1}')
+    await store.put_aggregations(spec.job_id, "materials", b'{"b":2}')
+    await store.put_aggregations(spec.job_id, "history", b'{"a":3}')
+    other = stores()  # another process or replica
+    assert await other.get_aggregations(spec.job_id, "history") == b'{"a":3}'
+    assert await other.get_aggregations(spec.job_id, "materials") == b'{"b":2}'
+    assert await other.get_aggregations("no-such-job", "history") is None
+
+
+async def test_aggregations_of_a_missing_or_expired_job_are_not_written(
+    stores: StoreFactory,
+) -> None:
+    store = stores()
+    await store.put_aggregations("no-such-job", "history", b"{}")
+    assert await stores().get_aggregations("no-such-job", "history") is None
+    live, dead = _spec(ttl=60), _spec(ttl=0.3)
+    for spec in (live, dead):
+        await store.create(spec)
+        await store.put_aggregations(spec.job_id, "history", b"{}")
+    await asyncio.sleep(0.5)
+    await store.put_aggregations(dead.job_id, "materials", b"{}")  # ended after expiry
+    await store.purge_expired()
+    assert await stores().get_aggregations(dead.job_id, "history") is None
+    assert await stores().get_aggregations(dead.job_id, "materials") is None
+    assert await stores().get_aggregations(live.job_id, "history") == b"{}"
+
+
 async def test_jobs_expire_after_their_ttl(stores: StoreFactory) -> None:
     store = stores(ttl=1)
     spec = _spec(ttl=1)
@@ -446,15 +478,18 @@ async def test_redis_keys_and_ttls(
         spec = _spec(ttl=100)
         await store.create(spec)
         await store.put_totals(spec.job_id, "history", DomainTotals(10, 2))
-        job_key, totals_key = (
+        await store.put_aggregations(spec.job_id, "history", b"{}")
+        job_key, totals_key, aggregations_key = (
             f"{redis_prefix}job:{spec.job_id}",
             f"{redis_prefix}totals:{spec.job_id}",
+            f"{redis_prefix}aggregations:{spec.job_id}",
         )
         assert sorted(await raw_redis.keys(f"{redis_prefix}*")) == sorted(
-            [job_key.encode(), totals_key.encode()]
+            [job_key.encode(), totals_key.encode(), aggregations_key.encode()]
         )
         assert 99_000 < await raw_redis.pttl(job_key) <= 100_000
         assert 99_000 < await raw_redis.pttl(totals_key) <= 100_000
+        assert 99_000 < await raw_redis.pttl(aggregations_key) <= 100_000
         assert await raw_redis.hget(totals_key, "history") == b"[10,2]"
         # statistics of a missing job are not written (they would never expire with it)
         await store.put_totals("gone", "history", DomainTotals(1, 1))
@@ -473,10 +508,11 @@ async def test_redis_refresh_extends_the_totals_too(
         spec = _spec(ttl=100)
         await store.create(spec)
         await store.put_totals(spec.job_id, "history", DomainTotals(10, 2))
-        for key in ("job", "totals"):
+        await store.put_aggregations(spec.job_id, "history", b"{}")
+        for key in ("job", "totals", "aggregations"):
             await raw_redis.pexpire(f"{redis_prefix}{key}:{spec.job_id}", 5000)
-        await store.get(spec.job_id)  # cached, but still touches both keys
-        for key in ("job", "totals"):
+        await store.get(spec.job_id)  # cached, but still touches every key
+        for key in ("job", "totals", "aggregations"):
             assert await raw_redis.pttl(f"{redis_prefix}{key}:{spec.job_id}") > 99_000
     finally:
         await store.close()

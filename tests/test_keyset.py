@@ -11,12 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from svc.demo import build_demo_database
+from svc.domains import parse_domains
 from svc.keyset import (
     ORACLE,
     SQLITE,
     FilterSlot,
     Key,
     Plan,
+    aggregate_sql,
+    distinct_sql,
     filter_binds,
     filter_sql,
     in_width,
@@ -320,3 +323,55 @@ def test_a_range_includes_from_and_excludes_to(demo_db: Path, demo_cids: list[st
         conn.close()
     assert rows[17] in since and rows[17] not in until
     assert sorted(since + until, key=rows.index) == rows  # the two halves, nothing twice
+
+
+def test_aggregate_sql_has_the_shape_of_totals_sql() -> None:
+    d = parse_domains(
+        """
+        [domains.h]
+        table = "OWNER.EVENTS"
+        columns = ["CONTAINERID", "EVENTNAME", '"Step"', "QTY", "TS"]
+        timestamptz = ["TS"]
+        aggregations = [
+          { name = "count", kind = "count", by = ["EVENTNAME", '"Step"'] },
+          { name = "sum", kind = "sum", column = "QTY" },
+          { name = "sum_by", kind = "sum", column = "QTY", by = ["TS"] },
+          { name = "span", kind = "min_max", column = "TS" },
+          { name = "distinct", kind = "distinct", column = '"Step"' },
+        ]
+        """
+    )["h"]
+    where = " FROM OWNER.EVENTS WHERE CONTAINERID IN (:c0, :c1)"
+    assert totals_sql(d, SQLITE, slots=2).endswith(where)
+    # One grouped query serves all counts, sums and min/max: grouped by all their `by`.
+    assert aggregate_sql(d, SQLITE, slots=2) == (
+        'SELECT EVENTNAME, "Step", TS AS TRACE_UTC_4, COUNT(*), SUM(QTY),'
+        f" MIN(TS) AS TRACE_UTC_4_MIN, MAX(TS) AS TRACE_UTC_4_MAX{where}"
+        ' GROUP BY EVENTNAME, "Step", TS'
+    )
+    assert distinct_sql(d, 2, SQLITE, slots=2) == (
+        f'SELECT DISTINCT "Step"{where} AND "Step" IS NOT NULL'
+    )
+    # Oracle: the same text but for the UTC reading and the snapshot clause.
+    ora = aggregate_sql(d, ORACLE, snapshot=True)
+    assert ora.startswith(
+        'SELECT EVENTNAME, "Step", SYS_EXTRACT_UTC(TS) AS TRACE_UTC_4, COUNT(*), SUM(QTY),'
+        " MIN(SYS_EXTRACT_UTC(TS)) AS TRACE_UTC_4_MIN, MAX(SYS_EXTRACT_UTC(TS)) AS"
+        " TRACE_UTC_4_MAX FROM OWNER.EVENTS AS OF SCN :scn WHERE CONTAINERID IN (:c0, "
+    )
+    assert ora.endswith(') GROUP BY EVENTNAME, "Step", SYS_EXTRACT_UTC(TS)')
+    assert ora.count(":c") == 1000
+    # Ungrouped: no GROUP BY; only distinct counts: no grouped query at all.
+    only_sum = parse_domains(
+        '[domains.h]\ntable = "T"\ncolumns = ["Q"]\n'
+        'aggregations = [{ name = "s", kind = "sum", column = "Q" }]'
+    )["h"]
+    assert aggregate_sql(only_sum, SQLITE, slots=1) == (
+        "SELECT COUNT(*), SUM(Q) FROM T WHERE CONTAINERID IN (:c0)"
+    )
+    only_distinct = parse_domains(
+        '[domains.h]\ntable = "T"\ncolumns = ["Q"]\n'
+        'aggregations = [{ name = "s", kind = "distinct", column = "Q" }]'
+    )["h"]
+    with pytest.raises(ValueError):
+        aggregate_sql(only_distinct, SQLITE)

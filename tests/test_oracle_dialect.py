@@ -1,8 +1,9 @@
 """The Oracle dialect's SQL, verified without an Oracle server.
 
-- The Oracle dialect's page and totals SQL run on a real SQLite demo file, rewriting only
-  the row-limit clause, through the real reader: every page of multi-chunk jobs matches
-  the SQLite dialect and a direct ORDER BY query.
+- The Oracle dialect's page, totals and aggregate SQL run on a real SQLite demo file,
+  rewriting only the row-limit clause, through the real reader: every page of multi-chunk
+  jobs matches the SQLite dialect and a direct ORDER BY query; every declared aggregation
+  matches the SQLite dialect's.
 - Every Oracle statement parses with sqlglot's Oracle dialect (no "Command" fallback).
 - One constant statement text, with the same bind names, for every position.
 - A job's filters: the Oracle text (``TO_TIMESTAMP`` of digit-only binds, emulated on SQLite by
@@ -33,6 +34,9 @@ from svc.keyset import (
     SLOTS,
     Key,
     Plan,
+    aggregate_shape,
+    aggregate_sql,
+    distinct_sql,
     filter_binds,
     filter_sql,
     page_sql,
@@ -171,6 +175,28 @@ def test_oracle_totals_sql_counts_like_sqlite(demo: Path, cids: list[str], domai
     assert sum(c.records for c in got) > 0 and sum(c.containers for c in got) == 900
 
 
+@pytest.mark.parametrize("domain", ["history", "materials"])
+def test_oracle_aggregate_sql_aggregates_like_sqlite(
+    demo: Path, cids: list[str], domain: str
+) -> None:
+    plan = Plan(_job(cids, 900, seed=4), slots=100)
+    assert DOMAINS[domain].aggregations
+
+    async def run() -> tuple[Any, Any]:
+        oracle_text, lite = OracleTextOnSqlite(demo), SqliteSource(str(demo))
+        try:
+            return (
+                await DomainReader(oracle_text, DOMAINS[domain], plan).aggregate(),
+                await DomainReader(lite, DOMAINS[domain], plan).aggregate(),
+            )
+        finally:
+            await oracle_text.close()
+            await lite.close()
+
+    got, want = asyncio.run(run())
+    assert got == want and set(got) == {a.name for a in DOMAINS[domain].aggregations}
+
+
 # --- (b) every Oracle statement parses with sqlglot's Oracle dialect -------------------------
 
 
@@ -207,6 +233,54 @@ def test_totals_sql_parses_as_oracle(domain: str, snapshot: bool) -> None:
     tree = _parse(totals_sql(DOMAINS[domain], ORACLE, snapshot=snapshot))
     assert isinstance(tree, exp.Select) and tree.find(exp.Count) is not None
     assert (tree.find(exp.Version) is not None) == snapshot
+
+
+_AGGREGATING = parse_domains(
+    """
+    [domains.h]
+    table = "OWNER.EVENTS"
+    columns = ["CONTAINERID", "EVENTNAME", '"Step"', "QTY", "TS"]
+    timestamptz = ["TS"]
+    aggregations = [
+      { name = "count", kind = "count", by = ["EVENTNAME", '"Step"'] },
+      { name = "sum", kind = "sum", column = "QTY" },
+      { name = "sum_by", kind = "sum", column = "QTY", by = ["TS"] },
+      { name = "span", kind = "min_max", column = "TS" },
+      { name = "distinct", kind = "distinct", column = '"Step"' },
+    ]
+    """
+)["h"]
+
+
+@pytest.mark.parametrize("snapshot", [False, True])
+@pytest.mark.parametrize("domain", [*DOMAINS.values(), _AGGREGATING], ids=[*DOMAINS, "quoted-tstz"])
+def test_aggregate_sql_parses_as_oracle(domain: Domain, snapshot: bool) -> None:
+    shape = aggregate_shape(domain)
+    statements = [] if shape is None else [aggregate_sql(domain, ORACLE, snapshot=snapshot)]
+    distinct = [a.column for a in domain.aggregations if a.kind == "distinct"]
+    statements += [distinct_sql(domain, c, ORACLE, snapshot=snapshot) for c in distinct if c]
+    assert statements
+    plan = Plan([f"c{i:04d}" for i in range(2500)])
+    for sql in statements:
+        tree = _parse(sql)
+        assert isinstance(tree, exp.Select)
+        assert (tree.find(exp.Version) is not None) == snapshot
+        in_list = tree.find(exp.In)
+        assert in_list is not None and len(in_list.expressions) == SLOTS
+        group = tree.args.get("group")
+        if shape is not None and sql.startswith("SELECT") and "DISTINCT" not in sql:
+            assert tree.find(exp.Count) is not None
+            assert (group is not None) == bool(shape.groups), sql
+            if group is not None:
+                assert [e.sql("oracle") for e in group.expressions] == [
+                    ("SYS_EXTRACT_UTC(TS)" if i in domain.timestamptz else domain.select[i])
+                    for i in shape.groups
+                ]
+        else:
+            assert tree.args.get("distinct") is not None and group is None
+        # One constant text per statement: its binds are the totals' binds.
+        scn = 5 if snapshot else None
+        assert frozenset(plan.totals_binds(2, scn)) == frozenset(_placeholders(sql))
 
 
 def test_source_statements_parse_as_oracle() -> None:

@@ -2,8 +2,9 @@
 
 `JobStore` is the interface; `EmbeddedJobStore` (a SQLite file in the data directory,
 the default) and `RedisJobStore` (shared by replicas) implement it. A spec (CIDs,
-domains, filters) is immutable once created; only per-domain statistics are added later.
-Export records (`svc.exports.model`) live here too, so every replica sees an export's state.
+domains, filters) is immutable once created; only per-domain statistics (totals,
+aggregations) are added later. Export records (`svc.exports.model`) live here too, so every
+replica sees an export's state.
 """
 
 from __future__ import annotations
@@ -81,6 +82,14 @@ class JobStore(abc.ABC):
     @abc.abstractmethod
     async def put_totals(self, job_id: str, domain: str, totals: DomainTotals) -> None:
         """Store a domain's totals; nothing is written for a missing or expired job."""
+
+    @abc.abstractmethod
+    async def get_aggregations(self, job_id: str, domain: str) -> bytes | None:
+        """A domain's stored aggregations (`svc.aggregate.encode_aggregations`), or None."""
+
+    @abc.abstractmethod
+    async def put_aggregations(self, job_id: str, domain: str, blob: bytes) -> None:
+        """Store a domain's aggregations; nothing is written for a missing or expired job."""
 
     @abc.abstractmethod
     async def purge_expired(self) -> int:

@@ -71,6 +71,12 @@ CREATE TABLE IF NOT EXISTS trace_exports (
 );
 CREATE INDEX IF NOT EXISTS trace_exports_active ON trace_exports (state, owner);
 CREATE INDEX IF NOT EXISTS trace_exports_expiry ON trace_exports (expires_at);
+CREATE TABLE IF NOT EXISTS trace_job_aggregations (
+    job_id TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (job_id, domain)
+);
 """
 _AUTO_VACUUM_INCREMENTAL = 2
 _PURGE_BATCH = 200  # jobs deleted per transaction, so creations interleave with a purge
@@ -213,6 +219,24 @@ class EmbeddedJobStore(JobStore):
             )
         )
 
+    async def get_aggregations(self, job_id: str, domain: str) -> bytes | None:
+        row = await self._run(
+            lambda conn: conn.execute(
+                "SELECT data FROM trace_job_aggregations WHERE job_id = ? AND domain = ?",
+                (job_id, domain),
+            ).fetchone()
+        )
+        return None if row is None else bytes(row[0])
+
+    async def put_aggregations(self, job_id: str, domain: str, blob: bytes) -> None:
+        await self._run(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO trace_job_aggregations SELECT ?, ?, ? WHERE EXISTS "
+                "(SELECT 1 FROM trace_jobs WHERE job_id = ? AND expires_at >= ?)",
+                (job_id, domain, blob, job_id, time.time()),
+            )
+        )
+
     async def purge_expired(self) -> int:
         def purge(conn: sqlite3.Connection) -> int:
             lock_path = self.path.with_name(self.path.name + ".purge-lock")
@@ -233,10 +257,11 @@ class EmbeddedJobStore(JobStore):
                         "WHERE expires_at < ? LIMIT ?)",
                         (time.time(), _PURGE_BATCH),
                     ).rowcount
-                    conn.execute(
-                        "DELETE FROM trace_job_totals WHERE NOT EXISTS (SELECT 1 FROM "
-                        "trace_jobs j WHERE j.job_id = trace_job_totals.job_id)"
-                    )
+                    for table in ("trace_job_totals", "trace_job_aggregations"):
+                        conn.execute(
+                            f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM "
+                            f"trace_jobs j WHERE j.job_id = {table}.job_id)"
+                        )
                 purged += deleted
                 if deleted < _PURGE_BATCH:
                     break

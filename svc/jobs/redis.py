@@ -4,6 +4,7 @@ Keys, under a configurable prefix (default ``trace:``)::
 
     {prefix}job:{job_id}     string: the spec, `svc.jobs.codec` (~6.4 bytes a CID), TTL
     {prefix}totals:{job_id}   hash: domain -> JSON [records, containers], the job's TTL
+    {prefix}aggregations:{job_id}  hash: domain -> the domain's aggregations (JSON), the job's TTL
     {prefix}owner:{owner}     set: the owner's job ids (``-`` for anonymous jobs), no TTL
     {prefix}export:{id}       hash: v (version), d (the record), state, owner, expires
     {prefix}exports:active    set: ids of exports queued or running
@@ -18,7 +19,7 @@ atomic step, and expiry, TTL refresh and deletion need no bookkeeping elsewhere.
 script reads job keys it derives from the ids, so it needs a single Redis (no Cluster).
 Expired jobs need no purging: Redis expires the keys itself.
 Statistics copy the job key's remaining TTL when they are written (a server-side script,
-so the two expire together), and ``refresh_on_access`` extends both on every read.
+so they expire together), and ``refresh_on_access`` extends all of them on every read.
 
 Specs are immutable, so each process keeps a small cache of decoded specs (bounded by
 their total CID count). A cached read still asks Redis whether the job exists (one
@@ -59,8 +60,9 @@ from svc.protocol import DomainTotals
 
 log = logging.getLogger(__name__)
 
-# Copy the job key's remaining TTL onto the totals hash; do nothing for a missing job.
-_PUT_TOTALS = """
+# Copy the job key's remaining TTL onto a statistics hash (totals, aggregations); do
+# nothing for a missing job.
+_PUT_STATISTIC = """
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl <= 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
@@ -164,7 +166,7 @@ class RedisJobStore(JobStore):
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             health_check_interval=health_check_interval,
         )
-        self._put_totals = self._redis.register_script(_PUT_TOTALS)
+        self._put_statistic = self._redis.register_script(_PUT_STATISTIC)
         self._create = self._redis.register_script(_CREATE)
         self._create_export = self._redis.register_script(_CREATE_EXPORT)
         self._save_export = self._redis.register_script(_SAVE_EXPORT)
@@ -175,6 +177,9 @@ class RedisJobStore(JobStore):
 
     def _totals_key(self, job_id: str) -> str:
         return f"{self.prefix}totals:{job_id}"
+
+    def _aggregations_key(self, job_id: str) -> str:
+        return f"{self.prefix}aggregations:{job_id}"
 
     def _owner_key(self, owner: str | None) -> str:
         return f"{self.prefix}owner:{owner or '-'}"
@@ -218,11 +223,12 @@ class RedisJobStore(JobStore):
                 pipe = self._redis.pipeline(transaction=True)
                 pipe.pexpire(key, ttl_ms)
                 pipe.pexpire(self._totals_key(job_id), ttl_ms)
+                pipe.pexpire(self._aggregations_key(job_id), ttl_ms)
                 if entry is None:
                     pipe.get(key)
                 replies = await pipe.execute()
                 exists = bool(replies[0])
-                blob = replies[2] if entry is None else None
+                blob = replies[3] if entry is None else None
             elif entry is not None:
                 exists = bool(await self._redis.exists(key))
             else:
@@ -267,7 +273,17 @@ class RedisJobStore(JobStore):
             entry.totals[domain] = totals
         keys = [self._job_key(job_id), self._totals_key(job_id)]
         async with self._guard():
-            await self._put_totals(keys=keys, args=[domain, _totals_enc.encode(totals)])
+            await self._put_statistic(keys=keys, args=[domain, _totals_enc.encode(totals)])
+
+    async def get_aggregations(self, job_id: str, domain: str) -> bytes | None:
+        async with self._guard():
+            value = await self._redis.hget(self._aggregations_key(job_id), domain)
+        return value if isinstance(value, bytes) else None
+
+    async def put_aggregations(self, job_id: str, domain: str, blob: bytes) -> None:
+        keys = [self._job_key(job_id), self._aggregations_key(job_id)]
+        async with self._guard():
+            await self._put_statistic(keys=keys, args=[domain, blob])
 
     async def purge_expired(self) -> int:
         return 0  # keys expire in Redis; owners' sets are pruned as jobs are created

@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chartBars, keyLabel, formatValue, aggregationRows } from '../aggregations.js';
+
+/** @returns {any} a count aggregation as the service sends it */
+function events() {
+  return {
+    kind: 'count',
+    by: ['EVENTNAME'],
+    count: 130,
+    groups: [
+      { key: ['TrackIn'], count: 100 },
+      { key: ['Hold'], count: 20 },
+      { key: [null], count: 3 },
+    ],
+    other: { groups: 2, count: 7 },
+    exact: true,
+  };
+}
+
+test('bars: the listed groups then other, the longest as wide as the chart', () => {
+  const bars = chartBars(events(), 200);
+  assert.deepEqual(
+    bars.map((b) => [b.label, b.value, b.width, b.other]),
+    [
+      ['TrackIn', 100, 200, false],
+      ['Hold', 20, 40, false],
+      ['(null)', 3, 6, false],
+      ['other (2 groups)', 7, 14, true],
+    ],
+  );
+});
+
+test('bars: no other bucket when every group is listed; a tiny group stays visible', () => {
+  const agg = events();
+  agg.other = null;
+  agg.groups = [{ key: ['a', ''], count: 100000 }, { key: ['b', 'x'], count: 1 }];
+  const bars = chartBars(agg, 100);
+  assert.deepEqual(bars.map((b) => [b.label, b.width]), [['a · (empty)', 100], ['b · x', 1]]);
+  assert.deepEqual(chartBars({ ...agg, groups: [] }, 100), []);
+});
+
+test('labels and values are text, numbers grouped', () => {
+  assert.equal(keyLabel(['WC-SAW', 3, null]), 'WC-SAW · 3 · (null)');
+  assert.equal(formatValue(1234567), '1,234,567');
+  assert.equal(formatValue(3718148.1760001), '3,718,148.176');
+  assert.equal(formatValue('2025-01-01T00:59:07'), '2025-01-01T00:59:07');
+  assert.equal(formatValue(null), '—');
+});
+
+test('table rows: totals, then every number of every kind', () => {
+  const rows = aggregationRows({
+    domains: { history: { records: 130, containers: 12 } },
+    aggregations: {
+      history: {
+        events: events(),
+        span: { kind: 'min_max', column: 'TXNDATE', min: '2025-01-01', max: '2025-02-01' },
+        qty: { kind: 'sum', column: 'QTY', by: ['SPEC'], sum: 10.5, count: 4, groups: [{ key: ['A'], count: 4, sum: 10.5 }], other: null, exact: false },
+        lots: { kind: 'distinct', column: 'LOT', count: 9 },
+      },
+    },
+  });
+  assert.deepEqual(
+    rows.map((r) => [r.domain, r.name, r.label, r.value]),
+    [
+      ['history', 'records', '', '130'],
+      ['history', 'containers', 'with records', '12'],
+      ['history', 'events', 'rows · TrackIn', '100'],
+      ['history', 'events', 'rows · Hold', '20'],
+      ['history', 'events', 'rows · (null)', '3'],
+      ['history', 'events', 'rows · other (2 groups)', '7'],
+      ['history', 'span', 'min TXNDATE', '2025-01-01'],
+      ['history', 'span', 'max TXNDATE', '2025-02-01'],
+      ['history', 'qty', 'sum QTY (4 rows)', '10.5'],
+      ['history', 'qty', 'sum QTY · A (approximate groups)', '10.5'],
+      ['history', 'lots', 'distinct LOT', '9'],
+    ],
+  );
+  assert.deepEqual(aggregationRows({ domains: {} }), [], 'an older service: totals only');
+});
