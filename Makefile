@@ -1,6 +1,6 @@
 # The two quick-start commands: `make serve` and `make test`. Both set up from nothing.
 # `make serve PORT=8080 HOST=0.0.0.0` listens elsewhere.
-.PHONY: serve test lint pytest nodetest bench
+.PHONY: serve test lint pytest nodetest bench bench-gzip bench-workers
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -30,3 +30,11 @@ bench:
 	.venv/bin/python -m pip install -q -e '.[dev,bench]'
 	.venv/bin/python bench/stream_bench.py
 	.venv/bin/python bench/profile_split.py
+
+bench-gzip:
+	scripts/setup --dev
+	.venv/bin/python bench/gzip_bench.py
+
+bench-workers:
+	scripts/setup --dev
+	.venv/bin/python bench/workers_bench.py

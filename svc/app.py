@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from svc import csvfmt, logs, metrics, openapi
+from svc import compression, csvfmt, logs, metrics, openapi
 from svc import protocol as p
 from svc.csvexport import CsvOptions, DomainCsv, filename
 from svc.errors import (
@@ -301,9 +301,14 @@ async def stream(request: Request) -> Response:
     arrays = _format(request)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     settings = service.settings
+    if settings.gzip_level:
+        headers["Vary"] = "Accept-Encoding"
+    gzip_level = compression.negotiate(request.headers.get("accept-encoding"), settings.gzip_level)
     job_stream = JobStream(service, spec, cursor, since, arrays)
     if request.method == "HEAD":  # the headers a GET would get; the job is not run
-        return NdjsonResponse(job_stream, headers=headers, heartbeat=0, slow_reader=0)
+        return NdjsonResponse(
+            job_stream, headers=headers, heartbeat=0, slow_reader=0, gzip_level=gzip_level
+        )
     client = _client(request, owner)
     service.admission.acquire(client)  # released when the response ends, however it ends
     try:
@@ -318,6 +323,7 @@ async def stream(request: Request) -> Response:
         heartbeat=settings.heartbeat_seconds,
         slow_reader=settings.slow_reader_seconds,
         on_close=lambda outcome: service.admission.release(client),
+        gzip_level=gzip_level,
     )
 
 
@@ -368,6 +374,24 @@ async def result_page(request: Request) -> Response:
     else:
         response = _json(page, headers=headers)
     metrics.page_sent(page.domain, fmt, len(page.data), len(response.body))
+    return await _maybe_gzip(request, response, settings.gzip_level)
+
+
+async def _maybe_gzip(request: Request, response: Response, level: int) -> Response:
+    """The response gzipped when the client takes it and it is worth it; `Vary` either way."""
+    if not level:
+        return response
+    response.headers["Vary"] = "Accept-Encoding"
+    level = compression.negotiate(request.headers.get("accept-encoding"), level)
+    if level and len(response.body) >= compression.MIN_BYTES:
+        body = bytes(response.body)
+        if compression.off_loop(level, len(body)):
+            response.body = await asyncio.to_thread(compression.gzip_body, body, level)
+        else:
+            response.body = compression.gzip_body(body, level)
+        response.headers["Content-Length"] = str(len(response.body))
+        response.headers["Content-Encoding"] = "gzip"
+        metrics.GZIP_BYTES.inc(len(response.body))
     return response
 
 

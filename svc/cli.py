@@ -127,12 +127,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         from svc.logs import configure
-        from svc.server import serve
 
         settings = _settings(args)
         configure(settings.log_format)
-        serve(settings, args.host, args.port, args.graceful_seconds, args.unready_seconds)
-        return 0
+        if settings.workers > 1:  # before svc.metrics is imported (see svc.workers)
+            from svc.workers import serve_workers
+
+            return serve_workers(
+                settings, args.host, args.port, args.graceful_seconds, args.unready_seconds
+            )
+        from svc.server import serve
+
+        return serve(settings, args.host, args.port, args.graceful_seconds, args.unready_seconds)
     _basic_logging()
     if args.command == "demo-data":
         from svc.demo import build_demo_database

@@ -58,6 +58,10 @@ BYTES_SENT = Counter(
     "Bytes of records lines, pages and CSV downloads sent (before compression)",
     ["domain", "format"],
 )
+GZIP_BYTES = Counter(
+    "trace_gzip_bytes_sent",
+    "Bytes of gzip-encoded streams and pages as sent (after compression; JSON: trace_bytes_sent)",
+)
 RESUMES = Counter("trace_stream_resumes", "Streams started with a since token")
 PROBLEMS = Counter("trace_problem_responses", "problem+json responses, by code", ["code"])
 ERROR_LINES = Counter("trace_stream_error_lines", "error lines sent in streams, by code", ["code"])

@@ -97,6 +97,11 @@ def _since() -> Param:
     )
 
 
+_GZIP_HEADERS = {
+    "Content-Encoding": "`gzip` when the request's `Accept-Encoding` takes it (and TRACE_GZIP "
+    "is on); a stream's every line is flushed through it as written",
+    "Vary": "`Accept-Encoding` (when TRACE_GZIP is on)",
+}
 _FORMAT = Param(
     "format",
     "query",
@@ -194,7 +199,7 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             (200, "The stream.", NDJSON, "Line"),
             params=(_job_id(), _since(), _FORMAT),
             errors=_STREAM_ERRORS,
-            headers={"Cache-Control": "no-store"},
+            headers={"Cache-Control": "no-store", **_GZIP_HEADERS},
         ),
         Operation(
             "get",
@@ -228,7 +233,7 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
                 _PAGE_FORMAT,
             ),
             errors=tuple(e for e in _STREAM_ERRORS if e is not Draining),
-            headers={"Link": 'The next page: `<URL>; rel="next"`'},
+            headers={"Link": 'The next page: `<URL>; rel="next"`', **_GZIP_HEADERS},
             also=(("text/csv", CSV_TEXT),),
         ),
         Operation(

@@ -2,13 +2,16 @@
 
 On SIGTERM/SIGINT the server first marks itself draining (readiness turns 503, every
 stream finishes its batch in flight and ends with a `reconnect` line carrying its last
-token), then lets uvicorn close the connections and stop.
+token), then lets uvicorn close the connections and stop. With `workers` above 1,
+`svc.workers` runs this same server, protocol and drain in each worker process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import socket
 import threading
 from types import FrameType
 
@@ -64,13 +67,25 @@ class _DrainingServer(uvicorn.Server):
     requests before connections are refused; a second signal stops at once.
     """
 
-    def __init__(self, config: uvicorn.Config, app: Starlette, unready_seconds: float) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        app: Starlette,
+        unready_seconds: float,
+        *,
+        worker: bool = False,
+    ) -> None:
         super().__init__(config)
         self._app = app
         self._unready_seconds = unready_seconds
         self._timer: threading.Timer | None = None
+        self._worker = worker
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._worker and sig == signal.SIGINT and not self.should_exit:
+            # Ctrl-C reaches the whole process group; the supervisor forwards it as
+            # SIGTERM, which drains. Only once draining does a SIGINT stop at once.
+            return
         service = getattr(self._app.state, "service", None)
         if service is not None:
             service.draining.set()
@@ -90,9 +105,25 @@ def serve(
     unready_seconds: float = 1.0,
     *,
     http: type[asyncio.Protocol] | str | None = None,
-) -> None:
-    """Serve on host:port; `http` replaces the HTTP protocol (benchmarks compare them)."""
+) -> int:
+    """Serve on host:port in this process until stopped; `http` replaces the HTTP protocol
+    (benchmarks compare them). Several workers: `svc.workers.serve_workers`."""
     ensure_demo_database(settings)
+    run_server(settings, host, port, graceful_seconds, unready_seconds, http=http)
+    return 0
+
+
+def run_server(
+    settings: Settings,
+    host: str,
+    port: int,
+    graceful_seconds: float,
+    unready_seconds: float,
+    *,
+    http: type[asyncio.Protocol] | str | None = None,
+    sockets: list[socket.socket] | None = None,
+) -> None:
+    """One server process: on `sockets` (a worker's share of the listener) or host:port."""
 
     async def factory() -> Service:
         return await build_service(settings)
@@ -113,4 +144,5 @@ def serve(
         access_log=False,  # svc.logs writes one line per request or stream
     )
     logging.getLogger("uvicorn.error").addFilter(_QuietSlowReaderCuts())
-    _DrainingServer(config, app, unready_seconds).run()
+    worker = sockets is not None
+    _DrainingServer(config, app, unready_seconds, worker=worker).run(sockets=sockets)

@@ -17,6 +17,10 @@ flow control and liveness. `StreamResponse` does the sending; `NdjsonResponse` a
   failed, drained or slow body by closing the connection without the last chunk of the
   chunked encoding: the client sees an incomplete body, never a short file that looks
   complete. A body's generator asks for that by raising `Abort`.
+- With `gzip_level`, the body is one gzip member and every line (heartbeats and the last
+  words included) is sync-flushed as it is written (`svc.compression`); at levels above 3,
+  large lines are compressed in a thread, off the event loop. An aborted body ends without
+  the gzip trailer as well as without the last chunk.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from typing import Protocol
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from svc import metrics
+from svc.compression import GzipLines, off_loop
 from svc.jobs import JobSpec
 from svc.stream import HEARTBEAT_LINE, reconnect_line
 
@@ -81,11 +87,15 @@ class StreamResponse(Response):
         heartbeat: float,
         slow_reader: float,
         on_close: Callable[[str], None] = lambda outcome: None,
+        gzip_level: int = 0,
     ) -> None:
         self.stream = stream
         self.status_code = 200
         self.background = None
+        if gzip_level:
+            headers = {**headers, "Content-Encoding": "gzip"}
         self.init_headers(headers)  # no body: no Content-Length, so chunked
+        self.gzip_level = gzip_level
         self.heartbeat = heartbeat
         self.slow_reader = slow_reader
         self.on_close = on_close
@@ -113,9 +123,15 @@ class StreamResponse(Response):
         wire = _Wire(last_write=loop.time())
         lock = asyncio.Lock()
         lines = self.stream.lines()
+        gz = GzipLines(self.gzip_level) if self.gzip_level else None
 
         async def write(body: bytes) -> None:
             async with lock:
+                if gz is not None:
+                    if off_loop(self.gzip_level, len(body)):
+                        body = await asyncio.to_thread(gz.line, body)
+                    else:
+                        body = gz.line(body)
                 wire.sending_since = loop.time()
                 await send({"type": "http.response.body", "body": body, "more_body": True})
                 wire.sending_since = None
@@ -162,7 +178,8 @@ class StreamResponse(Response):
             async for line in lines:
                 await write(line)
                 sent = self.stream.since
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            end = b"" if gz is None else gz.finish()
+            await send({"type": "http.response.body", "body": end, "more_body": False})
             return self.stream.outcome
         except Abort:  # no last chunk: the server closes the connection mid-body
             return self.stream.outcome
@@ -177,6 +194,8 @@ class StreamResponse(Response):
             last = self.last_words(sent)
             if last is None:  # the server closes the connection mid-body
                 return "slow_reader"
+            if gz is not None:
+                last = gz.finish(last)
             try:  # only if the client takes it now; the server then closes the connection
                 await asyncio.wait_for(
                     send({"type": "http.response.body", "body": last, "more_body": False}),
@@ -189,6 +208,8 @@ class StreamResponse(Response):
             for task in watchers:
                 task.cancel()
             await lines.aclose()  # cancels a page query in flight
+            if gz is not None:
+                metrics.GZIP_BYTES.inc(gz.gzip_bytes)
 
 
 class NdjsonResponse(StreamResponse):

@@ -5,6 +5,11 @@ Every connection is forwarded byte for byte. A connection whose client sends a r
 mid-line) once a given number of response bytes has passed, and all of them can be throttled so
 that a test has time to act while the stream runs. Threads, not asyncio: it runs beside
 Playwright's synchronous API.
+
+Cuts count response bytes as they travel (compressed, when the response is gzip). To spot
+`since` tokens in a gzip stream the proxy reads its copy of the response as a client would:
+de-chunked and gunzipped line by line, and it records each stream response's
+`Content-Encoding`.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -27,6 +33,8 @@ class ProxyStats:
     stream_requests: list[str] = field(default_factory=list)  # request lines, in order
     # Per stream connection, in the same order: did its response pass on a `since` token?
     delivered_since: list[bool] = field(default_factory=list)
+    # Per stream connection: the response's Content-Encoding ("identity" when none).
+    encodings: list[str] = field(default_factory=list)
 
 
 class CutProxy:
@@ -98,6 +106,7 @@ class _Conn:
         self.started = 0.0
         self.index = -1  # this connection's place in stats.stream_requests
         self.partial = b""  # the end of the response's unfinished line (see _spot_since)
+        self.response = _Response()  # the stream's response as its client decodes it
 
     def upward(self) -> None:
         """Client → server; spots the stream request and picks this connection's cut."""
@@ -115,6 +124,7 @@ class _Conn:
                         self.index = len(self.proxy.stats.stream_requests)
                         self.proxy.stats.stream_requests.append(line)
                         self.proxy.stats.delivered_since.append(False)
+                        self.proxy.stats.encodings.append("")
                         self.cut_after = self.proxy.cuts.pop(0) if self.proxy.cuts else None
                     self.started = time.monotonic()
                     self.is_stream = True
@@ -150,7 +160,11 @@ class _Conn:
 
     def _spot_since(self, forwarded: bytes) -> None:
         """Mark the connection once a whole line holding a `since` token has passed."""
-        *ended, self.partial = (self.partial + forwarded).split(b"\n")
+        decoded = self.response.feed(forwarded)
+        if self.index >= 0 and self.response.encoding is not None:
+            with self.proxy._lock:
+                self.proxy.stats.encodings[self.index] = self.response.encoding
+        *ended, self.partial = (self.partial + decoded).split(b"\n")
         if self.index >= 0 and any(_SINCE_KEY in line for line in ended):
             with self.proxy._lock:
                 self.proxy.stats.delivered_since[self.index] = True
@@ -164,6 +178,64 @@ class _Conn:
             _close(s)
             with self.proxy._lock:
                 self.proxy._socks.discard(s)
+
+
+class _Response:
+    """One HTTP/1.1 response fed as it arrives: its head, then its body de-chunked and,
+    when it is gzip, decompressed (each line of a gzip stream is flushed, so it decodes
+    as soon as its bytes have passed)."""
+
+    def __init__(self) -> None:
+        self.encoding: str | None = None
+        self._buf = b""
+        self._head_done = False
+        self._chunked = False
+        self._left = 0  # bytes left in the current chunk
+        self._ended = False
+        self._gunzip: zlib._Decompress | None = None
+
+    def feed(self, data: bytes) -> bytes:
+        if self._ended:
+            return b""
+        self._buf += data
+        if not self._head_done:
+            end = self._buf.find(b"\r\n\r\n")
+            if end < 0:
+                return b""
+            head = self._buf[:end].decode("latin-1").lower().split("\r\n")
+            fields = dict(h.split(":", 1) for h in head[1:] if ":" in h)
+            self.encoding = fields.get("content-encoding", "identity").strip()
+            self._chunked = "chunked" in fields.get("transfer-encoding", "")
+            if self.encoding == "gzip":
+                self._gunzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self._buf = self._buf[end + 4 :]
+            self._head_done = True
+        body = self._dechunk() if self._chunked else self._take(len(self._buf))
+        return self._gunzip.decompress(body) if self._gunzip is not None else body
+
+    def _take(self, n: int) -> bytes:
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def _dechunk(self) -> bytes:
+        body = b""
+        while not self._ended:
+            if self._left == 0:
+                nl = self._buf.find(b"\r\n")
+                if nl < 0:
+                    break
+                size = self._take(nl + 2)[:-2]
+                if not size:  # the CRLF that ends a chunk's data
+                    continue
+                self._left = int(size.split(b";")[0], 16)
+                self._ended = self._left == 0
+                continue
+            piece = self._take(self._left)
+            if not piece:
+                break
+            body += piece
+            self._left -= len(piece)
+        return body
 
 
 def _close(s: socket.socket) -> None:

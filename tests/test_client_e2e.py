@@ -48,9 +48,10 @@ def small_batches(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 
 def test_a_hundred_cuts_in_one_job(small_batches: str, demo_db: Path, demo_cids: list[str]) -> None:
     rng = random.Random(12)
-    # Every cut leaves room for at least one records line (~10 KB), so each connection
-    # makes progress; 130 cuts of 15-45 KB end well before the job's ~4.5 MB.
-    cuts = [rng.randint(15_000, 45_000) for _ in range(130)]
+    # The client takes gzip (httpx asks for it): cuts fall inside the compressed stream.
+    # Every cut leaves room for at least one records line (~10 KB, ~1.5 KB compressed), so
+    # each connection makes progress; 130 cuts of 2.5-6 KB end before the job's ~600 KB.
+    cuts = [rng.randint(2_500, 6_000) for _ in range(130)]
     port = int(small_batches.rsplit(":", 1)[1])
     with CutProxy(port, cuts, marker=b"/stream") as proxy:
         with TraceClient(proxy.url, retries=FAST) as client:
@@ -58,6 +59,7 @@ def test_a_hundred_cuts_in_one_job(small_batches: str, demo_db: Path, demo_cids:
             pairs = list(client.iter_records(job.job_id))
         assert proxy.stats.cuts >= 100
         assert proxy.stats.stream_connections == proxy.stats.cuts + 1
+        assert set(proxy.stats.encodings) == {"gzip"}
     assert rows_by_domain(pairs) == truth(demo_db, demo_cids, job.domains)
 
 

@@ -6,6 +6,7 @@ import json
 import random
 import re
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -102,31 +103,44 @@ def test_cut_after_kth_line_then_resume(
 
 
 def _read_bytes_then_cut(
-    server: ServerProcess, job_id: str, since: str | None, limit: int
+    server: ServerProcess, job_id: str, since: str | None, limit: int, encoding: str = "identity"
 ) -> tuple[list[Any], bool]:
-    """Read about `limit` raw bytes, keep the complete lines, drop the connection."""
+    """Read about `limit` raw bytes (compressed ones, with gzip), keep the complete lines
+    they decode to, drop the connection."""
     params = {"since": since} if since else {}
     buf = b""
     url = f"{server.url}/api/trace/job/{job_id}/stream"
-    with httpx.stream("GET", url, params=params, timeout=60) as r:
+    gunzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    headers = {"Accept-Encoding": encoding}
+    with httpx.stream("GET", url, params=params, headers=headers, timeout=60) as r:
         assert r.status_code == 200
+        assert r.headers.get("content-encoding", "identity") == encoding
+        seen = 0
         for chunk in r.iter_raw(4096):
-            buf += chunk
-            if len(buf) >= limit:
+            seen += len(chunk)
+            buf += gunzip.decompress(chunk) if encoding == "gzip" else chunk
+            if seen >= limit:
                 break
     complete_lines = buf.split(b"\n")[:-1]  # the last piece may be a partial line
     lines = [json.loads(x) for x in complete_lines if x]
     return lines, bool(lines) and lines[-1]["type"] == "complete"
 
 
+@pytest.mark.parametrize(("encoding", "most"), [("identity", 400_000), ("gzip", 50_000)])
 def test_repeated_random_byte_cuts_lose_and_repeat_nothing(
-    server: ServerProcess, job: dict[str, Any], truth: dict[str, list[Any]]
+    server: ServerProcess,
+    job: dict[str, Any],
+    truth: dict[str, list[Any]],
+    encoding: str,
+    most: int,
 ) -> None:
+    """Cuts at random bytes of the wire, inside the gzip stream too (~8x smaller there)."""
     rng = random.Random(20261123)
     since: str | None = None
     union: dict[str, list[Any]] = {}
     for _attempt in range(200):
-        lines, done = _read_bytes_then_cut(server, job["job_id"], since, rng.randrange(1, 400_000))
+        cut = rng.randrange(1, most)
+        lines, done = _read_bytes_then_cut(server, job["job_id"], since, cut, encoding)
         for domain, rows in records_of(lines).items():
             union.setdefault(domain, []).extend(rows)
         since = last_since(lines) or since

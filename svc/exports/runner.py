@@ -41,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from svc import process
 from svc import protocol as p
 from svc.errors import ExportNotFound, ExportStorageFull, JobNotFound, TraceError
 from svc.exports.formats import ExportWriter, writer_for
@@ -64,11 +65,13 @@ class _LostLease(Exception):
     """Another runner owns the export now (or it was deleted): stop without writing."""
 
 
-def worker_identity(exports_dir: Path) -> str:
-    """This host and exports directory: the same after a restart, so a process reclaims
-    its own interrupted exports at once instead of waiting for their lease to end."""
+def worker_identity(exports_dir: Path, worker: int | None = None) -> str:
+    """This host and exports directory (and, under `serve --workers`, the worker's slot):
+    the same after a restart, so a process reclaims its own interrupted exports at once
+    instead of waiting for their lease to end, and never one a sibling worker is writing."""
     digest = hashlib.sha256(str(exports_dir.resolve()).encode()).hexdigest()[:12]
-    return f"{socket.gethostname()}:{digest}"
+    slot = "" if worker is None else f":w{worker}"
+    return f"{socket.gethostname()}:{digest}{slot}"
 
 
 def disk_usage(root: Path) -> int:
@@ -134,7 +137,7 @@ class ExportRunner:
         self.root = settings.exports_path
         self.work = self.root / ".work"  # temporary files; the finished ones are moved out
         self.work.mkdir(parents=True, exist_ok=True)
-        self.worker = worker_identity(self.root)
+        self.worker = worker_identity(self.root, process.worker_slot)
         self.budget = settings.export_disk_budget_mb * 1024 * 1024
         self.sweep_seconds = settings.job_purge_seconds
         self._slots = asyncio.Semaphore(settings.export_workers)

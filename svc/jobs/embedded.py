@@ -10,11 +10,18 @@ checkpoint that truncates the log.
 SQLite calls block, so they run in the store's own small thread pool, never in the
 default one that the source and counting use: a busy source cannot delay job lookups or
 /readyz, and many job creations cannot delay the source.
+
+Several processes (`serve --workers N`) share the file safely: WAL lets readers run beside
+the one writer, every write is one `BEGIN IMMEDIATE` transaction, and a writer waits for
+another up to the 5 s busy timeout. Each worker runs the periodic purge, but one at a time
+purges: a purge holds an exclusive `flock` on `jobs.sqlite3.purge-lock` for its length,
+and a process that finds it taken skips its turn (the lock dies with its holder).
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import sqlite3
@@ -232,6 +239,15 @@ class EmbeddedJobStore(JobStore):
 
     async def purge_expired(self) -> int:
         def purge(conn: sqlite3.Connection) -> int:
+            lock_path = self.path.with_name(self.path.name + ".purge-lock")
+            with open(lock_path, "a") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return 0  # another process is purging right now
+                return purge_locked(conn)  # the lock goes with the file's closing
+
+        def purge_locked(conn: sqlite3.Connection) -> int:
             purged = 0
             while True:
                 with conn:
