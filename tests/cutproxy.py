@@ -1,13 +1,16 @@
-"""A loopback TCP proxy that cuts stream connections part-way, for end-to-end tests.
+"""A loopback TCP proxy that cuts or stalls stream connections part-way, for end-to-end tests.
 
 Every connection is forwarded byte for byte. A connection whose client sends a request for a
 `/stream` URL becomes a stream connection: the first few of those are cut (both sockets closed,
 mid-line) once a given number of response bytes has passed, and all of them can be throttled so
-that a test has time to act while the stream runs. Threads, not asyncio: it runs beside
-Playwright's synchronous API.
+that a test has time to act while the stream runs. Stalled connections are half-open: after a
+given number of response bytes nothing more is forwarded in either direction, yet both sockets
+stay open until the proxy closes (a NAT or proxy that lost the connection without a FIN or RST:
+only an idle timeout on the client notices). Threads, not asyncio: it runs beside Playwright's
+synchronous API.
 
-Cuts count response bytes as they travel (compressed, when the response is gzip). To spot
-`since` tokens in a gzip stream the proxy reads its copy of the response as a client would:
+Cuts and stalls count response bytes as they travel (compressed, when the response is gzip). To
+spot `since` tokens in a gzip stream the proxy reads its copy of the response as a client would:
 de-chunked and gunzipped line by line, and it records each stream response's
 `Content-Encoding`.
 """
@@ -30,6 +33,8 @@ class ProxyStats:
     stream_connections: int = 0
     cuts: int = 0
     cut_at: list[int] = field(default_factory=list)
+    stalls: int = 0
+    stall_at: list[int] = field(default_factory=list)
     stream_requests: list[str] = field(default_factory=list)  # request lines, in order
     # Per stream connection, in the same order: did its response pass on a `since` token?
     delivered_since: list[bool] = field(default_factory=list)
@@ -38,18 +43,24 @@ class ProxyStats:
 
 
 class CutProxy:
-    """`CutProxy(upstream_port, cut_after=[60_000, 200_000])` → `proxy.url`; `close()` ends it."""
+    """`CutProxy(upstream_port, cut_after=[60_000, 200_000])` → `proxy.url`; `close()` ends it.
+
+    `stall_after=[...]`: the n-th stream connection goes half-open after that many response
+    bytes (stream connections take the cut and stall lists in order, one entry each).
+    """
 
     def __init__(
         self,
         upstream_port: int,
         cut_after: Iterable[int] = (),
         *,
+        stall_after: Iterable[int] = (),
         stream_bytes_per_s: float | None = None,
         marker: bytes = b"/stream?",  # the job stream's query, not /stream-worker.js
     ) -> None:
         self.upstream = ("127.0.0.1", upstream_port)
         self.cuts = list(cut_after)
+        self.stalls = list(stall_after)
         self.rate = stream_bytes_per_s
         self.marker = marker
         self.stats = ProxyStats()
@@ -102,6 +113,8 @@ class _Conn:
         self.upstream = upstream
         self.is_stream = False
         self.cut_after: int | None = None
+        self.stall_after: int | None = None
+        self.stalled = False
         self.sent = 0  # response bytes since the stream request
         self.started = 0.0
         self.index = -1  # this connection's place in stats.stream_requests
@@ -112,6 +125,8 @@ class _Conn:
         """Client → server; spots the stream request and picks this connection's cut."""
         try:
             while data := self.client.recv(65536):
+                if self.stalled:
+                    continue  # half-open: what the client sends goes nowhere
                 request_line = data.split(b"\r\n", 1)[0]
                 if (
                     not self.is_stream
@@ -126,17 +141,31 @@ class _Conn:
                         self.proxy.stats.delivered_since.append(False)
                         self.proxy.stats.encodings.append("")
                         self.cut_after = self.proxy.cuts.pop(0) if self.proxy.cuts else None
+                        self.stall_after = self.proxy.stalls.pop(0) if self.proxy.stalls else None
                     self.started = time.monotonic()
                     self.is_stream = True
                 self.upstream.sendall(data)
         except OSError:
             pass
+        if self.stalled:  # the client's close does not reach the server either
+            self.proxy._closed.wait()
         self.shut()
 
     def downward(self) -> None:
-        """Server → client; throttles and cuts stream connections."""
+        """Server → client; throttles, cuts and stalls stream connections."""
         try:
             while data := self.upstream.recv(16384):
+                if self.is_stream and self.stall_after is not None:
+                    room = self.stall_after - self.sent
+                    if room <= len(data):
+                        self.client.sendall(data[:room])
+                        self._spot_since(data[:room])
+                        self.stalled = True
+                        with self.proxy._lock:
+                            self.proxy.stats.stalls += 1
+                            self.proxy.stats.stall_at.append(self.stall_after)
+                        self.proxy._closed.wait()  # read no more; both sockets stay open
+                        break
                 if self.is_stream and self.cut_after is not None:
                     room = self.cut_after - self.sent
                     if room <= len(data):
