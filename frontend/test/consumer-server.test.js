@@ -1,7 +1,8 @@
 // The consumer against the real service (`trace-svc serve`, demo database) behind a
 // loopback proxy that tears connections part-way, asks clients to reconnect and fails
-// (test/support/fault-proxy.js). Whatever happens on the way, the consumer must end
-// with exactly the rows of one fault-free read of the same job, in the same order.
+// (test/support/fault-proxy.js), or goes half-open. Whatever happens on the way, the
+// consumer must end with exactly the rows of one fault-free read of the same job, in the
+// same order.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { StreamConsumer } from '../consumer.js';
@@ -11,8 +12,9 @@ import { startFaultProxy } from './support/fault-proxy.js';
 /** @type {Awaited<ReturnType<typeof startService>>} */
 let svc;
 before(async () => {
-  // 37 records per line: batches do not line up with containers or domains.
-  svc = await startService({ demoCids: 500, batchSize: 37 });
+  // 37 records per line: batches do not line up with containers or domains. Heartbeats
+  // every 0.5 s: a consumer's idle timeout of three intervals never fires on a live stream.
+  svc = await startService({ demoCids: 500, batchSize: 37, env: { TRACE_HEARTBEAT_SECONDS: '0.5' } });
 });
 after(async () => {
   await svc?.stop();
@@ -95,6 +97,32 @@ test('records arrive exactly once across drops, reconnects, errors and a 503', a
     ]);
     const metas = got.lines.filter((l) => l.type === 'meta');
     assert.deepEqual(metas.map((m) => m.resumed), [false, true, true, true, true, true, true]);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('a half-open connection is noticed by the idle timeout and resumed exactly', async () => {
+  // Three stalls: the proxy stops forwarding mid-line and keeps both sockets open, so no
+  // error and no end of body ever reaches the consumer; only its idle timer can act.
+  const faults = [
+    { afterLines: 2, action: 'stall' },
+    { afterLines: 0, action: 'stall' }, // before any records: the same since again
+    { afterLines: 30, action: 'stall' },
+  ];
+  const { proxy, want, url } = await setup({ faults });
+  try {
+    const { consumer, got } = collect(url, { idleTimeoutMs: 1500 });
+    const result = await consumer.run();
+    assert.equal(result.complete.type, 'complete');
+    assertSameRows(got, want);
+    const conns = proxy.connections;
+    assert.deepEqual(conns.map((c) => c.fault), ['stall', 'stall', 'stall', null]);
+    assert.equal(conns[0].since, null);
+    assert.ok(conns.slice(1).every((c) => c.since && c.format === 'arrays'), 'every resume sends since');
+    assert.equal(conns[1].since, conns[2].since, 'a stall before any records resumes from the same token');
+    const reasons = got.states.filter((s) => s.state === 'reconnecting').map((s) => s.error.code);
+    assert.deepEqual(reasons, ['idle_timeout', 'idle_timeout', 'idle_timeout']);
   } finally {
     await proxy.close();
   }

@@ -10,13 +10,17 @@
 //   retryable-error  ... an `error` line, retryable, with the last token
 //   fatal-error      ... an `error` line, not retryable
 //   unavailable      503 problem+json with Retry-After: 1, before the stream
+//   stall            after `afterLines` records lines, half of the next line, then nothing
+//                    more in either direction while both sockets stay open until the proxy
+//                    closes (a half-open connection: no FIN, no RST; only the consumer's
+//                    idle timeout notices, and its close does not reach the service either)
 //
 // The lines, records and tokens are the service's own; only the faults are scripted
 // (the service writes `reconnect` and `error` lines only when draining or failing).
 import http from 'node:http';
 
 /**
- * @typedef {'drop'|'end'|'reconnect'|'retryable-error'|'fatal-error'|'unavailable'} FaultAction
+ * @typedef {'drop'|'end'|'reconnect'|'retryable-error'|'fatal-error'|'unavailable'|'stall'} FaultAction
  * @typedef {{afterLines: number, action: FaultAction}} Fault
  * @typedef {{since: string|null, format: string|null, recordsLines: number, fault: FaultAction|null, closed: boolean}} StreamConnection
  */
@@ -31,6 +35,10 @@ export async function startFaultProxy(upstream, options = {}) {
   const faults = options.faults ?? [];
   /** @type {StreamConnection[]} */
   const connections = [];
+  /** @type {() => void} */
+  let releaseStalls = () => {};
+  /** resolves when the proxy closes: the end of every stalled connection */
+  const closing = new Promise((resolve) => (releaseStalls = () => resolve(undefined)));
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', upstream);
     const isStream = req.method === 'GET' && /^\/api\/trace\/job\/[^/]+\/stream$/.test(url.pathname);
@@ -60,9 +68,10 @@ export async function startFaultProxy(upstream, options = {}) {
     up.on('error', () => res.destroy());
     req.pipe(up);
     // The client went away: so does the upstream request, as a real proxy's would.
+    // A stalled connection's close goes nowhere: the service's side stays open.
     res.on('close', () => {
       if (conn) conn.closed = true;
-      up.destroy();
+      if (conn?.fault !== 'stall') up.destroy();
     });
   });
 
@@ -124,6 +133,12 @@ export async function startFaultProxy(upstream, options = {}) {
    * @param {(line: object) => Promise<void>} sendLine
    */
   async function applyFault(action, raw, since, res, sendLine) {
+    if (action === 'stall') {
+      res.write(raw.subarray(0, Math.floor(raw.length / 2)));
+      // Not reading on leaves the service's bytes in the socket buffers (TCP backpressure).
+      await closing;
+      return;
+    }
     if (action === 'drop') {
       res.write(raw.subarray(0, Math.floor(raw.length / 2)));
       await new Promise((r) => setTimeout(r, 5));
@@ -150,6 +165,7 @@ export async function startFaultProxy(upstream, options = {}) {
     base: `http://127.0.0.1:${port}`,
     connections,
     close() {
+      releaseStalls();
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve(undefined)));
     },

@@ -26,10 +26,11 @@ export function freePort() {
 
 /**
  * Start the service and wait until /readyz answers.
- * @param {{demoCids?: number, batchSize?: number, timeoutMs?: number}} [options]
+ * @param {{demoCids?: number, batchSize?: number, timeoutMs?: number, env?: Record<string, string>}} [options]
+ *   `env`: more TRACE_* settings of the service
  * @returns {Promise<{base: string, stop: () => Promise<void>, output: () => string}>}
  */
-export async function startService({ demoCids = 500, batchSize = 50, timeoutMs = 90_000 } = {}) {
+export async function startService({ demoCids = 500, batchSize = 50, timeoutMs = 90_000, env: extraEnv = {} } = {}) {
   if (!existsSync(TRACE_SVC)) {
     throw new Error(
       `${TRACE_SVC} is missing: these tests run against the real service. ` +
@@ -43,6 +44,7 @@ export async function startService({ demoCids = 500, batchSize = 50, timeoutMs =
     TRACE_DATA_DIR: dataDir,
     TRACE_DEMO_CIDS: String(demoCids),
     TRACE_STREAM_BATCH_SIZE: String(batchSize),
+    ...extraEnv,
   });
   const proc = spawn(TRACE_SVC, ['serve', '--host', '127.0.0.1', '--port', String(port)], {
     env,
