@@ -23,7 +23,7 @@ import pytest
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.cutproxy import CutProxy
 from tests.servers import ServerProcess, start_server
-from tests.support import DOMAINS, assert_rows_equal, expected_rows, read_csv
+from tests.support import DOMAINS, assert_rows_equal, create_job, expected_rows, read_csv
 
 KEY = ["CONTAINERID", "TXNDATE"]  # the demo data's natural unique key (tests/test_demo.py)
 PICK = 1200  # random demo CIDs: ~12,000 history and ~6,000 material rows
@@ -316,3 +316,40 @@ def _check_aggregations(page: Page, db: Path, cids: list[str], tmp_path: Path) -
     assert lots_row.locator("td").last.inner_text() == f"{lots:,}"
     panel.scroll_into_view_if_needed()
     panel.screenshot(path=tmp_path / "frontend-aggregations.png")
+
+
+def test_consumer_in_chromium_notices_a_half_open_connection(
+    demo_server: ServerProcess, demo_db: Path, demo_cids: list[str], page: Page
+) -> None:
+    """The reference consumer (frontend/consumer.js) in Chromium's own fetch, through a proxy
+    that goes half-open twice (no byte, FIN or RST ever arrives): its idle timeout drops each
+    connection, it resumes with `since`, and every row arrives exactly once."""
+    cids = demo_cids[:600]
+    job = create_job(demo_server.url, cids)
+    stalls = [60_000, 150_000]
+    port = int(demo_server.url.rsplit(":", 1)[1])
+    with CutProxy(port, stall_after=stalls) as proxy:
+        page.goto(proxy.url + "/")  # same origin as the stream: no CORS involved
+        got: dict[str, Any] = page.evaluate(
+            """async ([url, idleTimeoutMs]) => {
+                const { StreamConsumer } = await import('/consumer.js');
+                const rows = { history: [], materials: [] };
+                const reasons = [];
+                const consumer = new StreamConsumer(url, {
+                    idleTimeoutMs,
+                    backoff: { initialMs: 5, maxMs: 20 },
+                    onRecords: (l) => rows[l.domain].push(...l.data),
+                    onState: (s) => s.state === 'reconnecting' && reasons.push(s.error.code),
+                });
+                const result = await consumer.run();
+                return { rows, reasons, end: result.complete.type };
+            }""",
+            [f"{job['links']['stream']}?format=arrays", 2000],
+        )
+        stats = proxy.stats
+    assert got["end"] == "complete"
+    assert got["reasons"] == ["idle_timeout"] * len(stalls)
+    assert stats.stalls == len(stalls) and stats.stream_connections == len(stalls) + 1, stats
+    assert all("since=" in line for line in stats.stream_requests[1:]), stats.stream_requests
+    for name in DOMAINS:
+        assert [tuple(r) for r in got["rows"][name]] == expected_rows(demo_db, cids, DOMAINS[name])
