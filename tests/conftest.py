@@ -31,6 +31,15 @@ def small_demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def medium_demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8,000 CIDs (~80,000 history, ~40,000 material rows): a stream of ~25 MB that lasts
+    several heartbeat intervals and outruns no socket buffer."""
+    path = tmp_path_factory.mktemp("medium-demo") / "demo.sqlite3"
+    build_demo_database(path, cids=8000, seed=3)
+    return path
+
+
+@pytest.fixture(scope="session")
 def demo_cids(demo_db: Path) -> list[str]:
     return all_cids(demo_db)
 

@@ -17,7 +17,6 @@ import pytest
 from starlette.types import Message
 
 from svc.config import Settings
-from svc.demo import build_demo_database
 from svc.domains import load_domains
 from svc.jobs.embedded import EmbeddedJobStore
 from svc.service import Service
@@ -32,20 +31,12 @@ HEARTBEAT = 0.5  # seconds: ~50 times a 500-record page's time, ~1/3 of the stre
 
 
 @pytest.fixture(scope="module")
-def larger_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """8,000 CIDs (~120,000 records): a stream that lasts several heartbeat intervals."""
-    path = tmp_path_factory.mktemp("hb-demo") / "demo.sqlite3"
-    build_demo_database(path, cids=8000, seed=3)
-    return path
-
-
-@pytest.fixture(scope="module")
 def beating_server(
-    larger_db: Path, tmp_path_factory: pytest.TempPathFactory
+    medium_demo_db: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     srv = start_server(
         tmp_path_factory.mktemp("hb-data"),
-        larger_db,
+        medium_demo_db,
         {"TRACE_STREAM_BATCH_SIZE": "500", "TRACE_HEARTBEAT_SECONDS": str(HEARTBEAT)},
     )
     yield srv
@@ -53,15 +44,17 @@ def beating_server(
 
 
 def test_a_flowing_stream_holds_no_heartbeat(
-    beating_server: ServerProcess, larger_db: Path
+    beating_server: ServerProcess, medium_demo_db: Path
 ) -> None:
-    cids = all_cids(larger_db)
+    cids = all_cids(medium_demo_db)
     job = create_job(beating_server.url, cids)
     lines = list(iter_lines(beating_server.url, job["job_id"]))
     kinds = Counter(line["type"] for line in lines)
     assert kinds["records"] >= 200 and kinds["complete"] == 1, kinds
     assert kinds["heartbeat"] == 0, kinds
-    assert records_of(lines) == {d: expected_rows(larger_db, cids, DOMAINS[d]) for d in DOMAINS}
+    assert records_of(lines) == {
+        d: expected_rows(medium_demo_db, cids, DOMAINS[d]) for d in DOMAINS
+    }
 
 
 class _Census:
@@ -104,7 +97,8 @@ async def _census_of_one_stream(db: Path, data_dir: Path, batch_size: int) -> tu
         spec = await service.create_job(all_cids(db)[:3000], None, None)
         for name in spec.domains:
             await service.totals(spec, name)  # counted before: the stream never waits
-        stream = JobStream(service, spec, None, None, arrays=True, waited=True)
+        stream = JobStream(service, spec, None, None, arrays=True)
+        await stream.open()  # as the route does, before the response starts
         response = NdjsonResponse(
             stream,
             headers={},
@@ -133,10 +127,10 @@ async def _census_of_one_stream(db: Path, data_dir: Path, batch_size: int) -> tu
 
 
 def test_one_watchdog_per_stream_not_a_task_or_timer_per_batch(
-    larger_db: Path, tmp_path: Path
+    medium_demo_db: Path, tmp_path: Path
 ) -> None:
-    many, small_batches = asyncio.run(_census_of_one_stream(larger_db, tmp_path, 100))
-    few, big_batches = asyncio.run(_census_of_one_stream(larger_db, tmp_path, 20_000))
+    many, small_batches = asyncio.run(_census_of_one_stream(medium_demo_db, tmp_path, 100))
+    few, big_batches = asyncio.run(_census_of_one_stream(medium_demo_db, tmp_path, 20_000))
     assert many >= 400 and few <= 3, (many, few)
     # The same tasks (the stream's two watchers) and timers whatever the number of batches.
     assert small_batches.tasks == big_batches.tasks <= 3, (small_batches.tasks, big_batches.tasks)

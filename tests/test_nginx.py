@@ -1,12 +1,14 @@
 """Through a real nginx (the shipped deploy/nginx.conf, tests/nginx.py) with a short
-`proxy_read_timeout`: a stream whose database stalls for longer than that timeout survives
-because of the heartbeats, and completes exactly; with heartbeats off nginx cuts it (the client
-sees the body end without `complete`), and a fresh request completes it once the database is
-back.
+`proxy_read_timeout`: a stream whose database stalls part-way for longer than that timeout
+survives because of the heartbeats, and completes exactly; with heartbeats off nginx cuts it
+(the client sees the body end without `complete`), and a resume with the last `since`
+completes it once the database is back.
 
-The stall is a SQLite `BEGIN EXCLUSIVE` held from before the stream's first page query (as in
-tests/test_faults.py): the query waits on the lock (busy timeout 5 s), then runs. Heartbeats
-every 1 s, nginx's timeout 3 s, the lock held 4 s.
+The stall is a SQLite `BEGIN EXCLUSIVE` taken when the first records line arrives (as in
+tests/test_faults.py): the next page query waits on the lock (busy timeout 5 s), then runs.
+The job's stream (~25 MB) is far larger than what the socket buffers can hold, so the server
+cannot have finished before the lock. Heartbeats every 1 s, nginx's timeout 3 s, the lock
+held 4 s.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,7 @@ import pytest
 
 from tests.nginx import SHIPPED, Nginx, local_config, nginx_binary
 from tests.servers import ServerProcess, start_server
-from tests.support import DOMAINS, create_job, expected_rows, records_of
+from tests.support import DOMAINS, all_cids, create_job, expected_rows, iter_lines, records_of
 
 READ_TIMEOUT = 3  # nginx's proxy_read_timeout here (deploy/nginx.conf ships 60 s)
 HEARTBEAT = 1.0
@@ -34,9 +37,9 @@ TIMED_OUT = "upstream timed out"  # nginx's error log line for a proxy_read_time
 
 
 @pytest.fixture
-def db(demo_db: Path, tmp_path: Path) -> Path:
+def db(medium_demo_db: Path, tmp_path: Path) -> Path:
     path = tmp_path / "demo.sqlite3"
-    shutil.copy(demo_db, path)  # this test locks it
+    shutil.copy(medium_demo_db, path)  # this test locks it
     return path
 
 
@@ -73,7 +76,7 @@ def without_heartbeats(tmp_path: Path, db: Path) -> Iterator[tuple[ServerProcess
 
 
 def _ready_job(base: str, cids: list[str]) -> str:
-    """A job whose totals are counted already: nothing but the page query touches the lock."""
+    """A job whose totals are counted already: only page queries meet the lock."""
     job_id = str(create_job(base, cids)["job_id"])
     deadline = time.monotonic() + 30
     while len(httpx.get(f"{base}/api/trace/job/{job_id}", timeout=10).json()["totals"]) < len(
@@ -84,35 +87,47 @@ def _ready_job(base: str, cids: list[str]) -> str:
     return job_id
 
 
-def _stream_while_stalled(
-    db: Path, url: str
-) -> tuple[list[tuple[bool, dict[str, Any]]], Exception | None]:
-    """Lock the database for STALL seconds and read the stream meanwhile: every line with
-    whether the lock was still held when it arrived, and the error that ended the body if any."""
+@dataclass
+class Stalled:
+    """What a client read of a stream during which the database stalled."""
+
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    held: list[bool] = field(default_factory=list)  # per line: the lock was held when it came
+    error: Exception | None = None  # what ended the body, if not its end
+    ended_while_held: bool = False
+
+
+def _stream_with_a_stall(db: Path, url: str) -> Stalled:
+    """Read the stream; lock the database for STALL seconds once the first records arrive."""
     locker = sqlite3.connect(db, timeout=10, isolation_level=None, check_same_thread=False)
-    locker.execute("BEGIN EXCLUSIVE")  # every reader now waits
     released = threading.Event()
+    releaser = None
 
     def release_later() -> None:
         time.sleep(STALL)
         locker.execute("ROLLBACK")
         released.set()
 
-    releaser = threading.Thread(target=release_later, daemon=True)
-    releaser.start()
-    lines: list[tuple[bool, dict[str, Any]]] = []
-    error: Exception | None = None
+    got = Stalled()
     try:
         with httpx.stream("GET", url, timeout=30) as r:
             assert r.status_code == 200
             for raw in r.iter_lines():
-                if raw:
-                    lines.append((not released.is_set(), json.loads(raw)))
+                if not raw:
+                    continue
+                got.lines.append(json.loads(raw))
+                got.held.append(releaser is not None and not released.is_set())
+                if releaser is None and got.lines[-1]["type"] == "records":
+                    locker.execute("BEGIN EXCLUSIVE")  # every reader now waits
+                    releaser = threading.Thread(target=release_later, daemon=True)
+                    releaser.start()
     except httpx.TransportError as exc:  # nginx closed the connection mid-body
-        error = exc
+        got.error = exc
+    got.ended_while_held = releaser is not None and not released.is_set()
+    assert releaser is not None, "no records line arrived"
     releaser.join()
     locker.close()
-    return lines, error
+    return got
 
 
 def test_the_generated_config_is_the_shipped_one(tmp_path: Path) -> None:
@@ -127,35 +142,42 @@ def test_the_generated_config_is_the_shipped_one(tmp_path: Path) -> None:
 
 
 def test_heartbeats_keep_a_stalled_stream_alive_through_nginx(
-    with_heartbeats: tuple[ServerProcess, Nginx], db: Path, demo_cids: list[str]
+    with_heartbeats: tuple[ServerProcess, Nginx], db: Path
 ) -> None:
     srv, nginx = with_heartbeats
-    job_id = _ready_job(srv.url, demo_cids)
-    arrivals, error = _stream_while_stalled(db, f"{nginx.url}/api/trace/job/{job_id}/stream")
-    assert error is None, (error, nginx.log())
-    lines = [line for _, line in arrivals]
-    assert lines[-1]["type"] == "complete", [line["type"] for line in lines]
-    beats_while_stalled = [held for held, line in arrivals if line["type"] == "heartbeat"]
+    cids = all_cids(db)
+    job_id = _ready_job(srv.url, cids)
+    got = _stream_with_a_stall(db, f"{nginx.url}/api/trace/job/{job_id}/stream")
+    assert got.error is None, (got.error, nginx.log())
+    kinds = [line["type"] for line in got.lines]
+    assert kinds[-1] == "complete" and not got.ended_while_held, kinds[-3:]
     # Silence longer than nginx's timeout, bridged by heartbeats passed on unbuffered.
-    assert sum(beats_while_stalled) >= int(READ_TIMEOUT / HEARTBEAT), lines[:8]
-    union = records_of(lines)
-    assert union == {d: expected_rows(db, demo_cids, DOMAINS[d]) for d in DOMAINS}
+    beats = [held for held, kind in zip(got.held, kinds, strict=True) if kind == "heartbeat"]
+    assert sum(beats) >= 2, beats
+    assert kinds.index("heartbeat") > kinds.index("records")  # part-way, not before the start
+    assert records_of(got.lines) == {d: expected_rows(db, cids, DOMAINS[d]) for d in DOMAINS}
     assert TIMED_OUT not in nginx.log()
 
 
 def test_without_heartbeats_nginx_cuts_the_stalled_stream(
-    without_heartbeats: tuple[ServerProcess, Nginx], db: Path, demo_cids: list[str]
+    without_heartbeats: tuple[ServerProcess, Nginx], db: Path
 ) -> None:
     srv, nginx = without_heartbeats
-    job_id = _ready_job(srv.url, demo_cids)
+    cids = all_cids(db)
+    job_id = _ready_job(srv.url, cids)
     url = f"{nginx.url}/api/trace/job/{job_id}/stream"
-    arrivals, error = _stream_while_stalled(db, url)
-    kinds = [line["type"] for _, line in arrivals]
-    assert "complete" not in kinds and "records" not in kinds, kinds
-    assert all(held for held, _ in arrivals)  # it ended while the database was still stalled
-    assert isinstance(error, httpx.RemoteProtocolError), error  # the body ended, unfinished
+    got = _stream_with_a_stall(db, url)
+    kinds = [line["type"] for line in got.lines]
+    assert "complete" not in kinds and "heartbeat" not in kinds, kinds[-3:]
+    assert got.ended_while_held  # cut while the database was still stalled
+    assert isinstance(got.error, httpx.RemoteProtocolError), got.error  # a body cut short
     assert TIMED_OUT in nginx.log()
-    # The database is back: the same request through the same nginx now completes exactly.
-    lines = [json.loads(raw) for raw in httpx.get(url, timeout=30).text.splitlines() if raw]
-    assert lines[-1]["type"] == "complete"
-    assert records_of(lines) == {d: expected_rows(db, demo_cids, DOMAINS[d]) for d in DOMAINS}
+    # The database is back: a resume with the last token, through the same nginx, completes.
+    since = [line["since"] for line in got.lines if line["type"] == "records"][-1]
+    rest = list(iter_lines(nginx.url, job_id, since))
+    assert rest[-1]["type"] == "complete"
+    union: dict[str, list[tuple[Any, ...]]] = {}
+    for part in (got.lines, rest):
+        for domain, rows in records_of(part).items():
+            union.setdefault(domain, []).extend(rows)
+    assert union == {d: expected_rows(db, cids, DOMAINS[d]) for d in DOMAINS}
