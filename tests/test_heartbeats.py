@@ -95,8 +95,7 @@ async def _census_of_one_stream(db: Path, data_dir: Path, batch_size: int) -> tu
     )
     try:
         spec = await service.create_job(all_cids(db)[:3000], None, None)
-        for name in spec.domains:
-            await service.totals(spec, name)  # counted before: the stream never waits
+        await service.aggregation(spec)  # totals and aggregations before: nothing to wait for
         stream = JobStream(service, spec, None, None, arrays=True)
         await stream.open()  # as the route does, before the response starts
         response = NdjsonResponse(

@@ -57,7 +57,10 @@ export async function startFaultProxy(upstream, options = {}) {
         return;
       }
     }
-    const up = http.request(url, { method: req.method, headers: req.headers }, (upRes) => {
+    // The proxy reads stream lines as text: it asks the service for them uncompressed (the
+    // service gzips for clients that accept it, and fetch does).
+    const headers = isStream ? { ...req.headers, 'accept-encoding': 'identity' } : req.headers;
+    const up = http.request(url, { method: req.method, headers }, (upRes) => {
       res.writeHead(upRes.statusCode ?? 502, upRes.headers);
       if (!conn || upRes.statusCode !== 200) {
         upRes.pipe(res);
