@@ -8,10 +8,11 @@ the line before it has drained to the socket. So a stream holds at most one line
 flight and one page being read, however slowly its client reads (~2 MB at 5,000
 records), and a fast client still gets the next page read while this line is on the wire.
 
-`open()` reads the first page before the response starts: a failing source is then a
-problem+json answer, not an error line, and the first records line follows the headers
-at once. A new job's totals are not waited for there: the first `domain_start` goes out
-without them, and again with them when counted.
+`open()` reads the first page before the response starts (for up to a second): a failing
+source is then a problem+json answer, not an error line, and the first records line
+follows the headers at once; a slower first page is sent after the headers, with
+heartbeats while it is read. A new job's totals are not waited for there: the first
+`domain_start` goes out without them, and again with them when counted.
 
 The job's declared aggregations (`svc.aggregate`) start once the stream has read its last
 page, on the source's count lane, while the client still receives the last lines; the
@@ -27,6 +28,7 @@ an `error` line; a draining server ends with a `reconnect` line.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -47,6 +49,11 @@ log = logging.getLogger(__name__)
 # then follows in a second domain_start): counting 115k CIDs takes most of a second.
 TOTAL_WAIT_SECONDS = 0.2
 
+# How long a stream's first page may take before the response starts without it: long
+# enough for a fast page and for a failing source to answer with a problem, short enough
+# for heartbeats to cover a slow first query (a proxy cuts a silent connection).
+FIRST_PAGE_WAIT_SECONDS = 1.0
+
 HEARTBEAT_LINE = p.encode_line(p.Heartbeat())
 
 
@@ -56,6 +63,11 @@ def _domain_start(
     total = None if totals is None else totals.records
     batches = None if total is None else -(-total // batch_size)
     return p.encode_line(p.DomainStart(name, list(columns), total, batches))
+
+
+def _retrieve(done: asyncio.Future[Batch]) -> None:
+    if not done.cancelled():
+        done.exception()
 
 
 def reconnect_line(reason: str, since: str | None) -> bytes:
@@ -79,19 +91,32 @@ class JobStream:
         self.since = since
         self.arrays = arrays
         self._first_page: Batch | None = None  # read by open(), before the first byte
+        self._first_task: asyncio.Future[Batch] | None = None  # or still being read
         # complete, error or drained; the response sets slow_reader; else client_gone
         self.outcome = "client_gone"
 
     def _start_domain(self) -> str:
         return self.cursor.domain if self.cursor else self.spec.domains[0]
 
-    async def open(self) -> None:
-        """Read the first page now, so that a failure is raised before the first byte."""
+    async def open(self, wait: float = FIRST_PAGE_WAIT_SECONDS) -> None:
+        """Start reading the first page and give it `wait` seconds: a failure within them
+        is raised before the first byte. A slower page is left to `lines()`, so that the
+        headers go out and heartbeats keep a proxy from cutting the silent connection."""
         cursor = self.cursor
         reader = self.service.reader(self.spec, self._start_domain())
         after = start_key(cursor) if cursor else None
-        async with self.service.first_page():
-            self._first_page = await reader.read(after, self.service.settings.batch_size)
+
+        async def first() -> Batch:
+            async with self.service.first_page():
+                return await reader.read(after, self.service.settings.batch_size)
+
+        task = asyncio.ensure_future(first())
+        await asyncio.wait({task}, timeout=wait)
+        if task.done():
+            self._first_page = task.result()
+        else:
+            self._first_task = task
+            task.add_done_callback(_retrieve)  # a stream never iterated: no asyncio warning
 
     async def lines(self) -> AsyncGenerator[bytes, None]:
         service, spec, cursor = self.service, self.spec, self.cursor
@@ -116,6 +141,8 @@ class JobStream:
                 domain = service.domains[name]
                 size = service.settings.batch_size
                 opened = self._first_page if index == first else None
+                if index == first and self._first_task is not None:
+                    opened, self._first_task = await self._first_task, None
                 self._first_page = None
                 if opened is None:
                     totals = await service.totals_within(spec, name, TOTAL_WAIT_SECONDS)
@@ -177,5 +204,7 @@ class JobStream:
                 p.Error("internal", "Internal error; resume with since", True, self.since)
             )
         finally:
+            if self._first_task is not None:  # closed before its first page arrived
+                self._first_task.cancel()
             stats.outcome = self.outcome
             stats.finish()

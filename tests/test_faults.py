@@ -171,3 +171,41 @@ def test_heartbeats_keep_a_stalled_stream_alive_and_it_completes_exactly(
         assert union == {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in union}
     finally:
         srv.stop()
+
+
+def test_a_first_page_that_stalls_gets_headers_and_heartbeats_then_completes(
+    demo_db: Path, demo_cids: list[str], tmp_path: Path
+) -> None:
+    """The database is locked before the request: the response starts after a bounded
+    wait for its first page, heartbeats cover the rest of the stall (a proxy would cut a
+    silent connection), and the stream then completes exactly."""
+    db = tmp_path / "demo.sqlite3"
+    shutil.copy(demo_db, db)
+    srv = start_server(
+        tmp_path / "data", db, {"TRACE_STREAM_BATCH_SIZE": "500", "TRACE_HEARTBEAT_SECONDS": "0.4"}
+    )
+    stall = 3.0  # under the database's 5 s busy timeout: the first query waits, then runs
+    try:
+        job = create_job(srv.url, demo_cids)
+        locker = sqlite3.connect(db, timeout=10, isolation_level=None, check_same_thread=False)
+        locker.execute("BEGIN EXCLUSIVE")
+        threading.Timer(stall, lambda: locker.execute("ROLLBACK")).start()
+        started = time.monotonic()
+        arrivals: list[tuple[float, dict[str, Any]]] = []
+        url = f"{srv.url}/api/trace/job/{job['job_id']}/stream"
+        with httpx.stream("GET", url, timeout=30) as r:
+            headers_after = time.monotonic() - started
+            assert r.status_code == 200
+            for raw in r.iter_lines():
+                arrivals.append((time.monotonic() - started, json.loads(raw)))
+        locker.close()
+        kinds = [line["type"] for _, line in arrivals]
+        assert headers_after < stall - 1.0, headers_after  # not held for the whole stall
+        beats = [t for t, line in arrivals if line["type"] == "heartbeat"]
+        first_records = next(t for t, line in arrivals if line["type"] == "records")
+        assert len(beats) >= 2 and all(t < first_records for t in beats), kinds
+        assert kinds[-1] == "complete"
+        union = _union([line for _, line in arrivals])
+        assert union == {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in union}
+    finally:
+        srv.stop()
