@@ -4,7 +4,7 @@ yardsticks outside the service's own code:
 - records/s of the whole job over HTTP on loopback (objects and `format=arrays`, bytes per
   record of each), against a plain in-process Python loop over the same tables
   (`bench/plain_loop.py`) and against Datasette's CSV stream of the same file
-  (`bench/peers.py`), each measured twice, interleaved, medians reported;
+  (`bench/peers.py`), each measured three times, interleaved, medians reported;
 - the server's peak RSS (VmHWM) after the whole job, and after a 1,000-CID job on a fresh
   server;
 - time to the first records line, read by a raw socket: for a job just created (its totals
@@ -164,10 +164,14 @@ def rest_page_ms(base: str, job_id: str, repeat: int = 7, **query: str) -> float
 
 
 def wait_for_totals(base: str, job_id: str) -> dict[str, Any]:
+    """Wait until the job's totals and aggregations are computed: a stream's last line
+    waits for the aggregations, which the first stream of a job would otherwise pay for
+    (`bench/aggregation_bench.py` measures them)."""
     while len(totals := httpx.get(f"{base}/api/trace/job/{job_id}").json()["totals"]) < len(
         DOMAINS
     ):
         time.sleep(0.05)
+    httpx.get(f"{base}/api/trace/job/{job_id}/aggregation", timeout=600).raise_for_status()
     return dict(totals)
 
 
@@ -219,7 +223,7 @@ def main() -> None:
         job_id = new_job(base, cids)
         totals = wait_for_totals(base, job_id)
         rss_idle = vm_hwm_mb(server.proc.pid)
-        for _ in range(2):  # interleaved: each yardstick sees the same machine
+        for _ in range(3):  # interleaved: each yardstick sees the same machine
             plain.append(plain_loop(db, cids))
             if not args.no_peer:
                 peer.append(datasette_csv(db))
