@@ -24,6 +24,7 @@ from bench.stream_bench import demo_db, job_cids  # noqa: E402
 from tests.servers import start_server  # noqa: E402
 
 MB = 1024 * 1024
+ENCODING = "identity"  # --gzip: what a browser asks for
 
 
 def rss(pid: int) -> int:
@@ -35,8 +36,8 @@ def stream(url: str, out: dict[str, int | str]) -> None:
     """A lean client: raw bytes, only the last line parsed (its `complete` has the count), so
     that 20 client threads on the server's two cores measure the server, not `json.loads`."""
     tail = b""
-    with httpx.stream("GET", url, timeout=1200) as r:
-        for chunk in r.iter_raw(1 << 20):
+    with httpx.stream("GET", url, timeout=1200, headers={"Accept-Encoding": ENCODING}) as r:
+        for chunk in r.iter_bytes(1 << 20):  # gunzipped if --gzip
             tail = (tail + chunk)[-4096:]
     last = json.loads(tail.rstrip(b"\n").rsplit(b"\n", 1)[-1])
     out["records"], out["last"] = int(last.get("total_records", 0)), str(last["type"])
@@ -48,7 +49,10 @@ def main() -> None:
     parser.add_argument("--cids", type=int, default=114_892)
     parser.add_argument("--db", type=Path, default=ROOT / "bench/out/demo114.sqlite3")
     parser.add_argument("--format", default="objects", choices=["objects", "arrays"])
+    parser.add_argument("--gzip", action="store_true", help="ask for gzip, as browsers do")
     args = parser.parse_args()
+    global ENCODING
+    ENCODING = "gzip" if args.gzip else "identity"
     args.db.parent.mkdir(parents=True, exist_ok=True)
     db = demo_db(args.db, args.cids)
     env = {"TRACE_MAX_STREAMS": str(args.streams), "TRACE_MAX_STREAMS_PER_CLIENT": "1000"}
@@ -58,6 +62,7 @@ def main() -> None:
             f"{srv.url}/api/trace/job", json={"container_ids": job_cids(db)}, timeout=60
         ).json()
         httpx.get(f"{srv.url}{job['links']['result']}?domain=materials&limit=1", timeout=60)
+        httpx.get(f"{srv.url}{job['links']['self']}/aggregation", timeout=600)  # computed once
         idle = rss(srv.proc.pid)
         url = f"{srv.url}{job['links']['stream']}?format={args.format}"
         results: list[dict[str, int | str]] = [{} for _ in range(args.streams)]
@@ -72,7 +77,7 @@ def main() -> None:
         total = sum(int(r["records"]) for r in results)
         complete = sum(r["last"] == "complete" for r in results)
         print(
-            f"{args.streams} concurrent {args.format} streams of {args.cids} CIDs: "
+            f"{args.streams} concurrent {args.format} streams ({ENCODING}) of {args.cids} CIDs: "
             f"{complete}/{args.streams} complete, {total:,} records in {elapsed:.1f} s = "
             f"{total / elapsed:,.0f} records/s aggregate; server RSS idle {idle / MB:.0f} MB, "
             f"peak {peak / MB:.0f} MB"

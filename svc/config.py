@@ -385,6 +385,13 @@ SETTINGS: tuple[Setting, ...] = (
         "TRACE_MAX_STREAMS_PER_CLIENT, TRACE_JOB_CREATE_RATE, TRACE_EXPORT_WORKERS and the "
         "Oracle pool apply to each worker",
     ),
+    Setting(
+        "sqlite_read_threads",
+        "TRACE_SQLITE_READ_THREADS",
+        _positive,
+        "SQLite: threads that read pages; one serves concurrent streams fastest (the sqlite3 "
+        "module takes the interpreter lock at every row, and several reading threads queue on it)",
+    ),
 )
 
 
@@ -403,6 +410,7 @@ class Settings:
     data_dir: Path = Path(".trace-data")
     redis_prefix: str = "trace:"
     demo_cids: int = 20_000
+    sqlite_read_threads: int = 1
     oracle_pool_min: int = 4
     oracle_pool_max: int = 4
     oracle_pool_increment: int = 1

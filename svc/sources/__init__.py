@@ -58,7 +58,7 @@ def open_source(settings: Settings, domains: Mapping[str, Domain] | None = None)
     if db_url.startswith("sqlite:///"):
         from svc.sources.sqlite import SqliteSource
 
-        return SqliteSource(db_url.removeprefix("sqlite:///"))
+        return SqliteSource(db_url.removeprefix("sqlite:///"), settings.sqlite_read_threads)
     if db_url.startswith("oracle://"):
         from svc.sources.oracle import OracleSource
 

@@ -1,8 +1,15 @@
 """The SQLite source: the embedded demo database, read-only, off the event loop.
 
 Connections are pooled and lent to one worker thread per query; none is held between
-pages. Each lane has its own threads: `pool_size` for reads, one for counting, one for
-readiness and the demo, so none waits behind another's queue. A cancelled query (the
+pages. Each lane has its own threads: `pool_size` for reads (one by default), one for
+counting, one for readiness and the demo, so none waits behind another's queue.
+
+One reading thread, not four: the sqlite3 module releases the interpreter lock for each
+step of a query and takes it back to build each row, so reading threads running at once
+queue on that lock at every row. Four concurrent streams of the demo ran at 67-83k records/s
+in all with four reading threads, and at 191-193k with one (`TRACE_SQLITE_READ_THREADS`;
+docs/benchmarks.md). Pages are short (a 5000-record page takes ~20 ms), so one thread also
+keeps their order fair. A cancelled query (the
 client went away) is interrupted in the database, or dropped if it was still queued.
 """
 
@@ -29,10 +36,10 @@ _STEPS_PER_CHECK = 20_000  # ~0.2 ms of a query between checks
 class SqliteSource(Source):
     dialect = SQLITE
 
-    def __init__(self, path: str, pool_size: int = 4) -> None:
+    def __init__(self, path: str, pool_size: int = 1) -> None:
         self.path = Path(path)
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._pool_size = pool_size
+        self._keep = pool_size + 2  # idle connections kept: one per thread of every lane
         self._lanes: dict[Lane, ThreadPoolExecutor] = {
             "read": ThreadPoolExecutor(pool_size, "sqlite-read"),
             "count": ThreadPoolExecutor(1, "sqlite-count"),
@@ -61,7 +68,7 @@ class SqliteSource(Source):
     def _give_back(self, conn: sqlite3.Connection) -> None:
         """Return a connection after a query (called on the event loop thread)."""
         self.in_use -= 1
-        if self._idle.qsize() < self._pool_size:
+        if self._idle.qsize() < self._keep:
             self._idle.put(conn)
         else:
             conn.close()

@@ -1,0 +1,91 @@
+"""How many threads should read SQLite pages? N concurrent streams against servers that differ
+only in `TRACE_SQLITE_READ_THREADS`, alternating, in one run.
+
+The sqlite3 module releases the interpreter lock around each step of a query and takes it
+back to build each row; reading threads that run at once queue on that lock at every row.
+This measures the aggregate records/s of N concurrent full streams of a 20,000-CID job
+(300k records each) and the server's peak RSS, for each thread count.
+
+    .venv/bin/python bench/read_threads_bench.py [--streams 4] [--threads 1 4] [--cids 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.stream_bench import (  # noqa: E402
+    QUIET,
+    demo_db,
+    job_cids,
+    new_job,
+    vm_hwm_mb,
+    wait_for_totals,
+)
+from tests.servers import start_server  # noqa: E402
+
+
+def stream(url: str, out: list[int]) -> None:
+    tail = b""
+    with httpx.stream("GET", url, timeout=600, headers={"Accept-Encoding": "identity"}) as r:
+        for chunk in r.iter_raw(1 << 20):
+            tail = (tail + chunk)[-4096:]
+    out.append(int(json.loads(tail.rstrip(b"\n").rsplit(b"\n", 1)[-1])["total_records"]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--streams", type=int, default=4)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--cids", type=int, default=20_000)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    db = demo_db(ROOT / "bench/out/demo114.sqlite3", 114_892)
+    cids = job_cids(db)[: args.cids]
+    env = {**QUIET, "TRACE_MAX_STREAMS_PER_CLIENT": "1000"}
+    servers = {
+        n: start_server(
+            ROOT / f"bench/out/data-threads-{n}", db, {**env, "TRACE_SQLITE_READ_THREADS": str(n)}
+        )
+        for n in args.threads
+    }
+    try:
+        jobs = {}
+        for n, srv in servers.items():
+            jobs[n] = new_job(srv.url, cids)
+            wait_for_totals(srv.url, jobs[n])
+        for _ in range(args.rounds):
+            for n, srv in servers.items():
+                done: list[int] = []
+                url = f"{srv.url}/api/trace/job/{jobs[n]}/stream"
+                threads = [
+                    threading.Thread(target=stream, args=(url, done)) for _ in range(args.streams)
+                ]
+                started = time.perf_counter()
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                elapsed = time.perf_counter() - started
+                print(
+                    f"{n} read thread(s), {args.streams} streams: {sum(done) / elapsed:,.0f}"
+                    f" records/s aggregate ({elapsed:.1f} s), peak RSS"
+                    f" {vm_hwm_mb(srv.proc.pid):.0f} MB",
+                    flush=True,
+                )
+    finally:
+        for srv in servers.values():
+            srv.stop()
+
+
+if __name__ == "__main__":
+    main()
