@@ -48,11 +48,16 @@ BATCH = 5000
 
 
 def demo_db(path: Path, cids: int) -> Path:
+    """The demo database of `cids` containers at `path`, built if missing. A file there of
+    another size is kept (other benches use it): this size then lives beside it."""
     if path.exists():
         with sqlite3.connect(path) as conn:
             n = conn.execute("SELECT COUNT(*) FROM TRACE_DEMO_CONTAINERS").fetchone()[0]
         if n == cids:
             return path
+        path = path.with_name(f"{path.stem}-{cids}{path.suffix}")
+        if path.exists():
+            return demo_db(path, cids)
     t = time.perf_counter()
     counts = build_demo_database(path, cids=cids)
     print(f"built {path} in {time.perf_counter() - t:.1f}s: {counts}", file=sys.stderr)
