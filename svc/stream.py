@@ -111,7 +111,11 @@ class JobStream:
                 return await reader.read(after, self.service.settings.batch_size)
 
         task = asyncio.ensure_future(first())
-        await asyncio.wait({task}, timeout=wait)
+        try:
+            await asyncio.wait({task}, timeout=wait)
+        except asyncio.CancelledError:  # the client left before the first byte
+            task.cancel()
+            raise
         if task.done():
             self._first_page = task.result()
         else:
