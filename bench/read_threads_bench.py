@@ -12,17 +12,15 @@ This measures the aggregate records/s of N concurrent full streams of a 20,000-C
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.concurrency_bench import stream  # noqa: E402
 from bench.stream_bench import (  # noqa: E402
     QUIET,
     demo_db,
@@ -32,14 +30,6 @@ from bench.stream_bench import (  # noqa: E402
     wait_for_totals,
 )
 from tests.servers import start_server  # noqa: E402
-
-
-def stream(url: str, out: list[int]) -> None:
-    tail = b""
-    with httpx.stream("GET", url, timeout=600, headers={"Accept-Encoding": "identity"}) as r:
-        for chunk in r.iter_raw(1 << 20):
-            tail = (tail + chunk)[-4096:]
-    out.append(int(json.loads(tail.rstrip(b"\n").rsplit(b"\n", 1)[-1])["total_records"]))
 
 
 def main() -> None:
@@ -65,11 +55,9 @@ def main() -> None:
             wait_for_totals(srv.url, jobs[n])
         for _ in range(args.rounds):
             for n, srv in servers.items():
-                done: list[int] = []
+                done: list[dict[str, int | str]] = [{} for _ in range(args.streams)]
                 url = f"{srv.url}/api/trace/job/{jobs[n]}/stream"
-                threads = [
-                    threading.Thread(target=stream, args=(url, done)) for _ in range(args.streams)
-                ]
+                threads = [threading.Thread(target=stream, args=(url, out)) for out in done]
                 started = time.perf_counter()
                 for t in threads:
                     t.start()
@@ -77,7 +65,8 @@ def main() -> None:
                     t.join()
                 elapsed = time.perf_counter() - started
                 print(
-                    f"{n} read thread(s), {args.streams} streams: {sum(done) / elapsed:,.0f}"
+                    f"{n} read thread(s), {args.streams} streams:"
+                    f" {sum(int(d['records']) for d in done) / elapsed:,.0f}"
                     f" records/s aggregate ({elapsed:.1f} s), peak RSS"
                     f" {vm_hwm_mb(srv.proc.pid):.0f} MB",
                     flush=True,

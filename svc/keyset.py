@@ -238,11 +238,19 @@ def totals_sql(
     where: WhereShape = (),
 ) -> str:
     """Rows and distinct CIDs with rows, for one chunk (of the job's filter, if any)."""
+    return f"SELECT COUNT(*), COUNT(DISTINCT {domain.key})" + _chunk_rows(
+        domain, dialect, slots, snapshot, where
+    )
+
+
+def _chunk_rows(
+    domain: Domain, dialect: Dialect, slots: int, snapshot: bool, where: WhereShape
+) -> str:
+    """`` FROM ... WHERE`` for every row of one chunk's CIDs that the job's filter keeps:
+    what the per-chunk counts and aggregates read."""
     return (
-        f"SELECT COUNT(*), COUNT(DISTINCT {domain.key})"
         f" FROM {_source(domain, dialect, snapshot)}"
-        f" WHERE {domain.key} IN ({_in_list(slots)})"
-        f"{filter_sql(domain, dialect, where)}"
+        f" WHERE {domain.key} IN ({_in_list(slots)}){filter_sql(domain, dialect, where)}"
     )
 
 
@@ -317,10 +325,7 @@ def aggregate_sql(
             f"MIN({col}){_utc_alias(domain, at, '_MIN')}",
             f"MAX({col}){_utc_alias(domain, at, '_MAX')}",
         ]
-    sql = (
-        f"SELECT {', '.join(selected)} FROM {_source(domain, dialect, snapshot)}"
-        f" WHERE {domain.key} IN ({_in_list(slots)}){filter_sql(domain, dialect, where)}"
-    )
+    sql = f"SELECT {', '.join(selected)}" + _chunk_rows(domain, dialect, slots, snapshot, where)
     return sql + (f" GROUP BY {', '.join(groups)}" if groups else "")
 
 
@@ -338,9 +343,7 @@ def distinct_sql(
     col = _read(domain, dialect, column)
     return (
         f"SELECT DISTINCT {col}{_utc_alias(domain, column)}"
-        f" FROM {_source(domain, dialect, snapshot)}"
-        f" WHERE {domain.key} IN ({_in_list(slots)}) AND {col} IS NOT NULL"
-        f"{filter_sql(domain, dialect, where)}"
+        f"{_chunk_rows(domain, dialect, slots, snapshot, where)} AND {col} IS NOT NULL"
     )
 
 
