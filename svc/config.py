@@ -389,8 +389,23 @@ SETTINGS: tuple[Setting, ...] = (
         "sqlite_read_threads",
         "TRACE_SQLITE_READ_THREADS",
         _positive,
-        "SQLite: threads that read pages; one serves concurrent streams fastest (the sqlite3 "
-        "module takes the interpreter lock at every row, and several reading threads queue on it)",
+        "SQLite: threads that read pages as rows (CSV, REST pages); one serves concurrent "
+        "streams fastest (the driver takes the interpreter lock at every row, and several "
+        "reading threads queue on it)",
+    ),
+    Setting(
+        "sqlite_json_threads",
+        "TRACE_SQLITE_JSON_THREADS",
+        _positive,
+        "SQLite: threads that build NDJSON streams' pages as JSON in the database; they hold "
+        "the interpreter lock only to hand a page over, so two use two cores",
+    ),
+    Setting(
+        "database_json",
+        "TRACE_DATABASE_JSON",
+        _flag,
+        "SQLite: the database builds the records of NDJSON streams as JSON, read ahead on "
+        "TRACE_SQLITE_JSON_THREADS (off: rows encoded by the service, one page at a time)",
     ),
 )
 
@@ -411,6 +426,8 @@ class Settings:
     redis_prefix: str = "trace:"
     demo_cids: int = 20_000
     sqlite_read_threads: int = 1
+    sqlite_json_threads: int = 2
+    database_json: bool = True
     oracle_pool_min: int = 4
     oracle_pool_max: int = 4
     oracle_pool_increment: int = 1

@@ -229,6 +229,54 @@ def page_sql(
     )
 
 
+def _json_value(col: str) -> str:
+    """A column as the rows path would encode it: an infinite REAL as null (as msgspec
+    writes it), and a BLOB as an error (rows encode it as base64; SQLite would read it as
+    JSONB), which sends the page back to the rows path (`JsonUnsupported`)."""
+    return (
+        f"CASE typeof({col}) WHEN 'real' THEN CASE WHEN abs({col}) < 9e999 THEN {col} END"
+        f" WHEN 'blob' THEN json('{{' || hex({col})) ELSE {col} END"
+    )
+
+
+def json_page_sql(
+    domain: Domain, dialect: Dialect, *, arrays: bool, slots: int = SLOTS, where: WhereShape = ()
+) -> str:
+    """One keyset page built whole by the database (SQLite only): a single row of the
+    records as one JSON array text (objects keyed by the domain's column names, or
+    arrays), their tie-breaks as another, and their count.
+
+    The same rows, order and binds as `page_sql`; the page takes up to `:limit` rows from
+    the CIDs bound, so a page may span every CID of a segment (`svc.json_batches`).
+    """
+    if dialect.name != SQLITE.name:
+        raise ValueError(f"{dialect.name} does not build pages as JSON here")
+    values = ", ".join(f"{_json_value(col)} AS TRACE_V{i}" for i, col in enumerate(domain.select))
+    names = [f"TRACE_V{i}" for i in range(len(domain.select))]
+    if arrays:
+        record = f"json_array({', '.join(names)})"
+    else:
+        pairs = (
+            f"'{name.replace(chr(39), chr(39) * 2)}', {v}"
+            for name, v in zip(domain.columns, names, strict=True)
+        )
+        record = f"json_object({', '.join(pairs)})"
+    rid = _tiebreak(domain, dialect)
+    # The records are joined as text: json_group_array would parse each record again
+    # (1.4x slower); the record is built in the outer query, as a JSON value passed
+    # through a subquery column would be quoted as a string.
+    return (
+        f"SELECT '[' || coalesce(group_concat({record}, ','), '') || ']',"
+        f" json_group_array({RID_ALIAS}), count(*)"
+        f" FROM (SELECT {values}, {rid} AS {RID_ALIAS}"
+        f" FROM {domain.table}"
+        f" WHERE {domain.key} IN ({_in_list(slots)})"
+        f" AND (:after_rid IS NULL OR {domain.key} > :after_cid OR {rid} > :after_rid)"
+        f"{filter_sql(domain, dialect, where)}"
+        f" ORDER BY {domain.key}, {rid} {dialect.limit_clause})"
+    )
+
+
 def totals_sql(
     domain: Domain,
     dialect: Dialect,
@@ -385,6 +433,17 @@ class Plan:
         binds["limit"] = limit
         if scn is not None:
             binds["scn"] = scn
+        return binds
+
+    def range_binds(self, start: int, end: int, after: Key | None, limit: int) -> Binds:
+        """Binds for `json_page_sql`: the CIDs `cids[start:end]` (at most `slots`, the
+        first of them `after`'s CID if given), then after-key, limit."""
+        if end - start > self.slots:
+            raise ValueError("a range binds at most `slots` CIDs")
+        binds = self._cid_binds(start, end)
+        binds["after_cid"] = after.cid if after else None
+        binds["after_rid"] = after.rid if after else None
+        binds["limit"] = limit
         return binds
 
     def totals_binds(self, chunk: int, scn: int | None = None) -> Binds:

@@ -73,17 +73,17 @@ class DomainReader:
         self._totals_query = _totals_sql(
             domain, dialect, slots=plan.slots, snapshot=snapshot, where=shape
         )
-        self._where = shape
-        self._filter_binds = filter_binds(domain, dialect, where)
+        self.where = shape
+        self.filter_binds = filter_binds(domain, dialect, where)
         self._key = domain.key_index
-        self._page_seconds = PAGE_QUERY_SECONDS.labels(dialect.name, domain.name)
+        self.page_seconds = PAGE_QUERY_SECONDS.labels(dialect.name, domain.name)
 
     async def _fetch_page(self, sql: str, binds: dict[str, Any]) -> list[Row]:
         started = time.perf_counter()
         try:
             return await self.source.fetch(sql, binds)
         finally:
-            self._page_seconds.observe(time.perf_counter() - started)
+            self.page_seconds.observe(time.perf_counter() - started)
 
     def _key_of(self, row: Row) -> Key:
         return Key(row[self._key], row[-1])
@@ -97,7 +97,7 @@ class DomainReader:
         while chunk < self.plan.chunk_count:
             need = limit - len(rows)
             binds = self.plan.page_binds(chunk, after, need + 1, self.scn)
-            binds.update(self._filter_binds)
+            binds.update(self.filter_binds)
             got = await self._fetch_page(self._sql, binds)
             if len(got) > need:
                 rows.extend(got[:need])
@@ -121,7 +121,7 @@ class DomainReader:
         if chunk >= len(chunk_records):
             return Batch([], None, False)
         binds = self.plan.page_binds(chunk, None, limit + 1, self.scn)
-        binds.update(self._filter_binds)
+        binds.update(self.filter_binds)
         binds["skip"] = skip
         got = await self._fetch_page(self._offset_sql, binds)
         if len(got) > limit:
@@ -148,7 +148,7 @@ class DomainReader:
                 if turn is not None:
                     await turn()
                 binds = self.plan.totals_binds(chunk, self.scn)
-                binds.update(self._filter_binds)
+                binds.update(self.filter_binds)
                 rows = await self.source.fetch(self._totals_query, binds, lane="count")
                 return DomainTotals(records=int(rows[0][0]), containers=int(rows[0][1]))
 
@@ -164,7 +164,7 @@ class DomainReader:
         """
         domain, dialect, snapshot = self.domain, self.source.dialect, self.scn is not None
         queries: list[tuple[str | None, str]] = []  # (distinct aggregation or None, SQL)
-        shape, slots = self._where, self.plan.slots
+        shape, slots = self.where, self.plan.slots
         if aggregate_shape(domain) is not None:
             sql = _aggregate_sql(domain, dialect, slots=slots, snapshot=snapshot, where=shape)
             queries.append((None, sql))
@@ -178,7 +178,7 @@ class DomainReader:
         seconds = AGGREGATE_QUERY_SECONDS.labels(dialect.name, domain.name)
         for chunk in range(self.plan.chunk_count):
             binds = self.plan.totals_binds(chunk, self.scn)
-            binds.update(self._filter_binds)
+            binds.update(self.filter_binds)
             for distinct, sql in queries:
                 started = time.perf_counter()
                 rows = await self.source.fetch(sql, binds, lane="count")

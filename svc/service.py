@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from svc import protocol as p
 from svc.admission import Admission
 from svc.aggregate import decode_aggregations, encode_aggregations
+from svc.batches import Batches, RowBatches
 from svc.cache import WeightedLru
 from svc.config import Settings
 from svc.demo import DEMO_CIDS_SQL
@@ -36,6 +37,7 @@ from svc.errors import (
 )
 from svc.filters import normalize_where
 from svc.jobs import JobSpec, JobStore, new_spec
+from svc.json_batches import JsonBatches
 from svc.keyset import Key, Plan
 from svc.protocol import DomainTotals, Where
 from svc.ratelimit import TokenBuckets
@@ -165,6 +167,15 @@ class Service:
         return DomainReader(
             self.source, self.domains[domain], self._state(spec).plan, spec.snapshot, where
         )
+
+    def batches(self, spec: JobSpec, domain: str, after: Key | None, arrays: bool) -> Batches:
+        """A stream's batches of `domain` after `after`: built as JSON by the database where
+        it can (`svc.json_batches`), else from rows."""
+        reader, size = self.reader(spec, domain), self.settings.batch_size
+        if self.settings.database_json and self.source.builds_json:
+            ahead = self.settings.sqlite_json_threads
+            return JsonBatches(reader, after, size, arrays, ahead=max(2, ahead))
+        return RowBatches(reader, after, size, arrays)
 
     # --- positions --------------------------------------------------------------------
 

@@ -35,10 +35,10 @@ from collections.abc import AsyncGenerator
 
 from svc import metrics
 from svc import protocol as p
+from svc.batches import Batches, ReadyBatch
 from svc.errors import TraceError
 from svc.jobs import JobSpec
 from svc.protocol import DomainTotals
-from svc.reader import Batch
 from svc.service import Service, start_key
 from svc.tokens import Cursor
 
@@ -65,7 +65,7 @@ def _domain_start(
     return p.encode_line(p.DomainStart(name, list(columns), total, batches))
 
 
-def _retrieve(done: asyncio.Future[Batch]) -> None:
+def _retrieve(done: asyncio.Future[ReadyBatch]) -> None:
     if not done.cancelled():
         done.exception()
 
@@ -90,8 +90,9 @@ class JobStream:
         self.cursor = cursor
         self.since = since
         self.arrays = arrays
-        self._first_page: Batch | None = None  # read by open(), before the first byte
-        self._first_task: asyncio.Future[Batch] | None = None  # or still being read
+        self._first_page: ReadyBatch | None = None  # read by open(), before the first byte
+        self._first_task: asyncio.Future[ReadyBatch] | None = None  # or still being read
+        self._batches: Batches | None = None  # the first domain's, made by open()
         # complete, error or drained; the response sets slow_reader; else client_gone
         self.outcome = "client_gone"
 
@@ -103,18 +104,20 @@ class JobStream:
         is raised before the first byte. A slower page is left to `lines()`, so that the
         headers go out and heartbeats keep a proxy from cutting the silent connection."""
         cursor = self.cursor
-        reader = self.service.reader(self.spec, self._start_domain())
         after = start_key(cursor) if cursor else None
+        batches = self.service.batches(self.spec, self._start_domain(), after, self.arrays)
+        self._batches = batches
 
-        async def first() -> Batch:
+        async def first() -> ReadyBatch:
             async with self.service.first_page():
-                return await reader.read(after, self.service.settings.batch_size)
+                return await batches.next()
 
         task = asyncio.ensure_future(first())
         try:
             await asyncio.wait({task}, timeout=wait)
         except asyncio.CancelledError:  # the client left before the first byte
             task.cancel()
+            batches.close()
             raise
         if task.done():
             self._first_page = task.result()
@@ -158,10 +161,13 @@ class JobStream:
                 batch = resume.batch if resume else 0
                 seen = resume.seen if resume else 0
                 after = start_key(resume) if resume else None
-                reader = service.reader(spec, name)
-                page = opened if opened is not None else await reader.read(after, size)
+                batches = self._batches if index == first else None
+                if batches is None:
+                    batches = service.batches(spec, name, after, self.arrays)
+                self._batches = batches
+                page = opened if opened is not None else await batches.next()
                 while True:
-                    more, count = page.more, len(page.rows)
+                    more, count = page.more, len(page.data)
                     if not more and index == len(spec.domains) - 1:
                         service.start_aggregations(spec)  # every page is read
                     line = None
@@ -171,11 +177,9 @@ class JobStream:
                         after = page.last
                         assert after is not None
                         token = service.sign(spec, name, batch, after, seen)
-                        data = p.shape_records(page.rows, domain.columns, self.arrays)
-                        line = p.encode_line(p.Records(name, batch, data, token))
+                        line = p.encode_line(p.Records(name, batch, page.data, token))
                         stats.sent(name, count, len(line))
-                        del data
-                    del page  # a slow reader holds this line's bytes, never its rows
+                    del page  # a slow reader holds this line's bytes, never its records
                     if line is not None:
                         self.since = token
                         yield line
@@ -189,7 +193,9 @@ class JobStream:
                         self.outcome = "drained"
                         yield reconnect_line("draining", self.since)
                         return
-                    page = await reader.read(after, size)
+                    page = await batches.next()
+                batches.close()
+                self._batches = None
                 yield p.encode_line(p.DomainEnd(name, seen))
                 total_records += seen
             yield p.encode_line(p.Aggregation(await service.aggregation(spec)))
@@ -210,5 +216,7 @@ class JobStream:
         finally:
             if self._first_task is not None:  # closed before its first page arrived
                 self._first_task.cancel()
+            if self._batches is not None:  # reads ahead under way: stop them
+                self._batches.close()
             stats.outcome = self.outcome
             stats.finish()

@@ -40,7 +40,7 @@ class FailingPages(SqliteSource):
     async def fetch(
         self, sql: str, binds: Mapping[str, object], *, lane: Lane = "read"
     ) -> list[Row]:
-        if lane == "read" and "ORDER BY" in sql:
+        if lane in ("read", "json") and "ORDER BY" in sql:
             self.pages += 1
             if self.pages >= self.fail_at:
                 raise SourceUnavailable()

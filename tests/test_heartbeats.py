@@ -88,7 +88,9 @@ class _Census:
 async def _census_of_one_stream(db: Path, data_dir: Path, batch_size: int) -> tuple[int, _Census]:
     """Stream a whole job through NdjsonResponse (defaults: heartbeat 15 s, slow reader 60 s)
     in-process, to an ASGI `send` that takes every line at once; count what it created."""
-    settings = Settings(batch_size=batch_size, data_dir=data_dir)
+    # Rows read one page at a time: the database-built path's page queries are tasks of
+    # their own (at most its read-ahead at once), not watchdogs, and would blur the count.
+    settings = Settings(batch_size=batch_size, data_dir=data_dir, database_json=False)
     store = EmbeddedJobStore(data_dir / f"jobs-{batch_size}.sqlite3", ttl=600)
     service = Service(
         settings, load_domains(), SqliteSource(str(db)), store, TokenCodec([TEST_SECRET])

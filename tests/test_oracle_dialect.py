@@ -19,8 +19,9 @@ import re
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import apsw
 import pytest
 import sqlglot
 from sqlglot import exp
@@ -72,8 +73,11 @@ class OracleTextOnSqlite(Source):
     dialect = ORACLE
 
     def __init__(self, path: Path) -> None:
-        self.conn = sqlite3.connect(path)
-        self.conn.create_function("TO_TIMESTAMP", 2, _to_timestamp, deterministic=True)
+        # The SQLite source's engine (APSW's SQLite): sums agree to the last bit.
+        self.conn = apsw.Connection(str(path))
+        self.conn.create_scalar_function(
+            "TO_TIMESTAMP", cast(Any, _to_timestamp), 2, deterministic=True
+        )
         self.seen: list[tuple[str, frozenset[str]]] = []
 
     async def fetch(

@@ -19,13 +19,19 @@ from svc.keyset import Dialect
 Row = tuple[Any, ...]
 
 # Which work a query is for. Each lane has its own bounded workers, so counting a flood of
-# new jobs cannot starve the streams, and neither can starve a readiness probe.
-Lane = Literal["read", "count", "control"]
+# new jobs cannot starve the streams, and neither can starve a readiness probe. "json" is
+# a page the database builds as JSON (`svc.json_batches`; only where `builds_json`).
+Lane = Literal["read", "json", "count", "control"]
+
+
+class JsonUnsupported(Exception):
+    """The database cannot build this page as JSON (a BLOB value): read it as rows."""
 
 
 class Source(abc.ABC):
     dialect: Dialect
     in_use = 0  # connections lent out right now (0 between pages: none is held)
+    builds_json = False  # runs `keyset.json_page_sql` exactly as rows would encode
 
     @abc.abstractmethod
     async def fetch(
@@ -58,7 +64,11 @@ def open_source(settings: Settings, domains: Mapping[str, Domain] | None = None)
     if db_url.startswith("sqlite:///"):
         from svc.sources.sqlite import SqliteSource
 
-        return SqliteSource(db_url.removeprefix("sqlite:///"), settings.sqlite_read_threads)
+        return SqliteSource(
+            db_url.removeprefix("sqlite:///"),
+            settings.sqlite_read_threads,
+            settings.sqlite_json_threads,
+        )
     if db_url.startswith("oracle://"):
         from svc.sources.oracle import OracleSource
 

@@ -1,16 +1,22 @@
 """The SQLite source: the embedded demo database, read-only, off the event loop.
 
 Connections are pooled and lent to one worker thread per query; none is held between
-pages. Each lane has its own threads: `pool_size` for reads (one by default), one for
-counting, one for readiness and the demo, so none waits behind another's queue.
+pages. Each lane has its own threads: `pool_size` for row pages (one by default),
+`json_threads` for pages the database builds as JSON (two), one for counting, one for
+readiness and the demo, so none waits behind another's queue.
 
-One reading thread, not four: the sqlite3 module releases the interpreter lock for each
+The driver is APSW, not the standard library's sqlite3 module: it bundles a current
+SQLite, whose JSON functions write REALs exactly (17 significant digits where needed; the
+system's SQLite 3.40 rounds them to 15), and it hands rows over faster. `builds_json` says
+whether this engine can build pages (`svc.json_batches`): it is probed, not assumed.
+
+One thread for row pages, not four: the driver releases the interpreter lock for each
 step of a query and takes it back to build each row, so reading threads running at once
-queue on that lock at every row. Four concurrent streams of the demo ran at 67-83k records/s
-in all with four reading threads, and at 191-193k with one (`TRACE_SQLITE_READ_THREADS`;
-docs/benchmarks.md). Pages are short (a 5000-record page takes ~20 ms), so one thread also
-keeps their order fair. A cancelled query (the
-client went away) is interrupted in the database, or dropped if it was still queued.
+queue on that lock at every row. A page built as JSON holds the lock only to hand over
+one string, so two threads build pages at once on two cores. Four concurrent streams of
+row pages ran at 67-83k records/s in all with four reading threads, and at 191-193k with
+one (`TRACE_SQLITE_READ_THREADS`; docs/benchmarks.md). A cancelled query (the client went
+away) is interrupted in the database, or dropped if it was still queued.
 """
 
 from __future__ import annotations
@@ -18,54 +24,92 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
-import sqlite3
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import apsw
+
 from svc.errors import SourceUnavailable
 from svc.keyset import SQLITE
-from svc.sources import Lane, Row, Source
+from svc.sources import JsonUnsupported, Lane, Row, Source
 
 log = logging.getLogger(__name__)
 
 
 _STEPS_PER_CHECK = 20_000  # ~0.2 ms of a query between checks
 
+# Errors after which a connection is still sound (the query failed, not the connection).
+_REUSABLE = (apsw.SQLError, apsw.InterruptError, apsw.BusyError, apsw.LockedError)
+
+
+def _without_memory_statistics() -> None:
+    """SQLite's memory statistics take one process-wide mutex at every allocation: two
+    threads building JSON pages queued on it (1.1-1.3x one thread; 1.5-1.6x without).
+    Settable only while SQLite is shut down: this module is imported before any of its
+    connections opens (APSW's own SQLite, not the sqlite3 module's)."""
+    try:
+        apsw.shutdown()
+        apsw.config(apsw.SQLITE_CONFIG_MEMSTATUS, 0)
+    except apsw.Error:  # a connection is open elsewhere: the statistics stay on
+        log.info("SQLite already in use: its memory statistics stay on")
+    finally:
+        apsw.initialize()
+
+
+_without_memory_statistics()
+
+
+def builds_exact_json() -> bool:
+    """Whether this SQLite writes REALs in JSON so that they read back as the same double."""
+    probe = apsw.Connection(":memory:")
+    try:
+        (text,) = probe.execute("SELECT json_array(0.30000000000000004, 5e-324)").fetchall()[0]
+        return bool(text == "[0.30000000000000004,4.9406564584124654e-324]")
+    except apsw.Error:  # no JSON functions
+        return False
+    finally:
+        probe.close()
+
 
 class SqliteSource(Source):
     dialect = SQLITE
 
-    def __init__(self, path: str, pool_size: int = 1) -> None:
+    def __init__(self, path: str, pool_size: int = 1, json_threads: int = 2) -> None:
         self.path = Path(path)
-        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._keep = pool_size + 2  # idle connections kept: one per thread of every lane
+        self._idle: queue.SimpleQueue[apsw.Connection] = queue.SimpleQueue()
+        # idle connections kept: one per thread of every lane
+        self._keep = pool_size + json_threads + 2
         self._lanes: dict[Lane, ThreadPoolExecutor] = {
             "read": ThreadPoolExecutor(pool_size, "sqlite-read"),
+            "json": ThreadPoolExecutor(json_threads, "sqlite-json"),
             "count": ThreadPoolExecutor(1, "sqlite-count"),
             "control": ThreadPoolExecutor(1, "sqlite-control"),
         }
+        self.builds_json = builds_exact_json()
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> apsw.Connection:
         if not self.path.exists():
             raise SourceUnavailable()
-        conn = sqlite3.connect(
-            f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, timeout=5.0
-        )
-        conn.execute("PRAGMA query_only=1")
-        # No mmap: each pooled connection would map the whole file again, and RSS would
-        # count every mapping. Reads go through a bounded page cache instead.
-        conn.execute("PRAGMA mmap_size=0")
-        conn.execute("PRAGMA cache_size=-8192")
+        conn = apsw.Connection(str(self.path), flags=apsw.SQLITE_OPEN_READONLY)
+        conn.set_busy_timeout(5000)
+        for pragma in (
+            "PRAGMA query_only=1",
+            # No mmap: each pooled connection would map the whole file again, and RSS
+            # would count every mapping. Reads go through a bounded page cache instead.
+            "PRAGMA mmap_size=0",
+            "PRAGMA cache_size=-8192",
+        ):
+            conn.execute(pragma).fetchall()
         return conn
 
-    def _borrow(self) -> sqlite3.Connection:
+    def _borrow(self) -> apsw.Connection:
         try:
             return self._idle.get_nowait()
         except queue.Empty:
             return self._connect()
 
-    def _give_back(self, conn: sqlite3.Connection) -> None:
+    def _give_back(self, conn: apsw.Connection) -> None:
         """Return a connection after a query (called on the event loop thread)."""
         self.in_use -= 1
         if self._idle.qsize() < self._keep:
@@ -73,7 +117,7 @@ class SqliteSource(Source):
         else:
             conn.close()
 
-    def _query(self, conn: sqlite3.Connection, sql: str, binds: Mapping[str, object]) -> list[Row]:
+    def _query(self, conn: apsw.Connection, sql: str, binds: Mapping[str, object]) -> list[Row]:
         cur = conn.execute(sql, binds)
         try:
             return cur.fetchall()
@@ -83,7 +127,7 @@ class SqliteSource(Source):
     async def fetch(
         self, sql: str, binds: Mapping[str, object], *, lane: Lane = "read"
     ) -> list[Row]:
-        lent: list[sqlite3.Connection] = []
+        lent: list[apsw.Connection] = []
         abandoned: list[bool] = []
 
         def work() -> list[Row]:
@@ -93,7 +137,7 @@ class SqliteSource(Source):
             lent.append(conn)
             # interrupt() is a no-op while a statement is still being prepared, so the
             # query also asks, every few thousand steps, whether its caller has left.
-            conn.set_progress_handler(lambda: 1 if abandoned else 0, _STEPS_PER_CHECK)
+            conn.set_progress_handler(lambda: bool(abandoned), _STEPS_PER_CHECK)
             return self._query(conn, sql, binds)
 
         def settle(done: asyncio.Future[list[Row]]) -> None:
@@ -101,7 +145,7 @@ class SqliteSource(Source):
             exc = None if done.cancelled() else done.exception()  # marks the error as seen
             if not lent:
                 self.in_use -= 1
-            elif exc is not None and not isinstance(exc, sqlite3.OperationalError):
+            elif exc is not None and not isinstance(exc, _REUSABLE):
                 self.in_use -= 1
                 lent[0].close()
             else:
@@ -120,14 +164,16 @@ class SqliteSource(Source):
             else:
                 task.cancel()  # still queued: it never runs
             raise
-        except sqlite3.Error as exc:
+        except apsw.Error as exc:
+            if "malformed JSON" in str(exc) or "JSON cannot hold" in str(exc):
+                raise JsonUnsupported() from exc  # a BLOB value: rows, not JSON, carry it
             log.warning("sqlite query failed: %s", exc)
             raise SourceUnavailable() from exc
 
-    def _borrow_mapped(self) -> sqlite3.Connection:
+    def _borrow_mapped(self) -> apsw.Connection:
         try:
             return self._borrow()
-        except sqlite3.Error as exc:
+        except apsw.Error as exc:
             log.warning("sqlite connect failed: %s", exc)
             raise SourceUnavailable() from exc
 

@@ -1,0 +1,170 @@
+"""Batches whose records' JSON the database builds (SQLite), read ahead on two threads.
+
+Reading rows costs the service a Python object per value, built under the interpreter
+lock, so one stream could use one core at most, and a second reading thread only queued
+on that lock. Here the database runs `keyset.json_page_sql`: one query returns a whole
+page as one JSON array text, built in C while the lock is released. Two such queries run
+at once on two cores, and the service only cuts and frames their text.
+
+Pages are taken by ranges of the job's sorted CIDs, not by keyset from the last record:
+the next range's first CID is known before the current page arrives, so the next page
+is asked for while this one is read (`ahead` in flight). A range holds about a batch of
+records (its width follows the records per CID seen so far) and at most `2 * limit`: a
+range that reaches that limit is continued by keyset from its last record, before any
+later range. The ranges' records are cut into batches of exactly `limit` (msgspec splits
+the array text into raw records without decoding them), and each batch ends with its last
+record's key, from the tie-breaks the same query returns, so tokens are those of the rows
+path and either resumes the other.
+
+A page with a BLOB value (which JSON cannot hold as the rows path encodes it) sends the
+rest of the domain to the rows path (`RowBatches`), from the last key handed out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from bisect import bisect_left
+from collections import deque
+from functools import lru_cache
+
+import msgspec
+
+from svc.batches import ReadyBatch, RowBatches
+from svc.keyset import Key, json_page_sql
+from svc.reader import DomainReader
+from svc.sources import JsonUnsupported, Row
+
+FIRST_RANGE_CIDS = 128  # before any records per CID are known: a quick first page
+
+_json_page_sql = lru_cache(maxsize=64)(json_page_sql)
+_records = msgspec.json.Decoder(list[msgspec.Raw])
+_tiebreaks = msgspec.json.Decoder(list[int | str])
+
+
+def _retrieve(done: asyncio.Future[list[Row]]) -> None:
+    if not done.cancelled():
+        done.exception()
+
+
+class _Page:
+    """One range's records, handed out in order."""
+
+    def __init__(self, records: list[msgspec.Raw], rids: list[int | str]) -> None:
+        self.records, self.rids, self.at = records, rids, 0
+
+    @property
+    def left(self) -> int:
+        return len(self.records) - self.at
+
+
+class JsonBatches:
+    def __init__(
+        self,
+        reader: DomainReader,
+        after: Key | None,
+        limit: int,
+        arrays: bool,
+        ahead: int = 2,
+    ) -> None:
+        if not reader.source.builds_json:
+            raise ValueError("this source does not build pages as JSON")
+        self.reader, self.limit, self.arrays, self.ahead = reader, limit, arrays, ahead
+        domain, plan = reader.domain, reader.plan
+        self._sql = _json_page_sql(
+            domain, reader.source.dialect, arrays=arrays, slots=plan.slots, where=reader.where
+        )
+        self._cids = plan.cids
+        self._next = bisect_left(self._cids, after.cid) if after else 0  # first CID not asked
+        self._first_after = after  # the key the first range starts after
+        self._width = min(FIRST_RANGE_CIDS, plan.slots)
+        self._page_limit = 2 * limit
+        self._inflight: deque[tuple[int, int, asyncio.Future[list[Row]]]] = deque()
+        self._held: _Page | None = None
+        self._last = after  # key of the last record handed out
+        self._rows: RowBatches | None = None  # the rows path, after a page JSON cannot hold
+        self._key_at = domain.key_index if arrays else domain.columns[domain.key_index]
+
+    # --- pages -------------------------------------------------------------------------
+
+    def _ask(self, start: int, end: int, after: Key | None, front: bool = False) -> None:
+        binds = self.reader.plan.range_binds(start, end, after, self._page_limit)
+        binds.update(self.reader.filter_binds)
+        task = asyncio.ensure_future(self._fetch(binds))
+        task.add_done_callback(_retrieve)  # one cancelled by close() may have failed first
+        if front:
+            self._inflight.appendleft((start, end, task))
+        else:
+            self._inflight.append((start, end, task))
+
+    async def _fetch(self, binds: dict[str, object]) -> list[Row]:
+        started = time.perf_counter()
+        try:
+            return await self.reader.source.fetch(self._sql, binds, lane="json")
+        finally:
+            self.reader.page_seconds.observe(time.perf_counter() - started)
+
+    def _ask_ahead(self) -> None:
+        while len(self._inflight) < self.ahead and self._next < len(self._cids):
+            start = self._next
+            end = min(start + self._width, len(self._cids))
+            after, self._first_after = self._first_after, None
+            self._ask(start, end, after)
+            self._next = end
+
+    async def _page(self) -> _Page | None:
+        """The next range's records (None: no range is left)."""
+        self._ask_ahead()
+        if not self._inflight:
+            return None
+        start, end, task = self._inflight[0]
+        ((text, rids_text, count),) = await task
+        self._inflight.popleft()
+        page = _Page(_records.decode(text), _tiebreaks.decode(rids_text))
+        if count >= self._page_limit:  # the range may go on past its limit: by keyset
+            last = self._key(page, count - 1)
+            self._ask(bisect_left(self._cids, last.cid, start, end), end, last, front=True)
+        elif count:  # the next ranges hold about a batch, as this one's CIDs did
+            per_cid = count / (end - start)
+            self._width = max(1, min(self.reader.plan.slots, int(self.limit / per_cid)))
+        else:
+            self._width = min(self.reader.plan.slots, self._width * 2)
+        self._ask_ahead()
+        return page
+
+    def _key(self, page: _Page, at: int) -> Key:
+        record = msgspec.json.decode(page.records[at])
+        return Key(record[self._key_at], page.rids[at])
+
+    # --- batches -----------------------------------------------------------------------
+
+    async def next(self) -> ReadyBatch:
+        if self._rows is not None:
+            return await self._rows.next()
+        start = self._last
+        out: list[msgspec.Raw] = []
+        try:
+            while True:
+                held = self._held
+                if held is None or not held.left:  # also when full: do records follow?
+                    self._held = held = await self._page()
+                    if held is None:
+                        break
+                    continue
+                if len(out) == self.limit:
+                    break
+                take = min(self.limit - len(out), held.left)
+                out.extend(held.records[held.at : held.at + take])
+                held.at += take
+                self._last = self._key(held, held.at - 1)
+        except JsonUnsupported:
+            self.close()
+            self._rows = RowBatches(self.reader, start, self.limit, self.arrays)
+            self._last = start
+            return await self._rows.next()
+        return ReadyBatch(out, self._last, self._held is not None)
+
+    def close(self) -> None:
+        while self._inflight:
+            self._inflight.popleft()[2].cancel()
+        self._held = None
