@@ -1,17 +1,17 @@
 """Should SQLite build the JSON? Fetch-and-encode paths for one domain, in one run.
 
-The service fetches tuples and encodes them with msgspec (`tuples` below). The alternative
-is to let SQLite build each record (`json_object`) so that Python only joins strings. This
-script measures, over the same history pages of the demo job (IN lists of 1000 CIDs, keyset
-pages of 5000):
+With the system's SQLite (the sqlite3 module), over the same history pages of the demo job
+(IN lists of 1000 CIDs, keyset pages of 5000), one thread:
 
-- `fetch_only`: tuples fetched, nothing else (the floor of the tuple path);
-- `tuples`: what the service does (fetch, shape as msgspec Structs, encode the line);
+- `fetch_only`: tuples fetched, nothing else (the floor of the rows path);
+- `tuples`: the rows path (fetch, shape as msgspec Structs, encode the line);
 - `json_object`: SQLite's json_object per row, joined into the line by Python;
 - `json_object_exact`: the same with REAL columns guarded so that they round-trip (SQLite
   3.40 writes REALs with 15 significant digits: 0.30000000000000004 comes back as 0.3);
 
-and prints which values SQLite's JSON changes, which is why the service does not use it.
+and which values the system SQLite's JSON changes, and APSW's bundled SQLite's (none): why
+the service builds JSON in the database with APSW's engine only (`svc.json_batches`, whose
+whole stream `bench/stream_bench.py` measures: ranges of CIDs, two threads).
 
     .venv/bin/python bench/json_in_database.py [--db bench/out/demo114.sqlite3]
 """
@@ -28,6 +28,7 @@ from collections.abc import Callable
 from operator import itemgetter
 from pathlib import Path
 
+import apsw
 import msgspec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,12 +97,12 @@ def run(conn: sqlite3.Connection, plan: Plan, mode: str) -> float:
     return records / (time.perf_counter() - started)
 
 
-def changed_values(conn: sqlite3.Connection) -> list[str]:
+def changed_values(conn: sqlite3.Connection | apsw.Connection) -> list[str]:
     """REAL values whose JSON from SQLite decodes to another number."""
     probes = [0.1 + 0.2, 1 / 3, 5e-324, 1.7976931348623157e308, 2.5, -0.0]
     out = []
     for v in probes:
-        text = conn.execute("SELECT json_array(?)", (v,)).fetchone()[0]
+        text = conn.execute("SELECT json_array(?)", (v,)).fetchall()[0][0]
         back = json.loads(text)[0]
         if back != v or str(back) != str(v):
             out.append(f"{v!r} -> {text}")
@@ -126,6 +127,11 @@ def main() -> None:
         r = statistics.median(rates[mode])
         print(f"{mode:<18} {r:>10,.0f} records/s  {r / base:.2f}x tuples")
     print("REALs SQLite's JSON changes:", "; ".join(changed_values(conn)) or "none")
+    engine = apsw.Connection(":memory:")
+    print(
+        f"REALs APSW's SQLite {apsw.sqlite_lib_version()} changes:",
+        "; ".join(changed_values(engine)) or "none",
+    )
 
 
 if __name__ == "__main__":

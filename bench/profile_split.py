@@ -4,9 +4,11 @@ Every thread is sampled (`py-spy record --threads`, idle frames excluded) while 
 streams the 114,892-CID job over HTTP; each sample is put in one bucket by the first frame
 that names it, and each bucket is reported as a share of the stream's wall time:
 
-- fetch: `SqliteSource._query` in a read thread (SQLite's work and the sqlite3 module
-  building the row tuples);
-- shape / encode: `shape_records` and `encode_line` on the event loop;
+- fetch: `SqliteSource._query` in the reading threads (SQLite building each page's JSON,
+  on two threads at once: their sum may pass 100 % of the wall time; or, with
+  TRACE_DATABASE_JSON off, SQLite and the driver building row tuples);
+- cut: `JsonBatches` cutting the database's JSON into raw records and batches;
+- shape / encode: `shape_records` (rows only) and `encode_line` on the event loop;
 - send: handing lines to the socket (uvicorn's h11 cycle, the response's write);
 - thread hand-off: submitting a query to a read thread and waking the loop with its rows;
 - loop, other: everything else on the event loop (tokens, binds, scheduling);
@@ -42,6 +44,7 @@ from tests.servers import start_server  # noqa: E402
 RATE = 250  # samples a second
 BUCKETS = (  # (bucket, frame-name prefix it is recognised by), first match wins
     ("fetch", "SqliteSource._query"),
+    ("cut", "JsonBatches."),
     ("shape", "shape_records"),
     ("encode", "encode_line"),
     ("send", "RequestResponseCycle.send"),
@@ -88,7 +91,7 @@ def main() -> None:
         counts[bucket(stack)] += int(n)
     wall = run["seconds"] * RATE
     print(f"{run['records']:,} records in {run['seconds']:.1f} s; share of wall time:")
-    names = ("fetch", "shape", "encode", "send", "thread hand-off", "loop, other")
+    names = ("fetch", "cut", "shape", "encode", "send", "thread hand-off", "loop, other")
     for name in (*names, "other threads", "waiting"):
         print(f"  {name:<16} {100 * counts[name] / wall:5.1f} %")
 

@@ -401,6 +401,14 @@ SETTINGS: tuple[Setting, ...] = (
         "the interpreter lock only to hand a page over, so two use two cores",
     ),
     Setting(
+        "sqlite_mmap_mb",
+        "TRACE_SQLITE_MMAP_MB",
+        _non_negative,
+        "SQLite: bytes of the database file each connection reads through memory maps, in "
+        "MB (0: none, every page read is a system call); faster, but RSS then counts the "
+        "mapped file once per connection (docs/benchmarks.md)",
+    ),
+    Setting(
         "database_json",
         "TRACE_DATABASE_JSON",
         _flag,
@@ -427,6 +435,7 @@ class Settings:
     demo_cids: int = 20_000
     sqlite_read_threads: int = 1
     sqlite_json_threads: int = 2
+    sqlite_mmap_mb: int = 0
     database_json: bool = True
     oracle_pool_min: int = 4
     oracle_pool_max: int = 4

@@ -1,12 +1,14 @@
 """A job's output as NDJSON lines, resumable at any `since` token.
 
-`JobStream.lines` is an async generator that awaits at every batch; the database work
-happens in the source, off the event loop. Its memory is bounded by the reader, not the
-job: a batch's rows are encoded into its line and dropped before the line is handed on,
-and the next page is read only once the line is handed on, which the server allows once
-the line before it has drained to the socket. So a stream holds at most one line in
-flight and one page being read, however slowly its client reads (~2 MB at 5,000
-records), and a fast client still gets the next page read while this line is on the wire.
+`JobStream.lines` is an async generator that awaits at every batch (`svc.batches`); the
+database work happens in the source, off the event loop. Its memory is bounded by the
+batches, not the job: a batch's records are encoded into its line and dropped before the
+line is handed on, and the next batch is asked for only once the line is handed on, which
+the server allows once the line before it has drained to the socket. Rows are read a page
+at a time when asked for; pages the database builds as JSON (SQLite) are read up to two
+ahead, each at most twice a batch. So a stream holds one line in flight and at most three
+pages, however slowly its client reads (~2 MB of rows, or ~6 MB of JSON, at 5,000
+records), and a fast client gets the next page read while this line is on the wire.
 
 `open()` reads the first page before the response starts (for up to a second): a failing
 source is then a problem+json answer, not an error line, and the first records line

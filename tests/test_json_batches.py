@@ -297,3 +297,19 @@ def test_records_lines_hold_the_raw_json_the_database_built(demo_db: Path) -> No
     line = json.loads(asyncio.run(run()))
     assert isinstance(line["data"][0], dict)
     assert list(line["data"][0]) == list(DOMAINS["materials"].columns)
+
+
+def test_memory_maps_are_a_setting_and_read_the_same(demo_db: Path) -> None:
+    async def run(mmap_mb: int) -> tuple[int, list[Any]]:
+        source = SqliteSource(str(demo_db), mmap_mb=mmap_mb)
+        try:
+            ((mapped,),) = await source.fetch("PRAGMA mmap_size", {})
+            reader = _reader(source, DOMAINS["history"], all_cids(demo_db)[:200], 1000)
+            batches = await _walk(lambda: JsonBatches(reader, None, 500, True), 500)
+            return mapped, [json.loads(d) for d, _, _ in batches]
+        finally:
+            await source.close()
+
+    (off, plain), (on, mapped) = asyncio.run(run(0)), asyncio.run(run(16))
+    assert (off, on) == (0, 16 * 1024 * 1024)
+    assert mapped == plain and plain

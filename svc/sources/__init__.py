@@ -68,6 +68,7 @@ def open_source(settings: Settings, domains: Mapping[str, Domain] | None = None)
             db_url.removeprefix("sqlite:///"),
             settings.sqlite_read_threads,
             settings.sqlite_json_threads,
+            settings.sqlite_mmap_mb,
         )
     if db_url.startswith("oracle://"):
         from svc.sources.oracle import OracleSource

@@ -75,8 +75,11 @@ def builds_exact_json() -> bool:
 class SqliteSource(Source):
     dialect = SQLITE
 
-    def __init__(self, path: str, pool_size: int = 1, json_threads: int = 2) -> None:
+    def __init__(
+        self, path: str, pool_size: int = 1, json_threads: int = 2, mmap_mb: int = 0
+    ) -> None:
         self.path = Path(path)
+        self._mmap_bytes = mmap_mb * 1024 * 1024
         self._idle: queue.SimpleQueue[apsw.Connection] = queue.SimpleQueue()
         # idle connections kept: one per thread of every lane
         self._keep = pool_size + json_threads + 2
@@ -95,9 +98,10 @@ class SqliteSource(Source):
         conn.set_busy_timeout(5000)
         for pragma in (
             "PRAGMA query_only=1",
-            # No mmap: each pooled connection would map the whole file again, and RSS
-            # would count every mapping. Reads go through a bounded page cache instead.
-            "PRAGMA mmap_size=0",
+            # No mmap by default: each pooled connection maps the file again, and RSS
+            # counts every mapping's pages (shared file cache, but RSS all the same).
+            # Reads go through a bounded page cache instead, one system call a page.
+            f"PRAGMA mmap_size={int(self._mmap_bytes)}",
             "PRAGMA cache_size=-8192",
         ):
             conn.execute(pragma).fetchall()
