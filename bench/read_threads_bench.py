@@ -1,8 +1,10 @@
 """How many threads should read SQLite pages? N concurrent streams against servers that differ
 only in `TRACE_SQLITE_READ_THREADS`, alternating, in one run.
 
-The sqlite3 module releases the interpreter lock around each step of a query and takes it
-back to build each row; reading threads that run at once queue on that lock at every row.
+The driver releases the interpreter lock around each step of a query and takes it back to
+build each row; reading threads that run at once queue on that lock at every row. Streams
+read rows here (`TRACE_DATABASE_JSON=false`): pages the database builds as JSON run on
+their own threads (`TRACE_SQLITE_JSON_THREADS`).
 This measures the aggregate records/s of N concurrent full streams of a 20,000-CID job
 (300k records each) and the server's peak RSS, for each thread count.
 
@@ -41,7 +43,7 @@ def main() -> None:
     args = ap.parse_args()
     db = demo_db(ROOT / "bench/out/demo114.sqlite3", 114_892)
     cids = job_cids(db)[: args.cids]
-    env = {**QUIET, "TRACE_MAX_STREAMS_PER_CLIENT": "1000"}
+    env = {**QUIET, "TRACE_MAX_STREAMS_PER_CLIENT": "1000", "TRACE_DATABASE_JSON": "false"}
     servers = {
         n: start_server(
             ROOT / f"bench/out/data-threads-{n}", db, {**env, "TRACE_SQLITE_READ_THREADS": str(n)}
