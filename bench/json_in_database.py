@@ -13,6 +13,11 @@ and which values the system SQLite's JSON changes, and APSW's bundled SQLite's (
 the service builds JSON in the database with APSW's engine only (`svc.json_batches`, whose
 whole stream `bench/stream_bench.py` measures: ranges of CIDs, two threads).
 
+Then, with APSW, the service's own page query (`keyset.json_page_sql`, arrays, ranges of 600
+CIDs) with three guards per value (an infinity to null, a BLOB to an error): none (wrong
+for those values: the floor), `typeof` (a function call and its text compared), and the
+service's two comparisons of `+col`; best of 9 interleaved rounds.
+
     .venv/bin/python bench/json_in_database.py [--db bench/out/demo114.sqlite3]
 """
 
@@ -34,6 +39,7 @@ import msgspec
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from svc import keyset  # noqa: E402
 from svc import protocol as p  # noqa: E402
 from svc.domains import load_domains  # noqa: E402
 from svc.keyset import SQLITE, Key, Plan, page_sql  # noqa: E402
@@ -97,6 +103,41 @@ def run(conn: sqlite3.Connection, plan: Plan, mode: str) -> float:
     return records / (time.perf_counter() - started)
 
 
+GUARDS: dict[str, Callable[[str], str]] = {
+    "none": lambda c: c,
+    "typeof": lambda c: (
+        f"CASE typeof({c}) WHEN 'real' THEN CASE WHEN abs({c}) < 9e999 THEN {c} END"
+        f" WHEN 'blob' THEN json('{{' || hex({c})) ELSE {c} END"
+    ),
+    "comparisons": keyset._json_value,
+}
+
+
+def guard_rates(db: Path, plan: Plan, rounds: int = 9, width: int = 600) -> dict[str, float]:
+    """Rows/s of the service's page query with each guard (one thread, APSW)."""
+    conn = apsw.Connection(
+        f"file:{db}?mode=ro", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI
+    )
+    service = keyset.json_page_sql(DOMAIN, SQLITE, arrays=True, slots=plan.slots)
+    sqls = {}
+    for name, guard in GUARDS.items():
+        sql = service
+        for col in DOMAIN.select:
+            sql = sql.replace(keyset._json_value(col), guard(col))
+        sqls[name] = sql
+    assert sqls["comparisons"] == service and sqls["none"] != service
+    best = dict.fromkeys(sqls, 0.0)
+    for _ in range(rounds):
+        for name, sql in sqls.items():
+            rows = 0
+            started = time.perf_counter()
+            for start in range(0, 20 * width, width):
+                binds = plan.range_binds(start, start + width, None, 10**6)
+                rows += sum(row[2] for row in conn.execute(sql, binds))
+            best[name] = max(best[name], rows / (time.perf_counter() - started))
+    return best
+
+
 def changed_values(conn: sqlite3.Connection | apsw.Connection) -> list[str]:
     """REAL values whose JSON from SQLite decodes to another number."""
     probes = [0.1 + 0.2, 1 / 3, 5e-324, 1.7976931348623157e308, 2.5, -0.0]
@@ -132,6 +173,11 @@ def main() -> None:
         f"REALs APSW's SQLite {apsw.sqlite_lib_version()} changes:",
         "; ".join(changed_values(engine)) or "none",
     )
+    guards = guard_rates(args.db, plan)
+    floor = 1 / guards["none"]
+    for name, rate in guards.items():
+        cost = (1 / rate - floor) / (1 / rate)
+        print(f"guard {name:<12} {rate:>10,.0f} rows/s  guard's share of the page {cost:.0%}")
 
 
 if __name__ == "__main__":

@@ -71,6 +71,8 @@ TEXTS = [
     "non-BMP 😀 𝄞 and é (NFC) e\u0301 (NFD)",
     "<script>&amp;</script>",
     "'single' quotes",
+    "9e999",  # text, not the infinity it spells
+    "Inf",
     None,
 ]
 
@@ -154,13 +156,21 @@ def test_every_type_decodes_the_same_from_the_database_json(tmp_path: Path, arra
     seen = {json.dumps(v) for r in flat for v in (r if arrays else r.values())}
     assert {"0.30000000000000004", "5e-324", "9223372036854775807", "null"} <= seen
     assert json.dumps("non-BMP 😀 𝄞 and é (NFC) e\u0301 (NFD)") in seen
+    assert {'"9e999"', '"Inf"'} <= seen
 
 
-def test_a_blob_sends_the_rest_of_the_domain_to_rows(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("blob", "base64"),
+    [(b"\x00\xff\x10", "AP8Q"), (b"\x01", "AQ==")],  # x'01' is JSONB's `true` to SQLite
+    ids=["binary", "jsonb-lookalike"],
+)
+def test_a_blob_sends_the_rest_of_the_domain_to_rows(
+    tmp_path: Path, blob: bytes, base64: str
+) -> None:
     db = tmp_path / "blob.sqlite3"
     cids = _types_db(db)
     with sqlite3.connect(db) as conn:  # one BLOB, far into the job
-        conn.execute("UPDATE T SET V = x'00ff10' WHERE rowid = 250")
+        conn.execute("UPDATE T SET V = ? WHERE rowid = 250", (blob,))
 
     async def run() -> tuple[list[Any], list[Any]]:
         source = SqliteSource(str(db))
@@ -176,7 +186,7 @@ def test_a_blob_sends_the_rest_of_the_domain_to_rows(tmp_path: Path) -> None:
     rows, built = asyncio.run(run())
     assert [(k, m) for _, k, m in built] == [(k, m) for _, k, m in rows]
     assert [json.loads(d) for d, _, _ in built] == [json.loads(d) for d, _, _ in rows]
-    assert any('"AP8Q"' in d.decode() for d, _, _ in built)  # the BLOB, base64 as rows write it
+    assert any(f'"{base64}"' in d.decode() for d, _, _ in built)  # base64, as rows write it
 
 
 # --- the demo: batches, keys and resumes -------------------------------------------------
