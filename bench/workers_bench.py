@@ -4,8 +4,10 @@ processes (`serve --workers N`), in one run.
 The demo job of bench/stream_bench.py (114,892 CIDs, ~1.7M records, objects format). Each
 stream is its own connection, read raw (not decoded, identity encoding so that gzip's CPU
 does not mix in: `--gzip` to stream compressed), in threads of this process; all streams of
-a round start together and the round's time is until the last ends. Also the server's CPU
-seconds over the round (all its processes, from /proc) and how busy that kept the cores.
+a round start together and the round's time is until the last ends. The job's totals and
+aggregations are computed before the first round (a job's first stream would wait for
+them). Also the server's CPU seconds over the round (all its processes, from /proc) and
+how busy that kept the cores.
 
     make bench-workers      # or: .venv/bin/python bench/workers_bench.py [--cids 114892]
 """
@@ -27,7 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.stream_bench import demo_db, job_cids  # noqa: E402
+from bench.stream_bench import demo_db, job_cids, new_job, wait_for_totals  # noqa: E402
 from tests.servers import start_server  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -98,11 +100,9 @@ def main() -> None:
         env = {"TRACE_MAX_STREAMS_PER_CLIENT": "64"}
         srv = start_server(Path(tempfile.mkdtemp()), db, env, args=("--workers", str(workers)))
         try:
-            r = httpx.post(f"{srv.url}/api/trace/job", json={"container_ids": cids}, timeout=60)
-            job_id = r.json()["job_id"]
-            while len(httpx.get(f"{srv.url}/api/trace/job/{job_id}").json()["totals"]) < 2:
-                time.sleep(0.05)
-            totals = httpx.get(f"{srv.url}/api/trace/job/{job_id}").json()["totals"]
+            job_id = new_job(srv.url, cids)
+            # Totals and aggregations first: a job's first stream would wait for the latter.
+            totals = wait_for_totals(srv.url, job_id)
             records = sum(t["records"] for t in totals.values())
             for streams in [int(x) for x in args.streams.split(",")]:
                 res = round_of(srv.url, job_id, streams, encoding, srv.proc.pid)
