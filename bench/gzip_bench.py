@@ -28,7 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.stream_bench import demo_db, job_cids  # noqa: E402
+from bench.stream_bench import demo_db, job_cids, new_job, wait_for_totals  # noqa: E402
 from svc import protocol as p  # noqa: E402
 from svc.compression import GzipLines  # noqa: E402
 from svc.domains import load_domains  # noqa: E402
@@ -127,10 +127,8 @@ def over_http(db: Path, cids: list[str], levels: list[int], repeat: int) -> list
         env = {"TRACE_GZIP": str(level) if level else "off"}
         srv = start_server(Path(tempfile.mkdtemp()), db, env)
         try:
-            job = httpx.post(f"{srv.url}/api/trace/job", json={"container_ids": cids}, timeout=60)
-            job_id = job.json()["job_id"]
-            while len(httpx.get(f"{srv.url}/api/trace/job/{job_id}").json()["totals"]) < 2:
-                time.sleep(0.05)
+            job_id = new_job(srv.url, cids)
+            wait_for_totals(srv.url, job_id)  # and aggregations: a first stream waits for them
             encoding = "gzip" if level else "identity"
             runs = [stream_once(srv.url, job_id, srv.proc.pid, encoding) for _ in range(repeat)]
         finally:
