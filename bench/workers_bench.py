@@ -9,7 +9,7 @@ aggregations are computed before the first round (a job's first stream would wai
 them). Also the server's CPU seconds over the round (all its processes, from /proc) and
 how busy that kept the cores.
 
-    make bench-workers      # or: .venv/bin/python bench/workers_bench.py [--cids 114892]
+    make bench-workers      # or: .venv/bin/python bench/workers_bench.py [--cids 114892] [--rows]
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--streams", default="1,2,4")
     ap.add_argument("--gzip", action="store_true", help="stream gzip (level 1) instead")
+    ap.add_argument("--rows", action="store_true", help="TRACE_DATABASE_JSON=false: rows")
     args = ap.parse_args()
     args.db.parent.mkdir(parents=True, exist_ok=True)
     db = demo_db(args.db, args.cids)
@@ -98,6 +99,8 @@ def main() -> None:
     results = []
     for workers in [int(x) for x in args.workers.split(",")]:
         env = {"TRACE_MAX_STREAMS_PER_CLIENT": "64"}
+        if args.rows:  # Python builds every record, as for CSV, REST pages and Oracle
+            env["TRACE_DATABASE_JSON"] = "false"
         srv = start_server(Path(tempfile.mkdtemp()), db, env, args=("--workers", str(workers)))
         try:
             job_id = new_job(srv.url, cids)
