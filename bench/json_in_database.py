@@ -13,10 +13,11 @@ and which values the system SQLite's JSON changes, and APSW's bundled SQLite's (
 the service builds JSON in the database with APSW's engine only (`svc.json_batches`, whose
 whole stream `bench/stream_bench.py` measures: ranges of CIDs, two threads).
 
-Then, with APSW, the service's own page query (`keyset.json_page_sql`, arrays, ranges of 600
-CIDs) with three guards per value (an infinity to null, a BLOB to an error): none (wrong
-for those values: the floor), `typeof` (a function call and its text compared), and the
-service's two comparisons of `+col`; best of 9 interleaved rounds.
+Then, with APSW, the service's own page query (`keyset.json_page_sql`, ranges of 600 CIDs)
+and its parts, best of 9 interleaved rounds: the same rows' columns read without JSON;
+arrays with three guards per value (an infinity to null, a BLOB to an error): none (wrong
+for those values), `typeof` (a function call and its text compared) and the service's two
+comparisons of `+col`; and objects.
 
     .venv/bin/python bench/json_in_database.py [--db bench/out/demo114.sqlite3]
 """
@@ -113,19 +114,23 @@ GUARDS: dict[str, Callable[[str], str]] = {
 }
 
 
-def guard_rates(db: Path, plan: Plan, rounds: int = 9, width: int = 600) -> dict[str, float]:
-    """Rows/s of the service's page query with each guard (one thread, APSW)."""
+def page_parts(db: Path, plan: Plan, rounds: int = 9, width: int = 600) -> dict[str, float]:
+    """Rows/s of the service's page query and of its parts (one thread, APSW): the rows'
+    columns read without JSON, then arrays with each guard, then objects."""
     conn = apsw.Connection(
         f"file:{db}?mode=ro", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI
     )
-    service = keyset.json_page_sql(DOMAIN, SQLITE, arrays=True, slots=plan.slots)
-    sqls = {}
+    arrays = keyset.json_page_sql(DOMAIN, SQLITE, arrays=True, slots=plan.slots)
+    inner = arrays[arrays.index(" FROM (SELECT ") :]
+    lengths = " + ".join(f"sum(length(TRACE_V{i}))" for i in range(len(DOMAIN.select)))
+    sqls = {"read, no JSON": f"SELECT {lengths}, 0, count(*){inner}"}
     for name, guard in GUARDS.items():
-        sql = service
+        sql = arrays
         for col in DOMAIN.select:
             sql = sql.replace(keyset._json_value(col), guard(col))
-        sqls[name] = sql
-    assert sqls["comparisons"] == service and sqls["none"] != service
+        sqls[f"arrays, guard {name}"] = sql
+    assert sqls["arrays, guard comparisons"] == arrays != sqls["arrays, guard none"]
+    sqls["objects (service)"] = keyset.json_page_sql(DOMAIN, SQLITE, arrays=False, slots=plan.slots)
     best = dict.fromkeys(sqls, 0.0)
     for _ in range(rounds):
         for name, sql in sqls.items():
@@ -173,11 +178,9 @@ def main() -> None:
         f"REALs APSW's SQLite {apsw.sqlite_lib_version()} changes:",
         "; ".join(changed_values(engine)) or "none",
     )
-    guards = guard_rates(args.db, plan)
-    floor = 1 / guards["none"]
-    for name, rate in guards.items():
-        cost = (1 / rate - floor) / (1 / rate)
-        print(f"guard {name:<12} {rate:>10,.0f} rows/s  guard's share of the page {cost:.0%}")
+    parts = page_parts(args.db, plan)
+    for name, rate in parts.items():
+        print(f"{name:<28} {rate:>10,.0f} rows/s  {1e6 / rate:5.2f} us a row")
 
 
 if __name__ == "__main__":
