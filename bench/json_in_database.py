@@ -110,7 +110,11 @@ GUARDS: dict[str, Callable[[str], str]] = {
         f"CASE typeof({c}) WHEN 'real' THEN CASE WHEN abs({c}) < 9e999 THEN {c} END"
         f" WHEN 'blob' THEN json('{{' || hex({c})) ELSE {c} END"
     ),
-    "comparisons": keyset._json_value,
+    "cmp, not -0.0": lambda c: (  # the service's, without telling -0.0 from 0.0
+        f"CASE WHEN +{c} >= x'' THEN json('{{' || hex({c}))"
+        f" WHEN +{c} IN (9e999, -9e999) THEN NULL ELSE {c} END"
+    ),
+    "comparisons": keyset.json_value_guard,
 }
 
 
@@ -127,7 +131,7 @@ def page_parts(db: Path, plan: Plan, rounds: int = 9, width: int = 600) -> dict[
     for name, guard in GUARDS.items():
         sql = arrays
         for col in DOMAIN.select:
-            sql = sql.replace(keyset._json_value(col), guard(col))
+            sql = sql.replace(keyset.json_value_guard(col), guard(col))
         sqls[f"arrays, guard {name}"] = sql
     assert sqls["arrays, guard comparisons"] == arrays != sqls["arrays, guard none"]
     sqls["objects (service)"] = keyset.json_page_sql(DOMAIN, SQLITE, arrays=False, slots=plan.slots)

@@ -16,8 +16,9 @@ the array text into raw records without decoding them), and each batch ends with
 record's key, from the tie-breaks the same query returns, so tokens are those of the rows
 path and either resumes the other.
 
-A page with a BLOB value (which JSON cannot hold as the rows path encodes it) sends the
-rest of the domain to the rows path (`RowBatches`), from the last key handed out.
+A page with a BLOB value or a -0.0 (which SQLite's JSON cannot write as the rows path
+does) sends the rest of the domain to the rows path (`RowBatches`), from the last key
+handed out.
 """
 
 from __future__ import annotations

@@ -160,17 +160,21 @@ def test_every_type_decodes_the_same_from_the_database_json(tmp_path: Path, arra
 
 
 @pytest.mark.parametrize(
-    ("blob", "base64"),
-    [(b"\x00\xff\x10", "AP8Q"), (b"\x01", "AQ==")],  # x'01' is JSONB's `true` to SQLite
-    ids=["binary", "jsonb-lookalike"],
+    ("value", "written"),
+    [
+        (b"\x00\xff\x10", '"AP8Q"'),  # base64, as rows write a BLOB
+        (b"\x01", '"AQ=="'),  # SQLite would read this BLOB as JSONB's `true`
+        (-0.0, "-0.0"),  # SQLite's JSON would write 0.0
+    ],
+    ids=["blob", "jsonb-lookalike-blob", "negative-zero"],
 )
-def test_a_blob_sends_the_rest_of_the_domain_to_rows(
-    tmp_path: Path, blob: bytes, base64: str
+def test_a_value_json_cannot_write_as_rows_do_sends_the_rest_of_the_domain_to_rows(
+    tmp_path: Path, value: object, written: str
 ) -> None:
     db = tmp_path / "blob.sqlite3"
     cids = _types_db(db)
-    with sqlite3.connect(db) as conn:  # one BLOB, far into the job
-        conn.execute("UPDATE T SET V = ? WHERE rowid = 250", (blob,))
+    with sqlite3.connect(db) as conn:  # one such value, far into the job, no affinity
+        conn.execute("UPDATE T SET V = ? WHERE rowid = 250", (value,))
 
     async def run() -> tuple[list[Any], list[Any]]:
         source = SqliteSource(str(db))
@@ -185,8 +189,10 @@ def test_a_blob_sends_the_rest_of_the_domain_to_rows(
 
     rows, built = asyncio.run(run())
     assert [(k, m) for _, k, m in built] == [(k, m) for _, k, m in rows]
-    assert [json.loads(d) for d, _, _ in built] == [json.loads(d) for d, _, _ in rows]
-    assert any(f'"{base64}"' in d.decode() for d, _, _ in built)  # base64, as rows write it
+    assert [_typed(json.loads(d)) for d, _, _ in built] == [
+        _typed(json.loads(d)) for d, _, _ in rows
+    ]
+    assert any(f'"V":{written}' in d.decode() for d, _, _ in built)
 
 
 # --- the demo: batches, keys and resumes -------------------------------------------------

@@ -25,7 +25,7 @@ Lane = Literal["read", "json", "count", "control"]
 
 
 class JsonUnsupported(Exception):
-    """The database cannot build this page as JSON (a BLOB value): read it as rows."""
+    """The database cannot build this page as JSON (a BLOB value, a -0.0): read it as rows."""
 
 
 class Source(abc.ABC):

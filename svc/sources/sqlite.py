@@ -31,7 +31,7 @@ from pathlib import Path
 import apsw
 
 from svc.errors import SourceUnavailable
-from svc.keyset import SQLITE
+from svc.keyset import SQLITE, json_value_guard
 from svc.sources import JsonUnsupported, Lane, Row, Source
 
 log = logging.getLogger(__name__)
@@ -61,12 +61,17 @@ _without_memory_statistics()
 
 
 def builds_exact_json() -> bool:
-    """Whether this SQLite writes REALs in JSON so that they read back as the same double."""
+    """Whether this SQLite writes REALs in JSON so that they read back as the same double,
+    and the guards of `keyset.json_page_sql` run (they need the math functions)."""
     probe = apsw.Connection(":memory:")
+    guarded = json_value_guard("V")
     try:
-        (text,) = probe.execute("SELECT json_array(0.30000000000000004, 5e-324)").fetchall()[0]
-        return bool(text == "[0.30000000000000004,4.9406564584124654e-324]")
-    except apsw.Error:  # no JSON functions
+        ((text,),) = probe.execute(
+            f"SELECT json_array({guarded}, 0.30000000000000004, 5e-324) FROM (SELECT ? AS V)",
+            (0.0,),
+        ).fetchall()
+        return bool(text == "[0.0,0.30000000000000004,4.9406564584124654e-324]")
+    except apsw.Error:  # no JSON or math functions
         return False
     finally:
         probe.close()
@@ -170,7 +175,7 @@ class SqliteSource(Source):
             raise
         except apsw.Error as exc:
             if "malformed JSON" in str(exc) or "JSON cannot hold" in str(exc):
-                raise JsonUnsupported() from exc  # a BLOB value: rows, not JSON, carry it
+                raise JsonUnsupported() from exc  # a BLOB, a -0.0: rows carry them
             log.warning("sqlite query failed: %s", exc)
             raise SourceUnavailable() from exc
 
