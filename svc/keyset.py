@@ -238,7 +238,7 @@ def json_value_guard(col: str) -> str:
     `+col` has no affinity, so the tests compare by storage class alone (NULL < numbers <
     TEXT < BLOB): only a BLOB is >= x'', only an infinite REAL equals 9e999, and only a
     number is = 0 (atan2 then tells -0.0 by its sign). They cost ~10 % of a page (a
-    third of it for -0.0), where `typeof()` and its text cost ~15 % without telling -0.0
+    quarter of it for -0.0), where `typeof()` and its text cost ~15 % without telling -0.0
     (bench/json_in_database.py). In the subquery: the same tests in the outer query, on
     its columns, cost ~15 % more."""
     return (
