@@ -33,6 +33,10 @@ class Batches(Protocol):
     async def next(self) -> ReadyBatch:
         """The next batch; after one with `more` False, no other is asked for."""
 
+    def shed(self) -> None:
+        """Drop what was read ahead (the client has stopped reading); nothing is lost: the
+        next batch is the one that would have followed."""
+
     def close(self) -> None:
         """Stop any read under way (the stream ended or its client left)."""
 
@@ -48,6 +52,9 @@ class RowBatches:
         self.after = page.last
         data = p.shape_records(page.rows, self.reader.domain.columns, self.arrays)
         return ReadyBatch(data, page.last, page.more)
+
+    def shed(self) -> None:
+        pass  # nothing is read ahead
 
     def close(self) -> None:
         pass

@@ -92,6 +92,9 @@ class DomainCsv:
             return await reader.read_at(self.offset, size, await service.chunk_records(spec, name))
         return await reader.read(start_key(self.cursor) if self.cursor else None, size)
 
+    def shed(self) -> None:
+        pass  # rows are read a page at a time, when asked for: nothing is read ahead
+
     async def lines(self) -> AsyncGenerator[bytes, None]:
         service, spec, name, options = self.service, self.spec, self.domain, self.options
         columns = service.domains[name].columns

@@ -16,6 +16,13 @@ the array text into raw records without decoding them), and each batch ends with
 record's key, from the tie-breaks the same query returns, so tokens are those of the rows
 path and either resumes the other.
 
+What is read ahead is bounded twice, as a few clients could otherwise hold it all: the
+process's streams share a budget of pages read ahead (`ReadAhead`; beyond it a stream reads
+the page it needs when it needs it, which keeps the threads busy as well when many streams
+run), and a stream whose client stops reading drops what it read ahead (`shed`, called by
+the response when a line has waited a second to drain) and reads it again from its last
+key once the client reads again.
+
 A page with a BLOB value or a -0.0 (which SQLite's JSON cannot write as the rows path
 does) sends the rest of the domain to the rows path (`RowBatches`), from the last key
 handed out.
@@ -43,6 +50,23 @@ _records = msgspec.json.Decoder(list[msgspec.Raw])
 _tiebreaks = msgspec.json.Decoder(list[int | str])
 
 
+class ReadAhead:
+    """How many pages the process's streams may have asked for ahead of their clients, in
+    all (each up to two batches). A stream's page that it waits for takes none."""
+
+    def __init__(self, pages: int) -> None:
+        self.pages = self.free = pages
+
+    def take(self) -> bool:
+        if self.free <= 0:
+            return False
+        self.free -= 1
+        return True
+
+    def give(self) -> None:
+        self.free += 1
+
+
 def _retrieve(done: asyncio.Future[list[Row]]) -> None:
     if not done.cancelled():
         done.exception()
@@ -67,10 +91,12 @@ class JsonBatches:
         limit: int,
         arrays: bool,
         ahead: int = 2,
+        budget: ReadAhead | None = None,
     ) -> None:
         if not reader.source.builds_json:
             raise ValueError("this source does not build pages as JSON")
         self.reader, self.limit, self.arrays, self.ahead = reader, limit, arrays, ahead
+        self.budget = budget if budget is not None else ReadAhead(ahead)
         domain, plan = reader.domain, reader.plan
         self._sql = _json_page_sql(
             domain, reader.source.dialect, arrays=arrays, slots=plan.slots, where=reader.where
@@ -80,23 +106,27 @@ class JsonBatches:
         self._first_after = after  # the key the first range starts after
         self._width = min(FIRST_RANGE_CIDS, plan.slots)
         self._page_limit = 2 * limit
-        self._inflight: deque[tuple[int, int, asyncio.Future[list[Row]]]] = deque()
+        # (start, end, query, whether it holds a page of the budget)
+        self._inflight: deque[tuple[int, int, asyncio.Future[list[Row]], bool]] = deque()
         self._held: _Page | None = None
+        self._busy = False  # in next(): shed() leaves the pages alone
         self._last = after  # key of the last record handed out
         self._rows: RowBatches | None = None  # the rows path, after a page JSON cannot hold
         self._key_at = domain.key_index if arrays else domain.columns[domain.key_index]
 
     # --- pages -------------------------------------------------------------------------
 
-    def _ask(self, start: int, end: int, after: Key | None, front: bool = False) -> None:
+    def _ask(
+        self, start: int, end: int, after: Key | None, front: bool = False, budgeted: bool = False
+    ) -> None:
         binds = self.reader.plan.range_binds(start, end, after, self._page_limit)
         binds.update(self.reader.filter_binds)
         task = asyncio.ensure_future(self._fetch(binds))
         task.add_done_callback(_retrieve)  # one cancelled by close() may have failed first
         if front:
-            self._inflight.appendleft((start, end, task))
+            self._inflight.appendleft((start, end, task, budgeted))
         else:
-            self._inflight.append((start, end, task))
+            self._inflight.append((start, end, task, budgeted))
 
     async def _fetch(self, binds: dict[str, object]) -> list[Row]:
         started = time.perf_counter()
@@ -107,10 +137,14 @@ class JsonBatches:
 
     def _ask_ahead(self) -> None:
         while len(self._inflight) < self.ahead and self._next < len(self._cids):
+            waited_for = not self._inflight and (self._held is None or not self._held.left)
+            budgeted = not waited_for
+            if budgeted and not self.budget.take():
+                return  # asked for when it is needed
             start = self._next
             end = min(start + self._width, len(self._cids))
             after, self._first_after = self._first_after, None
-            self._ask(start, end, after)
+            self._ask(start, end, after, budgeted=budgeted)
             self._next = end
 
     async def _page(self) -> _Page | None:
@@ -118,10 +152,11 @@ class JsonBatches:
         self._ask_ahead()
         if not self._inflight:
             return None
-        start, end, task = self._inflight[0]
+        start, end, task, _ = self._inflight[0]
         ((text, rids_text, count),) = await task
-        self._inflight.popleft()
-        page = _Page(_records.decode(text), _tiebreaks.decode(rids_text))
+        if self._inflight.popleft()[3]:
+            self.budget.give()
+        self._held = page = _Page(_records.decode(text), _tiebreaks.decode(rids_text))
         if count >= self._page_limit:  # the range may go on past its limit: by keyset
             last = self._key(page, count - 1)
             self._ask(bisect_left(self._cids, last.cid, start, end), end, last, front=True)
@@ -142,6 +177,13 @@ class JsonBatches:
     async def next(self) -> ReadyBatch:
         if self._rows is not None:
             return await self._rows.next()
+        self._busy = True
+        try:
+            return await self._next_batch()
+        finally:
+            self._busy = False
+
+    async def _next_batch(self) -> ReadyBatch:
         start = self._last
         out: list[msgspec.Raw] = []
         try:
@@ -165,7 +207,20 @@ class JsonBatches:
             return await self._rows.next()
         return ReadyBatch(out, self._last, self._held is not None)
 
+    def shed(self) -> None:
+        """Drop the pages read ahead of the client and the rest of the page being handed
+        out (its client has stopped reading): the next batch reads again from the last
+        key handed out, as a stream resumed there would."""
+        if self._rows is not None or self._busy:
+            return
+        self.close()
+        self._next = bisect_left(self._cids, self._last.cid) if self._last else 0
+        self._first_after = self._last
+
     def close(self) -> None:
         while self._inflight:
-            self._inflight.popleft()[2].cancel()
+            _, _, task, budgeted = self._inflight.popleft()
+            task.cancel()
+            if budgeted:
+                self.budget.give()
         self._held = None

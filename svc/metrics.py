@@ -63,6 +63,10 @@ GZIP_BYTES = Counter(
     "Bytes of gzip-encoded streams and pages as sent (after compression; JSON: trace_bytes_sent)",
 )
 RESUMES = Counter("trace_stream_resumes", "Streams started with a since token")
+READ_AHEAD_SHED = Counter(
+    "trace_read_ahead_shed",
+    "Times a stream dropped the pages it had read ahead, its client not reading for a second",
+)
 PROBLEMS = Counter("trace_problem_responses", "problem+json responses, by code", ["code"])
 ERROR_LINES = Counter("trace_stream_error_lines", "error lines sent in streams, by code", ["code"])
 PAGE_QUERY_SECONDS = Histogram(

@@ -37,7 +37,7 @@ from svc.errors import (
 )
 from svc.filters import normalize_where
 from svc.jobs import JobSpec, JobStore, new_spec
-from svc.json_batches import JsonBatches
+from svc.json_batches import JsonBatches, ReadAhead
 from svc.keyset import Key, Plan
 from svc.protocol import DomainTotals, Where
 from svc.ratelimit import TokenBuckets
@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 # What this process keeps per job (plans, totals, per-chunk counts) is bounded by the
 # CIDs of the jobs it holds: a plan references its job's whole CID list.
 JOB_CACHE_CIDS = 500_000
+READ_AHEAD_PER_THREAD = 4  # pages read ahead by all streams, per JSON-building thread
 
 
 def owner_of(api_key: str | None) -> str | None:
@@ -91,6 +92,9 @@ class Service:
         self.tokens = tokens
         self.draining = asyncio.Event()
         self.admission = Admission(settings.max_streams, settings.max_streams_per_client)
+        # Pages read ahead, all streams together: more than a few per reading thread only
+        # queue, and would let stalled clients hold ~2 MB each (svc.json_batches).
+        self.read_ahead = ReadAhead(READ_AHEAD_PER_THREAD * max(2, settings.sqlite_json_threads))
         self._jobs: WeightedLru[str, _JobState] = WeightedLru(JOB_CACHE_CIDS, _JobState.weight)
         self._counting: dict[tuple[str, str], asyncio.Task[DomainTotals]] = {}
         self._first_pages = 0  # streams reading their first page (see first_page)
@@ -173,8 +177,8 @@ class Service:
         it can (`svc.json_batches`), else from rows."""
         reader, size = self.reader(spec, domain), self.settings.batch_size
         if self.settings.database_json and self.source.builds_json:
-            ahead = self.settings.sqlite_json_threads
-            return JsonBatches(reader, after, size, arrays, ahead=max(2, ahead))
+            ahead = max(2, self.settings.sqlite_json_threads)
+            return JsonBatches(reader, after, size, arrays, ahead=ahead, budget=self.read_ahead)
         return RowBatches(reader, after, size, arrays)
 
     # --- positions --------------------------------------------------------------------

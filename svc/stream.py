@@ -6,9 +6,11 @@ batches, not the job: a batch's records are encoded into its line and dropped be
 line is handed on, and the next batch is asked for only once the line is handed on, which
 the server allows once the line before it has drained to the socket. Rows are read a page
 at a time when asked for; pages the database builds as JSON (SQLite) are read up to two
-ahead, each at most twice a batch. So a stream holds one line in flight and at most three
-pages, however slowly its client reads (~2 MB of rows, or ~6 MB of JSON, at 5,000
-records), and a fast client gets the next page read while this line is on the wire.
+ahead, each at most twice a batch, within the process's budget of pages read ahead. So a
+stream holds one line in flight and at most three pages (~2 MB of rows, or ~6 MB of JSON,
+at 5,000 records), and a fast client gets the next page read while this line is on the
+wire; once a line has waited a second to drain, the response calls `shed()`, and a
+stalled client's stream holds its lines and no pages.
 
 `open()` reads the first page before the response starts (for up to a second): a failing
 source is then a problem+json answer, not an error line, and the first records line
@@ -100,6 +102,11 @@ class JobStream:
 
     def _start_domain(self) -> str:
         return self.cursor.domain if self.cursor else self.spec.domains[0]
+
+    def shed(self) -> None:
+        """The client has stopped reading: drop what was read ahead of it (`Batches.shed`)."""
+        if self._batches is not None:
+            self._batches.shed()
 
     async def open(self, wait: float = FIRST_PAGE_WAIT_SECONDS) -> None:
         """Start reading the first page and give it `wait` seconds: a failure within them

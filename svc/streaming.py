@@ -5,6 +5,8 @@ flow control and liveness. `StreamResponse` does the sending; `NdjsonResponse` a
 - Lines are handed to the server one at a time. The server writes a line into its socket
   buffer and, when that buffer is full, makes the next send wait until it has drained;
   so a slow reader holds its stream at one line in flight (see `svc.stream`).
+- A line that has not drained within `SHED_SECONDS` tells the body to drop what it read
+  ahead (`shed`): a client that stops reading holds its stream's lines, not its pages.
 - One watchdog task per stream, not per batch: it writes a heartbeat line when nothing
   was written for `heartbeat` seconds (also while a page query runs, which is when a
   proxy would otherwise cut a silent connection), and ends a stream whose line has not
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 NDJSON = "application/x-ndjson"
 CSV = "text/csv; charset=utf-8; header=present"  # RFC 4180's two optional parameters
 _LAST_WORDS_SECONDS = 1.0  # how long a slow reader gets to take its reconnect line
+SHED_SECONDS = 1.0  # a line's send this long: the body drops what it read ahead
 
 
 @dataclass
@@ -53,6 +56,7 @@ class _Wire:
 
     last_write: float
     sending_since: float | None = None  # when the send in progress started
+    shed: bool = False  # the body was told to drop its read-ahead during this send
     slow: bool = False
     gone: bool = False
 
@@ -67,6 +71,9 @@ class Body(Protocol):
     outcome: str
 
     def lines(self) -> AsyncGenerator[bytes, None]: ...
+
+    def shed(self) -> None:
+        """The client has not taken a line for `SHED_SECONDS`: drop what was read ahead."""
 
 
 class Abort(Exception):
@@ -135,6 +142,7 @@ class StreamResponse(Response):
                 wire.sending_since = loop.time()
                 await send({"type": "http.response.body", "body": body, "more_body": True})
                 wire.sending_since = None
+                wire.shed = False
                 wire.last_write = loop.time()
 
         async def until_gone() -> None:
@@ -157,7 +165,13 @@ class StreamResponse(Response):
                         wire.slow = True
                         main.cancel()
                         return
+                    if not wire.shed and now - started >= SHED_SECONDS:
+                        wire.shed = True
+                        self.stream.shed()
+                        metrics.READ_AHEAD_SHED.inc()
                     wake = started + slow if slow else now + hb
+                    if not wire.shed:
+                        wake = min(wake, started + SHED_SECONDS)
                 elif hb and now - wire.last_write >= hb and not lock.locked():
                     try:  # a heartbeat that cannot drain is a slow reader too
                         await asyncio.wait_for(write(beat), slow or None)

@@ -25,7 +25,7 @@ from svc.batches import Batches, ReadyBatch, RowBatches
 from svc.config import Settings
 from svc.domains import Domain, parse_domains
 from svc.jobs.embedded import EmbeddedJobStore
-from svc.json_batches import JsonBatches
+from svc.json_batches import JsonBatches, ReadAhead
 from svc.keyset import Key, Plan
 from svc.reader import DomainReader
 from svc.service import Service
@@ -111,8 +111,11 @@ def _typed(value: Any) -> Any:
     return (type(value).__name__, value)
 
 
-async def _walk(make: Any, limit: int) -> list[tuple[bytes, Key | None, bool]]:
-    """Every batch of one Batches, as the line's `data` JSON, its key and `more`."""
+async def _walk(
+    make: Any, limit: int, shed: frozenset[int] = frozenset()
+) -> list[tuple[bytes, Key | None, bool]]:
+    """Every batch of one Batches, as the line's `data` JSON, its key and `more`; after
+    the batches numbered in `shed`, what was read ahead is dropped (a stalled client)."""
     batches: Batches = make()
     out = []
     try:
@@ -121,6 +124,8 @@ async def _walk(make: Any, limit: int) -> list[tuple[bytes, Key | None, bool]]:
             out.append((msgspec.json.encode(batch.data), batch.last, batch.more))
             if not batch.more:
                 return out
+            if len(out) in shed:
+                batches.shed()
     finally:
         batches.close()
 
@@ -207,6 +212,8 @@ def test_a_value_json_cannot_write_as_rows_do_sends_the_rest_of_the_domain_to_ro
     first_width=st.integers(1, 40),
     slots=st.sampled_from([7, 50, 1000]),
     arrays=st.booleans(),
+    pages=st.integers(0, 3),
+    shed=st.frozensets(st.integers(1, 30), max_size=6),
 )
 def test_batches_and_keys_equal_the_rows_path_from_any_resume_point(
     demo_db: Path,
@@ -217,9 +224,12 @@ def test_batches_and_keys_equal_the_rows_path_from_any_resume_point(
     first_width: int,
     slots: int,
     arrays: bool,
+    pages: int,
+    shed: frozenset[int],
 ) -> None:
     """Small limits make ranges reach their page limit (2 x limit) and go on by keyset;
-    small slots cap a range's width; the resume point is any batch's key."""
+    small slots cap a range's width; the resume point is any batch's key. A budget of 0-3
+    pages read ahead, and dropping them after some batches, changes nothing but timing."""
     monkeypatch.setattr(json_batches, "FIRST_RANGE_CIDS", first_width)
     job = sorted(data.draw(st.lists(st.sampled_from(demo_cids[:300]), min_size=1, max_size=80)))
     job = sorted(set(job))
@@ -230,7 +240,11 @@ def test_batches_and_keys_equal_the_rows_path_from_any_resume_point(
         try:
             reader = _reader(source, domain, job, slots)
             rows = await _walk(lambda: RowBatches(reader, None, limit, arrays), limit)
-            built = await _walk(lambda: JsonBatches(reader, None, limit, arrays), limit)
+            budget = ReadAhead(pages)
+            built = await _walk(
+                lambda: JsonBatches(reader, None, limit, arrays, budget=budget), limit, shed
+            )
+            assert budget.free == pages  # every page taken was given back
             assert [(k, m) for _, k, m in built] == [(k, m) for _, k, m in rows]
             assert [json.loads(d) for d, _, _ in built] == [json.loads(d) for d, _, _ in rows]
             assert all(len(json.loads(d)) == limit for d, _, more in built if more)
@@ -278,18 +292,55 @@ def test_a_whole_stream_is_the_same_lines_either_way(demo_db: Path, tmp_path: Pa
         assert sum(x["type"] == "records" for x in built) > 20
 
 
-def test_a_stream_closed_mid_way_stops_its_reads_ahead(demo_db: Path) -> None:
+@pytest.mark.parametrize("how", ["close", "shed"])
+def test_a_stream_closed_or_shed_mid_way_stops_its_reads_ahead(demo_db: Path, how: str) -> None:
+    """Pages read ahead are stopped and given back to the process's budget; after `shed`
+    the batches go on from the last one handed out, as the rows path would."""
+
     async def run() -> None:
         source = SqliteSource(str(demo_db))
         try:
             reader = _reader(source, DOMAINS["history"], all_cids(demo_db), 1000)
-            batches = JsonBatches(reader, None, 50, False)
+            budget = ReadAhead(4)
+            batches = JsonBatches(reader, None, 50, False, budget=budget)
             first = await batches.next()
             assert len(first.data) == 50 and first.more
             assert batches._inflight  # the next ranges are being read
-            batches.close()
+            assert budget.free < 4  # some of them ahead of the client, from the budget
+            getattr(batches, how)()
+            assert budget.free == 4 and not batches._inflight
             await asyncio.sleep(0.2)
             assert source.in_use == 0
+            if how == "shed":
+                rows = RowBatches(reader, first.last, 50, False)
+                for _ in range(30):
+                    got, want = await batches.next(), await rows.next()
+                    assert (got.last, got.more) == (want.last, want.more)
+                    assert msgspec.json.encode(got.data) == msgspec.json.encode(want.data)
+            batches.close()
+            assert budget.free == 4
+        finally:
+            await source.close()
+
+    asyncio.run(run())
+
+
+def test_many_streams_share_the_budget_of_pages_read_ahead(demo_db: Path) -> None:
+    """Beyond the budget a stream asks only for the page it waits for."""
+
+    async def run() -> None:
+        source = SqliteSource(str(demo_db))
+        try:
+            reader = _reader(source, DOMAINS["history"], all_cids(demo_db), 1000)
+            budget = ReadAhead(3)
+            streams = [JsonBatches(reader, None, 50, False, budget=budget) for _ in range(5)]
+            for batches in streams:
+                await batches.next()
+            assert budget.free == 0
+            assert sum(len(b._inflight) for b in streams) <= 3 + len(streams)
+            for batches in streams:
+                batches.close()
+            assert budget.free == 3
         finally:
             await source.close()
 

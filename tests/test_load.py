@@ -192,6 +192,52 @@ def test_a_reader_that_stops_is_ended_and_resumes_exactly(
         srv.stop()
 
 
+def metric(server: ServerProcess, name: str) -> float:
+    text = httpx.get(f"{server.url}/metrics", timeout=5).text
+    return sum(float(x.split()[-1]) for x in text.splitlines() if x.startswith(f"{name} "))
+
+
+def dechunk(body: bytes) -> bytes:
+    """A whole chunked HTTP/1.1 body's data."""
+    out, at = b"", 0
+    while True:
+        end = body.index(b"\r\n", at)
+        size = int(body[at:end], 16)
+        if size == 0:
+            return out
+        out += body[end + 2 : end + 2 + size]
+        at = end + 4 + size
+
+
+def test_a_stalled_reader_drops_its_read_ahead_then_goes_on_exactly(
+    demo_db: Path, tmp_path: Path, demo_cids: list[str]
+) -> None:
+    """A client that stops reading for a few seconds: its stream drops the pages it read
+    ahead (trace_read_ahead_shed_total), then reads them again, and the client that
+    reads on gets every record once, through to `complete`."""
+    srv = start_server(
+        tmp_path, demo_db, {"TRACE_STREAM_BATCH_SIZE": "500", "TRACE_SLOW_READER_SECONDS": "0"}
+    )
+    try:
+        job = create_job(srv.url, demo_cids)
+        before = metric(srv, "trace_read_ahead_shed_total")
+        with open_stream(srv, job["links"]["stream"], rcvbuf=4096) as sock:
+            status, _, body = read_head(sock)
+            assert status == 200
+            assert wait_until(lambda: metric(srv, "trace_read_ahead_shed_total") > before, 10)
+            while not body.endswith(b"\r\n0\r\n\r\n"):
+                chunk = sock.recv(1 << 16)
+                assert chunk, "the server closed the stream"
+                body += chunk
+        lines = [json.loads(x) for x in dechunk(body).splitlines()]
+        assert lines[-1]["type"] == "complete"
+        assert records_of(lines) == {
+            d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in DOMAINS
+        }
+    finally:
+        srv.stop()
+
+
 def test_abandoned_page_reads_and_head_cost_little_cpu(
     server: ServerProcess, demo_cids: list[str]
 ) -> None:
