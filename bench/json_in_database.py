@@ -17,9 +17,10 @@ Then, with APSW, the service's own page query (`keyset.json_page_sql`, ranges of
 and its parts, best of 9 interleaved rounds in CPU time: the same rows read without JSON
 (one value; every value taken out of the row); arrays with the guards per value (an
 infinity to null, a BLOB or -0.0 to an error) none (wrong for those values), `typeof` (a
-function call and its text compared), the service's comparisons of `+col` without and with
--0.0; objects without and with guards. Each on the demo's tables (time order, as a plant
-writes them) and on a copy of them in CID order (built beside the demo file).
+function call and its text compared), comparisons of `+col` testing for a BLOB first (four
+tests before a text), and the service's (two); objects without and with guards. Each on
+the demo's tables (time order, as a plant writes them) and on a copy of them in CID order
+(built beside the demo file).
 
     .venv/bin/python bench/json_in_database.py [--db bench/out/demo114.sqlite3]
 """
@@ -112,9 +113,10 @@ GUARDS: dict[str, Callable[[str], str]] = {
         f"CASE typeof({c}) WHEN 'real' THEN CASE WHEN abs({c}) < 9e999 THEN {c} END"
         f" WHEN 'blob' THEN json('{{' || hex({c})) ELSE {c} END"
     ),
-    "cmp, not -0.0": lambda c: (  # the service's, without telling -0.0 from 0.0
+    "blob first": lambda c: (  # the service's until 2026-12-06: four tests before a text
         f"CASE WHEN +{c} >= x'' THEN json('{{' || hex({c}))"
-        f" WHEN +{c} IN (9e999, -9e999) THEN NULL ELSE {c} END"
+        f" WHEN +{c} IN (9e999, -9e999) THEN NULL"
+        f" WHEN +{c} = 0 AND atan2(+{c}, -1) < 0 THEN json('{{-0') ELSE {c} END"
     ),
     "comparisons": keyset.json_value_guard,
 }
@@ -191,6 +193,27 @@ def page_parts(db: Path, plan: Plan, rounds: int = 9, width: int = 600) -> dict[
     return best
 
 
+def paired(db: Path, plan: Plan, before: str, after: str, rounds: int = 21) -> float:
+    """Median over `rounds` of before's CPU time over after's, the two run back to back in
+    each round (alternating which goes first) over the same 8 ranges of 600 CIDs: a small
+    difference that the best-of rounds of `page_parts` lose in this VM's drift."""
+    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+    conn.execute("PRAGMA cache_size=-8192").fetchall()
+    sqls = page_queries(plan)
+    ratios = []
+    for n in range(rounds):
+        spent = {}
+        for name in (before, after) if n % 2 else (after, before):
+            started = time.thread_time()
+            for start in range(0, 8 * 600, 600):
+                conn.execute(
+                    sqls[name], plan.range_binds(start, start + 600, None, 10**6)
+                ).fetchall()
+            spent[name] = time.thread_time() - started
+        ratios.append(spent[before] / spent[after])
+    return statistics.median(ratios)
+
+
 def changed_values(conn: sqlite3.Connection | apsw.Connection) -> list[str]:
     """REAL values whose JSON from SQLite decodes to another number."""
     probes = [0.1 + 0.2, 1 / 3, 5e-324, 1.7976931348623157e308, 2.5, -0.0]
@@ -234,9 +257,21 @@ def main() -> None:
     )
     for name in next(iter(parts.values())):
         print(f"{name:<32}" + "".join(f"{1e6 / rate[name]:>24.2f}" for rate in parts.values()))
-    for layout, rate in parts.items():
-        service = rate["arrays, guards comparisons"] / rate["objects, guards comparisons"]
-        print(f"arrays / objects, {layout}: {service:.2f}")
+    pairs = {
+        "objects / arrays (the service's)": (
+            "objects, guards comparisons",
+            "arrays, guards comparisons",
+        ),
+        "arrays: guards / none": ("arrays, guards comparisons", "arrays, guards none"),
+        "arrays: guards blob first / the service's": (
+            "arrays, guards blob first",
+            "arrays, guards comparisons",
+        ),
+    }
+    print("time over time, paired (median of 21 rounds)" + "".join(f"{k:>24}" for k in layouts))
+    for label, (before, after) in pairs.items():
+        ratios = (paired(db, plan, before, after) for db in layouts.values())
+        print(f"{label:<44}" + "".join(f"{r:>24.3f}" for r in ratios))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ TYPES_DOMAIN = parse_domains(
 table = "T"
 key = "CID"
 tiebreak = "rowid"
-columns = ["CID", "R", "I", "S", "V"]
+columns = ["CID", "R", "I", "S", "U", "V"]
 """
 )["types"]
 
@@ -73,6 +73,7 @@ TEXTS = [
     "'single' quotes",
     "9e999",  # text, not the infinity it spells
     "Inf",
+    "   ",  # equal to "" under RTRIM: still text, not below ''
     None,
 ]
 
@@ -81,7 +82,9 @@ def _types_db(path: Path) -> list[str]:
     rng = random.Random(5)
     values: list[Any] = REALS + INTEGERS + TEXTS
     with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE T (CID TEXT NOT NULL, R REAL, I INTEGER, S TEXT, V)")
+        conn.execute(
+            "CREATE TABLE T (CID TEXT NOT NULL, R REAL, I INTEGER, S TEXT, U TEXT COLLATE RTRIM, V)"
+        )
         conn.execute("CREATE INDEX T_CID ON T (CID)")
         rows = []
         for n in range(300):
@@ -92,10 +95,11 @@ def _types_db(path: Path) -> list[str]:
                     REALS[n % len(REALS)],
                     INTEGERS[n % len(INTEGERS)],
                     TEXTS[n % len(TEXTS)],
+                    TEXTS[-n % len(TEXTS)],
                     values[n % len(values)],  # no affinity: any type, as stored
                 )
             )
-        conn.executemany("INSERT INTO T VALUES (?,?,?,?,?)", rows)
+        conn.executemany("INSERT INTO T VALUES (?,?,?,?,?,?)", rows)
     return sorted({r[0] for r in rows})
 
 
@@ -161,25 +165,28 @@ def test_every_type_decodes_the_same_from_the_database_json(tmp_path: Path, arra
     seen = {json.dumps(v) for r in flat for v in (r if arrays else r.values())}
     assert {"0.30000000000000004", "5e-324", "9223372036854775807", "null"} <= seen
     assert json.dumps("non-BMP 😀 𝄞 and é (NFC) e\u0301 (NFD)") in seen
-    assert {'"9e999"', '"Inf"'} <= seen
+    assert {'"9e999"', '"Inf"', '"   "'} <= seen
 
 
 @pytest.mark.parametrize(
-    ("value", "written"),
+    ("column", "value", "written"),
     [
-        (b"\x00\xff\x10", '"AP8Q"'),  # base64, as rows write a BLOB
-        (b"\x01", '"AQ=="'),  # SQLite would read this BLOB as JSONB's `true`
-        (-0.0, "-0.0"),  # SQLite's JSON would write 0.0
+        ("V", b"\x00\xff\x10", '"AP8Q"'),  # base64, as rows write a BLOB
+        ("V", b"\x01", '"AQ=="'),  # SQLite would read this BLOB as JSONB's `true`
+        ("S", b"\x01", '"AQ=="'),  # a BLOB in a TEXT column
+        ("U", b"\x00", '"AA=="'),  # ... in a collated one
+        ("R", b"\x01", '"AQ=="'),  # ... in a REAL one
+        ("V", -0.0, "-0.0"),  # SQLite's JSON would write 0.0
     ],
-    ids=["blob", "jsonb-lookalike-blob", "negative-zero"],
+    ids=["blob", "jsonb-lookalike-blob", "blob-in-text", "blob-in-rtrim", "blob-in-real", "-0.0"],
 )
 def test_a_value_json_cannot_write_as_rows_do_sends_the_rest_of_the_domain_to_rows(
-    tmp_path: Path, value: object, written: str
+    tmp_path: Path, column: str, value: object, written: str
 ) -> None:
     db = tmp_path / "blob.sqlite3"
     cids = _types_db(db)
-    with sqlite3.connect(db) as conn:  # one such value, far into the job, no affinity
-        conn.execute("UPDATE T SET V = ? WHERE rowid = 250", (value,))
+    with sqlite3.connect(db) as conn:  # one such value, far into the job
+        conn.execute(f"UPDATE T SET {column} = ? WHERE rowid = 250", (value,))
 
     async def run() -> tuple[list[Any], list[Any]]:
         source = SqliteSource(str(db))
@@ -197,7 +204,7 @@ def test_a_value_json_cannot_write_as_rows_do_sends_the_rest_of_the_domain_to_ro
     assert [_typed(json.loads(d)) for d, _, _ in built] == [
         _typed(json.loads(d)) for d, _, _ in rows
     ]
-    assert any(f'"V":{written}' in d.decode() for d, _, _ in built)
+    assert any(f'"{column}":{written}' in d.decode() for d, _, _ in built)
 
 
 # --- the demo: batches, keys and resumes -------------------------------------------------
