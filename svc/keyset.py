@@ -239,7 +239,7 @@ def json_value_guard(col: str) -> str:
     TEXT < BLOB): only a number is < '' (NULL compares to nothing), only a BLOB is >= x'',
     only an infinite REAL equals 9e999, and atan2 tells -0.0 from 0.0 by its sign. Text and
     NULL, most values, pass two tests; numbers four. Testing for a BLOB first put four tests
-    before every text (6-9 % slower pages); `typeof()` and its text cost more still without
+    before every text (pages 0-10 % slower); `typeof()` and its text cost more still without
     telling -0.0 (bench/json_in_database.py). In the subquery: the same tests in the outer
     query, on its columns, cost ~15 % more."""
     return (
