@@ -182,21 +182,33 @@ def page_queries(plan: Plan) -> dict[str, str]:
     return sqls
 
 
-def page_parts(db: Path, plan: Plan, rounds: int = 9, width: int = 600) -> dict[str, float]:
-    """Rows/s of each of `page_queries` over the same 20 ranges of CIDs, one thread (APSW,
-    the service's 8 MB page cache), best of `rounds` interleaved. Timed in the thread's CPU
-    time: this VM's wall clock drifts with its neighbours more than the CPU time does."""
+def _page_connection(db: Path) -> apsw.Connection:
+    """One thread's connection, with the service's 8 MB page cache."""
     conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
     conn.execute("PRAGMA cache_size=-8192").fetchall()
+    return conn
+
+
+def _read_ranges(conn: apsw.Connection, sql: str, plan: Plan, ranges: int, width: int = 600) -> int:
+    """The rows of the first `ranges` ranges of `width` CIDs, read by one page query each."""
+    rows = 0
+    for start in range(0, ranges * width, width):
+        binds = plan.range_binds(start, start + width, None, 10**6)
+        rows += sum(row[2] for row in conn.execute(sql, binds))
+    return rows
+
+
+def page_parts(db: Path, plan: Plan, rounds: int = 9) -> dict[str, float]:
+    """Rows/s of each of `page_queries` over the same 20 ranges of CIDs, one thread, best
+    of `rounds` interleaved. Timed in the thread's CPU time: this VM's wall clock drifts
+    with its neighbours more than the CPU time does."""
+    conn = _page_connection(db)
     sqls = page_queries(plan)
     best = dict.fromkeys(sqls, 0.0)
     for _ in range(rounds):
         for name, sql in sqls.items():
-            rows = 0
             started = time.thread_time()
-            for start in range(0, 20 * width, width):
-                binds = plan.range_binds(start, start + width, None, 10**6)
-                rows += sum(row[2] for row in conn.execute(sql, binds))
+            rows = _read_ranges(conn, sql, plan, 20)
             best[name] = max(best[name], rows / (time.thread_time() - started))
     return best
 
@@ -205,18 +217,14 @@ def paired(db: Path, plan: Plan, before: str, after: str, rounds: int = 21) -> f
     """Median over `rounds` of before's CPU time over after's, the two run back to back in
     each round (alternating which goes first) over the same 8 ranges of 600 CIDs: a small
     difference that the best-of rounds of `page_parts` lose in this VM's drift."""
-    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
-    conn.execute("PRAGMA cache_size=-8192").fetchall()
+    conn = _page_connection(db)
     sqls = page_queries(plan)
     ratios = []
     for n in range(rounds):
         spent = {}
         for name in (before, after) if n % 2 else (after, before):
             started = time.thread_time()
-            for start in range(0, 8 * 600, 600):
-                conn.execute(
-                    sqls[name], plan.range_binds(start, start + 600, None, 10**6)
-                ).fetchall()
+            _read_ranges(conn, sqls[name], plan, 8)
             spent[name] = time.thread_time() - started
         ratios.append(spent[before] / spent[after])
     return statistics.median(ratios)
