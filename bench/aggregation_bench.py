@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.stream_bench import demo_db, job_cids  # noqa: E402
-from svc.domains import load_domains  # noqa: E402
+from svc.core.domains import load_domains  # noqa: E402
 from tests.servers import ServerProcess, start_server  # noqa: E402
 
 

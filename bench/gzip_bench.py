@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.stream_bench import demo_db, job_cids, new_job, wait_for_totals  # noqa: E402
 from svc import protocol as p  # noqa: E402
-from svc.compression import GzipLines  # noqa: E402
-from svc.domains import load_domains  # noqa: E402
+from svc.core.domains import load_domains  # noqa: E402
+from svc.core.gzip_lines import GzipLines  # noqa: E402
 from tests.servers import start_server  # noqa: E402
 
 MB = 1e6

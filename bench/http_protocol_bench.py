@@ -1,5 +1,5 @@
 """HTTP protocol benchmark: uvicorn's h11 and httptools, and the service's own h11 subclass
-(`svc.http`, with its limits), on the 20,000-CID demo database, in one run:
+(`svc.http.h11`, with its limits), on the 20,000-CID demo database, in one run:
 
 - RSS growth of the server under pipelining: MB of pipelined `GET /healthz` sent on one
   connection that never reads its responses (peak while it lasts, and after the close);
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from bench.stream_bench import demo_db, job_cids, stream_over_http, wait_for_totals  # noqa: E402
 from tests.servers import TEST_SECRET, free_port  # noqa: E402
 
-PROTOCOLS = ("h11", "httptools", "svc.http")
+PROTOCOLS = ("h11", "httptools", "svc.http.h11")
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n"
 
 
@@ -41,7 +41,7 @@ def child(protocol: str, port: int) -> None:
     import logging
 
     from svc.config import Settings
-    from svc.server import serve
+    from svc.run.server import serve
 
     logging.basicConfig(level=logging.WARNING)
     serve(
@@ -49,7 +49,7 @@ def child(protocol: str, port: int) -> None:
         "127.0.0.1",
         port,
         unready_seconds=0,
-        http=None if protocol == "svc.http" else protocol,
+        http=None if protocol == "svc.http.h11" else protocol,
     )
 
 

@@ -10,7 +10,7 @@ With the system's SQLite (the sqlite3 module), over the same history pages of th
   3.40 writes REALs with 15 significant digits: 0.30000000000000004 comes back as 0.3);
 
 and which values the system SQLite's JSON changes, and APSW's bundled SQLite's (none): why
-the service builds JSON in the database with APSW's engine only (`svc.json_batches`, whose
+the service builds JSON in the database with APSW's engine only (`svc.engine.json_batches`, whose
 whole stream `bench/stream_bench.py` measures: ranges of CIDs, two threads).
 
 Then, with APSW, the service's own page query (`keyset.json_page_sql`, ranges of 600 CIDs)
@@ -44,10 +44,10 @@ import msgspec
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from svc import keyset  # noqa: E402
 from svc import protocol as p  # noqa: E402
-from svc.domains import load_domains  # noqa: E402
-from svc.keyset import SQLITE, Key, Plan, page_sql  # noqa: E402
+from svc.core import keyset  # noqa: E402
+from svc.core.domains import load_domains  # noqa: E402
+from svc.core.keyset import SQLITE, Key, Plan, page_sql  # noqa: E402
 
 DOMAIN = load_domains()["history"]
 REAL_COLUMNS = {"QTY", "QTY2"}  # declared REAL in the demo schema

@@ -1,6 +1,6 @@
 """What a full-size job costs in Redis: MEMORY USAGE, create time, load time.
 
-The job: 114,892 CIDs of 16 hex digits, generated as svc/demo.py does (seed 42), two
+The job: 114,892 CIDs of 16 hex digits, generated as svc/sources/demo.py does (seed 42), two
 domains. Measured, each over `--repeat` runs (median and worst):
 
 - the codec alone: blob size, bytes per CID, dumps and loads;
@@ -36,8 +36,8 @@ import redis.asyncio as aioredis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from svc.jobs import codec, new_spec  # noqa: E402
-from svc.jobs.redis import RedisJobStore  # noqa: E402
+from svc.store import codec, new_spec  # noqa: E402
+from svc.store.redis import RedisJobStore  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 from tests.servers import build_demo_db, start_server  # noqa: E402
 

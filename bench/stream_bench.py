@@ -35,12 +35,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench.peers import datasette_csv  # noqa: E402
 from bench.plain_loop import plain_loop  # noqa: E402
-from svc.demo import build_demo_database  # noqa: E402
-from svc.domains import load_domains  # noqa: E402
-from svc.keyset import Key, Plan  # noqa: E402
-from svc.reader import DomainReader  # noqa: E402
+from svc.core.domains import load_domains  # noqa: E402
+from svc.core.keyset import Key, Plan  # noqa: E402
+from svc.core.tokens import Cursor, TokenCodec  # noqa: E402
+from svc.engine.reader import DomainReader  # noqa: E402
+from svc.sources.demo import build_demo_database  # noqa: E402
 from svc.sources.sqlite import SqliteSource  # noqa: E402
-from svc.tokens import Cursor, TokenCodec  # noqa: E402
 from tests.servers import TEST_SECRET, start_server  # noqa: E402
 
 DOMAINS = load_domains()

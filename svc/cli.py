@@ -130,22 +130,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         settings = _settings(args)
         configure(settings.log_format)
-        if settings.workers > 1:  # before svc.metrics is imported (see svc.workers)
-            from svc.workers import serve_workers
+        if settings.workers > 1:  # before svc.metrics is imported (see svc.run.workers)
+            from svc.run.workers import serve_workers
 
             return serve_workers(
                 settings, args.host, args.port, args.graceful_seconds, args.unready_seconds
             )
-        from svc.server import serve
+        from svc.run.server import serve
 
         return serve(settings, args.host, args.port, args.graceful_seconds, args.unready_seconds)
     _basic_logging()
     if args.command == "demo-data":
-        from svc.demo import build_demo_database
+        from svc.sources.demo import build_demo_database
 
         url = args.db_url
         if url and url.startswith("oracle://"):
-            from svc.demo import load_demo_oracle
+            from svc.sources.demo import load_demo_oracle
 
             counts = load_demo_oracle(url, cids=args.cids, seed=args.seed)
             print(f"loaded the Oracle demo tables: {counts}")
@@ -158,14 +158,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"built {path}: {counts}")
         return 0
     if args.command == "migrate":
-        from svc.migrate import migrate
+        from svc.sources.migrate import migrate
 
         url = _settings(args).resolved_db_url()
         applied = migrate(url)
         print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
         return 0
     if args.command == "fetch":
-        from svc.fetch import fetch
+        from svc.client.fetch import fetch
 
         return fetch(
             args.job_url, args.output, api_key=args.api_key, records_only=args.records_only

@@ -1,4 +1,4 @@
-"""The service's one exception tree; `svc.app` maps it to responses in one place.
+"""The service's one exception tree; `svc.http.app` maps it to responses in one place.
 
     TraceError                       500 internal
     ├── BadRequest                   400 invalid_request
@@ -34,7 +34,7 @@
         └── SourceUnavailable        503 source_unavailable
 
 RequestTimeout, HeadersTooLarge, Overloaded and a BadRequest for a malformed request are
-also sent by the HTTP protocol itself (`svc.http`), before or instead of the app.
+also sent by the HTTP protocol itself (`svc.http.h11`), before or instead of the app.
 
 Driver errors (sqlite3, oracledb, redis) are translated into these at the boundary of
 each source and job store and re-raised ``from exc``; their text never reaches a client.

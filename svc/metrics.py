@@ -9,9 +9,6 @@ registry is exposed.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,10 +22,6 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from svc import logs
-from svc.errors import ExportNotFound, JobNotFound, TooManyExports
-from svc.exports.model import ExportRecord
-from svc.jobs import JobSpec, JobStore
-from svc.protocol import DomainTotals
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -77,7 +70,7 @@ PAGE_QUERY_SECONDS = Histogram(
 )
 AGGREGATE_QUERY_SECONDS = Histogram(
     "trace_aggregate_query_seconds",
-    "One declared aggregation over one chunk of a job (svc.keyset.aggregate_sql)",
+    "One declared aggregation over one chunk of a job (svc.core.keyset.aggregate_sql)",
     ["source", "domain"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
@@ -145,83 +138,3 @@ class StreamStats:
         ACTIVE_STREAMS.dec()
         STREAMS_FINISHED.labels(self.outcome).inc()
         self._log.emit(self.domain, self.records, self.bytes, self.outcome)
-
-
-@asynccontextmanager
-async def _store_op(op: str) -> AsyncIterator[None]:
-    started = time.perf_counter()
-    try:
-        yield
-    except Exception as exc:
-        # a missing job or export is an answer, not a failure (so is the export quota)
-        if not isinstance(exc, JobNotFound | ExportNotFound | TooManyExports):
-            STORE_ERRORS.labels(op).inc()
-        raise
-    finally:
-        STORE_SECONDS.labels(op).observe(time.perf_counter() - started)
-
-
-class TimedStore(JobStore):
-    """A job store whose every operation is timed and whose failures are counted."""
-
-    def __init__(self, inner: JobStore) -> None:
-        self.inner = inner
-
-    async def create(self, spec: JobSpec, *, limit: int | None = None) -> None:
-        async with _store_op("create"):
-            await self.inner.create(spec, limit=limit)
-
-    async def get(self, job_id: str) -> JobSpec:
-        async with _store_op("get"):
-            return await self.inner.get(job_id)
-
-    async def get_totals(self, job_id: str) -> dict[str, DomainTotals]:
-        async with _store_op("get_totals"):
-            return await self.inner.get_totals(job_id)
-
-    async def put_totals(self, job_id: str, domain: str, totals: DomainTotals) -> None:
-        async with _store_op("put_totals"):
-            await self.inner.put_totals(job_id, domain, totals)
-
-    async def get_aggregations(self, job_id: str, domain: str) -> bytes | None:
-        async with _store_op("get_aggregations"):
-            return await self.inner.get_aggregations(job_id, domain)
-
-    async def put_aggregations(self, job_id: str, domain: str, blob: bytes) -> None:
-        async with _store_op("put_aggregations"):
-            await self.inner.put_aggregations(job_id, domain, blob)
-
-    async def ping(self) -> None:
-        async with _store_op("ping"):
-            await self.inner.ping()
-
-    async def purge_expired(self) -> int:
-        async with _store_op("purge_expired"):
-            return await self.inner.purge_expired()
-
-    async def create_export(self, export: ExportRecord, *, limit: int | None = None) -> None:
-        async with _store_op("create_export"):
-            await self.inner.create_export(export, limit=limit)
-
-    async def get_export(self, export_id: str) -> ExportRecord:
-        async with _store_op("get_export"):
-            return await self.inner.get_export(export_id)
-
-    async def save_export(self, export: ExportRecord) -> ExportRecord | None:
-        async with _store_op("save_export"):
-            return await self.inner.save_export(export)
-
-    async def active_exports(self) -> list[ExportRecord]:
-        async with _store_op("active_exports"):
-            return await self.inner.active_exports()
-
-    async def expired_exports(self, now: float) -> list[ExportRecord]:
-        async with _store_op("expired_exports"):
-            return await self.inner.expired_exports(now)
-
-    async def delete_export(self, export_id: str) -> None:
-        async with _store_op("delete_export"):
-            await self.inner.delete_export(export_id)
-
-    async def close(self) -> None:
-        await self.inner.close()

@@ -16,7 +16,7 @@ class _Line(msgspec.Struct, tag_field="type", omit_defaults=False):
     pass
 
 
-# --- filters (`where`): the wire form; svc.filters checks them against the domain file ---
+# --- filters (`where`): the wire form; svc.core.filters checks them against the domain file ---
 
 MAX_IN_VALUES = 1000  # values of one `in` list (Oracle's cap on an IN list)
 MAX_FILTER_TEXT = 1000  # characters of one value

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from svc.demo import build_demo_database
+from svc.sources.demo import build_demo_database
 from tests.servers import ServerProcess, start_server
 from tests.support import all_cids
 

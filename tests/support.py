@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from svc.domains import ROWID, Domain, load_domains
+from svc.core.domains import ROWID, Domain, load_domains
 from svc.protocol import Condition, Range
 
 DOMAINS = load_domains()

@@ -9,7 +9,7 @@ from decimal import Decimal
 import msgspec
 
 from svc import protocol as p
-from svc.aggregate import (
+from svc.core.aggregate import (
     DomainMerger,
     add_numbers,
     decode_aggregations,
@@ -17,8 +17,8 @@ from svc.aggregate import (
     fingerprint,
     sql_order,
 )
-from svc.domains import Aggregation, Domain
-from svc.keyset import aggregate_shape
+from svc.core.domains import Aggregation, Domain
+from svc.core.keyset import aggregate_shape
 
 
 def _domain(*aggregations: Aggregation) -> Domain:

@@ -24,20 +24,20 @@ import httpx
 import msgspec
 import pytest
 
-from svc import aggregate
 from svc import protocol as p
 from svc.config import Settings
-from svc.domains import Aggregation, Domain, load_domains, parse_domains
-from svc.jobs import JobStore
-from svc.jobs.embedded import EmbeddedJobStore
-from svc.jobs.redis import RedisJobStore
-from svc.keyset import Plan
-from svc.reader import DomainReader
-from svc.service import Service
+from svc.core import aggregate
+from svc.core.domains import Aggregation, Domain, load_domains, parse_domains
+from svc.core.keyset import Plan
+from svc.core.tokens import TokenCodec
+from svc.engine.ndjson import JobStream
+from svc.engine.reader import DomainReader
+from svc.engine.service import Service
 from svc.sources import Lane, Row
 from svc.sources.sqlite import SqliteSource
-from svc.stream import JobStream
-from svc.tokens import TokenCodec
+from svc.store import JobStore
+from svc.store.embedded import EmbeddedJobStore
+from svc.store.redis import RedisJobStore
 from tests.servers import TEST_SECRET, ServerProcess
 from tests.support import create_job, iter_lines
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from svc.cache import WeightedLru
+from svc.core.lru import WeightedLru
 
 
 def test_evicts_least_recently_used_first_by_weight() -> None:

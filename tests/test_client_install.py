@@ -11,7 +11,7 @@ from tests.servers import ROOT
 
 CHECK = """
 import importlib.util, sys
-import svc.client, svc.fetch
+import svc.client, svc.client.fetch
 from svc.client import TraceClient, AsyncTraceClient
 server = ("starlette", "uvicorn", "redis", "oracledb")
 assert not [m for m in server if importlib.util.find_spec(m)], "server deps installed"

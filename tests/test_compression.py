@@ -1,4 +1,4 @@
-"""svc.compression: Accept-Encoding negotiation, and a gzip member whose every line decodes
+"""svc.core.gzip_lines: Accept-Encoding negotiation, and a gzip member whose every line decodes
 as soon as its bytes are out."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import zlib
 
 import pytest
 
-from svc.compression import GzipLines, accepts_gzip, gzip_body, negotiate, off_loop
 from svc.config import Settings
+from svc.core.gzip_lines import GzipLines, accepts_gzip, gzip_body, negotiate, off_loop
 
 
 @pytest.mark.parametrize(

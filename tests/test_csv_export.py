@@ -22,18 +22,18 @@ import httpx
 import pytest
 import uvicorn
 
-from svc.app import create_app
 from svc.config import Settings
-from svc.csvfmt import complete_rows
-from svc.demo import build_demo_database
-from svc.domains import load_domains
+from svc.core.csv_cells import complete_rows
+from svc.core.domains import load_domains
+from svc.core.tokens import TokenCodec
+from svc.engine.service import Service
 from svc.errors import SourceUnavailable
-from svc.http import protocol_class
-from svc.jobs.embedded import EmbeddedJobStore
-from svc.service import Service
+from svc.http.app import create_app
+from svc.http.h11 import protocol_class
 from svc.sources import Lane, Row
+from svc.sources.demo import build_demo_database
 from svc.sources.sqlite import SqliteSource
-from svc.tokens import TokenCodec
+from svc.store.embedded import EmbeddedJobStore
 from tests.servers import TEST_SECRET, ServerProcess, free_port, start_server
 from tests.support import (
     DOMAINS,

@@ -9,7 +9,7 @@ import io
 from hypothesis import given
 from hypothesis import strategies as st
 
-from svc.csvfmt import BOM, CsvWriter, cell, complete_rows, encode
+from svc.core.csv_cells import BOM, CsvWriter, cell, complete_rows, encode
 
 
 def test_header_rows_and_crlf() -> None:

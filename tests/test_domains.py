@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from svc.domains import ROWID, DomainConfigError, load_domains, parse_domains
+from svc.core.domains import ROWID, DomainConfigError, load_domains, parse_domains
 
 
 def test_default_registry_describes_the_demo_schema() -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from svc.csvfmt import BOM, cell
+from svc.core.csv_cells import BOM, cell
 from tests.servers import ServerProcess, start_server
 from tests.support import DOMAINS, all_cids, create_job, iter_lines, records_of
 

@@ -18,14 +18,14 @@ from typing import Any
 import httpx
 
 from svc.config import Settings
-from svc.domains import load_domains
+from svc.core.domains import load_domains
+from svc.core.tokens import TokenCodec
+from svc.engine.ndjson import JobStream
+from svc.engine.service import Service
 from svc.errors import SourceUnavailable
-from svc.jobs.embedded import EmbeddedJobStore
-from svc.service import Service
 from svc.sources import Lane, Row
 from svc.sources.sqlite import SqliteSource
-from svc.stream import JobStream
-from svc.tokens import TokenCodec
+from svc.store.embedded import EmbeddedJobStore
 from tests.servers import TEST_SECRET, start_server
 from tests.support import DOMAINS, create_job, expected_rows, iter_lines, records_of
 

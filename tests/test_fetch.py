@@ -17,10 +17,10 @@ import httpx
 import pytest
 import respx
 
-import svc.fetch
+import svc.client.fetch
 from svc.client import Retry, TraceClient
-from svc.fetch import fetch, ndjson_checkpoint
-from svc.fetch_progress import make_progress
+from svc.client.fetch import fetch, ndjson_checkpoint
+from svc.client.progress import make_progress
 from tests.cutproxy import CutProxy
 from tests.servers import ROOT, ServerProcess
 from tests.support import DOMAINS, create_job, expected_rows, records_of
@@ -153,7 +153,7 @@ def test_an_unknown_job_leaves_no_file(server: ServerProcess, tmp_path: Path) ->
 
 def test_retries_exhausted_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     quick = functools.partial(TraceClient, retries=Retry(attempts=2, base=0.001))
-    monkeypatch.setattr(svc.fetch, "TraceClient", quick)
+    monkeypatch.setattr(svc.client.fetch, "TraceClient", quick)
     with respx.mock() as router:
         router.get("http://down.test/api/trace/job/j").mock(side_effect=httpx.ConnectError("no"))
         code = fetch("http://down.test/api/trace/job/j", tmp_path / "f", progress_out=io.StringIO())

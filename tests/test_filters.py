@@ -1,4 +1,4 @@
-"""svc.filters: a job's `where` checked against the domain file and made canonical (pure)."""
+"""svc.core.filters: a job's `where` checked against the domain file and made canonical (pure)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ import msgspec
 import pytest
 
 from svc import protocol as p
-from svc.domains import load_domains
+from svc.core.domains import load_domains
+from svc.core.filters import (
+    MAX_WHERE_VALUES,
+    canonical_timestamp,
+    explain_wire_error,
+    normalize_where,
+)
 from svc.errors import InvalidFilter, UnknownDomain
-from svc.filters import MAX_WHERE_VALUES, canonical_timestamp, explain_wire_error, normalize_where
 from svc.protocol import Range
 
 DOMAINS = load_domains()

@@ -17,13 +17,13 @@ import pytest
 from starlette.types import Message
 
 from svc.config import Settings
-from svc.domains import load_domains
-from svc.jobs.embedded import EmbeddedJobStore
-from svc.service import Service
+from svc.core.domains import load_domains
+from svc.core.tokens import TokenCodec
+from svc.engine.ndjson import JobStream
+from svc.engine.service import Service
+from svc.http.responses import NdjsonResponse
 from svc.sources.sqlite import SqliteSource
-from svc.stream import JobStream
-from svc.streaming import NdjsonResponse
-from svc.tokens import TokenCodec
+from svc.store.embedded import EmbeddedJobStore
 from tests.servers import TEST_SECRET, ServerProcess, start_server
 from tests.support import DOMAINS, all_cids, create_job, expected_rows, iter_lines, records_of
 

@@ -20,12 +20,12 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
+from svc.core.export_record import Checkpoint, ExportRecord, new_export_id
 from svc.errors import ExportNotFound, JobNotFound, StoreUnavailable, TooManyExports, TooManyJobs
-from svc.exports.model import Checkpoint, ExportRecord, new_export_id
-from svc.jobs import JobSpec, JobStore, codec, new_spec
-from svc.jobs.embedded import EmbeddedJobStore
-from svc.jobs.redis import RedisJobStore
 from svc.protocol import DomainTotals, Range, Where
+from svc.store import JobSpec, JobStore, codec, new_spec
+from svc.store.embedded import EmbeddedJobStore
+from svc.store.redis import RedisJobStore
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""svc.jobs.codec: exact round trips in every CID form, and the size that keeps Redis small."""
+"""svc.store.codec: exact round trips in every CID form, and the size that keeps Redis small."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from svc.jobs import JobSpec, codec, new_spec
 from svc.protocol import Range
+from svc.store import JobSpec, codec, new_spec
 
 
 def _spec(cids: list[str], **kw: object) -> JobSpec:

@@ -1,4 +1,4 @@
-"""Pages the database builds as JSON (`svc.json_batches`) against rows encoded by the
+"""Pages the database builds as JSON (`svc.engine.json_batches`) against rows encoded by the
 service (`RowBatches`), on real SQLite files through the real source: the same values of
 the same types, the same batches and keys, whatever the limits, range widths and resume
 points; a BLOB sends the rest of a domain to rows; a stopped stream leaves nothing behind."""
@@ -19,19 +19,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from svc import json_batches
 from svc import protocol as p
-from svc.batches import Batches, ReadyBatch, RowBatches
 from svc.config import Settings
-from svc.domains import Domain, parse_domains
-from svc.jobs.embedded import EmbeddedJobStore
-from svc.json_batches import JsonBatches, ReadAhead
-from svc.keyset import Key, Plan
-from svc.reader import DomainReader
-from svc.service import Service
+from svc.core.domains import Domain, parse_domains
+from svc.core.keyset import Key, Plan
+from svc.core.tokens import TokenCodec
+from svc.engine import json_batches
+from svc.engine.batches import Batches, ReadyBatch, RowBatches
+from svc.engine.json_batches import JsonBatches, ReadAhead
+from svc.engine.ndjson import JobStream
+from svc.engine.reader import DomainReader
+from svc.engine.service import Service
 from svc.sources.sqlite import SqliteSource
-from svc.stream import JobStream
-from svc.tokens import TokenCodec
+from svc.store.embedded import EmbeddedJobStore
 from tests.servers import TEST_SECRET
 from tests.support import DOMAINS, all_cids
 

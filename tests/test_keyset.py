@@ -10,9 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from svc.demo import build_demo_database
-from svc.domains import parse_domains
-from svc.keyset import (
+from svc.core.domains import parse_domains
+from svc.core.keyset import (
     ORACLE,
     SQLITE,
     FilterSlot,
@@ -28,6 +27,7 @@ from svc.keyset import (
     where_shape,
 )
 from svc.protocol import Condition, Range
+from svc.sources.demo import build_demo_database
 from tests.support import DOMAINS, FILTER_CASES, all_cids, expected_rows
 
 HISTORY = DOMAINS["history"]

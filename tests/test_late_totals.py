@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from svc.config import Settings
-from svc.domains import load_domains
-from svc.jobs.embedded import EmbeddedJobStore
-from svc.service import Service
+from svc.core.domains import load_domains
+from svc.core.tokens import TokenCodec
+from svc.engine.ndjson import JobStream
+from svc.engine.service import Service
 from svc.sources import Lane, Row
 from svc.sources.sqlite import SqliteSource
-from svc.stream import JobStream
-from svc.tokens import TokenCodec
+from svc.store.embedded import EmbeddedJobStore
 from tests.servers import TEST_SECRET
 from tests.support import DOMAINS, expected_rows, records_of
 

@@ -12,10 +12,10 @@ import pytest
 from openapi_spec_validator import validate
 from starlette.routing import Mount, Route
 
-from svc import openapi
-from svc.app import create_app
 from svc.config import Settings
-from svc.service import Service
+from svc.engine.service import Service
+from svc.http import openapi
+from svc.http.app import create_app
 from tests.servers import ServerProcess
 from tests.support import create_job, iter_lines
 

@@ -26,11 +26,9 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from svc import migrate
-from svc.demo import build_demo_database
-from svc.domains import Domain, parse_domains
-from svc.filters import canonical_timestamp
-from svc.keyset import (
+from svc.core.domains import Domain, parse_domains
+from svc.core.filters import canonical_timestamp
+from svc.core.keyset import (
     ORACLE,
     SLOTS,
     Key,
@@ -44,11 +42,12 @@ from svc.keyset import (
     totals_sql,
     where_shape,
 )
-from svc.migrate import migration_files
+from svc.engine.reader import DomainReader
 from svc.protocol import Range
-from svc.reader import DomainReader
-from svc.sources import Lane, Row, Source
+from svc.sources import Lane, Row, Source, migrate
 from svc.sources import oracle as ora
+from svc.sources.demo import build_demo_database
+from svc.sources.migrate import migration_files
 from svc.sources.sqlite import SqliteSource
 from tests.support import DOMAINS, FILTER_CASES, expected_rows
 

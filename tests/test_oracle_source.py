@@ -15,9 +15,9 @@ import pytest
 
 from svc import protocol as p
 from svc.config import Settings
-from svc.domains import load_domains, parse_domains
+from svc.core.domains import load_domains, parse_domains
+from svc.core.keyset import ORACLE, RID_ALIAS, SQLITE, UTC_ALIAS, page_sql
 from svc.errors import SourceMisconfigured, SourceUnavailable
-from svc.keyset import ORACLE, RID_ALIAS, SQLITE, UTC_ALIAS, page_sql
 from svc.sources import Row, open_source
 from svc.sources import oracle as ora
 from tests.oracle_fakes import _Conn, _Cursor, _dpy, _ora, _Pool, _source_with, oe, oracle_source

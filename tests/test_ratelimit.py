@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from svc.ratelimit import TokenBuckets
+from svc.core.ratelimit import TokenBuckets
 
 
 class Clock:

@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from svc.errors import JobNotFound, StoreUnavailable
-from svc.jobs import new_spec
-from svc.jobs.redis import RedisJobStore
 from svc.protocol import DomainTotals
+from svc.store import new_spec
+from svc.store.redis import RedisJobStore
 from tests.redis_server import RedisServer
 from tests.servers import ServerProcess, build_demo_db, start_server
 from tests.support import DOMAINS, expected_rows, records_of

@@ -10,7 +10,7 @@ import oracledb
 import pytest
 
 from svc.config import Settings
-from svc.server import build_service
+from svc.run.server import build_service
 from svc.sources import oracle as ora
 from tests.oracle_fakes import oracle_source
 

@@ -21,9 +21,9 @@ import sqlglot
 from sqlglot import exp
 
 from svc import protocol as p
-from svc.domains import Domain, parse_domains
-from svc.keyset import ORACLE, SQLITE, Key, Plan, page_sql
-from svc.reader import DomainReader
+from svc.core.domains import Domain, parse_domains
+from svc.core.keyset import ORACLE, SQLITE, Key, Plan, page_sql
+from svc.engine.reader import DomainReader
 from svc.sources import Row, Source
 from svc.sources.sqlite import SqliteSource
 from tests.support import expected_rows

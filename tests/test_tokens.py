@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from svc.core.tokens import Cursor, TokenCodec
 from svc.errors import InvalidToken, TokenJobMismatch
-from svc.tokens import Cursor, TokenCodec
 
 SECRET = "s" * 32
 codec = TokenCodec([SECRET])

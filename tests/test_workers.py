@@ -20,10 +20,10 @@ from typing import Any
 
 import httpx
 
-from svc.demo import build_demo_database
 from svc.exports.runner import worker_identity
-from svc.jobs import new_spec
-from svc.jobs.embedded import EmbeddedJobStore
+from svc.sources.demo import build_demo_database
+from svc.store import new_spec
+from svc.store.embedded import EmbeddedJobStore
 from tests.servers import ROOT, free_port, start_server
 from tests.support import DOMAINS, all_cids, create_job, expected_rows, iter_lines, records_of
 

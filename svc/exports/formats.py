@@ -13,7 +13,7 @@ export is byte for byte the export that was not interrupted.
   member on the demo data (3.8% at 700). A line is one record with its domain first,
   `{"_domain": "history", ...}`: the lines of `trace-svc fetch --records-only`.
 - ``csv.zip``: one CSV file per domain (UTF-8 with a BOM, a header row, cells of
-  `svc.csvfmt` with formula defusing: files people open in Excel), each appended to as
+  `svc.core.csv_cells` with formula defusing: files people open in Excel), each appended to as
   a plain file, then zipped in one pass (stdlib zipfile, deflate) once every domain is
   written. A zip's central directory is written last, so it cannot be checkpointed
   mid-entry; plain CSV can. The cost: the uncompressed CSV on disk until it is zipped
@@ -34,8 +34,8 @@ from pathlib import Path
 import msgspec
 
 from svc import protocol as p
-from svc.csvfmt import BOM, CsvWriter
-from svc.domains import Domain
+from svc.core.csv_cells import BOM, CsvWriter
+from svc.core.domains import Domain
 from svc.sources import Row
 
 DOMAIN_KEY = "_domain"  # as in `trace-svc fetch --records-only`

@@ -43,12 +43,12 @@ from typing import TypeVar
 
 from svc import process
 from svc import protocol as p
+from svc.core.export_record import ACTIVE, Checkpoint, ExportRecord, new_export_id
+from svc.engine.service import Service, start_key
 from svc.errors import ExportNotFound, ExportStorageFull, JobNotFound, TraceError
 from svc.exports.formats import ExportWriter, writer_for
-from svc.exports.model import ACTIVE, Checkpoint, ExportRecord, new_export_id
 from svc.exports.storage import MEDIA_TYPES, Storage
-from svc.jobs import JobSpec
-from svc.service import Service, start_key
+from svc.store import JobSpec
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,7 +1,7 @@
 """Sources: the databases trace rows are read from.
 
 `Source` is the interface; `SqliteSource` (the embedded demo default) and `OracleSource`
-(production) implement it. A source runs the pure SQL of `svc.keyset` with its binds,
+(production) implement it. A source runs the pure SQL of `svc.core.keyset` with its binds,
 holds no cursor or connection between calls, and raises the service's own errors
 (`SourceUnavailable`, `SnapshotTooOld`) instead of its driver's.
 """
@@ -13,14 +13,14 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from svc.config import Settings
-from svc.domains import Domain
-from svc.keyset import Dialect
+from svc.core.domains import Domain
+from svc.core.keyset import Dialect
 
 Row = tuple[Any, ...]
 
 # Which work a query is for. Each lane has its own bounded workers, so counting a flood of
 # new jobs cannot starve the streams, and neither can starve a readiness probe. "json" is
-# a page the database builds as JSON (`svc.json_batches`; only where `builds_json`).
+# a page the database builds as JSON (`svc.engine.json_batches`; only where `builds_json`).
 Lane = Literal["read", "json", "count", "control"]
 
 

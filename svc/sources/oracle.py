@@ -23,8 +23,8 @@
   for a table, column, grant or tie-break that does not fit, else `SourceError`): not
   retryable. The driver's text goes to the log only.
 
-Migrations (`svc.migrate`) and the demo loader (`svc.demo`) use the driver's synchronous
-API in their own modules: they are commands, not the service.
+Migrations (`svc.sources.migrate`) and the demo loader (`svc.sources.demo`) use the
+driver's synchronous API in their own modules: they are commands, not the service.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ from urllib.parse import unquote, urlsplit
 import oracledb
 
 from svc.config import Settings
-from svc.domains import ROWID, Domain, canonical
+from svc.core.domains import ROWID, Domain, canonical
+from svc.core.keyset import ORACLE, RID_ALIAS, UTC_ALIAS
 from svc.errors import (
     SnapshotTooOld,
     SourceError,
@@ -50,7 +51,6 @@ from svc.errors import (
     SourceUnavailable,
     TraceError,
 )
-from svc.keyset import ORACLE, RID_ALIAS, UTC_ALIAS
 from svc.sources import Lane, Row, Source
 
 log = logging.getLogger(__name__)

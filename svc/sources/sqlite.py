@@ -8,7 +8,7 @@ readiness and the demo, so none waits behind another's queue.
 The driver is APSW, not the standard library's sqlite3 module: it bundles a current
 SQLite, whose JSON functions write REALs exactly (17 significant digits where needed; the
 system's SQLite 3.40 rounds them to 15), and it hands rows over faster. `builds_json` says
-whether this engine can build pages (`svc.json_batches`): it is probed, not assumed.
+whether this engine can build pages (`svc.engine.json_batches`): it is probed, not assumed.
 
 One thread for row pages, not four: the driver releases the interpreter lock for each
 step of a query and takes it back to build each row, so reading threads running at once
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import apsw
 
+from svc.core.keyset import SQLITE, json_value_guard
 from svc.errors import SourceUnavailable
-from svc.keyset import SQLITE, json_value_guard
 from svc.sources import JsonUnsupported, Lane, Row, Source
 
 log = logging.getLogger(__name__)

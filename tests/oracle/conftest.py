@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from svc.demo import load_demo_oracle
-from svc.migrate import migrate_oracle
+from svc.sources.demo import load_demo_oracle
+from svc.sources.migrate import migrate_oracle
 from tests.oracle.live import DEMO_CIDS, DSN, JOB_CIDS, connect, truth
 from tests.servers import ServerProcess, start_server
 from tests.support import DOMAINS

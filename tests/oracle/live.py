@@ -21,7 +21,7 @@ import msgspec
 import oracledb
 import pytest
 
-from svc.domains import Domain
+from svc.core.domains import Domain
 from svc.sources.oracle import MODULE, SESSION_SETUP, output_type_handler, parse_url
 
 DSN = os.environ.get("TRACE_TEST_ORACLE_DSN", "")

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from svc.config import Settings
+from svc.core.keyset import ORACLE, Plan, page_sql
 from svc.errors import SnapshotTooOld
-from svc.keyset import ORACLE, Plan, page_sql
 from svc.sources.oracle import OracleSource
 from tests.oracle.conftest import oracle_server
 from tests.oracle.live import DSN, LIVE, connect, kill, service_sessions

@@ -14,7 +14,7 @@ from __future__ import annotations
 import oracledb
 import pytest
 
-from svc.keyset import ORACLE, Key, Plan, page_sql
+from svc.core.keyset import ORACLE, Key, Plan, page_sql
 from svc.sources.oracle import output_type_handler
 from tests.oracle.live import LIVE, connect
 from tests.support import DOMAINS

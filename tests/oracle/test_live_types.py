@@ -17,10 +17,10 @@ import oracledb
 import pytest
 
 from svc import protocol as p
-from svc.domains import Domain, parse_domains
+from svc.core.domains import Domain, parse_domains
+from svc.core.keyset import Plan
+from svc.engine.reader import DomainReader
 from svc.errors import SourceMisconfigured
-from svc.keyset import Plan
-from svc.reader import DomainReader
 from svc.sources import oracle as ora
 from tests.oracle.live import DSN, LIVE, connect
 from tests.oracle_fakes import oracle_source

@@ -4,7 +4,7 @@ flow control and liveness. `StreamResponse` does the sending; `NdjsonResponse` a
 
 - Lines are handed to the server one at a time. The server writes a line into its socket
   buffer and, when that buffer is full, makes the next send wait until it has drained;
-  so a slow reader holds its stream at one line in flight (see `svc.stream`).
+  so a slow reader holds its stream at one line in flight (see `svc.engine.ndjson`).
 - A line that has not drained within `SHED_SECONDS` tells the body to drop what it read
   ahead (`shed`): a client that stops reading holds its stream's lines, not its pages.
 - One watchdog task per stream, not per batch: it writes a heartbeat line when nothing
@@ -20,7 +20,7 @@ flow control and liveness. `StreamResponse` does the sending; `NdjsonResponse` a
   chunked encoding: the client sees an incomplete body, never a short file that looks
   complete. A body's generator asks for that by raising `Abort`.
 - With `gzip_level`, the body is one gzip member and every line (heartbeats and the last
-  words included) is sync-flushed as it is written (`svc.compression`); at levels above 3,
+  words included) is sync-flushed as it is written (`svc.core.gzip_lines`); at levels above 3,
   large lines are compressed in a thread, off the event loop. An aborted body ends without
   the gzip trailer as well as without the last chunk.
 """
@@ -30,17 +30,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from svc import metrics
-from svc.compression import GzipLines, off_loop
-from svc.jobs import JobSpec
-from svc.stream import HEARTBEAT_LINE, reconnect_line
+from svc.core.gzip_lines import GzipLines, off_loop
+from svc.engine.body import Abort, Body
+from svc.engine.ndjson import HEARTBEAT_LINE, reconnect_line
 
 log = logging.getLogger(__name__)
 
@@ -59,26 +58,6 @@ class _Wire:
     shed: bool = False  # the body was told to drop its read-ahead during this send
     slow: bool = False
     gone: bool = False
-
-
-class Body(Protocol):
-    """What a StreamResponse sends: `lines()` (chunks of bytes), `since` (the position
-    of the last whole record sent) and `outcome` (how it ended; set by the body, and to
-    `slow_reader` by the response)."""
-
-    spec: JobSpec
-    since: str | None
-    outcome: str
-
-    def lines(self) -> AsyncGenerator[bytes, None]: ...
-
-    def shed(self) -> None:
-        """The client has not taken a line for `SHED_SECONDS`: drop what was read ahead."""
-
-
-class Abort(Exception):
-    """Raised by a body's `lines()`: end the response without its last chunk (the body
-    has set its outcome). The connection is closed; the client sees an incomplete body."""
 
 
 class StreamResponse(Response):

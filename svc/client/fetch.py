@@ -36,7 +36,7 @@ from svc.client import (
     TraceClient,
     TraceClientError,
 )
-from svc.fetch_progress import Progress, make_progress
+from svc.client.progress import Progress, make_progress
 
 EXIT_OK, EXIT_FAILED, EXIT_RETRY, EXIT_INTERRUPTED = 0, 1, 2, 130
 DOMAIN_KEY = "_domain"

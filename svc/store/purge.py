@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from svc.jobs import JobStore
+from svc.store import JobStore
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from typing import Any
 import msgspec
 
 from svc import protocol as p
-from svc.domains import Aggregation, Domain
-from svc.keyset import aggregate_shape
+from svc.core.domains import Aggregation, Domain
+from svc.core.keyset import aggregate_shape
 
 MAX_TRACKED_GROUPS = 100_000
 _BUCKETS = 64  # distinct fingerprints are counted bucket by bucket: small temporary sets

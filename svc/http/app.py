@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hmac
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -22,9 +21,14 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from svc import compression, csvfmt, logs, metrics, openapi
+from svc import logs, metrics
 from svc import protocol as p
-from svc.csvexport import CsvOptions, DomainCsv, filename
+from svc.core import csv_cells, gzip_lines
+from svc.core.export_record import ExportRecord
+from svc.core.filters import MAX_WHERE_VALUES, explain_wire_error
+from svc.engine.csv_download import CsvOptions, DomainCsv, filename
+from svc.engine.ndjson import JobStream
+from svc.engine.service import Service
 from svc.errors import (
     BadRequest,
     Draining,
@@ -38,26 +42,24 @@ from svc.errors import (
     RequestTimeout,
     TooManyCids,
     TraceError,
-    Unauthorized,
     UnsupportedMediaType,
 )
-from svc.exports.model import ExportRecord
 from svc.exports.ranges import requested_range
 from svc.exports.responses import FileRangeResponse
 from svc.exports.runner import ExportRunner, status_of
 from svc.exports.storage import MEDIA_TYPES, open_storage
-from svc.filters import MAX_WHERE_VALUES, explain_wire_error
-from svc.jobs import JobSpec
-from svc.jobs.purge import purge_periodically
-from svc.service import Service, owner_of
-from svc.stream import JobStream
-from svc.streaming import CSV, CsvResponse, NdjsonResponse
+from svc.http import openapi
+from svc.http.auth import authorize
+from svc.http.responses import CSV, CsvResponse, NdjsonResponse
+from svc.sources.demo import random_cids
+from svc.store import JobSpec
+from svc.store.purge import purge_periodically
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
-FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
+FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"
 _MAX_CID_CHARS = 64
 _DIGITS = re.compile(r"[0-9]{1,15}")
 _BODY_BYTES_PER_CID = 80  # a quoted 64-char CID, a comma and JSON whitespace
@@ -100,28 +102,6 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 def _service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
-
-
-def _authorize(request: Request) -> str | None:
-    """The caller's owner fingerprint; raises Unauthorized when keys are on and none match.
-
-    The key comes in `Authorization: Bearer KEY` or `X-Api-Key: KEY`; an empty header is
-    no header, and two headers that name different keys are refused.
-    """
-    keys = _service(request).settings.api_keys
-    if not keys:
-        return None
-    auth = request.headers.get("authorization", "")
-    bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-    header = request.headers.get("x-api-key", "").strip()
-    if bearer and header and not hmac.compare_digest(bearer.encode(), header.encode()):
-        raise Unauthorized("Authorization and X-Api-Key name different keys")
-    given = bearer or header
-    if given:
-        for key in keys:
-            if hmac.compare_digest(given.encode(), key.encode()):
-                return owner_of(key)
-    raise Unauthorized()
 
 
 def _client(request: Request, owner: str | None) -> str:
@@ -202,7 +182,7 @@ def _validate_cids(cids: list[str]) -> None:
 
 
 async def create_job(request: Request) -> Response:
-    owner = _authorize(request)
+    owner = authorize(request)
     service = _service(request)
     service.admit_job(_client(request, owner))
     _check_media_type(request)
@@ -262,7 +242,7 @@ def _background(request: Request, work: Awaitable[Any]) -> None:
 
 async def describe_job(request: Request) -> Response:
     service = _service(request)
-    spec = await service.job(request.path_params["job_id"], _authorize(request))
+    spec = await service.job(request.path_params["job_id"], authorize(request))
     totals = await service.store.get_totals(spec.job_id)
     return _json(
         p.JobDescription(
@@ -294,7 +274,7 @@ async def stream(request: Request) -> Response:
     service = _service(request)
     if service.draining.is_set():  # a new stream here would end at its first batch
         raise Draining()
-    owner = _authorize(request)
+    owner = authorize(request)
     spec = await service.job(request.path_params["job_id"], owner)
     since = request.query_params.get("since")
     cursor = service.cursor(spec, since)
@@ -303,7 +283,7 @@ async def stream(request: Request) -> Response:
     settings = service.settings
     if settings.gzip_level:
         headers["Vary"] = "Accept-Encoding"
-    gzip_level = compression.negotiate(request.headers.get("accept-encoding"), settings.gzip_level)
+    gzip_level = gzip_lines.negotiate(request.headers.get("accept-encoding"), settings.gzip_level)
     job_stream = JobStream(service, spec, cursor, since, arrays)
     if request.method == "HEAD":  # the headers a GET would get; the job is not run
         return NdjsonResponse(
@@ -340,7 +320,7 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 async def result_page(request: Request) -> Response:
     service = _service(request)
-    owner = _authorize(request)
+    owner = authorize(request)
     spec = await service.job(request.path_params["job_id"], owner)
     settings = service.settings
     limit = _int_param(request, "limit", settings.batch_size, 1, settings.max_page_limit)
@@ -369,7 +349,7 @@ async def result_page(request: Request) -> Response:
         )
         headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
     if fmt == "csv":  # the same records, with a header row; no BOM, values as they are
-        body = await asyncio.to_thread(csvfmt.encode, page.columns or [], page.data)
+        body = await asyncio.to_thread(csv_cells.encode, page.columns or [], page.data)
         response = Response(body.encode(), headers=headers, media_type=CSV)
     else:
         response = _json(page, headers=headers)
@@ -382,13 +362,13 @@ async def _maybe_gzip(request: Request, response: Response, level: int) -> Respo
     if not level:
         return response
     response.headers["Vary"] = "Accept-Encoding"
-    level = compression.negotiate(request.headers.get("accept-encoding"), level)
-    if level and len(response.body) >= compression.MIN_BYTES:
+    level = gzip_lines.negotiate(request.headers.get("accept-encoding"), level)
+    if level and len(response.body) >= gzip_lines.MIN_BYTES:
         body = bytes(response.body)
-        if compression.off_loop(level, len(body)):
-            response.body = await asyncio.to_thread(compression.gzip_body, body, level)
+        if gzip_lines.off_loop(level, len(body)):
+            response.body = await asyncio.to_thread(gzip_lines.gzip_body, body, level)
         else:
-            response.body = compression.gzip_body(body, level)
+            response.body = gzip_lines.gzip_body(body, level)
         response.headers["Content-Length"] = str(len(response.body))
         response.headers["Content-Encoding"] = "gzip"
         metrics.GZIP_BYTES.inc(len(response.body))
@@ -409,7 +389,7 @@ async def export_csv(request: Request) -> Response:
     service = _service(request)
     if service.draining.is_set():  # the download would end at its first batch
         raise Draining()
-    owner = _authorize(request)
+    owner = authorize(request)
     spec = await service.job(request.path_params["job_id"], owner)
     offset = None
     if "offset" in request.query_params:
@@ -457,7 +437,7 @@ async def create_export(request: Request) -> Response:
     service = _service(request)
     if service.draining.is_set():
         raise Draining()
-    owner = _authorize(request)
+    owner = authorize(request)
     spec = await service.job(request.path_params["job_id"], owner)
     _check_media_type(request)
     body = await _read_body(request, _EXPORT_BODY_BYTES)
@@ -474,7 +454,7 @@ async def create_export(request: Request) -> Response:
 
 async def _export_of(request: Request) -> tuple[ExportRunner, ExportRecord]:
     service = _service(request)
-    spec = await service.job(request.path_params["job_id"], _authorize(request))
+    spec = await service.job(request.path_params["job_id"], authorize(request))
     export_id = request.path_params["export_id"]
     if len(export_id) > _MAX_EXPORT_ID_CHARS:
         raise ExportNotFound()
@@ -521,7 +501,7 @@ async def export_file(request: Request) -> Response:
 
 async def job_aggregation(request: Request) -> Response:
     service = _service(request)
-    owner = _authorize(request)
+    owner = authorize(request)
     spec = await service.job(request.path_params["job_id"], owner)
     with service.admission.slot(_client(request, owner)):
         result = await _unless_gone(request, service.aggregation(spec))
@@ -529,7 +509,7 @@ async def job_aggregation(request: Request) -> Response:
 
 
 async def list_domains(request: Request) -> Response:
-    _authorize(request)
+    authorize(request)
     service = _service(request)
     return _json(
         p.DomainList(
@@ -546,10 +526,12 @@ async def list_domains(request: Request) -> Response:
 
 
 async def demo_cids(request: Request) -> Response:
-    _authorize(request)
+    authorize(request)
     service = _service(request)
     n = _int_param(request, "n", 100, 1, service.settings.max_cids)
-    return _json(p.DemoCids(await service.demo_cids(n)))
+    if service.settings.db_url is not None:
+        raise NotFound("demo CIDs exist only on the embedded demo database")
+    return _json(p.DemoCids(await random_cids(service.source, n)))
 
 
 async def healthz(request: Request) -> Response:
@@ -560,7 +542,7 @@ async def metrics_text(request: Request) -> Response:
     """Every metric of `svc.metrics`, in Prometheus text format."""
     service = _service(request)
     if not service.settings.metrics_public:
-        _authorize(request)
+        authorize(request)
     body = metrics.exposition(service.source.in_use, service.draining.is_set())
     return Response(body, media_type=metrics.CONTENT_TYPE)
 

@@ -3,7 +3,7 @@
 On SIGTERM/SIGINT the server first marks itself draining (readiness turns 503, every
 stream finishes its batch in flight and ends with a `reconnect` line carrying its last
 token), then lets uvicorn close the connections and stop. With `workers` above 1,
-`svc.workers` runs this same server, protocol and drain in each worker process.
+`svc.run.workers` runs this same server, protocol and drain in each worker process.
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from types import FrameType
 import uvicorn
 from starlette.applications import Starlette
 
-from svc.app import create_app
 from svc.config import Settings
-from svc.domains import load_domains
-from svc.http import protocol_class
-from svc.jobs import open_store
-from svc.metrics import TimedStore
-from svc.service import Service
+from svc.core.domains import load_domains
+from svc.core.tokens import TokenCodec
+from svc.engine.service import Service
+from svc.http.app import create_app
+from svc.http.h11 import protocol_class
 from svc.sources import open_source
-from svc.tokens import TokenCodec
+from svc.store import open_store
+from svc.store.timed import TimedStore
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 def ensure_demo_database(settings: Settings) -> None:
     """With no TRACE_DB_URL, build the demo database once, so one command starts a service."""
     if settings.db_url is None and not settings.demo_db_path.exists():
-        from svc.demo import build_demo_database
+        from svc.sources.demo import build_demo_database
 
         log.warning(
             "building the demo database (%d CIDs) at %s", settings.demo_cids, settings.demo_db_path
@@ -107,7 +107,7 @@ def serve(
     http: type[asyncio.Protocol] | str | None = None,
 ) -> int:
     """Serve on host:port in this process until stopped; `http` replaces the HTTP protocol
-    (benchmarks compare them). Several workers: `svc.workers.serve_workers`."""
+    (benchmarks compare them). Several workers: `svc.run.workers.serve_workers`."""
     ensure_demo_database(settings)
     run_server(settings, host, port, graceful_seconds, unready_seconds, http=http)
     return 0

@@ -11,7 +11,7 @@ requests never read by the client do not grow its memory), with what it lacks:
   503 `overloaded` and the connection is closed;
 - its own protocol errors (a malformed request, a head over `max_header_bytes`) as
   `application/problem+json` with `Connection: close` instead of text/plain;
-- `Connection: close` on the app's 408 (a body that did not arrive, see `svc.app`).
+- `Connection: close` on the app's 408 (a body that did not arrive, see `svc.http.app`).
 
 The body timeout is enforced where the app reads the body; the header size limit and the
 keep-alive timeout are uvicorn's own (`h11_max_incomplete_event_size`, `timeout_keep_alive`).
@@ -49,7 +49,7 @@ class Limits:
 
 
 def problem(error: TraceError) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    """The headers and problem+json body `svc.app` sends for the same error, and close."""
+    """The headers and problem+json body `svc.http.app` sends for the same error, and close."""
     body = p.encode(
         {
             "type": f"/problems/{error.code}",

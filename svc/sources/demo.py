@@ -15,9 +15,12 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from svc.migrate import migrate_sqlite
+from svc.sources.migrate import migrate_sqlite
+
+if TYPE_CHECKING:
+    from svc.sources import Source
 
 _STEPS = [
     ("WAFER-SAW", "WC-SAW", "SAW"),
@@ -55,7 +58,6 @@ _COMMENTS = [
     "released after review",
 ]
 # A sample of the demo's CIDs, for the front end's "demo CIDs" button.
-DEMO_CIDS_SQL = "SELECT CONTAINERID FROM TRACE_DEMO_CONTAINERS ORDER BY random() LIMIT :n"
 _EPOCH = 1_735_689_600  # 2025-01-01T00:00:00Z
 _SPAN = 120 * 86400
 
@@ -194,7 +196,7 @@ def load_demo_oracle(db_url: str, cids: int, seed: int = 42, batch: int = 10_000
     time order (so ROWID order is not CID order); the tables are migrated first and
     their optimizer statistics gathered last.
     """
-    from svc.migrate import migrate_oracle
+    from svc.sources.migrate import migrate_oracle
     from svc.sources.oracle import connect
 
     migrate_oracle(db_url)
@@ -233,3 +235,12 @@ def load_demo_oracle(db_url: str, cids: int, seed: int = 42, batch: int = 10_000
                 {"t": table},
             )
     return counts
+
+
+_RANDOM_CIDS_SQL = "SELECT CONTAINERID FROM TRACE_DEMO_CONTAINERS ORDER BY random() LIMIT :n"
+
+
+async def random_cids(source: Source, n: int) -> list[str]:
+    """`n` random CIDs of the embedded demo database (`GET /api/demo/cids`)."""
+    rows = await source.fetch(_RANDOM_CIDS_SQL, {"n": n}, lane="control")
+    return [r[0] for r in rows]

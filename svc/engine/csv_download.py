@@ -1,9 +1,9 @@
 """One domain of a job as one CSV file, read and sent a batch at a time.
 
 The body of `GET /api/trace/job/{id}/export.csv`. Its memory is one batch, as in
-`svc.stream`: a page of rows is encoded (`svc.csvfmt`) and dropped before its chunk is
-handed on, and the next page is read only once the server took that chunk, which it does
-once the chunk before has drained to the socket.
+`svc.engine.ndjson`: a page of rows is encoded (`svc.core.csv_cells`) and dropped
+before its chunk is handed on, and the next page is read only once the server took that
+chunk, which it does once the chunk before has drained to the socket.
 
 It starts at the domain's first record, right after a `since` token of the domain (from
 a stream or a page), or at the `offset`-th record. A CSV file has no place for a token,
@@ -22,14 +22,14 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
 from svc import metrics
-from svc.csvfmt import BOM, CsvWriter
+from svc.core.csv_cells import BOM, CsvWriter
+from svc.core.tokens import Cursor
+from svc.engine.body import Abort
+from svc.engine.reader import Batch
+from svc.engine.service import Service, start_key
 from svc.errors import TraceError
-from svc.jobs import JobSpec
-from svc.reader import Batch
-from svc.service import Service, start_key
 from svc.sources import Row
-from svc.streaming import Abort
-from svc.tokens import Cursor
+from svc.store import JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 class CsvOptions:
     """`header`: begin with the header row (and the BOM); off, the bytes continue a file.
     `spreadsheet`: for Excel and LibreOffice: a UTF-8 BOM before the header row, and text
-    cells that would start a formula defused (see `svc.csvfmt`)."""
+    cells that would start a formula defused (see `svc.core.csv_cells`)."""
 
     header: bool = True
     spreadsheet: bool = True

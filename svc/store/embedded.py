@@ -35,12 +35,12 @@ from typing import TypeVar
 
 import msgspec
 
+from svc.core import export_record as exports
+from svc.core.export_record import ExportRecord
 from svc.errors import ExportNotFound, JobNotFound, StoreUnavailable, TooManyExports, TooManyJobs
-from svc.exports import model as exports
-from svc.exports.model import ExportRecord
-from svc.jobs import JobSpec, JobStore, codec
-from svc.jobs.cache import SpecCache
 from svc.protocol import DomainTotals
+from svc.store import JobSpec, JobStore, codec
+from svc.store.spec_cache import SpecCache
 
 T = TypeVar("T")
 

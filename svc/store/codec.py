@@ -22,7 +22,7 @@ import zlib
 
 import msgspec
 
-from svc.jobs import JobSpec
+from svc.store import JobSpec
 
 _VERSION = b"J2"
 _READABLE = (b"J1", b"J2")

@@ -12,7 +12,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def migration_files(dialect: str) -> list[Path]:

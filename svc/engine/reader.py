@@ -15,9 +15,9 @@ from functools import lru_cache
 from typing import Any
 
 from svc import protocol as p
-from svc.aggregate import DomainMerger
-from svc.domains import Domain
-from svc.keyset import (
+from svc.core.aggregate import DomainMerger
+from svc.core.domains import Domain
+from svc.core.keyset import (
     Conditions,
     Dialect,
     Key,
@@ -49,7 +49,7 @@ _distinct_sql = lru_cache(maxsize=64)(distinct_sql)
 
 
 class DomainReader:
-    """`where`: the job's filter of this domain (canonical, `svc.filters`); every page,
+    """`where`: the job's filter of this domain (canonical, `svc.core.filters`); every page,
     offset page and count applies it."""
 
     def __init__(
@@ -157,7 +157,7 @@ class DomainReader:
     async def aggregate(self) -> dict[str, p.Aggregate]:
         """The domain's declared aggregations over the job, on the count lane (one query at
         a time, as counting): per chunk, one grouped query for every count, sum and
-        min_max, and one per distinct count, merged as they come (`svc.aggregate`).
+        min_max, and one per distinct count, merged as they come (`svc.core.aggregate`).
 
         Chunk by chunk: a chunk's queries follow each other while its rows are still in
         the database's cache. Nothing but the merged groups is held.

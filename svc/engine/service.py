@@ -3,47 +3,44 @@
 Routes and the stream ask this object for jobs, pages, positions and totals; it owns no
 HTTP concern. A job's totals (per-domain record and CID counts) are computed once per
 job, by whichever request needs them first, and kept in the job store; so are its
-declared aggregations (`svc.aggregate`), once a stream or the aggregation route asks. Positions are
-signed here and only here, for the stream and the pages alike.
+declared aggregations (`svc.core.aggregate`), once a stream or the aggregation route
+asks. Positions are signed here and only here, for the stream and the pages alike.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from svc import protocol as p
-from svc.admission import Admission
-from svc.aggregate import decode_aggregations, encode_aggregations
-from svc.batches import Batches, RowBatches
-from svc.cache import WeightedLru
 from svc.config import Settings
-from svc.demo import DEMO_CIDS_SQL
-from svc.domains import Domain
+from svc.core.admission import Admission
+from svc.core.aggregate import decode_aggregations, encode_aggregations
+from svc.core.domains import Domain
+from svc.core.filters import normalize_where
+from svc.core.keyset import Key, Plan
+from svc.core.lru import WeightedLru
+from svc.core.ratelimit import TokenBuckets
+from svc.core.tokens import Cursor, TokenCodec
+from svc.engine.batches import Batches, RowBatches
+from svc.engine.json_batches import JsonBatches, ReadAhead
+from svc.engine.reader import DomainReader
 from svc.errors import (
     BadRequest,
     InvalidFilter,
     InvalidToken,
     JobNotFound,
-    NotFound,
     RateLimited,
     StoreUnavailable,
     TooManyCids,
     UnknownDomain,
 )
-from svc.filters import normalize_where
-from svc.jobs import JobSpec, JobStore, new_spec
-from svc.json_batches import JsonBatches, ReadAhead
-from svc.keyset import Key, Plan
 from svc.protocol import DomainTotals, Where
-from svc.ratelimit import TokenBuckets
-from svc.reader import DomainReader
 from svc.sources import Source
-from svc.tokens import Cursor, TokenCodec
+from svc.store import JobSpec, JobStore, new_spec
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +48,6 @@ log = logging.getLogger(__name__)
 # CIDs of the jobs it holds: a plan references its job's whole CID list.
 JOB_CACHE_CIDS = 500_000
 READ_AHEAD_PER_THREAD = 4  # pages read ahead by all streams, per JSON-building thread
-
-
-def owner_of(api_key: str | None) -> str | None:
-    """A stable, non-reversible fingerprint of the API key that created a job."""
-    return None if api_key is None else hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -93,7 +85,7 @@ class Service:
         self.draining = asyncio.Event()
         self.admission = Admission(settings.max_streams, settings.max_streams_per_client)
         # Pages read ahead, all streams together: more than a few per reading thread only
-        # queue, and would let stalled clients hold ~2 MB each (svc.json_batches).
+        # queue, and would let stalled clients hold ~2 MB each (svc.engine.json_batches).
         self.read_ahead = ReadAhead(READ_AHEAD_PER_THREAD * max(2, settings.sqlite_json_threads))
         self._jobs: WeightedLru[str, _JobState] = WeightedLru(JOB_CACHE_CIDS, _JobState.weight)
         self._counting: dict[tuple[str, str], asyncio.Task[DomainTotals]] = {}
@@ -101,7 +93,7 @@ class Service:
         self._no_first_pages = asyncio.Event()
         self._no_first_pages.set()
         self._aggregating: dict[tuple[str, str], asyncio.Task[dict[str, p.Aggregate]]] = {}
-        rate = settings.job_create_rate  # per replica (see svc.ratelimit)
+        rate = settings.job_create_rate  # per replica (see svc.core.ratelimit)
         self._create_rate = TokenBuckets(rate, settings.job_create_burst) if rate else None
 
     # --- jobs -------------------------------------------------------------------------
@@ -174,7 +166,7 @@ class Service:
 
     def batches(self, spec: JobSpec, domain: str, after: Key | None, arrays: bool) -> Batches:
         """A stream's batches of `domain` after `after`: built as JSON by the database where
-        it can (`svc.json_batches`), else from rows."""
+        it can (`svc.engine.json_batches`), else from rows."""
         reader, size = self.reader(spec, domain), self.settings.batch_size
         if self.settings.database_json and self.source.builds_json:
             ahead = max(2, self.settings.sqlite_json_threads)
@@ -245,13 +237,6 @@ class Service:
         data = p.shape_records(batch.rows, self.domains[domain].columns, arrays)
         columns = list(self.domains[domain].columns) if arrays else None
         return p.Page(domain, limit, totals.records, data, token, offset, columns)
-
-    async def demo_cids(self, n: int) -> list[str]:
-        """`n` random CIDs of the embedded demo database."""
-        if self.settings.db_url is not None:
-            raise NotFound("demo CIDs exist only on the embedded demo database")
-        rows = await self.source.fetch(DEMO_CIDS_SQL, {"n": n}, lane="control")
-        return [r[0] for r in rows]
 
     # --- totals -----------------------------------------------------------------------
 

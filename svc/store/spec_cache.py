@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from svc.cache import WeightedLru
-from svc.jobs import JobSpec
+from svc.core.lru import WeightedLru
 from svc.protocol import DomainTotals
+from svc.store import JobSpec
 
 SPEC_CACHE_CIDS = 500_000
 

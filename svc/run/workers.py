@@ -1,7 +1,7 @@
 """Several worker processes on one port: `trace-svc serve --workers N` (TRACE_WORKERS).
 
 The parent binds the listening socket once and starts N workers; each runs the same server
-as a single process (`svc.server.run_server`: `_DrainingServer`, `TraceH11Protocol`, the
+as a single process (`svc.run.server.run_server`: `_DrainingServer`, `TraceH11Protocol`, the
 drain) on its share of that socket, and the kernel hands each new connection to one of them.
 
 Why not uvicorn's own `workers=`: its supervisor builds a plain `uvicorn.Server` in each
@@ -61,7 +61,7 @@ def serve_workers(
     if a worker could not start. Call it before anything imports `svc.metrics`: the
     metrics directory must exist (and be emptied) before prometheus-client opens it."""
     metrics_dir, made_metrics_dir = _metrics_dir()
-    from svc.server import ensure_demo_database
+    from svc.run.server import ensure_demo_database
 
     ensure_demo_database(settings)
     settings = _prepare_shared_state(settings)
@@ -82,7 +82,7 @@ def _prepare_shared_state(settings: Settings) -> Settings:
     for all, or their tokens would not verify on each other) and the store's schema."""
     settings = dataclasses.replace(settings, secrets=settings.token_secrets())
     if not settings.redis_url:
-        from svc.jobs.embedded import EmbeddedJobStore
+        from svc.store.embedded import EmbeddedJobStore
 
         store = EmbeddedJobStore(settings.data_dir / "jobs.sqlite3", ttl=settings.job_ttl)
         asyncio.run(store.close())  # made the file, its schema and its WAL mode
@@ -196,7 +196,7 @@ def _worker_main(
 ) -> None:
     """A worker process: the single-process server on the shared socket."""
     from svc.logs import configure
-    from svc.server import run_server
+    from svc.run.server import run_server
 
     process.worker_slot = slot
     configure(settings.log_format)

@@ -16,7 +16,7 @@ Oracle's optional ``AS OF SCN`` snapshot clause and how a TIMESTAMP WITH TIME ZO
 is read (Oracle: ``SYS_EXTRACT_UTC``, under a ``TRACE_UTC_<n>`` alias the source
 recognises). Identifiers come from the validated domain file, quoted as configured.
 
-A job's filters (`svc.filters`) add predicates to the WHERE clause (`filter_sql`), after
+A job's filters (`svc.core.filters`) add predicates to the WHERE clause (`filter_sql`), after
 the IN list and the keyset predicate, which stay the access path. The text depends only on
 the filter's *shape* (columns, kinds, which range ends are given, and the IN-list width
 rounded up to a power of two, up to 1000, padded with NULLs), so a statement cache holds
@@ -30,7 +30,7 @@ from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from svc.domains import ROWID, Domain
+from svc.core.domains import ROWID, Domain
 from svc.protocol import MAX_IN_VALUES, Condition, Range
 
 SLOTS = 1000
@@ -177,7 +177,7 @@ def filter_sql(domain: Domain, dialect: Dialect, shape: WhereShape) -> str:
 
 def _bind(dialect: Dialect, kind: str, value: object) -> object:
     if dialect.timestamp_digits and kind in ("timestamp", "timestamptz"):
-        assert isinstance(value, str)  # canonical ISO text (svc.filters)
+        assert isinstance(value, str)  # canonical ISO text (svc.core.filters)
         iso = dt.datetime.fromisoformat(value).isoformat(timespec="microseconds")
         return "".join(c for c in iso if c.isdigit())  # 4-digit year: isoformat pads it
     return value
@@ -257,7 +257,7 @@ def json_page_sql(
     arrays), their tie-breaks as another, and their count.
 
     The same rows, order and binds as `page_sql`; the page takes up to `:limit` rows from
-    the CIDs bound, so a page may span every CID of a segment (`svc.json_batches`).
+    the CIDs bound, so a page may span every CID of a segment (`svc.engine.json_batches`).
     """
     if dialect.name != SQLITE.name:
         raise ValueError(f"{dialect.name} does not build pages as JSON here")
@@ -366,7 +366,7 @@ def aggregate_sql(
     ``SELECT <groups>, COUNT(*), SUM(<s>)..., MIN(<m>), MAX(<m>)... GROUP BY <groups>``
 
     grouped by every `by` column of the domain's aggregations together (a chunk's rows
-    bound its groups); `svc.aggregate` rolls each aggregation up from them and merges
+    bound its groups); `svc.core.aggregate` rolls each aggregation up from them and merges
     the chunks. The same FROM and WHERE (the job's filter included) as `totals_sql`.
     One query instead of one per aggregation: the rows are read once (measured 2.7x less
     database time per chunk for the demo's four history aggregations). A TIMESTAMP WITH
@@ -399,7 +399,7 @@ def distinct_sql(
     where: WhereShape = (),
 ) -> str:
     """A column's distinct non-null values in one chunk (a distinct aggregation: values
-    repeat across chunks, so `svc.aggregate` merges the values, not their counts)."""
+    repeat across chunks, so `svc.core.aggregate` merges the values, not their counts)."""
     col = _read(domain, dialect, column)
     return (
         f"SELECT DISTINCT {col}{_utc_alias(domain, column)}"

@@ -2,7 +2,7 @@
 
 Keys, under a configurable prefix (default ``trace:``)::
 
-    {prefix}job:{job_id}     string: the spec, `svc.jobs.codec` (~6.4 bytes a CID), TTL
+    {prefix}job:{job_id}     string: the spec, `svc.store.codec` (~6.4 bytes a CID), TTL
     {prefix}totals:{job_id}   hash: domain -> JSON [records, containers], the job's TTL
     {prefix}aggregations:{job_id}  hash: domain -> the domain's aggregations (JSON), the job's TTL
     {prefix}owner:{owner}     set: the owner's job ids (``-`` for anonymous jobs), no TTL
@@ -51,12 +51,12 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from svc.core import export_record as exports
+from svc.core.export_record import ExportRecord
 from svc.errors import ExportNotFound, JobNotFound, StoreUnavailable, TooManyExports, TooManyJobs
-from svc.exports import model as exports
-from svc.exports.model import ExportRecord
-from svc.jobs import JobSpec, JobStore, codec
-from svc.jobs.cache import SPEC_CACHE_CIDS, SpecCache
 from svc.protocol import DomainTotals
+from svc.store import JobSpec, JobStore, codec
+from svc.store.spec_cache import SPEC_CACHE_CIDS, SpecCache
 
 log = logging.getLogger(__name__)
 

@@ -38,9 +38,9 @@ from functools import lru_cache
 
 import msgspec
 
-from svc.batches import ReadyBatch, RowBatches
-from svc.keyset import Key, json_page_sql
-from svc.reader import DomainReader
+from svc.core.keyset import Key, json_page_sql
+from svc.engine.batches import ReadyBatch, RowBatches
+from svc.engine.reader import DomainReader
 from svc.sources import JsonUnsupported, Row
 
 FIRST_RANGE_CIDS = 128  # before any records per CID are known: a quick first page

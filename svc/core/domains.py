@@ -12,7 +12,7 @@ from configuration only, never from a request.
     columns = ["CONTAINERID", "TXNDATE", '"Order"', ...]
     timestamptz = ["EVENT_TS"]        # optional: TIMESTAMP WITH TIME ZONE columns (sent in UTC)
 
-    [domains.history.filters]         # optional: the columns a job may narrow (svc.filters)
+    [domains.history.filters]         # optional: the columns a job may narrow (svc.core.filters)
     EVENTNAME = "in"                  # a list of values; text unless a type is given
     TXNDATE = { op = "range", type = "timestamp" }   # from (inclusive) / to (exclusive)
     QTY = { op = ["in", "range"], type = "number" }
@@ -28,7 +28,7 @@ characters), as Oracle writes a reserved word or a mixed-case name. SQL carries 
 configured; records and ``domain_start`` name a column by its name without the quotes.
 
 Aggregations (optional, any number per domain) are computed by the database over the
-job's rows and sent as one small outcome (`svc.aggregate`)::
+job's rows and sent as one small outcome (`svc.core.aggregate`)::
 
     [[domains.history.aggregations]]
     name = "events"                   # unique in the domain: lowercase letters, digits, _

@@ -3,7 +3,7 @@
 `JobStore` is the interface; `EmbeddedJobStore` (a SQLite file in the data directory,
 the default) and `RedisJobStore` (shared by replicas) implement it. A spec (CIDs,
 domains, filters) is immutable once created; only per-domain statistics (totals,
-aggregations) are added later. Export records (`svc.exports.model`) live here too, so every
+aggregations) are added later. Export records (`svc.core.export_record`) live here too, so every
 replica sees an export's state.
 """
 
@@ -16,7 +16,7 @@ import time
 import msgspec
 
 from svc.config import Settings
-from svc.exports.model import ExportRecord
+from svc.core.export_record import ExportRecord
 from svc.protocol import DomainTotals, Where
 
 
@@ -28,7 +28,7 @@ class JobSpec(msgspec.Struct):
     expires_at: float
     owner: str | None = None  # API key fingerprint, None when keys are off
     snapshot: int | None = None  # Oracle SCN the job reads AS OF
-    where: Where | None = None  # filters per domain, canonical (svc.filters); None: none
+    where: Where | None = None  # filters per domain, canonical (svc.core.filters); None: none
 
 
 def new_job_id() -> str:
@@ -85,7 +85,7 @@ class JobStore(abc.ABC):
 
     @abc.abstractmethod
     async def get_aggregations(self, job_id: str, domain: str) -> bytes | None:
-        """A domain's stored aggregations (`svc.aggregate.encode_aggregations`), or None."""
+        """A domain's stored aggregations (`svc.core.aggregate.encode_aggregations`), or None."""
 
     @abc.abstractmethod
     async def put_aggregations(self, job_id: str, domain: str, blob: bytes) -> None:
@@ -134,7 +134,7 @@ class JobStore(abc.ABC):
 def open_store(settings: Settings) -> JobStore:
     """Redis when TRACE_REDIS_URL is set (replicas share jobs), else the embedded store."""
     if settings.redis_url:
-        from svc.jobs.redis import RedisJobStore
+        from svc.store.redis import RedisJobStore
 
         return RedisJobStore(
             settings.redis_url,
@@ -142,7 +142,7 @@ def open_store(settings: Settings) -> JobStore:
             ttl=settings.job_ttl,
             refresh_on_access=settings.job_ttl_refresh,
         )
-    from svc.jobs.embedded import EmbeddedJobStore
+    from svc.store.embedded import EmbeddedJobStore
 
     return EmbeddedJobStore(
         settings.data_dir / "jobs.sqlite3",

@@ -2,9 +2,9 @@
 
 Two ways to fill them, one interface (`Batches`):
 
-- `RowBatches`: the reader's pages of rows (`svc.reader`), shaped by the service into
+- `RowBatches`: the reader's pages of rows (`svc.engine.reader`), shaped by the service into
   objects or arrays and encoded by msgspec. Every source can do this.
-- `JsonBatches` (`svc.json_batches`): the database builds the records' JSON itself, a
+- `JsonBatches` (`svc.engine.json_batches`): the database builds the records' JSON itself, a
   range of CIDs at a time, read ahead on several threads. Only where the source
   `builds_json` (SQLite).
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from svc import protocol as p
-from svc.keyset import Key
-from svc.reader import DomainReader
+from svc.core.keyset import Key
+from svc.engine.reader import DomainReader
 
 
 @dataclass(frozen=True)

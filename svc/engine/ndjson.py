@@ -1,6 +1,6 @@
 """A job's output as NDJSON lines, resumable at any `since` token.
 
-`JobStream.lines` is an async generator that awaits at every batch (`svc.batches`); the
+`JobStream.lines` is an async generator that awaits at every batch (`svc.engine.batches`); the
 database work happens in the source, off the event loop. Its memory is bounded by the
 batches, not the job: a batch's records are encoded into its line and dropped before the
 line is handed on, and the next batch is asked for only once the line is handed on, which
@@ -18,7 +18,7 @@ follows the headers at once; a slower first page is sent after the headers, with
 heartbeats while it is read. A new job's totals are not waited for there: the first
 `domain_start` goes out without them, and again with them when counted.
 
-The job's declared aggregations (`svc.aggregate`) start once the stream has read its last
+The job's declared aggregations (`svc.core.aggregate`) start once the stream has read its last
 page, on the source's count lane, while the client still receives the last lines; the
 `aggregation` line waits for them. Started earlier, beside the pages, they did not end a
 SQLite stream sooner and slowed its records 1.6-2.9x (both compete for the same two cores;
@@ -39,12 +39,12 @@ from collections.abc import AsyncGenerator
 
 from svc import metrics
 from svc import protocol as p
-from svc.batches import Batches, ReadyBatch
+from svc.core.tokens import Cursor
+from svc.engine.batches import Batches, ReadyBatch
+from svc.engine.service import Service, start_key
 from svc.errors import TraceError
-from svc.jobs import JobSpec
 from svc.protocol import DomainTotals
-from svc.service import Service, start_key
-from svc.tokens import Cursor
+from svc.store import JobSpec
 
 log = logging.getLogger(__name__)
 
