@@ -26,9 +26,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         raw = getattr(args, s.attr, None)
         if raw is not None:
             try:
-                overrides[s.attr] = s.parse(raw)
+                overrides[s.attr] = s.read(raw, s.flag)
             except ValueError as exc:
-                raise SystemExit(f"{s.flag}: {exc}") from exc
+                raise SystemExit(str(exc)) from exc
     try:
         return Settings.from_env(**overrides)
     except ValueError as exc:

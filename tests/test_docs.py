@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from svc.config import SETTINGS
+from svc.config import SETTINGS, reference_table
 
 _OUTSIDE = re.compile(r"DESIGN\.md|\.\./shared|the seed|the brief")
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -17,6 +17,14 @@ def test_every_setting_is_documented_with_its_flag() -> None:
         assert row, f"{s.env} is missing from the README's configuration table"
         assert row.group(1) == s.flag, f"{s.env}: README says {row.group(1)}, CLI has {s.flag}"
         assert row.group(2) == s.doc, f"{s.env}: the README's text differs from the CLI's help"
+
+
+def test_the_configuration_table_is_the_one_derived_from_settings() -> None:
+    """Row for row, in declaration order, nothing more: regenerate it with
+    `python -c 'from svc.config import *; print(reference_table(SETTINGS))'`."""
+    section = README.split("## Configuration", 1)[1]
+    table = section[section.index("| variable |") :].split("\n\n", 1)[0] + "\n"
+    assert table == reference_table(SETTINGS)
 
 
 def test_quick_start_names_the_two_commands() -> None:

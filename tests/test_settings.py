@@ -1,16 +1,21 @@
-"""Settings reach the sources they configure."""
+"""Settings reach the sources they configure; reading them writes nothing, starting makes
+the generated token secret once."""
 
 from __future__ import annotations
 
 import asyncio
+import stat
 from pathlib import Path
 from typing import Any
 
 import oracledb
 import pytest
 
+from svc.cli import _parser, _settings
 from svc.config import Settings
+from svc.core.tokens import Cursor
 from svc.run.server import build_service
+from svc.run.workers import _prepare_shared_state
 from svc.sources import oracle as ora
 from tests.oracle_fakes import oracle_source
 
@@ -55,3 +60,47 @@ def test_options_and_settings_reach_the_source(tmp_path: Path) -> None:
     }
     assert params["getmode"] == oracledb.POOL_GETMODE_TIMEDWAIT
     assert params["service_name"] == "FREEPDB1" and params["password"] == "pw"
+
+
+def test_reading_settings_writes_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    settings = Settings.from_env({"TRACE_DATA_DIR": str(data)})
+    assert settings.secrets == [] and settings.secret_path == data / "secret"
+    assert settings.exports_path == data / "exports" and settings.resolved_db_url()
+    flags = _settings(_parser().parse_args(["serve", "--data-dir", str(data), "--workers", "2"]))
+    assert flags.data_dir == data and flags.workers == 2
+    assert not data.exists()  # no secret, no directory: that is start-up's work
+
+
+def test_starting_makes_the_secret_once_and_restarts_reuse_it(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    settings = Settings(db_url=f"sqlite:///{demo_db}", data_dir=data)
+    cursor = Cursor("job", "history", 1, "CID-1", 7)
+
+    async def start_sign_stop() -> str:
+        service = await build_service(settings)
+        try:
+            return service.tokens.sign(cursor)
+        finally:
+            await service.close()
+
+    token = asyncio.run(start_sign_stop())
+    secret = settings.secret_path
+    made = secret.stat()
+    assert stat.S_IMODE(made.st_mode) == 0o600 and len(secret.read_text()) >= 32
+    assert asyncio.run(start_sign_stop()) == token  # a restart signs with the same secret
+    again = secret.stat()
+    assert (again.st_ino, again.st_mtime_ns) == (made.st_ino, made.st_mtime_ns)  # not rewritten
+    # Several workers: the parent makes it once and hands it to all of them.
+    assert _prepare_shared_state(settings).secrets == [secret.read_text().strip()]
+
+
+def test_redis_without_a_shared_secret_refuses_to_start(tmp_path: Path) -> None:
+    settings = Settings(redis_url="redis://127.0.0.1:1/0", data_dir=tmp_path / "data")
+    with pytest.raises(ValueError, match="TRACE_SECRET is required when TRACE_REDIS_URL"):
+        asyncio.run(build_service(settings))
+    with pytest.raises(ValueError, match="TRACE_SECRET is required when TRACE_REDIS_URL"):
+        _prepare_shared_state(settings)
+    assert not (tmp_path / "data").exists()

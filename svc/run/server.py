@@ -24,6 +24,7 @@ from svc.core.tokens import TokenCodec
 from svc.engine.service import Service
 from svc.http.app import create_app
 from svc.http.h11 import protocol_class
+from svc.run.secret import token_secrets
 from svc.sources import open_source
 from svc.store import open_store
 from svc.store.timed import TimedStore
@@ -43,7 +44,7 @@ def ensure_demo_database(settings: Settings) -> None:
 
 
 async def build_service(settings: Settings) -> Service:
-    tokens = TokenCodec(settings.token_secrets())
+    tokens = TokenCodec(token_secrets(settings))  # the generated secret is made here
     domains = load_domains(settings.domains_file)
     return Service(
         settings, domains, open_source(settings, domains), TimedStore(open_store(settings)), tokens

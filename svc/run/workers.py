@@ -45,6 +45,7 @@ from types import FrameType
 
 from svc import process
 from svc.config import Settings
+from svc.run.secret import token_secrets
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def serve_workers(
 def _prepare_shared_state(settings: Settings) -> Settings:
     """What workers starting at once would otherwise race for: the generated secret (one
     for all, or their tokens would not verify on each other) and the store's schema."""
-    settings = dataclasses.replace(settings, secrets=settings.token_secrets())
+    settings = dataclasses.replace(settings, secrets=token_secrets(settings))
     if not settings.redis_url:
         from svc.store.embedded import EmbeddedJobStore
 
