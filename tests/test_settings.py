@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import stat
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ import oracledb
 import pytest
 
 from svc.cli import _parser, _settings
-from svc.config import Settings
+from svc.config import SETTINGS, Settings
+from svc.config.declare import declared, setting
+from svc.config.parsers import positive
 from svc.core.tokens import Cursor
 from svc.run.server import build_service
 from svc.run.workers import _prepare_shared_state
@@ -104,3 +107,30 @@ def test_redis_without_a_shared_secret_refuses_to_start(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="TRACE_SECRET is required when TRACE_REDIS_URL"):
         _prepare_shared_state(settings)
     assert not (tmp_path / "data").exists()
+
+
+def test_each_field_is_one_declared_setting() -> None:
+    assert [s.attr for s in SETTINGS] == [f.name for f in fields(Settings)]
+    assert len({s.env for s in SETTINGS}) == len({s.flag for s in SETTINGS}) == len(SETTINGS)
+    assert Settings().api_keys == [] and Settings().api_keys is not Settings().api_keys
+
+    @dataclass(frozen=True)
+    class Declared:
+        size: int = setting("X_SIZE", positive, 3, "size", flag="sz")
+
+    (size,) = declared(Declared)
+    assert (size.env, size.flag, size.default, size.doc) == (
+        "X_SIZE",
+        "--sz",
+        3,
+        "size (default 3)",
+    )
+    with pytest.raises(ValueError, match="X_SIZE: must be a positive integer"):
+        size.read("0", "X_SIZE")
+
+    @dataclass(frozen=True)
+    class Undeclared:
+        size: int = 3
+
+    with pytest.raises(TypeError, match="size: declare it with setting"):
+        declared(Undeclared)

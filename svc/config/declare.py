@@ -23,19 +23,14 @@ class _Declared:
 
 
 def setting(
-    default: Any = None,
-    *,
-    env: str,
-    parse: Callable[[str], Any],
-    help: str,
-    flag: str | None = None,
-    factory: Callable[[], Any] | None = None,
+    env: str, parse: Callable[[str], Any], default: Any, help: str, *, flag: str | None = None
 ) -> Any:
-    """A field of `Settings`: `default` (or a fresh `factory()`), read from `env` or from
-    the `serve` flag (`--` and the field's name with dashes, unless `flag` names it)."""
+    """A field of `Settings` read from `env` or from its `serve` flag (`--` and the field's
+    name with dashes, unless `flag` names it), parsed by `parse`; a list default is copied
+    for each instance."""
     meta = {_KEY: _Declared(env, parse, help, flag)}
-    if factory is not None:
-        return field(default_factory=factory, metadata=meta)
+    if isinstance(default, list):
+        return field(default_factory=default.copy, metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -69,12 +64,13 @@ class Setting:
 
 
 def declared(settings_class: Any) -> tuple[Setting, ...]:
-    """The settings declared on a dataclass with `setting()`, in declaration order."""
+    """The settings declared on a dataclass with `setting()`, in declaration order; every
+    field must be one."""
     found = []
     for f in fields(settings_class):
         d = f.metadata.get(_KEY)
-        if d is None:
-            continue
+        if d is None:  # a setting nobody could set, and the docs would not show
+            raise TypeError(f"{f.name}: declare it with setting(env, parse, default, help)")
         default = f.default_factory() if f.default_factory is not MISSING else f.default
         flag = "--" + (d.flag or f.name.replace("_", "-"))
         found.append(Setting(f.name, d.env, d.parse, d.help, default, flag))
