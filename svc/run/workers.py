@@ -39,6 +39,7 @@ import socket
 import tempfile
 import threading
 import time
+from multiprocessing.context import SpawnContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
@@ -69,7 +70,7 @@ def serve_workers(
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.create_server((host, port), family=family, backlog=2048)
     log.info("listening on %s:%d", host, port)
-    supervisor = _Supervisor(settings, sock, graceful_seconds, unready_seconds, metrics_dir)
+    supervisor = _Supervisor(settings, sock, graceful_seconds, unready_seconds)
     try:
         return supervisor.run()
     finally:
@@ -103,25 +104,21 @@ def _metrics_dir() -> tuple[Path, bool]:
     return path, True
 
 
+@dataclasses.dataclass
 class _Supervisor:
-    def __init__(
-        self,
-        settings: Settings,
-        sock: socket.socket,
-        graceful_seconds: float,
-        unready_seconds: float,
-        metrics_dir: Path,
-    ) -> None:
-        self.settings = settings
-        self.sock = sock
-        self.graceful_seconds = graceful_seconds
-        self.unready_seconds = unready_seconds
-        self.metrics_dir = metrics_dir
-        self.context = multiprocessing.get_context("spawn")
-        self.workers: list[BaseProcess] = []
-        self.signals: list[int] = []
-        self.stopping = False
-        self.failed = False
+    """Starts the workers on the shared socket, forwards signals, replaces the ones that die."""
+
+    settings: Settings
+    sock: socket.socket
+    graceful_seconds: float
+    unready_seconds: float
+    context: SpawnContext = dataclasses.field(
+        default_factory=lambda: multiprocessing.get_context("spawn")
+    )
+    workers: list[BaseProcess] = dataclasses.field(default_factory=list)
+    signals: list[int] = dataclasses.field(default_factory=list)
+    stopping: bool = False
+    failed: bool = False
 
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
