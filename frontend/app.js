@@ -58,7 +58,7 @@ const app = {
   running: false,
   /** @type {any} */
   job: null,
-  /** @type {import('./aggregations.js').JobAggregation|null} the stream's aggregation line */
+  /** @type {import('./aggregation-model.js').JobAggregation|null} the stream's aggregation line */
   aggregation: null,
   /** @type {Map<string, DomainView>} */
   domains: new Map(),
