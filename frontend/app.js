@@ -119,7 +119,8 @@ async function startJob() {
   let job;
   try {
     setConn({ state: 'creating job', attempt: 0 });
-    // The worker serialises and sends the CIDs: 115k of them cost ~100 ms.
+    // The worker serialises and sends the CIDs, off the main thread
+    // (docs/benchmarks.md#long-cid-lists-stay-in-the-worker).
     const reply = await worker.request('create', {
       url: absolute('api/trace/job'),
       domains,

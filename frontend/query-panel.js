@@ -14,7 +14,10 @@ import { errText, holdProgressSpace, say, showDemoPick, showDomainList, ui } fro
 
 /** @typedef {import('./worker-client.js').WorkerClient} WorkerClient */
 
-/** Lists longer than this stay in the worker, out of the textarea: Chromium takes ~5 s to lay out 115k lines. */
+/**
+ * Lists longer than this stay in the worker, out of the textarea: Chromium lays out
+ * long ones slowly (docs/benchmarks.md#long-cid-lists-stay-in-the-worker).
+ */
 const TEXTAREA_MAX_CIDS = 5000;
 
 export class QueryPanel {
