@@ -7,19 +7,14 @@
  * @module view
  */
 
-import { ColumnStore } from './columns.js';
 import { VirtualTable } from './table.js';
 import { byId, setText } from './dom.js';
-import { DomainProgress, formatCount } from './progress.js';
+import { newDomain } from './job-state.js';
+import { formatCount } from './progress.js';
 
 /**
- * @typedef {object} DomainView one domain of the job: its numbers, rows and elements
- * @property {string} name
- * @property {string[]} columns
- * @property {DomainProgress} progress
- * @property {ColumnStore} store
- * @property {VirtualTable} table
- * @property {Record<string, HTMLElement>} ui
+ * @typedef {import('./job-state.js').DomainState & {table: VirtualTable, ui: Record<string, HTMLElement>}} DomainView
+ *   one domain of the job: its numbers and rows (job-state.js), its table and elements
  */
 
 /**
@@ -269,17 +264,14 @@ export function createDomainView(name, columns, onSelect, csv) {
   wrap.append(host, tools);
   ui.tables.append(wrap);
 
-  const store = new ColumnStore(columns);
+  const domain = newDomain(name, columns);
   const table = new VirtualTable(host, { testId: `grid-${name}` });
-  table.setData(store, columns);
+  table.setData(domain.store, columns);
   const follow = /** @type {HTMLInputElement} */ (tools.querySelector('input'));
   follow.addEventListener('change', () => table.setFollow(follow.checked));
 
   return {
-    name,
-    columns,
-    progress: new DomainProgress(),
-    store,
+    ...domain,
     table,
     ui: {
       row,

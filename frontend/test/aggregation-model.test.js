@@ -1,6 +1,7 @@
+// The aggregations panel's data (aggregation-model.js): bars, chart layout, table rows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chartBars, keyLabel, formatValue, aggregationRows } from '../aggregations.js';
+import { CHART, aggregationCount, aggregationRows, chartBars, chartModel, formatValue, keyLabel } from '../aggregation-model.js';
 
 /** @returns {any} a count aggregation as the service sends it */
 function events() {
@@ -77,4 +78,39 @@ test('table rows: totals, then every number of every kind', () => {
     ],
   );
   assert.deepEqual(aggregationRows({ domains: {} }), [], 'an older service: totals only');
+});
+
+test('chart model: caption, size, and each bar at its row with its value as text', () => {
+  const { width, labelWidth, valueWidth, barHeight, gap } = CHART;
+  const chart = chartModel('history', 'events', events());
+  assert.equal(chart.testId, 'agg-chart-history-events');
+  assert.equal(chart.caption, 'history · events: rows by EVENTNAME');
+  assert.equal(chart.width, width);
+  assert.equal(chart.height, 4 * (barHeight + gap));
+  assert.deepEqual(
+    chart.bars.map((b) => [b.label, b.y, b.textY, b.valueText]),
+    [
+      ['TrackIn', 0, barHeight - 4, '100'],
+      ['Hold', barHeight + gap, 2 * barHeight + gap - 4, '20'],
+      ['(null)', 2 * (barHeight + gap), 3 * barHeight + 2 * gap - 4, '3'],
+      ['other (2 groups)', 3 * (barHeight + gap), 4 * barHeight + 3 * gap - 4, '7'],
+    ],
+  );
+  assert.equal(chart.bars[0].width, width - labelWidth - valueWidth, 'the longest bar fills the bar area');
+});
+
+test('chart model: approximate groups say so; an empty chart is 1 high', () => {
+  const chart = chartModel('history', 'wc', { ...events(), by: ['WORKCENTERNAME', 'SPEC'], exact: false, groups: [], other: null });
+  assert.equal(chart.caption, 'history · wc: rows by WORKCENTERNAME, SPEC (approximate)');
+  assert.deepEqual(chart.bars, []);
+  assert.equal(chart.height, 1);
+});
+
+test('aggregation count: every named aggregation of every domain', () => {
+  const data = {
+    domains: {},
+    aggregations: { history: { events: events(), wc: events() }, materials: { lots: { kind: 'distinct', column: 'LOT', count: 9 } } },
+  };
+  assert.equal(aggregationCount(/** @type {any} */ (data)), 3);
+  assert.equal(aggregationCount({ domains: {} }), 0);
 });
