@@ -10,22 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from svc.core.aggregates.queries import aggregate_sql, distinct_sql
 from svc.core.domains import parse_domains
-from svc.core.keyset import (
-    ORACLE,
-    SQLITE,
-    FilterSlot,
-    Key,
-    Plan,
-    aggregate_sql,
-    distinct_sql,
-    filter_binds,
-    filter_sql,
-    in_width,
-    page_sql,
-    totals_sql,
-    where_shape,
-)
+from svc.core.sql.dialects import ORACLE, SQLITE
+from svc.core.sql.pages import page_sql, totals_sql
+from svc.core.sql.plan import Key, Plan
+from svc.core.sql.where import FilterSlot, filter_binds, filter_sql, in_width, where_shape
 from svc.protocol import Condition, Range
 from svc.sources.demo import build_demo_database
 from tests.support import DOMAINS, FILTER_CASES, all_cids, expected_rows

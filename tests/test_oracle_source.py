@@ -16,7 +16,8 @@ import pytest
 from svc import protocol as p
 from svc.config import Settings
 from svc.core.domains import load_domains, parse_domains
-from svc.core.keyset import ORACLE, RID_ALIAS, SQLITE, UTC_ALIAS, page_sql
+from svc.core.sql.dialects import ORACLE, RID_ALIAS, SQLITE, UTC_ALIAS
+from svc.core.sql.pages import page_sql
 from svc.errors import SourceMisconfigured, SourceUnavailable
 from svc.sources import Row, open_source
 from svc.sources import oracle as ora

@@ -43,7 +43,7 @@ import oracledb
 
 from svc.config import Settings
 from svc.core.domains import ROWID, Domain, canonical
-from svc.core.keyset import ORACLE, RID_ALIAS, UTC_ALIAS
+from svc.core.sql.dialects import ORACLE, RID_ALIAS, UTC_ALIAS
 from svc.errors import (
     SnapshotTooOld,
     SourceError,

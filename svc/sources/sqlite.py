@@ -30,7 +30,8 @@ from pathlib import Path
 
 import apsw
 
-from svc.core.keyset import SQLITE, json_value_guard
+from svc.core.sql.dialects import SQLITE
+from svc.core.sql.pages import json_value_guard
 from svc.errors import SourceUnavailable
 from svc.sources import JsonUnsupported, Lane, Row, Source
 
@@ -62,7 +63,7 @@ _without_memory_statistics()
 
 def builds_exact_json() -> bool:
     """Whether this SQLite writes REALs in JSON so that they read back as the same double,
-    and the guards of `keyset.json_page_sql` run (they need the math functions)."""
+    and the guards of `pages.json_page_sql` run (they need the math functions)."""
     probe = apsw.Connection(":memory:")
     guarded = json_value_guard("V")
     try:
