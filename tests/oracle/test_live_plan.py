@@ -17,7 +17,7 @@ import pytest
 from svc.core.sql.dialects import ORACLE
 from svc.core.sql.pages import page_sql
 from svc.core.sql.plan import Key, Plan
-from svc.sources.oracle import output_type_handler
+from svc.sources.oracle_types import output_type_handler
 from tests.oracle.live import LIVE, connect
 from tests.support import DOMAINS
 

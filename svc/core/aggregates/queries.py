@@ -8,11 +8,11 @@ filter).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Unpack
 
 from svc.core.domains import Domain
 from svc.core.sql.dialects import Dialect, read_column, utc_alias
-from svc.core.sql.plan import SLOTS
-from svc.core.sql.where import WhereShape, chunk_rows
+from svc.core.sql.where import ChunkOptions, chunk_options, chunk_rows
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,7 @@ def aggregate_shape(domain: Domain) -> AggregateShape | None:
     return AggregateShape(tuple(groups), tuple(sums), tuple(extremes))
 
 
-def aggregate_sql(
-    domain: Domain,
-    dialect: Dialect,
-    *,
-    slots: int = SLOTS,
-    snapshot: bool = False,
-    where: WhereShape = (),
-) -> str:
+def aggregate_sql(domain: Domain, dialect: Dialect, **options: Unpack[ChunkOptions]) -> str:
     """The domain's count, sum and min_max aggregations over one chunk, in one scan:
 
     ``SELECT <groups>, COUNT(*), SUM(<s>)..., MIN(<m>), MAX(<m>)... GROUP BY <groups>``
@@ -76,23 +69,17 @@ def aggregate_sql(
             f"MIN({col}){utc_alias(domain, at, '_MIN')}",
             f"MAX({col}){utc_alias(domain, at, '_MAX')}",
         ]
-    sql = f"SELECT {', '.join(selected)}" + chunk_rows(domain, dialect, slots, snapshot, where)
+    sql = f"SELECT {', '.join(selected)}" + chunk_rows(domain, dialect, *chunk_options(options))
     return sql + (f" GROUP BY {', '.join(groups)}" if groups else "")
 
 
 def distinct_sql(
-    domain: Domain,
-    column: int,
-    dialect: Dialect,
-    *,
-    slots: int = SLOTS,
-    snapshot: bool = False,
-    where: WhereShape = (),
+    domain: Domain, column: int, dialect: Dialect, **options: Unpack[ChunkOptions]
 ) -> str:
     """A column's distinct non-null values in one chunk (a distinct aggregation: values
     repeat across chunks, so `merging` merges the values, not their counts)."""
     col = read_column(domain, dialect, column)
     return (
         f"SELECT DISTINCT {col}{utc_alias(domain, column)}"
-        f"{chunk_rows(domain, dialect, slots, snapshot, where)} AND {col} IS NOT NULL"
+        f"{chunk_rows(domain, dialect, *chunk_options(options))} AND {col} IS NOT NULL"
     )

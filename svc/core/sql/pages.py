@@ -3,6 +3,8 @@ database builds) and the chunk's totals. `svc.core.sql.plan` binds them."""
 
 from __future__ import annotations
 
+from typing import Unpack
+
 from svc.core.domains import Domain
 from svc.core.sql.dialects import (
     RID_ALIAS,
@@ -14,7 +16,7 @@ from svc.core.sql.dialects import (
     tiebreak,
 )
 from svc.core.sql.plan import SLOTS
-from svc.core.sql.where import WhereShape, chunk_rows, filter_sql
+from svc.core.sql.where import ChunkOptions, WhereShape, chunk_options, chunk_rows, filter_sql
 
 
 def _keyset_page(
@@ -40,19 +42,14 @@ def _keyset_page(
 
 
 def page_sql(
-    domain: Domain,
-    dialect: Dialect,
-    *,
-    slots: int = SLOTS,
-    snapshot: bool = False,
-    offset: bool = False,
-    where: WhereShape = (),
+    domain: Domain, dialect: Dialect, *, offset: bool = False, **options: Unpack[ChunkOptions]
 ) -> str:
     """One keyset page: the selected columns plus the tie-break as a last column.
 
     With `offset`, the page skips `:skip` rows of its chunk first: the entry point of
     offset paging, which then goes on by keyset. `where`: the job's filter (`filter_sql`).
     """
+    slots, snapshot, where = chunk_options(options)
     clause = dialect.offset_clause if offset else dialect.limit_clause
     return _keyset_page(
         domain, dialect, select_list(domain, dialect), slots, snapshot, where, clause
@@ -113,15 +110,8 @@ def json_page_sql(
     )
 
 
-def totals_sql(
-    domain: Domain,
-    dialect: Dialect,
-    *,
-    slots: int = SLOTS,
-    snapshot: bool = False,
-    where: WhereShape = (),
-) -> str:
+def totals_sql(domain: Domain, dialect: Dialect, **options: Unpack[ChunkOptions]) -> str:
     """Rows and distinct CIDs with rows, for one chunk (of the job's filter, if any)."""
     return f"SELECT COUNT(*), COUNT(DISTINCT {domain.key})" + chunk_rows(
-        domain, dialect, slots, snapshot, where
+        domain, dialect, *chunk_options(options)
     )

@@ -12,9 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypedDict
 
 from svc.core.domains import Domain
 from svc.core.sql.dialects import Binds, Dialect, in_list, source_table
+from svc.core.sql.plan import SLOTS
 from svc.protocol import MAX_IN_VALUES, Condition, Range
 
 
@@ -107,6 +109,20 @@ def filter_binds(domain: Domain, dialect: Dialect, conditions: Conditions | None
             for j in range(slot.width):
                 binds[f"f{i}_{j}"] = _bind(dialect, kind, cond[j]) if j < len(cond) else None
     return binds
+
+
+class ChunkOptions(TypedDict, total=False):
+    """The keywords every statement over one chunk's rows takes (pages, totals, aggregates),
+    defined once; `chunk_options` fills in their defaults."""
+
+    slots: int  # CID binds of the IN list (default `SLOTS`)
+    snapshot: bool  # the table read AS OF SCN :scn (default: not)
+    where: WhereShape  # the job's filter (default: none)
+
+
+def chunk_options(options: ChunkOptions) -> tuple[int, bool, WhereShape]:
+    """`options` as (slots, snapshot, where), defaults filled in."""
+    return options.get("slots", SLOTS), options.get("snapshot", False), options.get("where", ())
 
 
 def chunk_rows(
