@@ -13,7 +13,7 @@ the job:
   exact, but a folded group that comes back is counted afresh, so the listed groups and
   their counts may be short. Only `top` groups (domain file, default 20) are sent.
 - distinct counts: 8 bytes per distinct value per chunk (a 64-bit fingerprint of each
-  value, kept in arrays; docs/benchmarks.md#sizes-in-memory), counted once at the end. Two
+  value, kept in arrays; docs/benchmarks.md#sizes-and-encoding-costs), counted once at the end. Two
   values count as one only if their fingerprints collide (chance ~n²/2⁶⁵: 1e-8 for a
   million).
 - min and max: two values.
