@@ -12,7 +12,7 @@ from typing import Unpack
 
 from svc.core.domains import Domain
 from svc.core.sql.dialects import Dialect, read_column, utc_alias
-from svc.core.sql.where import ChunkOptions, chunk_options, chunk_rows
+from svc.core.sql.where import ChunkOptions, chunk_rows
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def aggregate_sql(domain: Domain, dialect: Dialect, **options: Unpack[ChunkOptio
             f"MIN({col}){utc_alias(domain, at, '_MIN')}",
             f"MAX({col}){utc_alias(domain, at, '_MAX')}",
         ]
-    sql = f"SELECT {', '.join(selected)}" + chunk_rows(domain, dialect, *chunk_options(options))
+    sql = f"SELECT {', '.join(selected)}" + chunk_rows(domain, dialect, options)
     return sql + (f" GROUP BY {', '.join(groups)}" if groups else "")
 
 
@@ -81,5 +81,5 @@ def distinct_sql(
     col = read_column(domain, dialect, column)
     return (
         f"SELECT DISTINCT {col}{utc_alias(domain, column)}"
-        f"{chunk_rows(domain, dialect, *chunk_options(options))} AND {col} IS NOT NULL"
+        f"{chunk_rows(domain, dialect, options)} AND {col} IS NOT NULL"
     )

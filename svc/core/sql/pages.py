@@ -112,6 +112,4 @@ def json_page_sql(
 
 def totals_sql(domain: Domain, dialect: Dialect, **options: Unpack[ChunkOptions]) -> str:
     """Rows and distinct CIDs with rows, for one chunk (of the job's filter, if any)."""
-    return f"SELECT COUNT(*), COUNT(DISTINCT {domain.key})" + chunk_rows(
-        domain, dialect, *chunk_options(options)
-    )
+    return f"SELECT COUNT(*), COUNT(DISTINCT {domain.key})" + chunk_rows(domain, dialect, options)

@@ -125,11 +125,10 @@ def chunk_options(options: ChunkOptions) -> tuple[int, bool, WhereShape]:
     return options.get("slots", SLOTS), options.get("snapshot", False), options.get("where", ())
 
 
-def chunk_rows(
-    domain: Domain, dialect: Dialect, slots: int, snapshot: bool, where: WhereShape
-) -> str:
+def chunk_rows(domain: Domain, dialect: Dialect, options: ChunkOptions) -> str:
     """`` FROM ... WHERE`` for every row of one chunk's CIDs that the job's filter keeps:
     what the per-chunk counts and aggregates read."""
+    slots, snapshot, where = chunk_options(options)
     return (
         f" FROM {source_table(domain, dialect, snapshot)}"
         f" WHERE {domain.key} IN ({in_list(slots)}){filter_sql(domain, dialect, where)}"
