@@ -13,8 +13,8 @@ and which values the system SQLite's JSON changes, and APSW's bundled SQLite's (
 the service builds JSON in the database with APSW's engine only (`svc.engine.json_batches`, whose
 whole stream `bench/stream_bench.py` measures: ranges of CIDs, two threads).
 
-Then, with APSW, the service's own page query (`keyset.json_page_sql`, ranges of 600 CIDs)
-and its parts, best of 9 interleaved rounds in CPU time: the same rows read without JSON
+Then, with APSW, the service's own page query (`svc.core.sql.pages.json_page_sql`, ranges of
+600 CIDs) and its parts, best of 9 interleaved rounds in CPU time: the same rows read without JSON
 (one value; every value taken out of the row); arrays with the guards per value (an
 infinity to null, a BLOB or -0.0 to an error) none (wrong for those values), `typeof` (a
 function call and its text compared), comparisons of `+col` testing for a BLOB first (four
@@ -45,9 +45,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from svc import protocol as p  # noqa: E402
-from svc.core import keyset  # noqa: E402
 from svc.core.domains import load_domains  # noqa: E402
-from svc.core.keyset import SQLITE, Key, Plan, page_sql  # noqa: E402
+from svc.core.sql import pages  # noqa: E402
+from svc.core.sql.dialects import SQLITE  # noqa: E402
+from svc.core.sql.pages import page_sql  # noqa: E402
+from svc.core.sql.plan import Key, Plan  # noqa: E402
 
 DOMAIN = load_domains()["history"]
 REAL_COLUMNS = {"QTY", "QTY2"}  # declared REAL in the demo schema
@@ -119,7 +121,7 @@ GUARDS: dict[str, Callable[[str], str]] = {
         f" WHEN +{c} IN (9e999, -9e999) THEN NULL"
         f" WHEN +{c} = 0 AND atan2(+{c}, -1) < 0 THEN json('{{-0') ELSE {c} END"
     ),
-    "comparisons": keyset.json_value_guard,
+    "comparisons": pages.json_value_guard,
 }
 
 
@@ -149,15 +151,15 @@ def cid_ordered_copy(db: Path) -> Path:
 
 
 def page_queries(plan: Plan) -> dict[str, str]:
-    """The service's page query (`keyset.json_page_sql`) and its parts: the same rows read
-    with no JSON (one value, then every value taken out of the row), arrays under each
-    guard, objects without and with the guards."""
-    arrays = keyset.json_page_sql(DOMAIN, SQLITE, arrays=True, slots=plan.slots)
-    objects = keyset.json_page_sql(DOMAIN, SQLITE, arrays=False, slots=plan.slots)
+    """The service's page query (`svc.core.sql.pages.json_page_sql`) and its parts: the
+    same rows read with no JSON (one value, then every value taken out of the row), arrays
+    under each guard, objects without and with the guards."""
+    arrays = pages.json_page_sql(DOMAIN, SQLITE, arrays=True, slots=plan.slots)
+    objects = pages.json_page_sql(DOMAIN, SQLITE, arrays=False, slots=plan.slots)
 
     def guarded(sql: str, guard: Callable[[str], str]) -> str:
         for col in DOMAIN.select:
-            sql = sql.replace(keyset.json_value_guard(col), guard(col))
+            sql = sql.replace(pages.json_value_guard(col), guard(col))
         return sql
 
     bare = guarded(arrays, GUARDS["none"])

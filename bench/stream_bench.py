@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from bench.peers import datasette_csv  # noqa: E402
 from bench.plain_loop import plain_loop  # noqa: E402
 from svc.core.domains import load_domains  # noqa: E402
-from svc.core.keyset import Key, Plan  # noqa: E402
+from svc.core.sql.plan import Key, Plan  # noqa: E402
 from svc.core.tokens import Cursor, TokenCodec  # noqa: E402
 from svc.engine.reader import DomainReader  # noqa: E402
 from svc.sources.demo import build_demo_database  # noqa: E402

@@ -70,7 +70,7 @@ PAGE_QUERY_SECONDS = Histogram(
 )
 AGGREGATE_QUERY_SECONDS = Histogram(
     "trace_aggregate_query_seconds",
-    "One declared aggregation over one chunk of a job (svc.core.keyset.aggregate_sql)",
+    "One declared aggregation over one chunk of a job (svc.core.aggregates.queries.aggregate_sql)",
     ["source", "domain"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )

@@ -9,7 +9,7 @@ from decimal import Decimal
 import msgspec
 
 from svc import protocol as p
-from svc.core.aggregate import (
+from svc.core.aggregates.merging import (
     DomainMerger,
     add_numbers,
     decode_aggregations,
@@ -17,8 +17,8 @@ from svc.core.aggregate import (
     fingerprint,
     sql_order,
 )
+from svc.core.aggregates.queries import aggregate_shape
 from svc.core.domains import Aggregation, Domain
-from svc.core.keyset import aggregate_shape
 
 
 def _domain(*aggregations: Aggregation) -> Domain:

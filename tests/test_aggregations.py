@@ -26,9 +26,9 @@ import pytest
 
 from svc import protocol as p
 from svc.config import Settings
-from svc.core import aggregate
+from svc.core.aggregates import merging
 from svc.core.domains import Aggregation, Domain, load_domains, parse_domains
-from svc.core.keyset import Plan
+from svc.core.sql.plan import Plan
 from svc.core.tokens import TokenCodec
 from svc.engine.ndjson import JobStream
 from svc.engine.reader import DomainReader
@@ -177,7 +177,7 @@ def test_past_the_tracked_groups_totals_stay_exact_and_the_outcome_says_so(
     demo_db: Path, demo_cids: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A count by a column of ~320 values, tracking at most 40 groups while merging."""
-    monkeypatch.setattr(aggregate, "MAX_TRACKED_GROUPS", 40)
+    monkeypatch.setattr(merging, "MAX_TRACKED_GROUPS", 40)
     job = _job(demo_cids, 1200, seed=1)
     d = parse_domains(
         """

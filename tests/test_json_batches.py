@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from svc import protocol as p
 from svc.config import Settings
 from svc.core.domains import Domain, parse_domains
-from svc.core.keyset import Key, Plan
+from svc.core.sql.plan import Key, Plan
 from svc.core.tokens import TokenCodec
 from svc.engine import json_batches
 from svc.engine.batches import Batches, ReadyBatch, RowBatches

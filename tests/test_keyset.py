@@ -10,20 +10,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from svc.core.aggregates.queries import aggregate_sql, distinct_sql
 from svc.core.domains import parse_domains
-from svc.core.keyset import (
-    ORACLE,
-    SQLITE,
+from svc.core.sql.dialects import ORACLE, SQLITE
+from svc.core.sql.pages import json_page_sql, json_value_guard, page_sql, totals_sql
+from svc.core.sql.plan import SLOTS, Key, Plan
+from svc.core.sql.where import (
+    ChunkOptions,
     FilterSlot,
-    Key,
-    Plan,
-    aggregate_sql,
-    distinct_sql,
     filter_binds,
     filter_sql,
     in_width,
-    page_sql,
-    totals_sql,
     where_shape,
 )
 from svc.protocol import Condition, Range
@@ -375,3 +372,46 @@ def test_aggregate_sql_has_the_shape_of_totals_sql() -> None:
     )["h"]
     with pytest.raises(ValueError):
         aggregate_sql(only_distinct, SQLITE)
+
+
+def test_json_page_sql_wraps_the_keyset_page_of_guarded_values() -> None:
+    d = parse_domains(
+        '[domains.h]\ntable = "T"\ncolumns = ["CONTAINERID", "\\"It\'s\\""]\n'
+        '[domains.h.filters]\nCONTAINERID = { op = "in" }\n'
+    )["h"]
+    quoted = '"It\'s"'
+    values = (
+        f"{json_value_guard('CONTAINERID')} AS TRACE_V0, {json_value_guard(quoted)} AS TRACE_V1"
+    )
+    rows = (
+        f"SELECT {values}, rowid AS TRACE_RID FROM T WHERE CONTAINERID IN (:c0, :c1)"
+        " AND (:after_rid IS NULL OR CONTAINERID > :after_cid OR rowid > :after_rid)"
+        " AND CONTAINERID IN (:f0_0) ORDER BY CONTAINERID, rowid LIMIT :limit"
+    )
+    tail = f", json_group_array(TRACE_RID), count(*) FROM ({rows})"
+    shape = where_shape({"CONTAINERID": ["a"]})
+    assert json_page_sql(d, SQLITE, arrays=True, slots=2, where=shape) == (
+        "SELECT '[' || coalesce(group_concat(json_array(TRACE_V0, TRACE_V1), ','), '') || ']'"
+        + tail
+    )
+    assert json_page_sql(d, SQLITE, arrays=False, slots=2, where=shape) == (
+        "SELECT '[' || coalesce(group_concat(json_object('CONTAINERID', TRACE_V0,"
+        " 'It''s', TRACE_V1), ','), '') || ']'" + tail
+    )
+    assert json_value_guard("C") == (
+        "CASE WHEN +C < '' THEN CASE WHEN +C IN (9e999, -9e999) THEN NULL"
+        " WHEN +C = 0 AND atan2(+C, -1) < 0 THEN json('{-0') ELSE C END"
+        " WHEN +C >= x'' THEN json('{' || hex(C)) ELSE C END"
+    )
+    with pytest.raises(ValueError):
+        json_page_sql(d, ORACLE, arrays=True)
+
+
+def test_chunk_statements_default_to_every_slot_no_snapshot_no_filter() -> None:
+    explicit = ChunkOptions(slots=SLOTS, snapshot=False, where=())
+    for dialect in (SQLITE, ORACLE):
+        assert page_sql(HISTORY, dialect) == page_sql(HISTORY, dialect, **explicit)
+        assert totals_sql(HISTORY, dialect) == totals_sql(HISTORY, dialect, **explicit)
+        assert aggregate_sql(HISTORY, dialect) == aggregate_sql(HISTORY, dialect, **explicit)
+        assert distinct_sql(HISTORY, 1, dialect) == distinct_sql(HISTORY, 1, dialect, **explicit)
+    assert totals_sql(HISTORY, SQLITE).count(":c") == SLOTS

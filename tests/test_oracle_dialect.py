@@ -26,22 +26,13 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from svc.core.aggregates.queries import aggregate_shape, aggregate_sql, distinct_sql
 from svc.core.domains import Domain, parse_domains
 from svc.core.filters import canonical_timestamp
-from svc.core.keyset import (
-    ORACLE,
-    SLOTS,
-    Key,
-    Plan,
-    aggregate_shape,
-    aggregate_sql,
-    distinct_sql,
-    filter_binds,
-    filter_sql,
-    page_sql,
-    totals_sql,
-    where_shape,
-)
+from svc.core.sql.dialects import ORACLE
+from svc.core.sql.pages import page_sql, totals_sql
+from svc.core.sql.plan import SLOTS, Key, Plan
+from svc.core.sql.where import filter_binds, filter_sql, where_shape
 from svc.engine.reader import DomainReader
 from svc.protocol import Range
 from svc.sources import Lane, Row, Source, migrate

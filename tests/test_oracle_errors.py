@@ -17,13 +17,18 @@ import oracledb
 import pytest
 
 from svc.errors import SnapshotTooOld, SourceError, SourceMisconfigured, SourceUnavailable
-from svc.sources import oracle as ora
+from svc.sources import oracle_errors
 from tests.oracle_fakes import _Conn, _dpy, _ora, _Pool, _source_with, oe, oracle_source
 
 # --- (c) the error mapping ---------------------------------------------------------------
 
 
-LOST, TIMEOUT, BUSY, UNREACHABLE = ora._LOST, ora._TIMEOUT, ora._BUSY, ora._UNREACHABLE
+LOST, TIMEOUT, BUSY, UNREACHABLE = (
+    oracle_errors._LOST,
+    oracle_errors._TIMEOUT,
+    oracle_errors._BUSY,
+    oracle_errors._UNREACHABLE,
+)
 TOO_OLD = "snapshot too old"
 CONFIG = "misconfigured"
 PERMANENT = "permanent"
@@ -67,7 +72,7 @@ ERROR_TABLE: list[tuple[str, Exception, str]] = [
     ("exc", "detail"), [r[1:] for r in ERROR_TABLE], ids=[r[0] for r in ERROR_TABLE]
 )
 def test_driver_errors_map_to_the_service_errors(exc: Exception, detail: str) -> None:
-    got = ora.map_error(exc, snapshot=detail == TOO_OLD)
+    got = oracle_errors.map_error(exc, snapshot=detail == TOO_OLD)
     if detail == TOO_OLD:
         assert type(got) is SnapshotTooOld
         assert (got.status, got.code, got.retryable) == (410, "snapshot_too_old", False)
@@ -88,12 +93,12 @@ def test_driver_errors_map_to_the_service_errors(exc: Exception, detail: str) ->
 @pytest.mark.parametrize("code", [1555, 1466, 8180, 8181])
 def test_a_lost_snapshot_is_final_only_for_a_query_that_reads_as_of_scn(code: int) -> None:
     exc = _ora(code, "snapshot too old")
-    assert type(ora.map_error(exc, snapshot=True)) is SnapshotTooOld
-    plain = ora.map_error(exc, snapshot=False)
+    assert type(oracle_errors.map_error(exc, snapshot=True)) is SnapshotTooOld
+    plain = oracle_errors.map_error(exc, snapshot=False)
     assert not isinstance(plain, SnapshotTooOld)
     if code in (1555, 1466):  # a fresh read (a retry) succeeds
         assert type(plain) is SourceUnavailable and plain.retryable
-        assert plain.detail == ora._INCONSISTENT
+        assert plain.detail == oracle_errors._INCONSISTENT
     else:  # cannot happen without AS OF: a permanent error, not a 410
         assert not plain.retryable
 
@@ -114,14 +119,14 @@ def test_the_snapshot_flag_comes_from_the_query_binds() -> None:
 
 
 def test_connections_that_failed_are_dropped_not_reused() -> None:
-    assert ora.reusable(None)
-    assert ora.reusable(_ora(942, "table or view does not exist"))
-    assert ora.reusable(_ora(1013, "user requested cancel of current operation"))
-    assert ora.reusable(_ora(1555, "snapshot too old"))
-    assert not ora.reusable(_dpy(oe.ERR_CONNECTION_CLOSED))
-    assert not ora.reusable(_ora(28, "your session has been killed"))
-    assert not ora.reusable(_dpy(oe.ERR_CALL_TIMEOUT_EXCEEDED, timeout=1))
-    assert not ora.reusable(asyncio.CancelledError())
+    assert oracle_errors.reusable(None)
+    assert oracle_errors.reusable(_ora(942, "table or view does not exist"))
+    assert oracle_errors.reusable(_ora(1013, "user requested cancel of current operation"))
+    assert oracle_errors.reusable(_ora(1555, "snapshot too old"))
+    assert not oracle_errors.reusable(_dpy(oe.ERR_CONNECTION_CLOSED))
+    assert not oracle_errors.reusable(_ora(28, "your session has been killed"))
+    assert not oracle_errors.reusable(_dpy(oe.ERR_CALL_TIMEOUT_EXCEEDED, timeout=1))
+    assert not oracle_errors.reusable(asyncio.CancelledError())
 
 
 # Real driver, real sockets, no database: the pool is created with the service's own

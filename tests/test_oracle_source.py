@@ -16,13 +16,14 @@ import pytest
 from svc import protocol as p
 from svc.config import Settings
 from svc.core.domains import load_domains, parse_domains
-from svc.core.keyset import ORACLE, RID_ALIAS, SQLITE, UTC_ALIAS, page_sql
+from svc.core.sql.dialects import ORACLE, RID_ALIAS, SQLITE, UTC_ALIAS
+from svc.core.sql.pages import page_sql
 from svc.errors import SourceMisconfigured, SourceUnavailable
-from svc.sources import Row, open_source
+from svc.sources import Row, open_source, oracle_errors, oracle_types
 from svc.sources import oracle as ora
 from tests.oracle_fakes import _Conn, _Cursor, _dpy, _ora, _Pool, _source_with, oe, oracle_source
 
-LOST = ora._LOST
+LOST = oracle_errors._LOST
 
 
 # --- (d) URL parsing and settings --------------------------------------------------------
@@ -153,7 +154,7 @@ class _VarCursor:
 
 
 def _handled(meta: _Meta) -> Any:
-    return ora.output_type_handler(_VarCursor(), meta)
+    return oracle_types.output_type_handler(_VarCursor(), meta)
 
 
 def test_numbers_are_ints_for_integer_types_and_exact_decimals_otherwise() -> None:
@@ -206,7 +207,7 @@ def test_lobs_are_fetched_as_values_and_bytes_are_sent_as_base64() -> None:
     asyncio.run(_source_with(pool).fetch("SELECT ...", {"limit": 10}))
     [(sql, kw, handler)] = pool.conn.executed
     assert kw == {"fetch_lobs": False}  # CLOB/NCLOB as str, BLOB as bytes: never locators
-    assert handler is ora.output_type_handler
+    assert handler is oracle_types.output_type_handler
     assert p.encode([b"\x00\xffab", "clob text"]) == b'["AP9hYg==","clob text"]'
 
 

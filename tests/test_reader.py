@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from svc.core.keyset import Plan
+from svc.core.sql.plan import Plan
 from svc.engine.reader import DomainReader
 from svc.sources.sqlite import SqliteSource
 from tests.support import DOMAINS, expected_rows

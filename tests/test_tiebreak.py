@@ -22,7 +22,9 @@ from sqlglot import exp
 
 from svc import protocol as p
 from svc.core.domains import Domain, parse_domains
-from svc.core.keyset import ORACLE, SQLITE, Key, Plan, page_sql
+from svc.core.sql.dialects import ORACLE, SQLITE
+from svc.core.sql.pages import page_sql
+from svc.core.sql.plan import Key, Plan
 from svc.engine.reader import DomainReader
 from svc.sources import Row, Source
 from svc.sources.sqlite import SqliteSource

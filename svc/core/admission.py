@@ -1,7 +1,7 @@
 """Admission: caps on concurrent streams and page reads, for the process and per client.
 
-Every admitted stream holds a line in flight and up to three pages (~2 MB at 5,000 records
-as rows, ~6 MB as JSON the database built, `svc.engine.ndjson`), and every page read a page, so
+Every admitted stream holds a line in flight and up to three pages (`svc.engine.ndjson`;
+their size: docs/benchmarks.md#sizes-and-encoding-costs), and every page read a page, so
 these caps are what bound the memory and the database sessions a few clients can take. A
 client is its API key's fingerprint, or its address when keys are off. Over the per-client
 cap the answer is 429, over the process cap 503; both come before the first byte, with

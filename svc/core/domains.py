@@ -28,7 +28,7 @@ characters), as Oracle writes a reserved word or a mixed-case name. SQL carries 
 configured; records and ``domain_start`` name a column by its name without the quotes.
 
 Aggregations (optional, any number per domain) are computed by the database over the
-job's rows and sent as one small outcome (`svc.core.aggregate`)::
+job's rows and sent as one small outcome (`svc.core.aggregates`)::
 
     [[domains.history.aggregations]]
     name = "events"                   # unique in the domain: lowercase letters, digits, _

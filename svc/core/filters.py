@@ -15,7 +15,7 @@ The canonical form is what the job spec stores and every replica applies: domain
 job's order, columns by name, `in` values de-duplicated and sorted, timestamps as
 ``YYYY-MM-DDTHH:MM:SS[.ffffff]`` in UTC (an offset is converted; a value without one is
 taken as UTC). A job's filter never changes, so a `since` token, which names its job, can
-never apply to another filter. The SQL is rendered by `svc.core.keyset.filter_sql`, from
+never apply to another filter. The SQL is rendered by `svc.core.sql.where.filter_sql`, from
 identifiers of the domain file only; the values are binds.
 """
 

@@ -4,7 +4,7 @@ A stream is one gzip member whose every line ends in a sync flush (`Z_SYNC_FLUSH
 bytes sent so far always decode to every whole line written so far, so a gzip client sees
 each line, heartbeats included, as soon as it is written, and a connection cut anywhere
 leaves it the lines before the cut. A sync flush costs ~5 bytes and, at level 1, a 5000-record
-line compresses ~9x (objects) or ~5x (arrays) for ~2.5-4 ms of CPU a megabyte
+line compresses several times over for a few ms of CPU a megabyte
 (docs/benchmarks.md#compression).
 
 Why not starlette's GZipMiddleware: it does flush each message (it does not buffer), but it
@@ -21,10 +21,11 @@ import zlib
 # A body smaller than this is sent as is: gzip's 18 bytes of framing and a round of CPU
 # buy nothing for an answer that fits one TCP segment anyway.
 MIN_BYTES = 1024
-# Levels 1-3 cost ~3-7 ms a MB: a 5000-record line takes about as long to compress as to
-# encode, and both run on the event loop. Higher levels cost 2-10x that, so their large
-# bodies go to a thread (zlib lets go of the GIL). A thread hop per line is not free: on a
-# busy 2-core machine each one waits for a core, and the stream's steps run one after another.
+# Levels 1-3: a 5000-record line takes about as long to compress as to encode, and both
+# run on the event loop. Higher levels cost several times that
+# (docs/benchmarks.md#compression), so their large bodies go to a thread (zlib lets go of
+# the GIL). A thread hop per line is not free: on a busy 2-core machine each one waits for
+# a core, and the stream's steps run one after another.
 _INLINE_LEVELS = 3
 _THREAD_BYTES = 128 * 1024
 _GZIP_WBITS = 16 + zlib.MAX_WBITS  # a gzip header and trailer around the deflate stream

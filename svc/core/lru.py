@@ -1,7 +1,7 @@
 """The project's one cache type: least recently used first out, bounded by weight (pure).
 
 Every per-job cache is weighed in container ids, because a job's CID list is what makes
-its entries large: 115k CIDs are ~9 MB of Python strings, so a count of entries bounds
+its entries large (docs/benchmarks.md#sizes-and-encoding-costs), so a count of entries bounds
 nothing. The newest entry is kept even when it alone is over the budget.
 """
 

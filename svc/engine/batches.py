@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from svc import protocol as p
-from svc.core.keyset import Key
+from svc.core.sql.plan import Key
 from svc.engine.reader import DomainReader
 
 

@@ -38,7 +38,8 @@ from functools import lru_cache
 
 import msgspec
 
-from svc.core.keyset import Key, json_page_sql
+from svc.core.sql.pages import json_page_sql
+from svc.core.sql.plan import Key
 from svc.engine.batches import ReadyBatch, RowBatches
 from svc.engine.reader import DomainReader
 from svc.sources import JsonUnsupported, Row

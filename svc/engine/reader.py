@@ -15,21 +15,13 @@ from functools import lru_cache
 from typing import Any
 
 from svc import protocol as p
-from svc.core.aggregate import DomainMerger
+from svc.core.aggregates.merging import DomainMerger
+from svc.core.aggregates.queries import aggregate_shape, aggregate_sql, distinct_sql
 from svc.core.domains import Domain
-from svc.core.keyset import (
-    Conditions,
-    Dialect,
-    Key,
-    Plan,
-    aggregate_shape,
-    aggregate_sql,
-    distinct_sql,
-    filter_binds,
-    page_sql,
-    totals_sql,
-    where_shape,
-)
+from svc.core.sql.dialects import Dialect
+from svc.core.sql.pages import page_sql, totals_sql
+from svc.core.sql.plan import Key, Plan
+from svc.core.sql.where import Conditions, filter_binds, where_shape
 from svc.metrics import AGGREGATE_QUERY_SECONDS, PAGE_QUERY_SECONDS
 from svc.protocol import DomainTotals
 from svc.sources import Row, Source

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from svc import protocol as p
 from svc.config import Settings
 from svc.core.admission import Admission
-from svc.core.aggregate import decode_aggregations, encode_aggregations
+from svc.core.aggregates.merging import decode_aggregations, encode_aggregations
 from svc.core.domains import Domain
 from svc.core.filters import normalize_where
-from svc.core.keyset import Key, Plan
 from svc.core.lru import WeightedLru
 from svc.core.ratelimit import TokenBuckets
+from svc.core.sql.plan import Key, Plan
 from svc.core.tokens import Cursor, TokenCodec
 from svc.engine.batches import Batches, RowBatches
 from svc.engine.json_batches import JsonBatches, ReadAhead

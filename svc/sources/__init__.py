@@ -1,7 +1,7 @@
 """Sources: the databases trace rows are read from.
 
 `Source` is the interface; `SqliteSource` (the embedded demo default) and `OracleSource`
-(production) implement it. A source runs the pure SQL of `svc.core.keyset` with its binds,
+(production) implement it. A source runs the pure SQL of `svc.core.sql` with its binds,
 holds no cursor or connection between calls, and raises the service's own errors
 (`SourceUnavailable`, `SnapshotTooOld`) instead of its driver's.
 """
@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from svc.config import Settings
 from svc.core.domains import Domain
-from svc.core.keyset import Dialect
+from svc.core.sql.dialects import Dialect
 
 Row = tuple[Any, ...]
 
@@ -31,7 +31,7 @@ class JsonUnsupported(Exception):
 class Source(abc.ABC):
     dialect: Dialect
     in_use = 0  # connections lent out right now (0 between pages: none is held)
-    builds_json = False  # runs `keyset.json_page_sql` exactly as rows would encode
+    builds_json = False  # runs `pages.json_page_sql` exactly as rows would encode
 
     @abc.abstractmethod
     async def fetch(

@@ -136,7 +136,8 @@ def migrate_oracle(db_url: str) -> list[str]:
     """
     import oracledb
 
-    from svc.sources.oracle import connect, driver_codes
+    from svc.sources.oracle import connect
+    from svc.sources.oracle_errors import driver_codes
 
     applied: list[str] = []
     with connect(db_url) as conn, conn.cursor() as cur:

@@ -14,9 +14,10 @@ One thread for row pages, not four: the driver releases the interpreter lock for
 step of a query and takes it back to build each row, so reading threads running at once
 queue on that lock at every row. A page built as JSON holds the lock only to hand over
 one string, so two threads build pages at once on two cores. Four concurrent streams of
-row pages ran at 67-83k records/s in all with four reading threads, and at 191-193k with
-one (`TRACE_SQLITE_READ_THREADS`; docs/benchmarks.md). A cancelled query (the client went
-away) is interrupted in the database, or dropped if it was still queued.
+row pages ran faster in all with one reading thread than with four
+(`TRACE_SQLITE_READ_THREADS`; docs/benchmarks.md#how-many-threads-read-sqlite). A cancelled
+query (the client went away) is interrupted in the database, or dropped if it was still
+queued.
 """
 
 from __future__ import annotations
@@ -30,14 +31,17 @@ from pathlib import Path
 
 import apsw
 
-from svc.core.keyset import SQLITE, json_value_guard
+from svc.core.sql.dialects import SQLITE
+from svc.core.sql.pages import json_value_guard
 from svc.errors import SourceUnavailable
 from svc.sources import JsonUnsupported, Lane, Row, Source
 
 log = logging.getLogger(__name__)
 
 
-_STEPS_PER_CHECK = 20_000  # ~0.2 ms of a query between checks
+# A short slice of a query between checks for a client gone away; checking costs nothing
+# measurable (docs/benchmarks.md#page-sql-and-sources).
+_STEPS_PER_CHECK = 20_000
 
 # Errors after which a connection is still sound (the query failed, not the connection).
 _REUSABLE = (apsw.SQLError, apsw.InterruptError, apsw.BusyError, apsw.LockedError)
@@ -45,7 +49,7 @@ _REUSABLE = (apsw.SQLError, apsw.InterruptError, apsw.BusyError, apsw.LockedErro
 
 def _without_memory_statistics() -> None:
     """SQLite's memory statistics take one process-wide mutex at every allocation: two
-    threads building JSON pages queued on it (1.1-1.3x one thread; 1.5-1.6x without).
+    threads building JSON pages queued on it (docs/benchmarks.md#page-sql-and-sources).
     Settable only while SQLite is shut down: this module is imported before any of its
     connections opens (APSW's own SQLite, not the sqlite3 module's)."""
     try:
@@ -62,7 +66,7 @@ _without_memory_statistics()
 
 def builds_exact_json() -> bool:
     """Whether this SQLite writes REALs in JSON so that they read back as the same double,
-    and the guards of `keyset.json_page_sql` run (they need the math functions)."""
+    and the guards of `pages.json_page_sql` run (they need the math functions)."""
     probe = apsw.Connection(":memory:")
     guarded = json_value_guard("V")
     try:

@@ -85,7 +85,8 @@ class JobStore(abc.ABC):
 
     @abc.abstractmethod
     async def get_aggregations(self, job_id: str, domain: str) -> bytes | None:
-        """A domain's stored aggregations (`svc.core.aggregate.encode_aggregations`), or None."""
+        """A domain's stored aggregations, or None
+        (`svc.core.aggregates.merging.encode_aggregations`)."""
 
     @abc.abstractmethod
     async def put_aggregations(self, job_id: str, domain: str, blob: bytes) -> None:

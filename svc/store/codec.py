@@ -1,12 +1,13 @@
 """Compact, versioned serialisation of job specs (pure).
 
-A 114,892-CID job is ~2 MB as JSON. MES CONTAINERIDs are hex strings of one width and
-one case (16 hex digits), so each is stored as a 64-bit big-endian integer, and the
-integers are transposed into byte planes (all first bytes, then all second bytes, ...)
-before zlib. In a sorted list the first plane is long runs and the second nearly so; they
-compress to almost nothing, and the six random planes stay as they are: about 6.4 bytes
-a CID, against 8 for raw bytes and 17 for text. Decoding is a C-level interleave, one
-`bytes.hex(sep)` and one `str.split`, with no Python loop per CID: ~15 ms for 114,892.
+A large job is megabytes as JSON (docs/benchmarks.md#sizes-and-encoding-costs). MES
+CONTAINERIDs are hex strings of one width and one case (16 hex digits), so each is stored
+as a 64-bit big-endian integer, and the integers are transposed into byte planes (all
+first bytes, then all second bytes, ...) before zlib. In a sorted list the first plane is
+long runs and the second nearly so; they compress to almost nothing, and the six random
+planes stay as they are: about 6.4 bytes a CID, against 8 for raw bytes and 17 for text.
+Decoding is a C-level interleave, one `bytes.hex(sep)` and one `str.split`, with no
+Python loop per CID.
 (Deltas between neighbours would save another ~0.25 byte a CID but need a Python-level
 prefix sum to decode, which doubles the time.)
 

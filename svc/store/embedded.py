@@ -147,7 +147,7 @@ class EmbeddedJobStore(JobStore):
 
     async def create(self, spec: JobSpec, *, limit: int | None = None) -> None:
         def write(conn: sqlite3.Connection) -> None:
-            blob = codec.dumps(spec)  # in the worker thread: ~60 ms for 115k CIDs
+            blob = codec.dumps(spec)  # in the worker thread: tens of ms for a large job
             with conn:
                 conn.execute("BEGIN IMMEDIATE")  # the count and the insert are one step
                 if limit is not None:

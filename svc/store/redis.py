@@ -140,7 +140,7 @@ class RedisJobStore(JobStore):
 
     `timeout` bounds connecting and each socket read; `deadline` bounds a whole
     operation, retry included. `cache_cids` bounds the spec cache by total CIDs
-    (500,000 CIDs is ~40 MB of Python strings).
+    (their memory: docs/benchmarks.md#sizes-and-encoding-costs).
     """
 
     def __init__(

@@ -3,7 +3,7 @@
 Specs are immutable, so a cached spec is always right; a store still asks its backend
 whether the job exists (cheaply, without the spec) before using it, so an expired job is
 gone everywhere at once. The cache is bounded by the total number of CIDs it holds
-(500,000 CIDs is ~40 MB of Python strings), least recently used first out.
+(docs/benchmarks.md#sizes-and-encoding-costs), least recently used first out.
 """
 
 from __future__ import annotations

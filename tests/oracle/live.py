@@ -22,7 +22,8 @@ import oracledb
 import pytest
 
 from svc.core.domains import Domain
-from svc.sources.oracle import MODULE, SESSION_SETUP, output_type_handler, parse_url
+from svc.sources.oracle import MODULE, SESSION_SETUP, parse_url
+from svc.sources.oracle_types import output_type_handler
 
 DSN = os.environ.get("TRACE_TEST_ORACLE_DSN", "")
 

@@ -15,7 +15,9 @@ import httpx
 import pytest
 
 from svc.config import Settings
-from svc.core.keyset import ORACLE, Plan, page_sql
+from svc.core.sql.dialects import ORACLE
+from svc.core.sql.pages import page_sql
+from svc.core.sql.plan import Plan
 from svc.errors import SnapshotTooOld
 from svc.sources.oracle import OracleSource
 from tests.oracle.conftest import oracle_server

@@ -14,8 +14,10 @@ from __future__ import annotations
 import oracledb
 import pytest
 
-from svc.core.keyset import ORACLE, Key, Plan, page_sql
-from svc.sources.oracle import output_type_handler
+from svc.core.sql.dialects import ORACLE
+from svc.core.sql.pages import page_sql
+from svc.core.sql.plan import Key, Plan
+from svc.sources.oracle_types import output_type_handler
 from tests.oracle.live import LIVE, connect
 from tests.support import DOMAINS
 

@@ -18,7 +18,7 @@ import pytest
 
 from svc import protocol as p
 from svc.core.domains import Domain, parse_domains
-from svc.core.keyset import Plan
+from svc.core.sql.plan import Plan
 from svc.engine.reader import DomainReader
 from svc.errors import SourceMisconfigured
 from svc.sources import oracle as ora

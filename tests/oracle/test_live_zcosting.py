@@ -12,7 +12,8 @@ import os
 
 import pytest
 
-from svc.core.keyset import ORACLE, page_sql
+from svc.core.sql.dialects import ORACLE
+from svc.core.sql.pages import page_sql
 from svc.sources.demo import load_demo_oracle
 from tests.oracle.live import DSN, LIVE, connect
 from tests.oracle.test_live_plan import _run_pages

@@ -1,8 +1,8 @@
 """Declared aggregations: per-chunk results merged into one small outcome (pure).
 
 The database computes a domain's aggregations per chunk of ≤1000 CIDs: one grouped query
-for all its counts, sums and min/max (`keyset.aggregate_sql`, grouped by all their `by`
-columns together), one query per distinct count (`keyset.distinct_sql`). A
+for all its counts, sums and min/max (`queries.aggregate_sql`, grouped by all their `by`
+columns together), one query per distinct count (`queries.distinct_sql`). A
 `DomainMerger` rolls each aggregation up from those rows, folds the chunks in any order,
 and `result()` gives the wire structs. What is held while merging is bounded, whatever
 the job:
@@ -13,8 +13,9 @@ the job:
   exact, but a folded group that comes back is counted afresh, so the listed groups and
   their counts may be short. Only `top` groups (domain file, default 20) are sent.
 - distinct counts: 8 bytes per distinct value per chunk (a 64-bit fingerprint of each
-  value, kept in arrays; 575k lot names are ~4.6 MB), counted once at the end. Two values
-  count as one only if their fingerprints collide (chance ~n²/2⁶⁵: 1e-8 for a million).
+  value, kept in arrays; docs/benchmarks.md#sizes-and-encoding-costs), counted once at the end. Two
+  values count as one only if their fingerprints collide (chance ~n²/2⁶⁵: 1e-8 for a
+  million).
 - min and max: two values.
 """
 
@@ -28,8 +29,8 @@ from typing import Any
 import msgspec
 
 from svc import protocol as p
+from svc.core.aggregates.queries import aggregate_shape
 from svc.core.domains import Aggregation, Domain
-from svc.core.keyset import aggregate_shape
 
 MAX_TRACKED_GROUPS = 100_000
 _BUCKETS = 64  # distinct fingerprints are counted bucket by bucket: small temporary sets
@@ -196,7 +197,7 @@ class _Distinct:
 
 class DomainMerger:
     """A domain's aggregations over a job: `add_grouped` each chunk's rows of
-    `keyset.aggregate_sql`, `add_distinct` each chunk's rows of `keyset.distinct_sql` (per
+    `queries.aggregate_sql`, `add_distinct` each chunk's rows of `queries.distinct_sql` (per
     distinct aggregation, by name), in any order; then `result()`."""
 
     def __init__(self, domain: Domain, max_groups: int | None = None) -> None:
