@@ -19,9 +19,6 @@ MAX_TESTS_HELPERS = 3  # non-test modules directly in tests/ (conftest.py, __ini
 PENDING_SPLITS = {
     "svc/http/app.py",
     "svc/http/openapi.py",
-    "svc/config.py",
-    "svc/core/keyset.py",
-    "svc/sources/oracle.py",
 }
 PENDING_HELPERS = 9
 
