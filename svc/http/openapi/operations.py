@@ -168,6 +168,21 @@ _STREAM_ERRORS: tuple[type[TraceError], ...] = (
 )
 
 
+def _outside_api(
+    endpoint: Endpoint,
+    summary: str,
+    description: str,
+    ok_text: str,
+    media: str,
+    schema: Any,
+    errors: tuple[type[TraceError], ...] = (),
+) -> Operation:
+    """An operation outside /api (API keys do not apply) that answers 200 `ok_text`."""
+    return Operation(
+        endpoint, summary, description, (200, ok_text, media, schema), errors=errors, api=False
+    )
+
+
 def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
     """Every route of the service, with the limits of these settings and domains."""
     return (
@@ -381,47 +396,53 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             ),
             errors=(BadRequest, NotFound, SourceUnavailable),
         ),
-        Operation(
+        _outside_api(
             paths.HEALTHZ,
             "Liveness",
             "200 while the process serves requests.",
-            (200, "Alive.", "application/json", p.Health),
-            api=False,
+            "Alive.",
+            "application/json",
+            p.Health,
         ),
-        Operation(
+        _outside_api(
             paths.READYZ,
             "Readiness",
             "Checks the job store and the source; 503 while draining.",
-            (200, "Ready.", "application/json", p.Health),
+            "Ready.",
+            "application/json",
+            p.Health,
             errors=(Draining, StoreUnavailable, SourceUnavailable),
-            api=False,
         ),
-        Operation(
+        _outside_api(
             paths.METRICS,
             "Prometheus metrics",
             "Text exposition format.",
-            (200, "The metrics.", "text/plain", {"type": "string"}),
-            api=False,
+            "The metrics.",
+            "text/plain",
+            {"type": "string"},
         ),
-        Operation(
+        _outside_api(
             paths.OPENAPI_JSON,
             "This document",
             "OpenAPI 3.1.",
-            (200, "The document.", "application/json", {"type": "object"}),
-            api=False,
+            "The document.",
+            "application/json",
+            {"type": "object"},
         ),
-        Operation(
+        _outside_api(
             paths.DOCS,
             "This reference, as a page",
             "The document rendered as HTML.",
-            (200, "The page.", "text/html", {"type": "string"}),
-            api=False,
+            "The page.",
+            "text/html",
+            {"type": "string"},
         ),
-        Operation(
+        _outside_api(
             paths.FRONTEND,
             "The browser front end",
             "The demo page and reference consumer (static files).",
-            (200, "The page.", "text/html", {"type": "string"}),
-            api=False,
+            "The page.",
+            "text/html",
+            {"type": "string"},
         ),
     )
