@@ -7,9 +7,12 @@ these are fixed by the wire format.
 
 from __future__ import annotations
 
+from typing import get_args
+
+from svc import protocol as p
 from svc.core.filters import MAX_WHERE_VALUES
 
-MAX_CID_CHARS = 64
+MAX_CID_CHARS: int = get_args(p.Cid)[1].max_length  # the wire contract's, stated once there
 BODY_BYTES_PER_CID = 80  # a quoted 64-char CID, a comma and JSON whitespace
 JOB_BODY_SLACK_BYTES = 65536  # the rest of a job request: domains and a filter
 EXPORT_BODY_BYTES = 4096
