@@ -106,6 +106,11 @@ def test_wrong_method_is_a_problem_too(server: ServerProcess) -> None:
     assert_problem(httpx.delete(f"{server.url}/api/trace/job/x/stream"), 405, "method_not_allowed")
 
 
+def test_demo_cids_are_not_found_on_a_configured_database(server: ServerProcess) -> None:
+    """`server` runs on a database of its own (TRACE_DB_URL): no demo CIDs to pick."""
+    assert_problem(httpx.get(f"{server.url}/api/demo/cids", params={"n": 5}), 404, "not_found")
+
+
 @pytest.fixture(scope="module")
 def strict(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv = start_server(

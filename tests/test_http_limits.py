@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.servers import ServerProcess, start_server
 
@@ -276,3 +277,34 @@ def test_connections_beyond_the_limit_get_503(small_demo_db: Path, tmp_path: Pat
             sock.close()
     finally:
         server.stop()
+
+
+def problems_counted(server: ServerProcess, code: str) -> float:
+    r = httpx.get(f"{server.url}/metrics")
+    assert r.status_code == 200
+    for family in text_string_to_metric_families(r.text):
+        for sample in family.samples:
+            if sample.name == "trace_problem_responses_total" and sample.labels["code"] == code:
+                return sample.value
+    return 0.0
+
+
+def test_protocol_problems_are_counted_like_the_apps(srv: ServerProcess) -> None:
+    """h11's own 400 and 431 are built by `svc.http.problems`, which counts every one."""
+    malformed, too_large = (
+        problems_counted(srv, "invalid_request"),
+        problems_counted(srv, "headers_too_large"),
+    )
+    with connect(srv) as sock:
+        sock.sendall(b"GARBAGE\r\n\r\n")
+        reply = read_reply(sock)
+        assert reply is not None
+        reply.problem(400, "invalid_request")
+    with connect(srv) as sock:
+        # A head that is not complete and already over the limit.
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 65536)
+        reply = read_reply(sock)
+        assert reply is not None
+        reply.problem(431, "headers_too_large")
+    assert problems_counted(srv, "invalid_request") == malformed + 1
+    assert problems_counted(srv, "headers_too_large") == too_large + 1

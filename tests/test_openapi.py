@@ -13,9 +13,11 @@ from openapi_spec_validator import validate
 from starlette.routing import Mount, Route
 
 from svc.config import Settings
+from svc.core.export_record import ExportRecord
 from svc.engine.service import Service
-from svc.http import openapi
+from svc.http import limits, openapi, paths
 from svc.http.app import create_app
+from svc.http.wire import job_links, status_of
 from tests.servers import ServerProcess
 from tests.support import create_job, iter_lines
 
@@ -157,3 +159,31 @@ def test_csv_is_documented_as_text_csv(doc: dict[str, Any]) -> None:
     assert set(page["responses"]["200"]["content"]) == {"application/json", "text/csv"}
     fmt = next(p for p in page["parameters"] if p["name"] == "format")
     assert fmt["schema"]["enum"] == ["objects", "arrays", "csv"]
+
+
+def test_the_document_reads_the_tables_of_routes_and_limits() -> None:
+    doc = openapi.document(Settings(max_cids=7), ["history"])
+    assert set(doc["paths"]) == {e.path for e in (*paths.ROUTED, paths.FRONTEND)}
+    create = doc["paths"][paths.CREATE_JOB.path]["post"]["description"]
+    assert f"{limits.job_body_bytes(7)} bytes" in create
+    for endpoint in (paths.RESULT, paths.EXPORT_CSV):
+        params = doc["paths"][endpoint.path]["get"]["parameters"]
+        offset = next(p for p in params if p["name"] == "offset")
+        assert offset["schema"]["maximum"] == limits.MAX_OFFSET
+
+
+def test_links_are_the_routes_of_the_table() -> None:
+    links = job_links("j1")
+    assert (links.self_, links.stream, links.result) == (
+        "/api/trace/job/j1",
+        "/api/trace/job/j1/stream",
+        "/api/trace/job/j1/result",
+    )
+    record = ExportRecord("e1", "j1", None, "csv.zip", "queued", 0.0, 0.0, 86400.0)
+    status = status_of(record)
+    assert (status.links.self_, status.links.file, status.links.job) == (
+        "/api/trace/job/j1/exports/e1",
+        "/api/trace/job/j1/exports/e1/file",
+        "/api/trace/job/j1",
+    )
+    assert status.expires_at == "1970-01-02T00:00:00Z"

@@ -30,7 +30,6 @@ records. The disk budget counts every file under the exports directory.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import logging
 import os
@@ -95,37 +94,6 @@ def file_digest(path: Path) -> tuple[int, str]:
             digest.update(chunk)
             size += len(chunk)
     return size, digest.hexdigest()
-
-
-def _iso(ts: float) -> str:
-    return (
-        dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    )
-
-
-def status_of(record: ExportRecord) -> p.ExportStatus:
-    base = f"/api/trace/job/{record.job_id}"
-    links = p.ExportLinks(
-        f"{base}/exports/{record.export_id}", f"{base}/exports/{record.export_id}/file", base
-    )
-    error = None
-    if record.error_code is not None:
-        error = p.ExportFailure(record.error_code, record.error or "")
-    return p.ExportStatus(
-        export_id=record.export_id,
-        job_id=record.job_id,
-        format=record.format,
-        state=record.state,
-        records=record.records,
-        total=record.total,
-        created_at=_iso(record.created_at),
-        updated_at=_iso(record.updated_at),
-        expires_at=_iso(record.expires_at),
-        size=record.size,
-        sha256=record.sha256,
-        error=error,
-        links=links,
-    )
 
 
 class ExportRunner:

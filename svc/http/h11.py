@@ -10,8 +10,9 @@ requests never read by the client do not grow its memory), with what it lacks:
 - a connection limit: a request on a connection opened beyond `max_connections` gets a
   503 `overloaded` and the connection is closed;
 - its own protocol errors (a malformed request, a head over `max_header_bytes`) as
-  `application/problem+json` with `Connection: close` instead of text/plain;
-- `Connection: close` on the app's 408 (a body that did not arrive, see `svc.http.app`).
+  `application/problem+json` with `Connection: close` instead of text/plain, built (and
+  counted in `trace_problem_responses`) by `svc.http.problems` like the app's;
+- `Connection: close` on the app's 408 (a body that did not arrive, see `svc.http.params`).
 
 The body timeout is enforced where the app reads the body; the header size limit and the
 keep-alive timeout are uvicorn's own (`h11_max_incomplete_event_size`, `timeout_keep_alive`).
@@ -31,9 +32,9 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-from svc import protocol as p
 from svc.config import Settings
 from svc.errors import BadRequest, HeadersTooLarge, Overloaded, RequestTimeout, TraceError
+from svc.http.problems import closing_problem
 
 _CLOSE = (b"connection", b"close")
 
@@ -48,30 +49,9 @@ class Limits:
         return cls(settings.header_timeout, settings.max_connections)
 
 
-def problem(error: TraceError) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    """The headers and problem+json body `svc.http.app` sends for the same error, and close."""
-    body = p.encode(
-        {
-            "type": f"/problems/{error.code}",
-            "title": error.detail,
-            "status": error.status,
-            "code": error.code,
-            "detail": error.detail,
-        }
-    )
-    headers = [
-        (b"content-type", b"application/problem+json"),
-        (b"content-length", str(len(body)).encode()),
-        _CLOSE,
-    ]
-    if isinstance(error, Overloaded):
-        headers.append((b"retry-after", str(error.retry_after).encode()))
-    return headers, body
-
-
 async def _overloaded(scope: Scope, receive: Receive, send: Send) -> None:
     """The app of a connection beyond the limit: 503 and close."""
-    headers, body = problem(Overloaded())
+    headers, body = closing_problem(Overloaded())
     await send({"type": "http.response.start", "status": 503, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -139,7 +119,7 @@ class TraceH11Protocol(H11Protocol):
 
     def _send_problem(self, error: TraceError) -> None:
         """Answer with `error` where h11 still allows a response, then close."""
-        headers, body = problem(error)
+        headers, body = closing_problem(error)
         try:
             response = h11.Response(
                 status_code=error.status,
