@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from svc.sources.demo import build_demo_database
-from tests.servers import ServerProcess, start_server
 from tests.support import all_cids
+from tests.support.servers import ServerProcess, start_server
 
-pytest_plugins = ["tests.redis_server"]  # redis_url, private_redis, redis_prefix
+pytest_plugins = ["tests.support.redis_server"]  # redis_url, private_redis, redis_prefix
 
 DEMO_CIDS = 1500
 

@@ -16,10 +16,10 @@ import httpx
 import pytest
 
 from svc.client import AsyncTraceClient, Retry, TraceClient
-from tests.cutproxy import CutProxy
-from tests.redis_server import redis_url  # noqa: F401
-from tests.servers import ServerProcess, start_server
 from tests.support import DOMAINS, expected_rows
+from tests.support.cutproxy import CutProxy
+from tests.support.redis_server import redis_url  # noqa: F401
+from tests.support.servers import ServerProcess, start_server
 
 Row = tuple[Any, ...]
 FAST = Retry(attempts=8, base=0.01, cap=0.5)  # tests: short waits

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.servers import start_server
 from tests.support import DOMAINS, create_job, expected_rows, iter_lines, records_of
+from tests.support.servers import start_server
 
 
 def test_sigterm_drains_streams_with_a_resumable_reconnect_line(

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import ServerProcess, start_server
 from tests.support import create_job, iter_lines, last_since
+from tests.support.servers import ServerProcess, start_server
 
 LEAKS = ("Traceback", "sqlite", "SELECT", "MES_CONTAINER", 'File "', "secret")
 

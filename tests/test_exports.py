@@ -28,8 +28,8 @@ import httpx
 import pytest
 
 from svc.core.csv_cells import BOM, cell
-from tests.servers import ServerProcess, start_server
 from tests.support import DOMAINS, all_cids, create_job, iter_lines, records_of
+from tests.support.servers import ServerProcess, start_server
 
 FORMATS = ["ndjson.gz", "csv.zip"]
 Status = dict[str, Any]

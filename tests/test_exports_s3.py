@@ -18,8 +18,8 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.servers import start_server
 from tests.support import all_cids, create_job, iter_lines, records_of
+from tests.support.servers import start_server
 from tests.test_exports import as_file_values, file_records, finished, start_export
 
 BUCKET = "trace-exports"

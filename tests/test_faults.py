@@ -26,8 +26,8 @@ from svc.errors import SourceUnavailable
 from svc.sources import Lane, Row
 from svc.sources.sqlite import SqliteSource
 from svc.store.embedded import EmbeddedJobStore
-from tests.servers import TEST_SECRET, start_server
 from tests.support import DOMAINS, create_job, expected_rows, iter_lines, records_of
+from tests.support.servers import TEST_SECRET, start_server
 
 
 class FailingPages(SqliteSource):

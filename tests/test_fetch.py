@@ -21,9 +21,9 @@ import svc.client.fetch
 from svc.client import Retry, TraceClient
 from svc.client.fetch import fetch, ndjson_checkpoint
 from svc.client.progress import make_progress
-from tests.cutproxy import CutProxy
-from tests.servers import ROOT, ServerProcess
 from tests.support import DOMAINS, create_job, expected_rows, records_of
+from tests.support.cutproxy import CutProxy
+from tests.support.servers import ROOT, ServerProcess
 
 
 def _cmd(url: str, out: Path, *extra: str) -> list[str]:

@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from svc.client import AsyncTraceClient, Retry, TraceClient
-from tests.cutproxy import CutProxy
-from tests.servers import ServerProcess, start_server
 from tests.support import DOMAINS, create_job, expected_rows, iter_lines, last_since, records_of
+from tests.support.cutproxy import CutProxy
+from tests.support.servers import ServerProcess, start_server
 from tests.test_errors import assert_problem
 from tests.test_stream import _page_walk, _read_bytes_then_cut, _read_until_cut
 

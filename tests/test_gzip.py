@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 
 from svc.client import Retry, TraceClient
-from tests.cutproxy import CutProxy
-from tests.servers import ServerProcess, start_server
 from tests.support import DOMAINS, create_job, expected_rows, records_of
+from tests.support.cutproxy import CutProxy
+from tests.support.servers import ServerProcess, start_server
 
 GZIP = {"Accept-Encoding": "gzip"}
 

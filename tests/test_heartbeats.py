@@ -24,8 +24,8 @@ from svc.engine.service import Service
 from svc.http.responses import NdjsonResponse
 from svc.sources.sqlite import SqliteSource
 from svc.store.embedded import EmbeddedJobStore
-from tests.servers import TEST_SECRET, ServerProcess, start_server
 from tests.support import DOMAINS, all_cids, create_job, expected_rows, iter_lines, records_of
+from tests.support.servers import TEST_SECRET, ServerProcess, start_server
 
 HEARTBEAT = 0.5  # seconds: ~50 times a 500-record page's time, ~1/3 of the stream's length
 

@@ -17,8 +17,8 @@ from svc.engine.service import Service
 from svc.sources import Lane, Row
 from svc.sources.sqlite import SqliteSource
 from svc.store.embedded import EmbeddedJobStore
-from tests.servers import TEST_SECRET
 from tests.support import DOMAINS, expected_rows, records_of
+from tests.support.servers import TEST_SECRET
 
 
 class SlowCounts(SqliteSource):

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import ServerProcess, start_server
+from tests.support.servers import ServerProcess, start_server
 from tests.test_errors import assert_problem
 
 JOBS = 500

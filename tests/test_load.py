@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import ServerProcess, start_server
 from tests.support import DOMAINS, create_job, expected_rows, iter_lines, records_of
+from tests.support.servers import ServerProcess, start_server
 
 MB = 1024 * 1024
 

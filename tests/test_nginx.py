@@ -1,4 +1,4 @@
-"""Through a real nginx (the shipped deploy/nginx.conf, tests/nginx.py) with a short
+"""Through a real nginx (the shipped deploy/nginx.conf, tests/support/nginx.py) with a short
 `proxy_read_timeout`: a stream whose database stalls part-way for longer than that timeout
 survives because of the heartbeats, and completes exactly; with heartbeats off nginx cuts it
 (the client sees the body end without `complete`), and a resume with the last `since`
@@ -26,9 +26,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.nginx import SHIPPED, Nginx, local_config, nginx_binary
-from tests.servers import ServerProcess, start_server
 from tests.support import DOMAINS, all_cids, create_job, expected_rows, iter_lines, records_of
+from tests.support.nginx import SHIPPED, Nginx, local_config, nginx_binary
+from tests.support.servers import ServerProcess, start_server
 
 READ_TIMEOUT = 3  # nginx's proxy_read_timeout here (deploy/nginx.conf ships 60 s)
 HEARTBEAT = 1.0

@@ -16,8 +16,8 @@ from svc.config import Settings
 from svc.engine.service import Service
 from svc.http import openapi
 from svc.http.app import create_app
-from tests.servers import ServerProcess
 from tests.support import create_job, iter_lines
+from tests.support.servers import ServerProcess
 
 
 @pytest.fixture(scope="module")

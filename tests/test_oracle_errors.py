@@ -18,7 +18,7 @@ import pytest
 
 from svc.errors import SnapshotTooOld, SourceError, SourceMisconfigured, SourceUnavailable
 from svc.sources import oracle as ora
-from tests.oracle_fakes import _Conn, _dpy, _ora, _Pool, _source_with, oe, oracle_source
+from tests.support.oracle_fakes import _Conn, _dpy, _ora, _Pool, _source_with, oe, oracle_source
 
 # --- (c) the error mapping ---------------------------------------------------------------
 

@@ -20,7 +20,16 @@ from svc.core.keyset import ORACLE, RID_ALIAS, SQLITE, UTC_ALIAS, page_sql
 from svc.errors import SourceMisconfigured, SourceUnavailable
 from svc.sources import Row, open_source
 from svc.sources import oracle as ora
-from tests.oracle_fakes import _Conn, _Cursor, _dpy, _ora, _Pool, _source_with, oe, oracle_source
+from tests.support.oracle_fakes import (
+    _Conn,
+    _Cursor,
+    _dpy,
+    _ora,
+    _Pool,
+    _source_with,
+    oe,
+    oracle_source,
+)
 
 LOST = ora._LOST
 

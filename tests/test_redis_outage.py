@@ -21,9 +21,9 @@ from svc.errors import JobNotFound, StoreUnavailable
 from svc.protocol import DomainTotals
 from svc.store import new_spec
 from svc.store.redis import RedisJobStore
-from tests.redis_server import RedisServer
-from tests.servers import ServerProcess, build_demo_db, start_server
 from tests.support import DOMAINS, expected_rows, records_of
+from tests.support.redis_server import RedisServer
+from tests.support.servers import ServerProcess, build_demo_db, start_server
 
 FAST = 1.0  # seconds: the most an outage may take to surface
 

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import ServerProcess, start_server
 from tests.support import DOMAINS, expected_rows, records_of
+from tests.support.servers import ServerProcess, start_server
 
 BATCH = 100  # records per line: ~50 history lines and ~25 material lines for 500 CIDs
 Row = tuple[Any, ...]

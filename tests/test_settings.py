@@ -12,7 +12,7 @@ import pytest
 from svc.config import Settings
 from svc.run.server import build_service
 from svc.sources import oracle as ora
-from tests.oracle_fakes import oracle_source
+from tests.support.oracle_fakes import oracle_source
 
 
 def test_options_and_settings_reach_the_source(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import ServerProcess
 from tests.support import DOMAINS, create_job, expected_rows, iter_lines, last_since, records_of
+from tests.support.servers import ServerProcess
 
 BATCH = 700  # the server fixture's TRACE_STREAM_BATCH_SIZE
 

@@ -24,8 +24,8 @@ from svc.exports.runner import worker_identity
 from svc.sources.demo import build_demo_database
 from svc.store import new_spec
 from svc.store.embedded import EmbeddedJobStore
-from tests.servers import ROOT, free_port, start_server
 from tests.support import DOMAINS, all_cids, create_job, expected_rows, iter_lines, records_of
+from tests.support.servers import ROOT, free_port, start_server
 
 
 def worker_pids(parent: int) -> set[int]:

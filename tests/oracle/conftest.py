@@ -10,8 +10,8 @@ import pytest
 from svc.sources.demo import load_demo_oracle
 from svc.sources.migrate import migrate_oracle
 from tests.oracle.live import DEMO_CIDS, DSN, JOB_CIDS, connect, truth
-from tests.servers import ServerProcess, start_server
 from tests.support import DOMAINS
+from tests.support.servers import ServerProcess, start_server
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,8 @@ from svc.errors import SnapshotTooOld
 from svc.sources.oracle import OracleSource
 from tests.oracle.conftest import oracle_server
 from tests.oracle.live import DSN, LIVE, connect, kill, service_sessions
-from tests.servers import ServerProcess
 from tests.support import DOMAINS, create_job, iter_lines, records_of
+from tests.support.servers import ServerProcess
 
 pytestmark = LIVE
 

@@ -12,8 +12,8 @@ import pytest
 
 from tests.oracle.conftest import oracle_server
 from tests.oracle.live import LIVE
-from tests.servers import ServerProcess
 from tests.support import create_job, iter_lines, last_since, records_of
+from tests.support.servers import ServerProcess
 
 pytestmark = LIVE
 
