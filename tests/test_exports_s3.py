@@ -19,8 +19,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from tests.support import all_cids, create_job, iter_lines, records_of
+from tests.support.exports import as_file_values, file_records, finished, start_export
 from tests.support.servers import start_server
-from tests.test_exports import as_file_values, file_records, finished, start_export
 
 BUCKET = "trace-exports"
 

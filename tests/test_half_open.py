@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from svc.client import AsyncTraceClient, Retry, TraceClient
-from tests.support import DOMAINS, create_job, expected_rows
+from tests.support import DOMAINS, create_job, sql_truth
 from tests.support.cutproxy import CutProxy, ProxyStats
 from tests.support.servers import ServerProcess, start_server
 
@@ -80,7 +80,7 @@ def test_sync_client_notices_a_half_open_connection_and_resumes_exactly(
             pairs = list(client.iter_records(job_id))
         stats = proxy.stats
     _assert_resumed_after_every_stall(stats)
-    assert _rows(pairs) == {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in DOMAINS}
+    assert _rows(pairs) == sql_truth(demo_db, demo_cids, DOMAINS)
 
 
 def test_async_client_notices_a_half_open_connection_and_resumes_exactly(
@@ -98,4 +98,4 @@ def test_async_client_notices_a_half_open_connection_and_resumes_exactly(
         pairs = asyncio.run(run(proxy.url))
         stats = proxy.stats
     _assert_resumed_after_every_stall(stats)
-    assert _rows(pairs) == {d: expected_rows(demo_db, cids, DOMAINS[d]) for d in DOMAINS}
+    assert _rows(pairs) == sql_truth(demo_db, cids, DOMAINS)

@@ -153,6 +153,7 @@ async def _peer(behaviour: str) -> AsyncIterator[int]:
         await server.wait_closed()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("behaviour", ["refused", "reset", "silent"])
 def test_unreachable_database_is_source_unavailable(behaviour: str) -> None:
     async def run() -> tuple[BaseException, float, int]:
