@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.stream_bench import demo_db, job_cids  # noqa: E402
 from svc.core.domains import load_domains  # noqa: E402
-from tests.servers import ServerProcess, start_server  # noqa: E402
+from tests.support.servers import ServerProcess, start_server  # noqa: E402
 
 
 def domains_without_aggregations(path: Path) -> Path:

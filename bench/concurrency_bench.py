@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.stream_bench import demo_db, job_cids  # noqa: E402
-from tests.servers import start_server  # noqa: E402
+from tests.support.servers import start_server  # noqa: E402
 
 MB = 1024 * 1024
 ENCODING = "identity"  # --gzip: what a browser asks for

@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from svc.sources.demo import build_demo_database  # noqa: E402
-from tests.servers import ServerProcess, start_server  # noqa: E402
 from tests.support import create_job  # noqa: E402
+from tests.support.servers import ServerProcess, start_server  # noqa: E402
 
 
 def demo_db(path: Path, cids: int) -> Path:

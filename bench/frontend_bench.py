@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 from stream_bench import demo_db  # noqa: E402
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from tests.servers import start_server  # noqa: E402
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.support.servers import start_server  # noqa: E402
 
 OUT = ROOT / "bench/out"
 

@@ -32,7 +32,7 @@ from bench.stream_bench import demo_db, job_cids, new_job, wait_for_totals  # no
 from svc import protocol as p  # noqa: E402
 from svc.core.domains import load_domains  # noqa: E402
 from svc.core.gzip_lines import GzipLines  # noqa: E402
-from tests.servers import start_server  # noqa: E402
+from tests.support.servers import start_server  # noqa: E402
 
 MB = 1e6
 TICK = os.sysconf("SC_CLK_TCK")

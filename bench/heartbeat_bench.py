@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.stream_bench import demo_db, job_cids, stream_over_http, wait_for_totals  # noqa: E402
-from tests.servers import ServerProcess, start_server  # noqa: E402
+from tests.support.servers import ServerProcess, start_server  # noqa: E402
 
 VARIANTS = {
     "on": {"TRACE_HEARTBEAT_SECONDS": "15"},

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.stream_bench import demo_db, job_cids, stream_over_http, wait_for_totals  # noqa: E402
-from tests.servers import TEST_SECRET, free_port  # noqa: E402
+from tests.support.servers import TEST_SECRET, free_port  # noqa: E402
 
 PROTOCOLS = ("h11", "httptools", "svc.http.h11")
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n"

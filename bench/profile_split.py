@@ -39,7 +39,7 @@ from bench.stream_bench import (  # noqa: E402
     stream_over_http,
     wait_for_totals,
 )
-from tests.servers import start_server  # noqa: E402
+from tests.support.servers import start_server  # noqa: E402
 
 RATE = 250  # samples a second
 BUCKETS = (  # (bucket, frame-name prefix it is recognised by), first match wins

@@ -31,7 +31,7 @@ from bench.stream_bench import (  # noqa: E402
     vm_hwm_mb,
     wait_for_totals,
 )
-from tests.servers import start_server  # noqa: E402
+from tests.support.servers import start_server  # noqa: E402
 
 
 def main() -> None:

@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from svc.store import codec, new_spec  # noqa: E402
 from svc.store.redis import RedisJobStore  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.servers import build_demo_db, start_server  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
+from tests.support.servers import build_demo_db, start_server  # noqa: E402
 
 DOMAINS = ["history", "materials"]
 

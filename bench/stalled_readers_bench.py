@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.concurrency_bench import rss  # noqa: E402
 from bench.stream_bench import demo_db, job_cids, new_job, wait_for_totals  # noqa: E402
-from tests.servers import start_server  # noqa: E402
+from tests.support.servers import start_server  # noqa: E402
 
 MB = 1024 * 1024
 

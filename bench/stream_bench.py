@@ -41,7 +41,7 @@ from svc.core.tokens import Cursor, TokenCodec  # noqa: E402
 from svc.engine.reader import DomainReader  # noqa: E402
 from svc.sources.demo import build_demo_database  # noqa: E402
 from svc.sources.sqlite import SqliteSource  # noqa: E402
-from tests.servers import TEST_SECRET, start_server  # noqa: E402
+from tests.support.servers import TEST_SECRET, start_server  # noqa: E402
 
 DOMAINS = load_domains()
 BATCH = 5000

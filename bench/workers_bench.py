@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.stream_bench import demo_db, job_cids, new_job, wait_for_totals  # noqa: E402
-from tests.servers import start_server  # noqa: E402
+from tests.support.servers import start_server  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 

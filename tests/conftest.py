@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from svc.sources.demo import build_demo_database
-from tests.servers import ServerProcess, start_server
 from tests.support import all_cids
+from tests.support.servers import ServerProcess, start_server
 
-pytest_plugins = ["tests.redis_server"]  # redis_url, private_redis, redis_prefix
+pytest_plugins = ["tests.support.redis_server"]  # redis_url, private_redis, redis_prefix
 
 DEMO_CIDS = 1500
 
@@ -45,14 +45,29 @@ def demo_cids(demo_db: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def server(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """The service on loopback over the demo database, 700 records per line."""
-    env = {
+def server_db(demo_db: Path) -> Path | None:
+    """The SQLite file the `server` fixture serves (tests/oracle: none, the live Oracle)."""
+    return demo_db
+
+
+@pytest.fixture(scope="module")
+def server_env() -> dict[str, str]:
+    """The `server` fixture's environment. A module (or conftest) that needs another server
+    overrides this fixture, asking for it by name to extend it."""
+    return {
         "TRACE_STREAM_BATCH_SIZE": "700",
         # shared by many tests' jobs; the job quotas are tested in test_limits.py
         "TRACE_JOB_CREATE_RATE": "0",
         "TRACE_MAX_JOBS_PER_KEY": "0",
     }
-    srv = start_server(tmp_path_factory.mktemp("data"), demo_db, env)
+
+
+@pytest.fixture(scope="module")
+def server(
+    server_db: Path | None, server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """The service on loopback, one per module: over the demo database, 700 records a line,
+    unless the module overrides server_db or server_env."""
+    srv = start_server(tmp_path_factory.mktemp("data"), server_db, server_env)
     yield srv
     srv.stop()

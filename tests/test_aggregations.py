@@ -38,8 +38,8 @@ from svc.sources.sqlite import SqliteSource
 from svc.store import JobStore
 from svc.store.embedded import EmbeddedJobStore
 from svc.store.redis import RedisJobStore
-from tests.servers import TEST_SECRET, ServerProcess
 from tests.support import create_job, iter_lines
+from tests.support.servers import TEST_SECRET, ServerProcess
 
 DOMAIN_FILE = """
 [domains.history]

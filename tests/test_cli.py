@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from svc.config import SETTINGS, Settings
-from tests.servers import ROOT, start_server
 from tests.support import create_job, iter_lines, last_since, records_of
+from tests.support.servers import ROOT, start_server
 
 
 def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

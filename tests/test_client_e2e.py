@@ -16,12 +16,11 @@ import httpx
 import pytest
 
 from svc.client import AsyncTraceClient, Retry, TraceClient
-from tests.cutproxy import CutProxy
-from tests.redis_server import redis_url  # noqa: F401
-from tests.servers import ServerProcess, start_server
-from tests.support import DOMAINS, expected_rows
+from tests.support import DOMAINS, Row, sql_truth
+from tests.support.cutproxy import CutProxy
+from tests.support.redis_server import redis_url  # noqa: F401
+from tests.support.servers import ServerProcess, start_server
 
-Row = tuple[Any, ...]
 FAST = Retry(attempts=8, base=0.01, cap=0.5)  # tests: short waits
 
 
@@ -30,10 +29,6 @@ def rows_by_domain(pairs: list[tuple[str, dict[str, Any]]]) -> dict[str, list[Ro
     for domain, record in pairs:
         out.setdefault(domain, []).append(tuple(record[c] for c in DOMAINS[domain].columns))
     return out
-
-
-def truth(db: Path, cids: list[str], domains: list[str]) -> dict[str, list[Row]]:
-    return {d: expected_rows(db, cids, DOMAINS[d]) for d in domains}
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +55,14 @@ def test_a_hundred_cuts_in_one_job(small_batches: str, demo_db: Path, demo_cids:
         assert proxy.stats.cuts >= 100
         assert proxy.stats.stream_connections == proxy.stats.cuts + 1
         assert set(proxy.stats.encodings) == {"gzip"}
-    assert rows_by_domain(pairs) == truth(demo_db, demo_cids, job.domains)
+    assert rows_by_domain(pairs) == sql_truth(demo_db, demo_cids, job.domains)
 
 
 def test_batches_and_pages_are_exact(
     server: ServerProcess, demo_db: Path, demo_cids: list[str]
 ) -> None:
     cids = demo_cids[:400]
-    expected = truth(demo_db, cids, ["history", "materials"])
+    expected = sql_truth(demo_db, cids)
     with TraceClient(server.url) as client:
         job = client.create_job(cids, ["history", "materials"])
         got: dict[str, list[Row]] = {}
@@ -106,7 +101,7 @@ def test_async_client_streams_three_jobs_at_once(
 
     results = asyncio.run(main())
     for cids, result in zip(subsets, results, strict=True):
-        assert result == truth(demo_db, cids, list(DOMAINS))
+        assert result == sql_truth(demo_db, cids, DOMAINS)
 
 
 class Failover(httpx.BaseTransport):
@@ -168,4 +163,4 @@ def test_a_drained_replica_hands_over_to_the_other(
     finally:
         a.stop()
         b.stop()
-    assert rows_by_domain(pairs) == truth(demo_db, demo_cids, ["history", "materials"])
+    assert rows_by_domain(pairs) == sql_truth(demo_db, demo_cids)

@@ -7,8 +7,10 @@ import socket
 import threading
 import time
 
+import pytest
+
 from svc.client import TraceClient
-from tests.test_client_contract import JOB, body, expected_records, script
+from tests.support.scripted_stream import JOB, body, expected_records, script
 
 
 def _serve(listener: socket.socket, requests: list[str]) -> None:
@@ -46,6 +48,7 @@ def _answer(conn: socket.socket, requests: list[str]) -> None:
         pass  # the client dropped the connection
 
 
+@pytest.mark.slow
 def test_idle_timeout_resumes_and_heartbeats_keep_alive() -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     requests: list[str] = []

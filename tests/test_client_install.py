@@ -7,7 +7,7 @@ import subprocess
 import venv
 from pathlib import Path
 
-from tests.servers import ROOT
+from tests.support.servers import ROOT
 
 CHECK = """
 import importlib.util, sys

@@ -34,7 +34,6 @@ from svc.sources import Lane, Row
 from svc.sources.demo import build_demo_database
 from svc.sources.sqlite import SqliteSource
 from svc.store.embedded import EmbeddedJobStore
-from tests.servers import TEST_SECRET, ServerProcess, free_port, start_server
 from tests.support import (
     DOMAINS,
     FORMULA_START,
@@ -46,6 +45,7 @@ from tests.support import (
     read_csv,
     records_of,
 )
+from tests.support.servers import TEST_SECRET, ServerProcess, free_port, start_server
 
 TEXTS: list[str | None] = [
     'say "hi", then leave',

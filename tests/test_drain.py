@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.servers import start_server
-from tests.support import DOMAINS, create_job, expected_rows, iter_lines, records_of
+from tests.support import create_job, iter_lines, records_union, sql_truth
+from tests.support.servers import start_server
 
 
 def test_sigterm_drains_streams_with_a_resumable_reconnect_line(
@@ -54,8 +54,6 @@ def test_sigterm_drains_streams_with_a_resumable_reconnect_line(
     finally:
         second.stop()
     assert rest[-1]["type"] == "complete"
-    union = records_of(lines)
-    for domain, rows in records_of(rest).items():
-        union.setdefault(domain, []).extend(rows)
-    assert union == {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in union}
+    union = records_union(lines, rest)
+    assert union == sql_truth(demo_db, demo_cids, union)
     assert set(union) == {"history", "materials"}

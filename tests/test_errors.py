@@ -13,21 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import ServerProcess, start_server
 from tests.support import create_job, iter_lines, last_since
-
-LEAKS = ("Traceback", "sqlite", "SELECT", "MES_CONTAINER", 'File "', "secret")
-
-
-def assert_problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = r.json()
-    assert body["code"] == code and body["status"] == status and body["title"]
-    assert not any(leak in r.text for leak in LEAKS), r.text
-    if status == 503:
-        assert int(r.headers["retry-after"]) >= 1
-    return body
+from tests.support.problems import LEAKS, assert_problem
+from tests.support.servers import ServerProcess, start_server
 
 
 @pytest.fixture(scope="module")

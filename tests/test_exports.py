@@ -7,11 +7,7 @@ cap, the disk budget and the TTL each hold.
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
-import io
-import json
 import os
 import random
 import shutil
@@ -19,7 +15,6 @@ import signal
 import sqlite3
 import subprocess
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,75 +22,19 @@ from typing import Any
 import httpx
 import pytest
 
-from svc.core.csv_cells import BOM, cell
-from tests.servers import ServerProcess, start_server
-from tests.support import DOMAINS, all_cids, create_job, iter_lines, records_of
+from tests.support import Records, all_cids, create_job, iter_lines, records_of
+from tests.support.exports import (
+    Status,
+    as_file_values,
+    download,
+    file_records,
+    finished,
+    poll,
+    start_export,
+)
+from tests.support.servers import ServerProcess, start_server
 
 FORMATS = ["ndjson.gz", "csv.zip"]
-Status = dict[str, Any]
-Records = dict[str, list[tuple[Any, ...]]]
-
-
-def start_export(base: str, job_id: str, fmt: str) -> Status:
-    r = httpx.post(f"{base}/api/trace/job/{job_id}/exports", json={"format": fmt}, timeout=30)
-    assert r.status_code == 202, r.text
-    status: Status = r.json()
-    assert r.headers["location"] == status["links"]["self"]
-    assert status["state"] in ("queued", "running") and status["format"] == fmt
-    return status
-
-
-def poll(base: str, status: Status, until: Callable[[Status], bool], timeout: float = 60) -> Status:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r = httpx.get(base + status["links"]["self"], timeout=10)
-        assert r.status_code == 200, r.text
-        status = r.json()
-        if until(status):
-            return status
-        time.sleep(0.01)
-    raise AssertionError(f"export never got there: {status}")
-
-
-def finished(base: str, status: Status) -> Status:
-    status = poll(base, status, lambda s: s["state"] in ("done", "failed"))
-    assert status["state"] == "done", status
-    return status
-
-
-def download(base: str, status: Status) -> bytes:
-    r = httpx.get(base + status["links"]["file"], timeout=60)
-    assert r.status_code == 200, r.text
-    return r.content
-
-
-def file_records(fmt: str, blob: bytes) -> Records:
-    """The records of an export file per domain, as tuples in column order; for CSV each
-    value is the cell text."""
-    out: Records = {}
-    if fmt == "ndjson.gz":
-        for line in gzip.decompress(blob).splitlines():
-            record = json.loads(line)
-            domain = record.pop("_domain")
-            assert list(record) == list(DOMAINS[domain].columns)
-            out.setdefault(domain, []).append(tuple(record.values()))
-        return out
-    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
-        assert zf.testzip() is None
-        for name in zf.namelist():
-            text = zf.read(name).decode("utf-8")
-            assert text.startswith(BOM)
-            header, *rows = csv.reader(io.StringIO(text[1:], newline=""))
-            domain = name.removesuffix(".csv")
-            assert header == list(DOMAINS[domain].columns)
-            out[domain] = [tuple(row) for row in rows]
-    return out
-
-
-def as_file_values(fmt: str, truth: Records) -> Records:
-    if fmt == "ndjson.gz":
-        return truth
-    return {d: [tuple(cell(v, True) for v in row) for row in rows] for d, rows in truth.items()}
 
 
 @pytest.fixture(scope="module")

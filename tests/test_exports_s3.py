@@ -18,9 +18,9 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.servers import start_server
 from tests.support import all_cids, create_job, iter_lines, records_of
-from tests.test_exports import as_file_values, file_records, finished, start_export
+from tests.support.exports import as_file_values, file_records, finished, start_export
+from tests.support.servers import start_server
 
 BUCKET = "trace-exports"
 

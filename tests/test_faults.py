@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from svc.config import Settings
 from svc.core.domains import load_domains
@@ -26,8 +27,8 @@ from svc.errors import SourceUnavailable
 from svc.sources import Lane, Row
 from svc.sources.sqlite import SqliteSource
 from svc.store.embedded import EmbeddedJobStore
-from tests.servers import TEST_SECRET, start_server
-from tests.support import DOMAINS, create_job, expected_rows, iter_lines, records_of
+from tests.support import create_job, iter_lines, records_union, sql_truth
+from tests.support.servers import TEST_SECRET, start_server
 
 
 class FailingPages(SqliteSource):
@@ -45,14 +46,6 @@ class FailingPages(SqliteSource):
             if self.pages >= self.fail_at:
                 raise SourceUnavailable()
         return await super().fetch(sql, binds, lane=lane)
-
-
-def _union(*parts: list[dict[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
-    union: dict[str, list[tuple[Any, ...]]] = {}
-    for lines in parts:
-        for domain, rows in records_of(lines).items():
-            union.setdefault(domain, []).extend(rows)
-    return union
 
 
 def test_a_failing_source_ends_with_a_retryable_error_and_resumes_exactly(
@@ -83,8 +76,8 @@ def test_a_failing_source_ends_with_a_retryable_error_and_resumes_exactly(
     assert last["since"] == [x for x in broken if x["type"] == "records"][-1]["since"]
     rest = asyncio.run(run(fail_at=10**9, since=last["since"]))
     assert rest[-1]["type"] == "complete"
-    union = _union(broken, rest)
-    assert union == {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in union}
+    union = records_union(broken, rest)
+    assert union == sql_truth(demo_db, demo_cids, union)
 
 
 def _bump_change_counter(path: Path) -> None:
@@ -121,12 +114,13 @@ def test_a_damaged_database_file_is_a_retryable_error_then_resumes_exactly(
         _bump_change_counter(db)
         rest = list(iter_lines(srv.url, job["job_id"], last["since"]))
         assert rest[-1]["type"] == "complete"
-        union = _union(lines, rest)
-        assert union == {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in union}
+        union = records_union(lines, rest)
+        assert union == sql_truth(demo_db, demo_cids, union)
     finally:
         srv.stop()
 
 
+@pytest.mark.slow
 def test_heartbeats_keep_a_stalled_stream_alive_and_it_completes_exactly(
     demo_db: Path, demo_cids: list[str], tmp_path: Path
 ) -> None:
@@ -167,12 +161,13 @@ def test_heartbeats_keep_a_stalled_stream_alive_and_it_completes_exactly(
         first_beat = kinds.index("heartbeat")
         assert "heartbeat" not in kinds[:first_beat] and kinds[first_beat - 1] == "records"
         lines = [line for _, line in arrivals]
-        union = _union(lines)
-        assert union == {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in union}
+        union = records_union(lines)
+        assert union == sql_truth(demo_db, demo_cids, union)
     finally:
         srv.stop()
 
 
+@pytest.mark.slow
 def test_a_first_page_that_stalls_gets_headers_and_heartbeats_then_completes(
     demo_db: Path, demo_cids: list[str], tmp_path: Path
 ) -> None:
@@ -205,7 +200,7 @@ def test_a_first_page_that_stalls_gets_headers_and_heartbeats_then_completes(
         first_records = next(t for t, line in arrivals if line["type"] == "records")
         assert len(beats) >= 2 and all(t < first_records for t in beats), kinds
         assert kinds[-1] == "complete"
-        union = _union([line for _, line in arrivals])
-        assert union == {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in union}
+        union = records_union([line for _, line in arrivals])
+        assert union == sql_truth(demo_db, demo_cids, union)
     finally:
         srv.stop()

@@ -21,9 +21,9 @@ import svc.client.fetch
 from svc.client import Retry, TraceClient
 from svc.client.fetch import fetch, ndjson_checkpoint
 from svc.client.progress import make_progress
-from tests.cutproxy import CutProxy
-from tests.servers import ROOT, ServerProcess
-from tests.support import DOMAINS, create_job, expected_rows, records_of
+from tests.support import DOMAINS, create_job, records_of, sql_truth
+from tests.support.cutproxy import CutProxy
+from tests.support.servers import ROOT, ServerProcess
 
 
 def _cmd(url: str, out: Path, *extra: str) -> list[str]:
@@ -62,7 +62,7 @@ def test_fetch_downloads_and_resumes_a_cut_file(
 ) -> None:
     job = create_job(server.url, demo_cids[:300])
     url = f"{server.url}/api/trace/job/{job['job_id']}"
-    truth = {d: expected_rows(demo_db, demo_cids[:300], DOMAINS[d]) for d in DOMAINS}
+    truth = sql_truth(demo_db, demo_cids[:300], DOMAINS)
 
     full = tmp_path / "full.ndjson"
     done = _fetch(url, full)
@@ -94,9 +94,7 @@ def test_records_only(
     out = tmp_path / "records.jsonl"
     done = _fetch(url, out, "--records-only")
     assert done.returncode == 0, done.stderr
-    assert _records_only(out) == {
-        d: expected_rows(demo_db, demo_cids[:200], DOMAINS[d]) for d in DOMAINS
-    }
+    assert _records_only(out) == sql_truth(demo_db, demo_cids[:200], DOMAINS)
     assert json.loads((tmp_path / "records.jsonl.since").read_text())["complete"] is True
 
 
@@ -134,7 +132,7 @@ def test_killed_part_way_then_rerun(
         rerun = _fetch(url, out, *extra)
         assert rerun.returncode == 0, rerun.stderr
     assert out.stat().st_size > size
-    truth = {d: expected_rows(demo_db, cids, DOMAINS[d]) for d in DOMAINS}
+    truth = sql_truth(demo_db, cids, DOMAINS)
     if mode == "ndjson":
         lines = _lines(out)
         assert records_of(lines) == truth

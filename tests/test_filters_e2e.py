@@ -19,13 +19,23 @@ import httpx
 import pytest
 
 from svc.client import AsyncTraceClient, Retry, TraceClient
-from tests.cutproxy import CutProxy
-from tests.servers import ServerProcess, start_server
-from tests.support import DOMAINS, create_job, expected_rows, iter_lines, last_since, records_of
-from tests.test_errors import assert_problem
-from tests.test_stream import _page_walk, _read_bytes_then_cut, _read_until_cut
+from tests.support import (
+    DOMAINS,
+    Line,
+    Row,
+    create_job,
+    expected_rows,
+    iter_lines,
+    last_since,
+    records_of,
+    records_union,
+    sql_truth,
+)
+from tests.support.cutproxy import CutProxy
+from tests.support.problems import assert_problem
+from tests.support.servers import ServerProcess, start_server
+from tests.support.walks import page_walk, read_bytes_then_cut, read_until_cut
 
-Row = tuple[Any, ...]
 WHERE: dict[str, Any] = {
     "history": {
         "EVENTNAME": ["TrackIn", "TrackOut", "Hold", "Release", "DataCollect"],
@@ -59,10 +69,7 @@ def job(server: ServerProcess, cids: list[str]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def truth(demo_db: Path, cids: list[str]) -> dict[str, list[Row]]:
-    return {
-        d: expected_rows(demo_db, cids, DOMAINS[d], *PREDICATES[d])
-        for d in ("history", "materials")
-    }
+    return sql_truth(demo_db, cids, where=PREDICATES)
 
 
 def test_the_filter_narrows_but_leaves_several_batches(
@@ -112,13 +119,10 @@ def test_stream_and_totals_match_sql(
 def test_cut_after_kth_line_then_resume(
     server: ServerProcess, job: dict[str, Any], truth: dict[str, list[Row]], k: int
 ) -> None:
-    first = _read_until_cut(server, job["job_id"], None, k)
+    first = read_until_cut(server, job["job_id"], None, k)
     rest = list(iter_lines(server.url, job["job_id"], last_since(first)))
     assert rest[-1]["type"] == "complete"
-    union = records_of(first)
-    for domain, rows in records_of(rest).items():
-        union.setdefault(domain, []).extend(rows)
-    assert union == truth
+    assert records_union(first, rest) == truth
 
 
 def test_repeated_random_byte_cuts_lose_and_repeat_nothing(
@@ -126,18 +130,17 @@ def test_repeated_random_byte_cuts_lose_and_repeat_nothing(
 ) -> None:
     rng = random.Random(1414)
     since: str | None = None
-    union: dict[str, list[Row]] = {}
+    parts: list[list[Line]] = []
     for _attempt in range(200):
-        lines, done = _read_bytes_then_cut(server, job["job_id"], since, rng.randrange(1, 400_000))
-        for domain, rows in records_of(lines).items():
-            union.setdefault(domain, []).extend(rows)
+        lines, done = read_bytes_then_cut(server, job["job_id"], since, rng.randrange(1, 400_000))
+        parts.append(lines)
         since = last_since(lines) or since
         if done:
             break
     else:
         pytest.fail("the stream never completed")
     assert _attempt >= 3  # it was cut, and resumed, several times
-    assert union == truth
+    assert records_union(*parts) == truth
 
 
 @pytest.mark.parametrize("limit", [333, 1000])
@@ -145,7 +148,7 @@ def test_since_pages_walk_the_filtered_rows(
     server: ServerProcess, job: dict[str, Any], truth: dict[str, list[Row]], limit: int
 ) -> None:
     for domain, rows in truth.items():
-        assert _page_walk(server, job["job_id"], domain, limit) == rows
+        assert page_walk(server, job["job_id"], domain, limit) == rows
 
 
 def test_offset_pages_enter_the_filtered_rows_anywhere(
@@ -175,7 +178,7 @@ def test_a_filtered_jobs_token_is_refused_on_every_other_job(
 ) -> None:
     """Same CIDs, other filter (or none): the token names its job, and a job's filter
     never changes, so a token cannot carry one filter's position into another."""
-    since = last_since(_read_until_cut(server, job["job_id"], None, 4))
+    since = last_since(read_until_cut(server, job["job_id"], None, 4))
     assert since is not None
     other_filter = {"history": {"EVENTNAME": ["Hold"]}}
     for where in (other_filter, None, WHERE):  # WHERE: the same filter, another job
@@ -290,7 +293,7 @@ def test_another_replica_applies_the_filter(
         b = start_server(tmp_path_factory.mktemp("filters-b"), demo_db, env)
         try:
             job = create_job(a.url, cids, ["history", "materials"], WHERE)
-            first = _read_until_cut(a, job["job_id"], None, 6)
+            first = read_until_cut(a, job["job_id"], None, 6)
             rest = list(iter_lines(b.url, job["job_id"], last_since(first)))
             page = httpx.get(
                 f"{b.url}/api/trace/job/{job['job_id']}/result",
@@ -300,10 +303,7 @@ def test_another_replica_applies_the_filter(
             b.stop()
     finally:
         a.stop()
-    union = records_of(first)
-    for domain, rows in records_of(rest).items():
-        union.setdefault(domain, []).extend(rows)
-    assert union == truth
+    assert records_union(first, rest) == truth
     assert page["total"] == len(truth["materials"])
     assert [tuple(x.values()) for x in page["data"]] == truth["materials"][10:15]
 

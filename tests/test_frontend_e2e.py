@@ -1,10 +1,10 @@
 """End to end: the browser front end in Debian's headless Chromium, driven by Playwright.
 
 A real server over the demo database, reached through a proxy that cuts the first stream
-connections mid-line (tests/cutproxy.py); the page picks random demo CIDs, starts a job, and the
-test also presses "Drop connection" part-way. The tables must end with exactly the rows a direct
-SQL query returns, in keyset order, with no duplicate (CONTAINERID, TXNDATE) key, and the page
-must have shown the reconnects.
+connections mid-line (tests/support/cutproxy.py); the page picks random demo CIDs, starts a job,
+and the test also presses "Drop connection" part-way. The tables must end with exactly the rows
+a direct SQL query returns, in keyset order, with no duplicate (CONTAINERID, TXNDATE) key, and
+the page must have shown the reconnects.
 
 Needs /usr/bin/chromium and the `playwright` package (never its downloaded browsers). Without
 them the test is skipped, unless TRACE_TEST_REQUIRE_BROWSER is set (CI), when it fails instead.
@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.cutproxy import CutProxy
-from tests.servers import ServerProcess, start_server
 from tests.support import DOMAINS, assert_rows_equal, create_job, expected_rows, read_csv
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.cutproxy import CutProxy
+from tests.support.servers import ServerProcess, start_server
 
 KEY = ["CONTAINERID", "TXNDATE"]  # the demo data's natural unique key (tests/test_demo.py)
 PICK = 1200  # random demo CIDs: ~12,000 history and ~6,000 material rows

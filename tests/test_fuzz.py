@@ -26,8 +26,8 @@ from schemathesis.specs.openapi.checks import (
     positive_data_acceptance,
 )
 
-from tests.servers import ServerProcess, start_server
 from tests.support import all_cids, create_job
+from tests.support.servers import ServerProcess, start_server
 
 EXAMPLES = 40  # per operation and mode; 9 operations
 

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 
 from svc.client import Retry, TraceClient
-from tests.cutproxy import CutProxy
-from tests.servers import ServerProcess, start_server
-from tests.support import DOMAINS, create_job, expected_rows, records_of
+from tests.support import DOMAINS, create_job, records_of, sql_truth
+from tests.support.cutproxy import CutProxy
+from tests.support.servers import ServerProcess, start_server
 
 GZIP = {"Accept-Encoding": "gzip"}
 
@@ -38,7 +38,7 @@ def test_a_stream_is_gzip_when_asked_and_equals_the_query(
         raw = b"".join(r.iter_raw())
     lines = _gunzip_lines(raw)  # one complete gzip member: trailer and CRC check out
     assert lines[-1]["type"] == "complete"
-    truth = {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in DOMAINS}
+    truth = sql_truth(demo_db, demo_cids, DOMAINS)
     assert records_of(lines) == truth
     plain = httpx.get(url, headers={"Accept-Encoding": "identity"}, timeout=60)
     assert "content-encoding" not in plain.headers and plain.headers["vary"] == "Accept-Encoding"
@@ -136,7 +136,7 @@ def test_each_line_decodes_as_it_is_written_while_the_database_stalls(
         assert set(while_locked[first_beat:]) == {"heartbeat"}, while_locked
         assert [x["type"] for x in lines[:3]] == ["meta", "domain_start", "records"]
         assert lines[-1]["type"] == "complete"
-        truth = {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in DOMAINS}
+        truth = sql_truth(demo_db, demo_cids, DOMAINS)
         assert records_of(lines) == truth
     finally:
         locker.close()
@@ -164,7 +164,7 @@ def test_the_client_resumes_gzip_streams_cut_mid_member(
     had_token = [any(stats.delivered_since[:i]) for i in range(len(stats.stream_requests))]
     assert ["since=" in r for r in stats.stream_requests] == had_token, stats
     assert sum(had_token) >= len(cuts) - 1, stats
-    assert got == {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in DOMAINS}
+    assert got == sql_truth(demo_db, demo_cids, DOMAINS)
 
 
 def test_a_high_level_compresses_large_lines_in_a_thread_and_stays_exact(
@@ -179,8 +179,6 @@ def test_a_high_level_compresses_large_lines_in_a_thread_and_stays_exact(
             assert r.headers["content-encoding"] == "gzip"
             lines = _gunzip_lines(b"".join(r.iter_raw()))
         assert lines[-1]["type"] == "complete"
-        assert records_of(lines) == {
-            d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in DOMAINS
-        }
+        assert records_of(lines) == sql_truth(demo_db, demo_cids, DOMAINS)
     finally:
         srv.stop()

@@ -1,5 +1,5 @@
 """Half-open connections: a proxy on loopback that stops forwarding part-way without closing
-anything (tests/cutproxy.py `stall_after`). No byte, no FIN, no RST reaches either side, so
+anything (tests/support/cutproxy.py `stall_after`). No byte, no FIN, no RST reaches either side, so
 only the client's idle timeout can notice; it must drop the connection, resume with its last
 `since`, and end with every record exactly once (against a direct SQL query of the demo
 database). The browser consumer's twin of this test is in frontend/test (node, against the
@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from svc.client import AsyncTraceClient, Retry, TraceClient
-from tests.cutproxy import CutProxy, ProxyStats
-from tests.servers import ServerProcess, start_server
-from tests.support import DOMAINS, create_job, expected_rows
+from tests.support import DOMAINS, create_job, sql_truth
+from tests.support.cutproxy import CutProxy, ProxyStats
+from tests.support.servers import ServerProcess, start_server
 
 Row = tuple[Any, ...]
 FAST = Retry(attempts=8, base=0.01, cap=0.5)
@@ -80,7 +80,7 @@ def test_sync_client_notices_a_half_open_connection_and_resumes_exactly(
             pairs = list(client.iter_records(job_id))
         stats = proxy.stats
     _assert_resumed_after_every_stall(stats)
-    assert _rows(pairs) == {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in DOMAINS}
+    assert _rows(pairs) == sql_truth(demo_db, demo_cids, DOMAINS)
 
 
 def test_async_client_notices_a_half_open_connection_and_resumes_exactly(
@@ -98,4 +98,4 @@ def test_async_client_notices_a_half_open_connection_and_resumes_exactly(
         pairs = asyncio.run(run(proxy.url))
         stats = proxy.stats
     _assert_resumed_after_every_stall(stats)
-    assert _rows(pairs) == {d: expected_rows(demo_db, cids, DOMAINS[d]) for d in DOMAINS}
+    assert _rows(pairs) == sql_truth(demo_db, cids, DOMAINS)

@@ -24,8 +24,8 @@ from svc.engine.service import Service
 from svc.http.responses import NdjsonResponse
 from svc.sources.sqlite import SqliteSource
 from svc.store.embedded import EmbeddedJobStore
-from tests.servers import TEST_SECRET, ServerProcess, start_server
-from tests.support import DOMAINS, all_cids, create_job, expected_rows, iter_lines, records_of
+from tests.support import DOMAINS, all_cids, create_job, iter_lines, records_of, sql_truth
+from tests.support.servers import TEST_SECRET, ServerProcess, start_server
 
 HEARTBEAT = 0.5  # seconds: ~50 times a 500-record page's time, ~1/3 of the stream's length
 
@@ -56,9 +56,7 @@ def test_a_flowing_stream_holds_no_heartbeat(
     last = max(i for i, line in enumerate(lines) if line["type"] == "records")
     flowing = Counter(line["type"] for line in lines[:last])
     assert flowing["heartbeat"] == 0, kinds
-    assert records_of(lines) == {
-        d: expected_rows(medium_demo_db, cids, DOMAINS[d]) for d in DOMAINS
-    }
+    assert records_of(lines) == sql_truth(medium_demo_db, cids, DOMAINS)
 
 
 class _Census:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import ServerProcess, start_server
+from tests.support.servers import ServerProcess, start_server
 
 HEADER_TIMEOUT = 2
 BODY_TIMEOUT = 2
@@ -108,6 +108,7 @@ def assert_healthz_fast(server: ServerProcess) -> None:
     assert time.monotonic() - t < 1.0, "a small request waited behind the abuse"
 
 
+@pytest.mark.slow
 def test_pipelined_requests_never_read_do_not_grow_memory(srv: ServerProcess) -> None:
     before = rss_mb(srv)
     sock = connect(srv)
@@ -128,6 +129,7 @@ def test_pipelined_requests_never_read_do_not_grow_memory(srv: ServerProcess) ->
     assert after - before < 50, f"RSS kept after close: {before:.0f} -> {after:.0f} MB"
 
 
+@pytest.mark.slow
 def test_header_floods_get_431_and_do_not_grow_memory(srv: ServerProcess) -> None:
     before = rss_mb(srv)
     socks = [connect(srv, timeout=5) for _ in range(10)]
@@ -161,6 +163,7 @@ def test_header_floods_get_431_and_do_not_grow_memory(srv: ServerProcess) -> Non
     assert_healthz_fast(srv)
 
 
+@pytest.mark.slow
 def test_slowloris_connections_are_closed_after_the_header_timeout(srv: ServerProcess) -> None:
     head = b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"s" * 100
     socks = [connect(srv) for _ in range(5)]
@@ -199,6 +202,7 @@ def test_slowloris_connections_are_closed_after_the_header_timeout(srv: ServerPr
             assert data.startswith(b"HTTP/1.1 408 ") and b'"code":"request_timeout"' in data
 
 
+@pytest.mark.slow
 def test_a_body_shorter_than_its_content_length_gets_408(srv: ServerProcess) -> None:
     sock = connect(srv)
     t = time.monotonic()
@@ -215,6 +219,7 @@ def test_a_body_shorter_than_its_content_length_gets_408(srv: ServerProcess) -> 
     sock.close()
 
 
+@pytest.mark.slow
 def test_a_body_still_arriving_after_its_response_is_cut_off(srv: ServerProcess) -> None:
     """The app answers without reading the body; the rest may not trickle in for ever."""
     sock = connect(srv)

@@ -32,8 +32,8 @@ from svc.engine.reader import DomainReader
 from svc.engine.service import Service
 from svc.sources.sqlite import SqliteSource
 from svc.store.embedded import EmbeddedJobStore
-from tests.servers import TEST_SECRET
 from tests.support import DOMAINS, all_cids
+from tests.support.servers import TEST_SECRET
 
 # --- every column type -----------------------------------------------------------------
 

@@ -17,8 +17,8 @@ from svc.engine.service import Service
 from svc.sources import Lane, Row
 from svc.sources.sqlite import SqliteSource
 from svc.store.embedded import EmbeddedJobStore
-from tests.servers import TEST_SECRET
-from tests.support import DOMAINS, expected_rows, records_of
+from tests.support import DOMAINS, records_of, sql_truth
+from tests.support.servers import TEST_SECRET
 
 
 class SlowCounts(SqliteSource):
@@ -46,7 +46,7 @@ def test_records_start_before_the_total_and_the_total_follows(
         return lines
 
     lines = asyncio.run(run())
-    truth = {d: expected_rows(demo_db, demo_cids, DOMAINS[d]) for d in DOMAINS}
+    truth = sql_truth(demo_db, demo_cids, DOMAINS)
     assert records_of(lines) == truth
     for domain, rows in truth.items():
         starts = [
@@ -114,5 +114,5 @@ def test_counting_gives_way_to_a_first_page_and_open_does_not_wait_for_it(
     assert opened[0] == "page"  # the page query was issued before any count of that job
     assert lines[1]["type"] == "domain_start" and lines[1]["total"] is None
     assert lines[2]["type"] == "records"
-    truth = {d: expected_rows(demo_db, demo_cids[:50], DOMAINS[d]) for d in DOMAINS}
+    truth = sql_truth(demo_db, demo_cids[:50], DOMAINS)
     assert records_of(lines) == truth

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import ServerProcess, start_server
-from tests.test_errors import assert_problem
+from tests.support.problems import assert_problem
+from tests.support.servers import ServerProcess, start_server
 
 JOBS = 500
 AT_ONCE = 8
@@ -103,6 +103,7 @@ async def _load(url: str, cids: list[str]) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_creation_under_load_keeps_readiness_fast_and_stops_at_the_quota(
     loaded: ServerProcess, demo_cids: list[str]
 ) -> None:

@@ -1,4 +1,4 @@
-"""Through a real nginx (the shipped deploy/nginx.conf, tests/nginx.py) with a short
+"""Through a real nginx (the shipped deploy/nginx.conf, tests/support/nginx.py) with a short
 `proxy_read_timeout`: a stream whose database stalls part-way for longer than that timeout
 survives because of the heartbeats, and completes exactly; with heartbeats off nginx cuts it
 (the client sees the body end without `complete`), and a resume with the last `since`
@@ -26,9 +26,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.nginx import SHIPPED, Nginx, local_config, nginx_binary
-from tests.servers import ServerProcess, start_server
-from tests.support import DOMAINS, all_cids, create_job, expected_rows, iter_lines, records_of
+from tests.support import (
+    DOMAINS,
+    all_cids,
+    create_job,
+    iter_lines,
+    records_of,
+    records_union,
+    sql_truth,
+)
+from tests.support.nginx import SHIPPED, Nginx, local_config, nginx_binary
+from tests.support.servers import ServerProcess, start_server
 
 READ_TIMEOUT = 3  # nginx's proxy_read_timeout here (deploy/nginx.conf ships 60 s)
 HEARTBEAT = 1.0
@@ -155,7 +163,7 @@ def test_heartbeats_keep_a_stalled_stream_alive_through_nginx(
     beats = [held for held, kind in zip(got.held, kinds, strict=True) if kind == "heartbeat"]
     assert sum(beats) >= 2, beats
     assert kinds.index("heartbeat") > kinds.index("records")  # part-way, not before the start
-    assert records_of(got.lines) == {d: expected_rows(db, cids, DOMAINS[d]) for d in DOMAINS}
+    assert records_of(got.lines) == sql_truth(db, cids, DOMAINS)
     assert TIMED_OUT not in nginx.log()
 
 
@@ -176,8 +184,4 @@ def test_without_heartbeats_nginx_cuts_the_stalled_stream(
     since = [line["since"] for line in got.lines if line["type"] == "records"][-1]
     rest = list(iter_lines(nginx.url, job_id, since))
     assert rest[-1]["type"] == "complete"
-    union: dict[str, list[tuple[Any, ...]]] = {}
-    for part in (got.lines, rest):
-        for domain, rows in records_of(part).items():
-            union.setdefault(domain, []).extend(rows)
-    assert union == {d: expected_rows(db, cids, DOMAINS[d]) for d in DOMAINS}
+    assert records_union(got.lines, rest) == sql_truth(db, cids, DOMAINS)

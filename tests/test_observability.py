@@ -14,8 +14,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import ServerProcess, start_server
 from tests.support import create_job, iter_lines, last_since
+from tests.support.servers import ServerProcess, start_server
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from svc.engine.service import Service
 from svc.http import limits, openapi, paths
 from svc.http.app import create_app
 from svc.http.wire import job_links, status_of
-from tests.servers import ServerProcess
 from tests.support import create_job, iter_lines
+from tests.support.servers import ServerProcess
 
 
 @pytest.fixture(scope="module")

@@ -13,22 +13,19 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import random
 import re
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import apsw
 import pytest
 import sqlglot
 from sqlglot import exp
 
 from svc.core.aggregates.queries import aggregate_shape, aggregate_sql, distinct_sql
 from svc.core.domains import Domain, parse_domains
-from svc.core.filters import canonical_timestamp
 from svc.core.sql.dialects import ORACLE
 from svc.core.sql.pages import page_sql, totals_sql
 from svc.core.sql.plan import SLOTS, Key, Plan
@@ -41,48 +38,9 @@ from svc.sources.demo import build_demo_database
 from svc.sources.migrate import migration_files
 from svc.sources.sqlite import SqliteSource
 from tests.support import DOMAINS, FILTER_CASES, expected_rows
-
-ORACLE_LIMIT = "FETCH FIRST :limit ROWS ONLY"
-
+from tests.support.oracle_on_sqlite import OracleTextOnSqlite, walk
 
 # --- (a) the Oracle SQL text, executed on SQLite ------------------------------------------
-
-
-def _to_timestamp(text: str, mask: str) -> str:
-    """Oracle's TO_TIMESTAMP for the one mask the filters use, giving the SQLite demo's form
-    (ISO text), so the comparison is the one Oracle makes between DATE and TIMESTAMP."""
-    assert mask == "YYYYMMDDHH24MISSFF6", mask
-    assert re.fullmatch(r"\d{20}", text), text
-    return canonical_timestamp(dt.datetime.strptime(text, "%Y%m%d%H%M%S%f").isoformat())
-
-
-class OracleTextOnSqlite(Source):
-    """Runs the Oracle dialect's SQL on SQLite, rewriting only the row-limit (and offset)
-    clause."""
-
-    dialect = ORACLE
-
-    def __init__(self, path: Path) -> None:
-        # The SQLite source's engine (APSW's SQLite): sums agree to the last bit.
-        self.conn = apsw.Connection(str(path))
-        self.conn.create_scalar_function(
-            "TO_TIMESTAMP", cast(Any, _to_timestamp), 2, deterministic=True
-        )
-        self.seen: list[tuple[str, frozenset[str]]] = []
-
-    async def fetch(
-        self, sql: str, binds: Mapping[str, object], *, lane: Lane = "read"
-    ) -> list[Row]:
-        self.seen.append((sql, frozenset(binds)))
-        assert sql.count(ORACLE_LIMIT) == (1 if "limit" in binds else 0)
-        sql = sql.replace(f"OFFSET :skip ROWS {ORACLE_LIMIT}", "LIMIT :limit OFFSET :skip")
-        return self.conn.execute(sql.replace(ORACLE_LIMIT, "LIMIT :limit"), dict(binds)).fetchall()
-
-    async def ping(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        self.conn.close()
 
 
 @pytest.fixture(scope="module")
@@ -96,17 +54,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cids(demo: Path) -> list[str]:
     with sqlite3.connect(demo) as conn:
         return sorted(r[0] for r in conn.execute("SELECT CONTAINERID FROM TRACE_DEMO_CONTAINERS"))
-
-
-async def _walk(reader: DomainReader, limits: list[int], after: Key | None = None) -> list[Row]:
-    rows: list[Row] = []
-    for n in range(1_000_000):
-        batch = await reader.read(after, limits[n % len(limits)])
-        rows.extend(batch.rows)
-        after = batch.last
-        if not batch.more:
-            return rows
-    raise AssertionError("the walk did not end")
 
 
 def _job(cids: list[str], n: int, seed: int) -> list[str]:
@@ -130,13 +77,13 @@ def test_oracle_page_sql_walks_exactly_like_sqlite(
     async def run() -> tuple[list[Row], list[Row], list[Row]]:
         oracle_text, lite = OracleTextOnSqlite(demo), SqliteSource(str(demo))
         try:
-            a = await _walk(DomainReader(oracle_text, DOMAINS[domain], plan), limits)
-            b = await _walk(DomainReader(lite, DOMAINS[domain], plan), limits)
+            a = await walk(DomainReader(oracle_text, DOMAINS[domain], plan), limits)
+            b = await walk(DomainReader(lite, DOMAINS[domain], plan), limits)
             # Resume from arbitrary keys, chunk boundaries included: the rest is exact.
             rng = random.Random(n)
             for k in sorted(rng.sample(range(1, len(a)), 8)) + [len(a)]:
                 key = Key(a[k - 1][DOMAINS[domain].key_index], a[k - 1][-1])
-                rest = await _walk(DomainReader(oracle_text, DOMAINS[domain], plan), limits, key)
+                rest = await walk(DomainReader(oracle_text, DOMAINS[domain], plan), limits, key)
                 assert rest == a[k:], f"resume after row {k}"
             return a, b, truth
         finally:
@@ -370,7 +317,7 @@ def test_statement_text_and_bind_names_are_the_same_at_every_position(
 def test_a_walk_sends_one_page_text_only(demo: Path, cids: list[str]) -> None:
     source = OracleTextOnSqlite(demo)
     plan = Plan(_job(cids, 1500, seed=5), slots=SLOTS)
-    rows = asyncio.run(_walk(DomainReader(source, DOMAINS["materials"], plan), [333]))
+    rows = asyncio.run(walk(DomainReader(source, DOMAINS["materials"], plan), [333]))
     source.conn.close()
     assert len(rows) > 333 * 3
     assert len({sql for sql, _ in source.seen}) == 1
@@ -407,7 +354,7 @@ def test_filtered_oracle_sql_walks_and_counts_exactly_like_sqlite(
         try:
             a_reader = DomainReader(oracle_text, d, plan, where=where)
             b_reader = DomainReader(lite, d, plan, where=where)
-            a, b = await _walk(a_reader, [77, 5000]), await _walk(b_reader, [77, 5000])
+            a, b = await walk(a_reader, [77, 5000]), await walk(b_reader, [77, 5000])
             # an offset page enters mid-domain: the same rows on both dialects
             counts = [c.records for c in await b_reader.chunk_totals()]
             at_a = await a_reader.read_at(len(a) // 2, 50, counts)

@@ -18,7 +18,7 @@ import pytest
 
 from svc.errors import SnapshotTooOld, SourceError, SourceMisconfigured, SourceUnavailable
 from svc.sources import oracle_errors
-from tests.oracle_fakes import _Conn, _dpy, _ora, _Pool, _source_with, oe, oracle_source
+from tests.support.oracle_fakes import _Conn, _dpy, _ora, _Pool, _source_with, oe, oracle_source
 
 # --- (c) the error mapping ---------------------------------------------------------------
 
@@ -158,6 +158,7 @@ async def _peer(behaviour: str) -> AsyncIterator[int]:
         await server.wait_closed()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("behaviour", ["refused", "reset", "silent"])
 def test_unreachable_database_is_source_unavailable(behaviour: str) -> None:
     async def run() -> tuple[BaseException, float, int]:

@@ -21,7 +21,16 @@ from svc.core.sql.pages import page_sql
 from svc.errors import SourceMisconfigured, SourceUnavailable
 from svc.sources import Row, open_source, oracle_errors, oracle_types
 from svc.sources import oracle as ora
-from tests.oracle_fakes import _Conn, _Cursor, _dpy, _ora, _Pool, _source_with, oe, oracle_source
+from tests.support.oracle_fakes import (
+    _Conn,
+    _Cursor,
+    _dpy,
+    _ora,
+    _Pool,
+    _source_with,
+    oe,
+    oracle_source,
+)
 
 LOST = oracle_errors._LOST
 

@@ -21,9 +21,9 @@ from svc.errors import JobNotFound, StoreUnavailable
 from svc.protocol import DomainTotals
 from svc.store import new_spec
 from svc.store.redis import RedisJobStore
-from tests.redis_server import RedisServer
-from tests.servers import ServerProcess, build_demo_db, start_server
 from tests.support import DOMAINS, expected_rows, records_of
+from tests.support.redis_server import RedisServer
+from tests.support.servers import ServerProcess, build_demo_db, start_server
 
 FAST = 1.0  # seconds: the most an outage may take to surface
 
@@ -80,6 +80,7 @@ async def _fails_fast(call: Callable[[], Any]) -> None:
     assert info.value.__cause__ is not None  # raised from the driver's error
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 @pytest.mark.parametrize("kind", ["stopped", "frozen"])
 async def test_store_fails_fast_and_recovers(
@@ -125,6 +126,7 @@ async def test_known_totals_outlive_an_outage(store: RedisJobStore, redis_up: Re
         redis_up.start()
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_many_concurrent_calls_during_an_outage_all_fail_fast(
     store: RedisJobStore, redis_up: RedisServer
@@ -176,6 +178,7 @@ def _assert_store_unavailable(response: httpx.Response, elapsed: float) -> None:
     assert "redis" not in response.text.lower()  # no driver text reaches a client
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["stopped", "frozen"])
 def test_http_answers_503_then_recovers(
     service: ServerProcess, redis_up: RedisServer, small_demo_db: Path, kind: str

@@ -20,11 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import ServerProcess, start_server
-from tests.support import DOMAINS, expected_rows, records_of
+from tests.support import DOMAINS, Row, records_union, sql_truth
+from tests.support.servers import ServerProcess, start_server
 
 BATCH = 100  # records per line: ~50 history lines and ~25 material lines for 500 CIDs
-Row = tuple[Any, ...]
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +71,7 @@ def job(replicas: tuple[ServerProcess, ServerProcess], all_cids: list[str]) -> s
 
 @pytest.fixture(scope="module")
 def truth(small_demo_db: Path, all_cids: list[str]) -> dict[str, list[Row]]:
-    return {d: expected_rows(small_demo_db, all_cids, DOMAINS[d]) for d in ("history", "materials")}
+    return sql_truth(small_demo_db, all_cids)
 
 
 def read(
@@ -100,14 +99,6 @@ def read(
 def _since(lines: list[dict[str, Any]]) -> str:
     token: str = [line["since"] for line in lines if line["type"] == "records"][-1]
     return token
-
-
-def _union(parts: list[list[dict[str, Any]]]) -> dict[str, list[Row]]:
-    out: dict[str, list[Row]] = {}
-    for lines in parts:
-        for domain, rows in records_of(lines).items():
-            out.setdefault(domain, []).extend(rows)
-    return out
 
 
 def test_the_job_is_shared(replicas: tuple[ServerProcess, ServerProcess], job: str) -> None:
@@ -142,7 +133,7 @@ def test_cut_on_a_resume_on_b(
         assert (resumed["domain"], resumed["batch"]) == (last["domain"], last["batch"] + 1)
     else:  # cut after the domain's last batch: B ends it and starts the next
         assert (resumed["domain"], resumed["batch"]) == ("materials", 1)
-    assert _union([first, second]) == truth
+    assert records_union(first, second) == truth
 
 
 def test_many_cuts_alternating_replicas(
@@ -159,7 +150,7 @@ def test_many_cuts_alternating_replicas(
     else:
         pytest.fail("the stream never completed")
     assert len(parts) > 5
-    assert _union(parts) == truth
+    assert records_union(*parts) == truth
 
 
 @pytest.mark.parametrize("domain", ["history", "materials"])

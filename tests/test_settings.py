@@ -20,7 +20,7 @@ from svc.core.tokens import Cursor
 from svc.run.server import build_service
 from svc.run.workers import _prepare_shared_state
 from svc.sources import oracle as ora
-from tests.oracle_fakes import oracle_source
+from tests.support.oracle_fakes import oracle_source
 
 
 def test_options_and_settings_reach_the_source(tmp_path: Path) -> None:

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.servers import ServerProcess
-from tests.support import DOMAINS, create_job, expected_rows, iter_lines, last_since, records_of
+from tests.support import (
+    Line,
+    create_job,
+    iter_lines,
+    last_since,
+    records_of,
+    records_union,
+    sql_truth,
+)
+from tests.support.servers import ServerProcess
+from tests.support.walks import page_walk, read_bytes_then_cut, read_until_cut
 
 BATCH = 700  # the server fixture's TRACE_STREAM_BATCH_SIZE
 
@@ -29,8 +36,7 @@ def job(server: ServerProcess, demo_cids: list[str]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def truth(demo_db: Path, job: dict[str, Any], demo_cids: list[str]) -> dict[str, list[Any]]:
-    cids = sorted(demo_cids)[:1200]
-    return {d: expected_rows(demo_db, cids, DOMAINS[d]) for d in ("history", "materials")}
+    return sql_truth(demo_db, sorted(demo_cids)[:1200])
 
 
 def test_job_is_deduplicated_and_described(server: ServerProcess, job: dict[str, Any]) -> None:
@@ -71,21 +77,11 @@ def test_arrays_format_carries_the_same_rows(
     assert records_of(lines) == truth
 
 
-def _read_until_cut(server: ServerProcess, job_id: str, since: str | None, k: int) -> list[Any]:
-    """Read k lines of a stream, then drop the connection."""
-    got = []
-    for line in iter_lines(server.url, job_id, since):
-        got.append(line)
-        if len(got) == k:
-            break
-    return got
-
-
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 8, 12, 13, 14, 20, 30, 34])
 def test_cut_after_kth_line_then_resume(
     server: ServerProcess, job: dict[str, Any], truth: dict[str, list[Any]], k: int
 ) -> None:
-    first = _read_until_cut(server, job["job_id"], None, k)
+    first = read_until_cut(server, job["job_id"], None, k)
     since = last_since(first)
     rest = list(iter_lines(server.url, job["job_id"], since))
     if since is not None:
@@ -96,34 +92,7 @@ def test_cut_after_kth_line_then_resume(
         if after is not None and after["domain"] == before["domain"]:
             assert after["batch"] == before["batch"] + 1
     assert rest[-1]["type"] == "complete"
-    union = records_of(first)
-    for domain, rows in records_of(rest).items():
-        union.setdefault(domain, []).extend(rows)
-    assert union == truth
-
-
-def _read_bytes_then_cut(
-    server: ServerProcess, job_id: str, since: str | None, limit: int, encoding: str = "identity"
-) -> tuple[list[Any], bool]:
-    """Read about `limit` raw bytes (compressed ones, with gzip), keep the complete lines
-    they decode to, drop the connection."""
-    params = {"since": since} if since else {}
-    buf = b""
-    url = f"{server.url}/api/trace/job/{job_id}/stream"
-    gunzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    headers = {"Accept-Encoding": encoding}
-    with httpx.stream("GET", url, params=params, headers=headers, timeout=60) as r:
-        assert r.status_code == 200
-        assert r.headers.get("content-encoding", "identity") == encoding
-        seen = 0
-        for chunk in r.iter_raw(4096):
-            seen += len(chunk)
-            buf += gunzip.decompress(chunk) if encoding == "gzip" else chunk
-            if seen >= limit:
-                break
-    complete_lines = buf.split(b"\n")[:-1]  # the last piece may be a partial line
-    lines = [json.loads(x) for x in complete_lines if x]
-    return lines, bool(lines) and lines[-1]["type"] == "complete"
+    assert records_union(first, rest) == truth
 
 
 @pytest.mark.parametrize(("encoding", "most"), [("identity", 400_000), ("gzip", 50_000)])
@@ -137,38 +106,17 @@ def test_repeated_random_byte_cuts_lose_and_repeat_nothing(
     """Cuts at random bytes of the wire, inside the gzip stream too (~8x smaller there)."""
     rng = random.Random(20261123)
     since: str | None = None
-    union: dict[str, list[Any]] = {}
+    parts: list[list[Line]] = []
     for _attempt in range(200):
         cut = rng.randrange(1, most)
-        lines, done = _read_bytes_then_cut(server, job["job_id"], since, cut, encoding)
-        for domain, rows in records_of(lines).items():
-            union.setdefault(domain, []).extend(rows)
+        lines, done = read_bytes_then_cut(server, job["job_id"], since, cut, encoding)
+        parts.append(lines)
         since = last_since(lines) or since
         if done:
             break
     else:
         pytest.fail("the stream never completed")
-    assert union == truth
-
-
-def _page_walk(server: ServerProcess, job_id: str, domain: str, limit: int) -> list[Any]:
-    rows: list[Any] = []
-    url: str | None = f"{server.url}/api/trace/job/{job_id}/result?domain={domain}&limit={limit}"
-    while url:
-        r = httpx.get(url, timeout=30)
-        assert r.status_code == 200, r.text
-        page = r.json()
-        assert page["domain"] == domain and page["limit"] == limit
-        rows.extend(tuple(rec.values()) for rec in page["data"])
-        if page["next"] is None:
-            assert "link" not in r.headers
-            url = None
-        else:
-            assert len(page["data"]) == limit
-            link = re.fullmatch(r'<([^>]+)>; rel="next"', r.headers["link"])
-            assert link is not None and page["next"] in link.group(1)
-            url = server.url + link.group(1)
-    return rows
+    assert records_union(*parts) == truth
 
 
 @pytest.mark.parametrize("limit", [333, 700, 5000])
@@ -176,13 +124,13 @@ def test_paging_walk_equals_the_stream(
     server: ServerProcess, job: dict[str, Any], truth: dict[str, list[Any]], limit: int
 ) -> None:
     for domain, rows in truth.items():
-        assert _page_walk(server, job["job_id"], domain, limit) == rows
+        assert page_walk(server, job["job_id"], domain, limit) == rows
 
 
 def test_stream_token_drives_paging_and_page_token_resumes_stream(
     server: ServerProcess, job: dict[str, Any], truth: dict[str, list[Any]]
 ) -> None:
-    first = _read_until_cut(server, job["job_id"], None, 4)  # meta, start, 2 records lines
+    first = read_until_cut(server, job["job_id"], None, 4)  # meta, start, 2 records lines
     since = last_since(first)
     r = httpx.get(f"{server.url}/api/trace/job/{job['job_id']}/result", params={"since": since})
     assert r.status_code == 200
@@ -207,7 +155,7 @@ def test_client_disconnect_leaves_no_stream_or_connection_behind(
     server: ServerProcess, job: dict[str, Any]
 ) -> None:
     for _ in range(3):
-        _read_until_cut(server, job["job_id"], None, 3)
+        read_until_cut(server, job["job_id"], None, 3)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if (

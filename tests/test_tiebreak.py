@@ -29,7 +29,7 @@ from svc.engine.reader import DomainReader
 from svc.sources import Row, Source
 from svc.sources.sqlite import SqliteSource
 from tests.support import expected_rows
-from tests.test_oracle_dialect import OracleTextOnSqlite, _walk
+from tests.support.oracle_on_sqlite import OracleTextOnSqlite, walk
 
 DOMAIN_FILE = """
 [domains.events]
@@ -93,11 +93,11 @@ def test_keyset_walks_and_resumes_on_a_unique_column(
         walks = []
         for source in _sources(db):
             try:
-                rows = await _walk(DomainReader(source, domain, plan), limits)
+                rows = await walk(DomainReader(source, domain, plan), limits)
                 rng = random.Random(slots)
                 for k in sorted(rng.sample(range(1, len(rows)), 6)) + [len(rows)]:
                     key = Key(rows[k - 1][domain.key_index], rows[k - 1][-1])
-                    rest = await _walk(DomainReader(source, domain, plan), limits, key)
+                    rest = await walk(DomainReader(source, domain, plan), limits, key)
                     assert rest == rows[k:], f"{source.dialect.name}: resume after row {k}"
                 walks.append(rows)
             finally:

@@ -24,8 +24,8 @@ from svc.exports.runner import worker_identity
 from svc.sources.demo import build_demo_database
 from svc.store import new_spec
 from svc.store.embedded import EmbeddedJobStore
-from tests.servers import ROOT, free_port, start_server
-from tests.support import DOMAINS, all_cids, create_job, expected_rows, iter_lines, records_of
+from tests.support import DOMAINS, all_cids, create_job, iter_lines, records_union, sql_truth
+from tests.support.servers import ROOT, free_port, start_server
 
 
 def worker_pids(parent: int) -> set[int]:
@@ -119,7 +119,7 @@ def test_two_workers_drain_every_stream_on_sigterm_and_sum_their_metrics(
             client.close()
         srv.stop()
 
-    truth = {d: expected_rows(db, cids, DOMAINS[d]) for d in DOMAINS}
+    truth = sql_truth(db, cids, DOMAINS)
     second = start_server(tmp_path / "data", db)  # one process, the same job store
     try:
         for *_, lines in streams:
@@ -128,10 +128,7 @@ def test_two_workers_drain_every_stream_on_sigterm_and_sum_their_metrics(
             assert last["since"] == [x for x in lines if x["type"] == "records"][-1]["since"]
             rest = list(iter_lines(second.url, job["job_id"], last["since"]))
             assert rest[-1]["type"] == "complete"
-            union = records_of(lines)
-            for domain, rows in records_of(rest).items():
-                union.setdefault(domain, []).extend(rows)
-            assert union == truth  # exactly once, each stream
+            assert records_union(lines, rest) == truth  # exactly once, each stream
     finally:
         second.stop()
 

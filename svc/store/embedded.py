@@ -84,11 +84,21 @@ POOL_THREADS = 2
 
 
 class EmbeddedJobStore(JobStore):
-    def __init__(self, path: str | Path, *, ttl: float, refresh_on_access: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        ttl: float,
+        refresh_on_access: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`clock`: wall-clock seconds, for every expiry decision (tests pass a fake one
+        instead of sleeping past a TTL)."""
         self.path = Path(path)
         self.ttl = ttl
         self.refresh_on_access = refresh_on_access
-        self._cache = SpecCache()
+        self.clock = clock
+        self._cache = SpecCache(clock=clock)
         self._pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="job-store")
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -151,7 +161,7 @@ class EmbeddedJobStore(JobStore):
             with conn:
                 conn.execute("BEGIN IMMEDIATE")  # the count and the insert are one step
                 if limit is not None:
-                    now = time.time()
+                    now = self.clock()
                     live, oldest = conn.execute(
                         "SELECT COUNT(*), MIN(expires_at) FROM trace_jobs "
                         "WHERE owner IS ? AND expires_at >= ?",
@@ -175,7 +185,7 @@ class EmbeddedJobStore(JobStore):
         cached = self._cache.get(job_id)
 
         def read(conn: sqlite3.Connection) -> tuple[bytes | None, float] | None:
-            now = time.time()
+            now = self.clock()
             column = "NULL" if cached is not None else "spec"  # a cached spec is not re-read
             row = conn.execute(
                 f"SELECT {column}, expires_at FROM trace_jobs WHERE job_id = ? AND expires_at >= ?",
@@ -215,7 +225,7 @@ class EmbeddedJobStore(JobStore):
             lambda conn: conn.execute(
                 "INSERT OR REPLACE INTO trace_job_totals SELECT ?, ?, ?, ? WHERE EXISTS "
                 "(SELECT 1 FROM trace_jobs WHERE job_id = ? AND expires_at >= ?)",
-                (job_id, domain, totals.records, totals.containers, job_id, time.time()),
+                (job_id, domain, totals.records, totals.containers, job_id, self.clock()),
             )
         )
 
@@ -233,7 +243,7 @@ class EmbeddedJobStore(JobStore):
             lambda conn: conn.execute(
                 "INSERT OR REPLACE INTO trace_job_aggregations SELECT ?, ?, ? WHERE EXISTS "
                 "(SELECT 1 FROM trace_jobs WHERE job_id = ? AND expires_at >= ?)",
-                (job_id, domain, blob, job_id, time.time()),
+                (job_id, domain, blob, job_id, self.clock()),
             )
         )
 
@@ -255,7 +265,7 @@ class EmbeddedJobStore(JobStore):
                     deleted = conn.execute(
                         "DELETE FROM trace_jobs WHERE job_id IN (SELECT job_id FROM trace_jobs "
                         "WHERE expires_at < ? LIMIT ?)",
-                        (time.time(), _PURGE_BATCH),
+                        (self.clock(), _PURGE_BATCH),
                     ).rowcount
                     for table in ("trace_job_totals", "trace_job_aggregations"):
                         conn.execute(
@@ -283,7 +293,7 @@ class EmbeddedJobStore(JobStore):
                     (active,) = conn.execute(
                         "SELECT COUNT(*) FROM trace_exports WHERE owner IS ? AND state IN "
                         "('queued', 'running') AND expires_at >= ?",
-                        (export.owner, time.time()),
+                        (export.owner, self.clock()),
                     ).fetchone()
                     if active >= limit:
                         raise TooManyExports(
@@ -307,7 +317,7 @@ class EmbeddedJobStore(JobStore):
         row = await self._run(
             lambda conn: conn.execute(
                 "SELECT record FROM trace_exports WHERE export_id = ? AND expires_at >= ?",
-                (export_id, time.time()),
+                (export_id, self.clock()),
             ).fetchone()
         )
         if row is None:
@@ -338,7 +348,7 @@ class EmbeddedJobStore(JobStore):
             lambda conn: conn.execute(
                 "SELECT record FROM trace_exports WHERE state IN ('queued', 'running') "
                 "AND expires_at >= ?",
-                (time.time(),),
+                (self.clock(),),
             ).fetchall()
         )
         return sorted((exports.loads(r[0]) for r in rows), key=lambda e: e.created_at)

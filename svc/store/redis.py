@@ -41,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import msgspec
@@ -154,8 +154,12 @@ class RedisJobStore(JobStore):
         deadline: float = 0.9,
         health_check_interval: int = 10,
         cache_cids: int = SPEC_CACHE_CIDS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.prefix = prefix
+        # Redis expires keys on its own clock; this one serves the decisions made here
+        # (a key's TTL from a spec's expiry, exports' expiry), as the embedded store's does.
+        self.clock = clock
         self.ttl = ttl
         self.refresh_on_access = refresh_on_access
         self.deadline = deadline
@@ -170,7 +174,7 @@ class RedisJobStore(JobStore):
         self._create = self._redis.register_script(_CREATE)
         self._create_export = self._redis.register_script(_CREATE_EXPORT)
         self._save_export = self._redis.register_script(_SAVE_EXPORT)
-        self._cache = SpecCache(cache_cids)
+        self._cache = SpecCache(cache_cids, clock=clock)
 
     def _job_key(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}"
@@ -198,7 +202,7 @@ class RedisJobStore(JobStore):
 
     async def create(self, spec: JobSpec, *, limit: int | None = None) -> None:
         blob = await asyncio.to_thread(codec.dumps, spec)
-        ttl_ms = max(1, round((spec.expires_at - time.time()) * 1000))
+        ttl_ms = max(1, round((spec.expires_at - self.clock()) * 1000))
         keys = [self._job_key(spec.job_id), self._owner_key(spec.owner)]
         args: list[bytes | str | int] = [blob, ttl_ms, spec.job_id, limit or 0, self._job_key("")]
         async with self._guard():
@@ -247,7 +251,7 @@ class RedisJobStore(JobStore):
                 raise StoreUnavailable("the stored job cannot be read") from exc
             entry = self._cache.remember(spec)
         if self.refresh_on_access:
-            entry.spec = msgspec.structs.replace(entry.spec, expires_at=time.time() + self.ttl)
+            entry.spec = msgspec.structs.replace(entry.spec, expires_at=self.clock() + self.ttl)
         return msgspec.structs.replace(entry.spec)
 
     async def get_totals(self, job_id: str) -> dict[str, DomainTotals]:
@@ -311,7 +315,7 @@ class RedisJobStore(JobStore):
             repr(export.expires_at),
             export.state,
             export.version,
-            repr(time.time()),
+            repr(self.clock()),
             self._export_key(""),
         ]
         async with self._guard():
@@ -327,7 +331,7 @@ class RedisJobStore(JobStore):
         if not isinstance(blob, bytes):
             raise ExportNotFound()
         record = exports.loads(blob)
-        if record.expires_at < time.time():
+        if record.expires_at < self.clock():
             raise ExportNotFound()
         return record
 
@@ -359,7 +363,7 @@ class RedisJobStore(JobStore):
     async def active_exports(self) -> list[ExportRecord]:
         async with self._guard():
             ids = list(await self._redis.smembers(self._active_key))
-        now = time.time()
+        now = self.clock()
         found = [
             r for r in await self._records(ids) if r.state in exports.ACTIVE and r.expires_at >= now
         ]

@@ -9,6 +9,7 @@ gone everywhere at once. The cache is bounded by the total number of CIDs it hol
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from svc.core.lru import WeightedLru
@@ -25,13 +26,16 @@ class CachedJob:
 
 
 class SpecCache:
-    def __init__(self, max_cids: int = SPEC_CACHE_CIDS) -> None:
+    def __init__(
+        self, max_cids: int = SPEC_CACHE_CIDS, clock: Callable[[], float] = time.time
+    ) -> None:
         self._jobs: WeightedLru[str, CachedJob] = WeightedLru(max_cids, _cids)
+        self._clock = clock  # the owning store's, so both agree on what has expired
 
     def get(self, job_id: str) -> CachedJob | None:
         """The cached job, unless it is absent or past its expiry."""
         entry = self._jobs.get(job_id)
-        if entry is not None and entry.spec.expires_at < time.time():
+        if entry is not None and entry.spec.expires_at < self._clock():
             self.evict(job_id)
             return None
         return entry

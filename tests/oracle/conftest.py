@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,7 +9,6 @@ import pytest
 from svc.sources.demo import load_demo_oracle
 from svc.sources.migrate import migrate_oracle
 from tests.oracle.live import DEMO_CIDS, DSN, JOB_CIDS, connect, truth
-from tests.servers import ServerProcess, start_server
 from tests.support import DOMAINS
 
 
@@ -40,12 +38,13 @@ def truths(job_cids: list[str]) -> dict[str, list[tuple[Any, ...]]]:
         return {name: truth(conn, DOMAINS[name], job_cids) for name in ("history", "materials")}
 
 
-def oracle_server(tmp_path_factory: pytest.TempPathFactory, **env: str) -> Iterator[ServerProcess]:
-    server = start_server(
-        tmp_path_factory.mktemp("oracle-live"),
-        env={"TRACE_DB_URL": DSN, **{k.upper(): v for k, v in env.items()}},
-    )
-    try:
-        yield server
-    finally:
-        server.stop()
+@pytest.fixture(scope="module")
+def server_db() -> None:
+    """No SQLite file: the `server` fixture's service reads the live Oracle (server_env)."""
+    return None
+
+
+@pytest.fixture(scope="module")
+def server_env() -> dict[str, str]:
+    """The live suite's service environment; a module extends it by overriding this fixture."""
+    return {"TRACE_DB_URL": DSN}

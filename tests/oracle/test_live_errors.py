@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,10 +19,9 @@ from svc.core.sql.pages import page_sql
 from svc.core.sql.plan import Plan
 from svc.errors import SnapshotTooOld
 from svc.sources.oracle import OracleSource
-from tests.oracle.conftest import oracle_server
 from tests.oracle.live import DSN, LIVE, connect, kill, service_sessions
-from tests.servers import ServerProcess
-from tests.support import DOMAINS, create_job, iter_lines, records_of
+from tests.support import DOMAINS, create_job, iter_lines, records_union
+from tests.support.servers import ServerProcess
 
 pytestmark = LIVE
 
@@ -36,16 +34,15 @@ def others() -> set[tuple[int, int]]:
 
 
 @pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory, others: set[tuple[int, int]]
-) -> Iterator[ServerProcess]:
-    # One pooled session and small batches: the stream is mid-way for many round trips.
-    yield from oracle_server(
-        tmp_path_factory,
-        trace_stream_batch_size="20",
-        trace_oracle_pool_min="1",
-        trace_oracle_pool_max="1",
-    )
+def server_env(server_env: dict[str, str], others: set[tuple[int, int]]) -> dict[str, str]:
+    # One pooled session and small batches: the stream is mid-way for many round trips. The
+    # other sessions are listed (`others`) before this server opens its own.
+    return {
+        **server_env,
+        "TRACE_STREAM_BATCH_SIZE": "20",
+        "TRACE_ORACLE_POOL_MIN": "1",
+        "TRACE_ORACLE_POOL_MAX": "1",
+    }
 
 
 def test_killed_session_mid_stream(
@@ -77,10 +74,7 @@ def test_killed_session_mid_stream(
     # The pool replaced the dead session: the same token resumes, exactly once.
     rest = list(iter_lines(server.url, job["job_id"], error["since"]))
     assert rest[0]["resumed"] is True and rest[-1]["type"] == "complete"
-    union = records_of(lines[:-1])
-    for domain, rows in records_of(rest).items():
-        union.setdefault(domain, []).extend(rows)
-    assert union == truths
+    assert records_union(lines[:-1], rest) == truths
 
 
 def test_a_killed_idle_session_fails_one_request_then_recovers(

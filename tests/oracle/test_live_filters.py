@@ -4,16 +4,14 @@ hand. Not run here: it needs TRACE_TEST_ORACLE_DSN."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.oracle.conftest import oracle_server
 from tests.oracle.live import LIVE, as_json, connect
-from tests.servers import ServerProcess
-from tests.support import DOMAINS, create_job, iter_lines, last_since, records_of
+from tests.support import DOMAINS, create_job, iter_lines, last_since, records_of, records_union
+from tests.support.servers import ServerProcess
 
 pytestmark = LIVE
 
@@ -33,8 +31,8 @@ PREDICATES = {
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    yield from oracle_server(tmp_path_factory, trace_stream_batch_size="300")
+def server_env(server_env: dict[str, str]) -> dict[str, str]:
+    return {**server_env, "TRACE_STREAM_BATCH_SIZE": "300"}
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +60,7 @@ def test_a_filtered_job_is_exactly_the_filtered_query(
     assert all(len(rows) > 600 for rows in filtered_truths.values())
     first = list(iter_lines(server.url, job["job_id"]))[:5]
     rest = list(iter_lines(server.url, job["job_id"], last_since(first)))
-    union = records_of(first)
-    for domain, rows in records_of(rest).items():
-        union.setdefault(domain, []).extend(rows)
-    assert union == filtered_truths
+    assert records_union(first, rest) == filtered_truths
     rows = filtered_truths["history"]
     page = httpx.get(
         f"{server.url}/api/trace/job/{job['job_id']}/result",

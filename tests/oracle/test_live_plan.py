@@ -4,52 +4,23 @@
     ROWID) order at all? Under an index hint the plan must be an INLIST ITERATOR over an
     INDEX RANGE SCAN with WINDOW NOSORT STOPKEY (FETCH FIRST's sort-free form): no SORT,
     no WINDOW SORT, no UNION-ALL (OR-expansion of the keyset predicate). Asserted.
-(b) Costing, in test_live_zcosting.py (it runs last: it may reload the demo tables).
+(b) Costing, without the hint on production-sized data: a report, not a test
+    (bench/oracle_costing.py; it may reload the demo tables).
 
 Needs SELECT on V_$SQL, V_$SQL_PLAN and V_$SQL_PLAN_STATISTICS_ALL.
 """
 
 from __future__ import annotations
 
-import oracledb
 import pytest
 
 from svc.core.sql.dialects import ORACLE
 from svc.core.sql.pages import page_sql
-from svc.core.sql.plan import Key, Plan
-from svc.sources.oracle_types import output_type_handler
 from tests.oracle.live import LIVE, connect
+from tests.oracle.plans import run_pages
 from tests.support import DOMAINS
 
 pytestmark = LIVE
-
-
-def _plan_of(cur: oracledb.Cursor, sql: str) -> str:
-    cur.execute(
-        "SELECT SQL_ID, CHILD_NUMBER FROM V$SQL WHERE SQL_TEXT = :head"
-        " AND PARSING_SCHEMA_NAME = USER ORDER BY LAST_ACTIVE_TIME DESC FETCH FIRST 1 ROW ONLY",
-        {"head": sql[:1000]},
-    )
-    row = cur.fetchone()
-    assert row is not None, "the page query is not in V$SQL"
-    cur.execute(
-        "SELECT PLAN_TABLE_OUTPUT FROM TABLE(DBMS_XPLAN.DISPLAY_CURSOR(:id, :child, 'TYPICAL'))",
-        {"id": row[0], "child": row[1]},
-    )
-    return "\n".join(r[0] or "" for r in cur.fetchall())
-
-
-def _run_pages(cur: oracledb.Cursor, sql: str, cids: list[str], key_index: int, limit: int) -> str:
-    plan = Plan(cids)
-    cur.outputtypehandler = output_type_handler
-    cur.arraysize, cur.prefetchrows = limit, limit + 1
-    cur.execute(sql, plan.page_binds(0, None, limit))
-    first = cur.fetchall()
-    assert len(first) == limit
-    mid = Key(first[-1][key_index], first[-1][-1])  # a ROWID string, bound back as is
-    cur.execute(sql, plan.page_binds(plan.chunk_of(mid), mid, limit))
-    assert cur.fetchall()[0][-1] != mid.rid
-    return _plan_of(cur, sql)
 
 
 def _hinted(sql: str, table: str) -> str:
@@ -64,7 +35,7 @@ def test_a_sort_free_plan_exists_under_an_index_hint(
     d = DOMAINS[domain]
     sql = _hinted(page_sql(d, ORACLE), d.table)
     with connect() as conn, conn.cursor() as cur:
-        text = _run_pages(cur, sql, job_cids, d.key_index, limit)
+        text = run_pages(cur, sql, job_cids, d.key_index, limit)
     assert "INLIST ITERATOR" in text, text
     assert "INDEX RANGE SCAN" in text and f"{d.table}_CID" in text, text
     assert "WINDOW NOSORT STOPKEY" in text, text

@@ -15,10 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.oracle.conftest import oracle_server
 from tests.oracle.live import LIVE, connect
-from tests.servers import ServerProcess
 from tests.support import create_job, iter_lines, last_since, records_of
+from tests.support.servers import ServerProcess
 
 pytestmark = LIVE
 
@@ -58,15 +57,13 @@ def scratch_domains(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory, scratch_domains: Path
-) -> Iterator[ServerProcess]:
-    yield from oracle_server(
-        tmp_path_factory,
-        trace_stream_batch_size="100",
-        trace_oracle_snapshot="scn",
-        trace_domains=str(scratch_domains),
-    )
+def server_env(server_env: dict[str, str], scratch_domains: Path) -> dict[str, str]:
+    return {
+        **server_env,
+        "TRACE_STREAM_BATCH_SIZE": "100",
+        "TRACE_ORACLE_SNAPSHOT": "scn",
+        "TRACE_DOMAINS": str(scratch_domains),
+    }
 
 
 def _insert_history(cids: list[str], marker: str) -> None:

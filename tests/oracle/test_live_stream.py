@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.oracle.conftest import oracle_server
 from tests.oracle.live import LIVE
-from tests.servers import ServerProcess
-from tests.support import create_job, iter_lines, last_since, records_of
+from tests.support import create_job, iter_lines, last_since, records_of, records_union
+from tests.support.servers import ServerProcess
 
 pytestmark = LIVE
 
@@ -21,13 +19,13 @@ BATCH = 700
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    yield from oracle_server(
-        tmp_path_factory,
-        trace_stream_batch_size=str(BATCH),
-        trace_oracle_pool_min="2",
-        trace_oracle_pool_max="2",
-    )
+def server_env(server_env: dict[str, str]) -> dict[str, str]:
+    return {
+        **server_env,
+        "TRACE_STREAM_BATCH_SIZE": str(BATCH),
+        "TRACE_ORACLE_POOL_MIN": "2",
+        "TRACE_ORACLE_POOL_MAX": "2",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +60,7 @@ def test_cut_then_resume_sends_nothing_twice_and_skips_nothing(
             break
     rest = list(iter_lines(server.url, job["job_id"], last_since(first)))
     assert rest[0]["resumed"] is True and rest[-1]["type"] == "complete"
-    union = records_of(first)
-    for domain, rows in records_of(rest).items():
-        union.setdefault(domain, []).extend(rows)
-    assert union == truths
+    assert records_union(first, rest) == truths
 
 
 @pytest.mark.parametrize("limit", [333, 5000])

@@ -23,7 +23,7 @@ from svc.engine.reader import DomainReader
 from svc.errors import SourceMisconfigured
 from svc.sources import oracle as ora
 from tests.oracle.live import DSN, LIVE, connect
-from tests.oracle_fakes import oracle_source
+from tests.support.oracle_fakes import oracle_source
 
 pytestmark = LIVE
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 REDIS_SERVER = os.environ.get("TRACE_TEST_REDIS_SERVER", "redis-server")
 
