@@ -39,7 +39,7 @@ from functools import lru_cache
 import msgspec
 
 from svc.core.keyset import Key, json_page_sql
-from svc.engine.batches import ReadyBatch, RowBatches
+from svc.engine.batches import Batch, RowBatches
 from svc.engine.reader import DomainReader
 from svc.sources import JsonUnsupported, Row
 
@@ -174,7 +174,7 @@ class JsonBatches:
 
     # --- batches -----------------------------------------------------------------------
 
-    async def next(self) -> ReadyBatch:
+    async def next(self) -> Batch:
         if self._rows is not None:
             return await self._rows.next()
         self._busy = True
@@ -183,7 +183,7 @@ class JsonBatches:
         finally:
             self._busy = False
 
-    async def _next_batch(self) -> ReadyBatch:
+    async def _next_batch(self) -> Batch:
         start = self._last
         out: list[msgspec.Raw] = []
         try:
@@ -205,7 +205,7 @@ class JsonBatches:
             self._rows = RowBatches(self.reader, start, self.limit, self.arrays)
             self._last = start
             return await self._rows.next()
-        return ReadyBatch(out, self._last, self._held is not None)
+        return Batch(out, self._last, self._held is not None)
 
     def shed(self) -> None:
         """Drop the pages read ahead of the client and the rest of the page being handed

@@ -25,8 +25,10 @@ from svc.core.keyset import Key, Plan
 from svc.core.lru import WeightedLru
 from svc.core.ratelimit import TokenBuckets
 from svc.core.tokens import Cursor, TokenCodec
-from svc.engine.batches import Batches, RowBatches
+from svc.engine.batches import Batches, FileRowBatches, RowBatches
 from svc.engine.json_batches import JsonBatches, ReadAhead
+from svc.engine.once import Once
+from svc.engine.positions import Start, start_at
 from svc.engine.reader import DomainReader
 from svc.errors import (
     BadRequest,
@@ -63,11 +65,6 @@ class _JobState:
         return len(self.plan.cids)
 
 
-def start_key(cursor: Cursor) -> Key | None:
-    """Where a cursor's domain goes on: after its last key, or from the start."""
-    return None if cursor.cid is None or cursor.rid is None else Key(cursor.cid, cursor.rid)
-
-
 class Service:
     def __init__(
         self,
@@ -88,11 +85,11 @@ class Service:
         # queue, and would let stalled clients hold ~2 MB each (svc.engine.json_batches).
         self.read_ahead = ReadAhead(READ_AHEAD_PER_THREAD * max(2, settings.sqlite_json_threads))
         self._jobs: WeightedLru[str, _JobState] = WeightedLru(JOB_CACHE_CIDS, _JobState.weight)
-        self._counting: dict[tuple[str, str], asyncio.Task[DomainTotals]] = {}
+        self._counting: Once[DomainTotals] = Once("counting")
         self._first_pages = 0  # streams reading their first page (see first_page)
         self._no_first_pages = asyncio.Event()
         self._no_first_pages.set()
-        self._aggregating: dict[tuple[str, str], asyncio.Task[dict[str, p.Aggregate]]] = {}
+        self._aggregating: Once[dict[str, p.Aggregate]] = Once("aggregating")
         rate = settings.job_create_rate  # per replica (see svc.core.ratelimit)
         self._create_rate = TokenBuckets(rate, settings.job_create_burst) if rate else None
 
@@ -164,14 +161,28 @@ class Service:
             self.source, self.domains[domain], self._state(spec).plan, spec.snapshot, where
         )
 
-    def batches(self, spec: JobSpec, domain: str, after: Key | None, arrays: bool) -> Batches:
-        """A stream's batches of `domain` after `after`: built as JSON by the database where
-        it can (`svc.engine.json_batches`), else from rows."""
-        reader, size = self.reader(spec, domain), self.settings.batch_size
+    def batches(self, spec: JobSpec, start: Start, arrays: bool) -> Batches:
+        """A stream's batches from `start` (after a key; a stream has no offset): built as
+        JSON by the database where it can (`svc.engine.json_batches`), else from rows."""
+        assert not start.offset, "a stream starts after a key"
+        reader, size = self.reader(spec, start.domain), self.settings.batch_size
         if self.settings.database_json and self.source.builds_json:
             ahead = max(2, self.settings.sqlite_json_threads)
-            return JsonBatches(reader, after, size, arrays, ahead=ahead, budget=self.read_ahead)
-        return RowBatches(reader, after, size, arrays)
+            return JsonBatches(
+                reader, start.after, size, arrays, ahead=ahead, budget=self.read_ahead
+            )
+        return RowBatches(reader, start.after, size, arrays)
+
+    async def file_rows(self, spec: JobSpec, start: Start) -> FileRowBatches:
+        """The batches of the CSV download and the export writer from `start`: the rows as
+        read, a page read when asked for."""
+        reader, size = self.reader(spec, start.domain), self.settings.batch_size
+        chunks = await self._chunks_to(spec, start)
+        return FileRowBatches(reader, start.after, size, offset=start.offset, chunk_records=chunks)
+
+    async def _chunks_to(self, spec: JobSpec, start: Start) -> list[int]:
+        """What reading at `start.offset` needs: the records of each chunk (none else)."""
+        return await self.chunk_records(spec, start.domain) if start.offset else []
 
     # --- positions --------------------------------------------------------------------
 
@@ -195,8 +206,8 @@ class Service:
         self, spec: JobSpec, domain: str | None, since: str | None, offset: int | None
     ) -> tuple[str, Cursor | None]:
         """Where a page or a domain's CSV download starts: its domain, and the position
-        after `since` (None: at `offset`, or at the start). The domain may be left out when
-        `since` names it."""
+        after `since` (None: at `offset`, or at the start; `positions.start_at` makes it a
+        `Start`). The domain may be left out when `since` names it."""
         cursor = self.cursor(spec, since)
         domain = domain or (cursor.domain if cursor else None)
         if domain is None:
@@ -223,20 +234,19 @@ class Service:
     ) -> p.Page:
         """One REST page of a domain: after `since`, from `offset`, or from the start."""
         domain, cursor = self.position(spec, domain, since, offset)
+        start = start_at(domain, cursor, offset, limit)
         totals = await self.totals(spec, domain)
-        reader = self.reader(spec, domain)
-        if offset:
-            batch = await reader.read_at(offset, limit, await self.chunk_records(spec, domain))
-        else:
-            batch = await reader.read(start_key(cursor) if cursor else None, limit)
+        reader, chunks = self.reader(spec, domain), await self._chunks_to(spec, start)
+        rows = RowBatches(
+            reader, start.after, limit, arrays, offset=start.offset, chunk_records=chunks
+        )
+        batch = await rows.next()
         token = None
-        if batch.more and batch.last is not None:
-            before = offset if offset is not None else (cursor.seen if cursor else 0)
-            number = (cursor.batch if cursor else -(-before // limit)) + 1
-            token = self.sign(spec, domain, number, batch.last, before + len(batch.rows))
-        data = p.shape_records(batch.rows, self.domains[domain].columns, arrays)
+        if batch.more and batch.last is not None:  # numbered as the walk would number it
+            seen = start.seen + len(batch.data)
+            token = self.sign(spec, domain, start.batch + 1, batch.last, seen)
         columns = list(self.domains[domain].columns) if arrays else None
-        return p.Page(domain, limit, totals.records, data, token, offset, columns)
+        return p.Page(domain, limit, totals.records, batch.data, token, offset, columns)
 
     # --- totals -----------------------------------------------------------------------
 
@@ -261,22 +271,10 @@ class Service:
 
     def totals_future(self, spec: JobSpec, domain: str) -> asyncio.Future[DomainTotals]:
         """The domain's totals for this job, stored or being counted (once per process)."""
-        key = (spec.job_id, domain)
         known = self._state(spec).totals.get(domain)
-        if known is not None:
-            done: asyncio.Future[DomainTotals] = asyncio.get_running_loop().create_future()
-            done.set_result(known)
-            return done
-        task = self._counting.get(key)
-        if task is None:
-            task = self._counting[key] = asyncio.ensure_future(self._load_totals(spec, domain))
-            task.add_done_callback(lambda done: self._forget_counting(key, done))
-        return task
-
-    def _forget_counting(self, key: tuple[str, str], done: asyncio.Future[DomainTotals]) -> None:
-        self._counting.pop(key, None)
-        if not done.cancelled() and done.exception() is not None:  # seen: no asyncio warning
-            log.info("counting %s/%s failed: %s", *key, done.exception())
+        return self._counting.future(
+            (spec.job_id, domain), known, lambda: self._load_totals(spec, domain)
+        )
 
     async def totals(self, spec: JobSpec, domain: str) -> DomainTotals:
         return await asyncio.shield(self.totals_future(spec, domain))
@@ -347,27 +345,10 @@ class Service:
         self, spec: JobSpec, domain: str
     ) -> asyncio.Future[dict[str, p.Aggregate]]:
         """A domain's aggregations for this job, known or being computed."""
-        key = (spec.job_id, domain)
         known = self._state(spec).aggregations.get(domain)
-        if known is not None:
-            done: asyncio.Future[dict[str, p.Aggregate]] = (
-                asyncio.get_running_loop().create_future()
-            )
-            done.set_result(known)
-            return done
-        task = self._aggregating.get(key)
-        if task is None:
-            task = asyncio.ensure_future(self._load_aggregations(spec, domain))
-            self._aggregating[key] = task
-            task.add_done_callback(lambda done: self._forget_aggregating(key, done))
-        return task
-
-    def _forget_aggregating(
-        self, key: tuple[str, str], done: asyncio.Future[dict[str, p.Aggregate]]
-    ) -> None:
-        self._aggregating.pop(key, None)
-        if not done.cancelled() and done.exception() is not None:  # seen: no asyncio warning
-            log.info("aggregating %s/%s failed: %s", *key, done.exception())
+        return self._aggregating.future(
+            (spec.job_id, domain), known, lambda: self._load_aggregations(spec, domain)
+        )
 
     async def _load_aggregations(self, spec: JobSpec, domain: str) -> dict[str, p.Aggregate]:
         try:

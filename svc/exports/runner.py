@@ -44,7 +44,9 @@ from typing import TypeVar
 from svc import process
 from svc import protocol as p
 from svc.core.export_record import ACTIVE, Checkpoint, ExportRecord, new_export_id
-from svc.engine.service import Service, start_key
+from svc.engine.positions import start_at
+from svc.engine.service import Service
+from svc.engine.walk import DomainWalk, Drained
 from svc.errors import ExportNotFound, ExportStorageFull, JobNotFound, TraceError
 from svc.exports.formats import ExportWriter, writer_for
 from svc.exports.storage import MEDIA_TYPES, Storage
@@ -358,7 +360,6 @@ class ExportRunner:
         self, record: ExportRecord, spec: JobSpec, writer: ExportWriter
     ) -> None:
         service, cp = self.service, record.checkpoint
-        size = service.settings.batch_size
         if cp.bytes == 0:  # nothing written yet (a CSV file always starts with its header)
             cp.bytes = await self._io(writer.begin, cp.domain)
         for index in range(cp.domain, len(spec.domains)):
@@ -367,26 +368,22 @@ class ExportRunner:
                 cp.domain, cp.since = index, None
                 cp.bytes = await self._io(writer.begin, index)
                 await self._save(record)
-            cursor = service.cursor(spec, cp.since)
-            after = start_key(cursor) if cursor else None
-            batch = cursor.batch if cursor else 0
-            reader = service.reader(spec, name)
-            more = True
-            while more:
-                if service.draining.is_set():  # everything so far is checkpointed
-                    raise _HandBack()
-                page = await reader.read(after, size)
-                more = page.more
-                if not page.rows:
-                    continue
-                cp.bytes = await self._io(writer.append, index, page.rows)
-                after, batch = page.last, batch + 1
-                assert after is not None
-                cp.records[index] += len(page.rows)
-                cp.since = service.sign(spec, name, batch, after, cp.records[index])
-                del page  # memory: one batch
-                await self._check_budget()
-                await self._save(record)
+            start = start_at(name, service.cursor(spec, cp.since))
+            if service.draining.is_set():  # everything so far is checkpointed
+                raise _HandBack()
+            rows = await service.file_rows(spec, start)
+            try:
+                async for batch in DomainWalk(service, spec, start, rows):
+                    if not batch.data:
+                        continue
+                    cp.bytes = await self._io(writer.append, index, batch.data)
+                    cp.records[index] += len(batch.data)
+                    cp.since = batch.since
+                    del batch  # memory: one batch
+                    await self._check_budget()
+                    await self._save(record)
+            except Drained:  # ... and so is everything now
+                raise _HandBack() from None
         cp.stage = "pack"
         await self._save(record)
 
