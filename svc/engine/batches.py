@@ -16,7 +16,6 @@ key of its last record, so a `since` token from any resumes the others.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -48,26 +47,22 @@ class Batches(Protocol):
 
 
 class RowBatches:
-    """One page of rows at a time, read when asked for (no read-ahead). The first starts
-    after `after`, or at the `offset`-th record given each chunk's record count."""
+    """One page of rows at a time, read when asked for (no read-ahead), after `after` (or
+    from an offset: `from_offset`)."""
 
-    def __init__(
-        self,
-        reader: DomainReader,
-        after: Key | None,
-        limit: int,
-        arrays: bool,
-        *,
-        offset: int | None = None,
-        chunk_records: Sequence[int] = (),
-    ) -> None:
+    def __init__(self, reader: DomainReader, after: Key | None, limit: int, arrays: bool) -> None:
         self.reader, self.after, self.limit, self.arrays = reader, after, limit, arrays
-        self.offset, self.chunk_records = offset, list(chunk_records)
+        self._offset: tuple[int, list[int]] | None = None
+
+    def from_offset(self, offset: int, chunk_records: list[int]) -> None:
+        """Read the first page from the `offset`-th record (0-based) instead, given each
+        chunk's records (`DomainReader.read_at`)."""
+        self._offset = (offset, chunk_records)
 
     async def next(self) -> Batch:
-        if self.offset:
-            page = await self.reader.read_at(self.offset, self.limit, self.chunk_records)
-            self.offset = None
+        if self._offset is not None:
+            (offset, chunk_records), self._offset = self._offset, None
+            page = await self.reader.read_at(offset, self.limit, chunk_records)
         else:
             page = await self.reader.read(self.after, self.limit)
         self.after = page.last
@@ -87,16 +82,8 @@ class FileRowBatches(RowBatches):
     """`RowBatches` whose data are the rows as read (the selected columns, then the
     tie-break): what the CSV download and the export writers encode."""
 
-    def __init__(
-        self,
-        reader: DomainReader,
-        after: Key | None,
-        limit: int,
-        *,
-        offset: int | None = None,
-        chunk_records: Sequence[int] = (),
-    ) -> None:
-        super().__init__(reader, after, limit, True, offset=offset, chunk_records=chunk_records)
+    def __init__(self, reader: DomainReader, after: Key | None, limit: int) -> None:
+        super().__init__(reader, after, limit, arrays=True)  # `arrays` unused: rows as read
 
     def _records(self, page: RowPage) -> list[Row]:
         return page.rows

@@ -1,24 +1,19 @@
 """The running service: settings, domains, source, job store and token codec.
 
-Routes and the stream ask this object for jobs, pages, positions and totals; it owns no
-HTTP concern. A job's totals (per-domain record and CID counts) are computed once per
-job, by whichever request needs them first, and kept in the job store; so are its
-declared aggregations (`svc.core.aggregate`), once a stream or the aggregation route
-asks. Positions are signed here and only here, for the stream and the pages alike.
+Routes, the stream, the CSV download and the export writer ask this object for jobs,
+their readers and batches, positions, pages, totals and aggregations (the last two are
+`svc.engine.tallies`'); it owns no HTTP concern. Positions are verified and signed here
+and only here, for every user alike.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from typing import TypeVar
 
 from svc import protocol as p
 from svc.config import Settings
 from svc.core.admission import Admission
-from svc.core.aggregate import decode_aggregations, encode_aggregations
 from svc.core.domains import Domain
 from svc.core.filters import normalize_where
 from svc.core.keyset import Key, Plan
@@ -27,24 +22,23 @@ from svc.core.ratelimit import TokenBuckets
 from svc.core.tokens import Cursor, TokenCodec
 from svc.engine.batches import Batches, FileRowBatches, RowBatches
 from svc.engine.json_batches import JsonBatches, ReadAhead
-from svc.engine.once import Once
 from svc.engine.positions import Start, start_at
 from svc.engine.reader import DomainReader
+from svc.engine.tallies import JobState, Tallies
 from svc.errors import (
     BadRequest,
     InvalidFilter,
     InvalidToken,
     JobNotFound,
     RateLimited,
-    StoreUnavailable,
     TooManyCids,
     UnknownDomain,
 )
-from svc.protocol import DomainTotals, Where
+from svc.protocol import Where
 from svc.sources import Source
 from svc.store import JobSpec, JobStore, new_spec
 
-log = logging.getLogger(__name__)
+R = TypeVar("R", bound=RowBatches)
 
 # What this process keeps per job (plans, totals, per-chunk counts) is bounded by the
 # CIDs of the jobs it holds: a plan references its job's whole CID list.
@@ -52,20 +46,10 @@ JOB_CACHE_CIDS = 500_000
 READ_AHEAD_PER_THREAD = 4  # pages read ahead by all streams, per JSON-building thread
 
 
-@dataclass
-class _JobState:
-    """What this process knows of one job besides its spec."""
+class Service(Tallies):
+    """Jobs, their readers and batches, positions and pages; totals and aggregations come
+    from `Tallies`."""
 
-    plan: Plan
-    totals: dict[str, DomainTotals] = field(default_factory=dict)
-    chunk_records: dict[str, list[int]] = field(default_factory=dict)  # for offset pages
-    aggregations: dict[str, dict[str, p.Aggregate]] = field(default_factory=dict)
-
-    def weight(self) -> int:
-        return len(self.plan.cids)
-
-
-class Service:
     def __init__(
         self,
         settings: Settings,
@@ -84,12 +68,8 @@ class Service:
         # Pages read ahead, all streams together: more than a few per reading thread only
         # queue, and would let stalled clients hold ~2 MB each (svc.engine.json_batches).
         self.read_ahead = ReadAhead(READ_AHEAD_PER_THREAD * max(2, settings.sqlite_json_threads))
-        self._jobs: WeightedLru[str, _JobState] = WeightedLru(JOB_CACHE_CIDS, _JobState.weight)
-        self._counting: Once[DomainTotals] = Once("counting")
-        self._first_pages = 0  # streams reading their first page (see first_page)
-        self._no_first_pages = asyncio.Event()
-        self._no_first_pages.set()
-        self._aggregating: Once[dict[str, p.Aggregate]] = Once("aggregating")
+        self._jobs: WeightedLru[str, JobState] = WeightedLru(JOB_CACHE_CIDS, JobState.weight)
+        super().__init__()
         rate = settings.job_create_rate  # per replica (see svc.core.ratelimit)
         self._create_rate = TokenBuckets(rate, settings.job_create_burst) if rate else None
 
@@ -149,10 +129,10 @@ class Service:
                 raise InvalidFilter(f"this job's filter no longer fits: {exc.detail}") from None
         return spec
 
-    def _state(self, spec: JobSpec) -> _JobState:
+    def _state(self, spec: JobSpec) -> JobState:
         state = self._jobs.get(spec.job_id)
         if state is None:
-            state = self._jobs.put(spec.job_id, _JobState(Plan(spec.cids)))
+            state = self._jobs.put(spec.job_id, JobState(Plan(spec.cids)))
         return state
 
     def reader(self, spec: JobSpec, domain: str) -> DomainReader:
@@ -176,13 +156,16 @@ class Service:
     async def file_rows(self, spec: JobSpec, start: Start) -> FileRowBatches:
         """The batches of the CSV download and the export writer from `start`: the rows as
         read, a page read when asked for."""
-        reader, size = self.reader(spec, start.domain), self.settings.batch_size
-        chunks = await self._chunks_to(spec, start)
-        return FileRowBatches(reader, start.after, size, offset=start.offset, chunk_records=chunks)
+        reader = self.reader(spec, start.domain)
+        return await self._at_start(
+            spec, start, FileRowBatches(reader, start.after, self.settings.batch_size)
+        )
 
-    async def _chunks_to(self, spec: JobSpec, start: Start) -> list[int]:
-        """What reading at `start.offset` needs: the records of each chunk (none else)."""
-        return await self.chunk_records(spec, start.domain) if start.offset else []
+    async def _at_start(self, spec: JobSpec, start: Start, rows: R) -> R:
+        """`rows`, from `start.offset` if the start has one (which needs each chunk's records)."""
+        if start.offset:
+            rows.from_offset(start.offset, await self.chunk_records(spec, start.domain))
+        return rows
 
     # --- positions --------------------------------------------------------------------
 
@@ -236,136 +219,14 @@ class Service:
         domain, cursor = self.position(spec, domain, since, offset)
         start = start_at(domain, cursor, offset, limit)
         totals = await self.totals(spec, domain)
-        reader, chunks = self.reader(spec, domain), await self._chunks_to(spec, start)
-        rows = RowBatches(
-            reader, start.after, limit, arrays, offset=start.offset, chunk_records=chunks
-        )
-        batch = await rows.next()
+        rows = RowBatches(self.reader(spec, domain), start.after, limit, arrays)
+        batch = await (await self._at_start(spec, start, rows)).next()
         token = None
         if batch.more and batch.last is not None:  # numbered as the walk would number it
             seen = start.seen + len(batch.data)
             token = self.sign(spec, domain, start.batch + 1, batch.last, seen)
         columns = list(self.domains[domain].columns) if arrays else None
         return p.Page(domain, limit, totals.records, batch.data, token, offset, columns)
-
-    # --- totals -----------------------------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def first_page(self) -> AsyncIterator[None]:
-        """Counting gives way while a stream reads its first page: that page is what a
-        user waits for, and on two cores a count beside it slowed it ~2.5x. Counting
-        starts its next chunk only when no first page is being read."""
-        self._first_pages += 1
-        self._no_first_pages.clear()
-        try:
-            yield
-        finally:
-            self._first_pages -= 1
-            if not self._first_pages:
-                self._no_first_pages.set()
-
-    def totals_if_known(self, spec: JobSpec, domain: str) -> DomainTotals | None:
-        """The totals if known now (counting them if nobody is yet), else None."""
-        future = self.totals_future(spec, domain)
-        return future.result() if future.done() else None
-
-    def totals_future(self, spec: JobSpec, domain: str) -> asyncio.Future[DomainTotals]:
-        """The domain's totals for this job, stored or being counted (once per process)."""
-        known = self._state(spec).totals.get(domain)
-        return self._counting.future(
-            (spec.job_id, domain), known, lambda: self._load_totals(spec, domain)
-        )
-
-    async def totals(self, spec: JobSpec, domain: str) -> DomainTotals:
-        return await asyncio.shield(self.totals_future(spec, domain))
-
-    async def totals_within(
-        self, spec: JobSpec, domain: str, seconds: float
-    ) -> DomainTotals | None:
-        """The totals if they are known within `seconds`, else None (still counting).
-
-        A failure to count is raised, so a caller before the first byte reports it.
-        """
-        try:
-            return await asyncio.wait_for(asyncio.shield(self.totals_future(spec, domain)), seconds)
-        except TimeoutError:
-            return None
-
-    async def _load_totals(self, spec: JobSpec, domain: str) -> DomainTotals:
-        known = (await self.store.get_totals(spec.job_id)).get(domain)
-        if known is None:
-            known = await self._count(spec, domain)
-        self._state(spec).totals[domain] = known
-        return known
-
-    async def _count(self, spec: JobSpec, domain: str) -> DomainTotals:
-        chunks = await self.reader(spec, domain).chunk_totals(turn=self._no_first_pages.wait)
-        self._state(spec).chunk_records[domain] = [c.records for c in chunks]
-        totals = DomainTotals(
-            records=sum(c.records for c in chunks), containers=sum(c.containers for c in chunks)
-        )
-        try:
-            await self.store.put_totals(spec.job_id, domain, totals)
-        except StoreUnavailable:  # totals are a cache: the stream goes on without storing them
-            log.warning("could not store totals of job %s/%s", spec.job_id, domain)
-        return totals
-
-    async def chunk_records(self, spec: JobSpec, domain: str) -> list[int]:
-        """Records in each of the domain's chunks (for offset paging)."""
-        state = self._state(spec)
-        known = state.chunk_records.get(domain)
-        if known is None:
-            chunks = await self.reader(spec, domain).chunk_totals(turn=self._no_first_pages.wait)
-            known = state.chunk_records[domain] = [c.records for c in chunks]
-        return known
-
-    # --- aggregations -----------------------------------------------------------------
-
-    async def aggregation(self, spec: JobSpec) -> p.JobAggregation:
-        """The job's totals and declared aggregations, every domain: from this process,
-        else the job store, else computed (once per process, domain after domain, on the
-        source's count lane) and stored for every replica and every later stream."""
-        totals = {}
-        for name in spec.domains:
-            t = await self.totals(spec, name)
-            totals[name] = p.DomainCount(t.records, t.containers)
-        aggregations = {}
-        for name in spec.domains:
-            if self.domains[name].aggregations:
-                aggregations[name] = await asyncio.shield(self.aggregations_future(spec, name))
-        return p.JobAggregation(totals, aggregations)
-
-    def start_aggregations(self, spec: JobSpec) -> None:
-        """Start computing (or loading) the job's aggregations that are not known yet."""
-        for name in spec.domains:
-            if self.domains[name].aggregations:
-                self.aggregations_future(spec, name)
-
-    def aggregations_future(
-        self, spec: JobSpec, domain: str
-    ) -> asyncio.Future[dict[str, p.Aggregate]]:
-        """A domain's aggregations for this job, known or being computed."""
-        known = self._state(spec).aggregations.get(domain)
-        return self._aggregating.future(
-            (spec.job_id, domain), known, lambda: self._load_aggregations(spec, domain)
-        )
-
-    async def _load_aggregations(self, spec: JobSpec, domain: str) -> dict[str, p.Aggregate]:
-        try:
-            blob = await self.store.get_aggregations(spec.job_id, domain)
-        except StoreUnavailable:  # a cache: compute rather than fail the stream's end
-            log.warning("could not read aggregations of job %s/%s", spec.job_id, domain)
-            blob = None
-        if blob is not None:
-            known = decode_aggregations(blob)
-        else:
-            known = await self.reader(spec, domain).aggregate()
-            try:
-                await self.store.put_aggregations(spec.job_id, domain, encode_aggregations(known))
-            except StoreUnavailable:
-                log.warning("could not store aggregations of job %s/%s", spec.job_id, domain)
-        self._state(spec).aggregations[domain] = known
-        return known
 
     async def close(self) -> None:
         await self.source.close()
