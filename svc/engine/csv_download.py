@@ -48,8 +48,9 @@ class CsvOptions:
 
 def _encode(writer: CsvWriter, head: str, rows: Sequence[Row], width: int) -> bytes:
     """`head` and the rows without their tie-break column, as CSV bytes. Encoding a
-    batch takes ~10x the CPU of its JSON (~25 ms for 5,000 demo rows): callers run it
-    in a thread, so the event loop and the other streams go on meanwhile."""
+    batch takes many times the CPU of its JSON
+    (docs/benchmarks.md#engine-figures-behind-the-code): callers run it in a thread, so the
+    event loop and the other streams go on meanwhile."""
     writer.rows(row[:width] for row in rows)
     return (head + writer.take()).encode()
 

@@ -1,16 +1,17 @@
 """A job's output as NDJSON lines, resumable at any `since` token.
 
-`JobStream.lines` is an async generator that awaits at every batch (`svc.engine.batches`); the
-database work happens in the source, off the event loop. Its memory is bounded by the
+`JobStream.lines` is an async generator that awaits at every batch (`svc.engine.batches`),
+each numbered and signed by the domain walk (`svc.engine.walk`); the database work happens
+in the source, off the event loop. Its memory is bounded by the
 batches, not the job: a batch's records are encoded into its line and dropped before the
 line is handed on, and the next batch is asked for only once the line is handed on, which
 the server allows once the line before it has drained to the socket. Rows are read a page
 at a time when asked for; pages the database builds as JSON (SQLite) are read up to two
 ahead, each at most twice a batch, within the process's budget of pages read ahead. So a
-stream holds one line in flight and at most three pages (~2 MB of rows, or ~6 MB of JSON,
-at 5,000 records), and a fast client gets the next page read while this line is on the
-wire; once a line has waited a second to drain, the response calls `shed()`, and a
-stalled client's stream holds its lines and no pages.
+stream holds one line in flight and at most three pages
+(docs/benchmarks.md#engine-figures-behind-the-code), and a fast client gets the next page
+read while this line is on the wire; once a line has waited a second to drain, the
+response calls `shed()`, and a stalled client's stream holds its lines and no pages.
 
 `open()` reads the first page before the response starts (for up to a second): a failing
 source is then a problem+json answer, not an error line, and the first records line
@@ -21,9 +22,9 @@ heartbeats while it is read. A new job's totals are not waited for there: the fi
 The job's declared aggregations (`svc.core.aggregate`) start once the stream has read its last
 page, on the source's count lane, while the client still receives the last lines; the
 `aggregation` line waits for them. Started earlier, beside the pages, they did not end a
-SQLite stream sooner and slowed its records 1.6-2.9x (both compete for the same two cores;
-bench/aggregation_bench.py, docs/benchmarks.md). A resumed stream finds them stored with
-the job and does not compute them again.
+SQLite stream sooner and slowed its records (both compete for the same two cores;
+bench/aggregation_bench.py, docs/benchmarks.md#aggregations). A resumed stream finds them
+stored with the job and does not compute them again.
 
 When the client goes away the generator is cancelled: the query in flight is interrupted
 and no cursor or connection is left behind. Lines after the first byte carry failures as

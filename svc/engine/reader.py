@@ -141,8 +141,9 @@ class DomainReader:
         """Records and CIDs with records of each chunk: one aggregate query per chunk.
 
         One at a time by default: counting runs beside streams, and a second counting
-        thread slowed a concurrent stream's first page ~5x (GIL and both cores taken) for a
-        count only ~1.5x faster. `turn`, if given, is awaited before each chunk's query.
+        thread slowed a concurrent stream's first page far more than it sped the count (GIL
+        and both cores taken; docs/benchmarks.md#engine-figures-behind-the-code).
+        `turn`, if given, is awaited before each chunk's query.
         """
         gate = asyncio.Semaphore(concurrency)
 

@@ -66,7 +66,7 @@ class Service(Tallies):
         self.draining = asyncio.Event()
         self.admission = Admission(settings.max_streams, settings.max_streams_per_client)
         # Pages read ahead, all streams together: more than a few per reading thread only
-        # queue, and would let stalled clients hold ~2 MB each (svc.engine.json_batches).
+        # queue, and would let stalled clients hold megabytes each (svc.engine.json_batches).
         self.read_ahead = ReadAhead(READ_AHEAD_PER_THREAD * max(2, settings.sqlite_json_threads))
         self._jobs: WeightedLru[str, JobState] = WeightedLru(JOB_CACHE_CIDS, JobState.weight)
         super().__init__()
@@ -107,8 +107,8 @@ class Service(Tallies):
             raise TooManyCids(f"{len(cids)} container ids; at most {self.settings.max_cids}")
         filters = normalize_where(where, self.domains, names)
         snapshot = await self.source.current_snapshot()
-        # De-duplicating and sorting 115k CIDs takes ~0.1 s of CPU: not on the event loop,
-        # where every other stream of this process runs.
+        # De-duplicating and sorting 115k CIDs is CPU work: not on the event loop, where every
+        # other stream of this process runs (docs/benchmarks.md#engine-figures-behind-the-code).
         spec = await asyncio.to_thread(
             new_spec, cids, names, self.settings.job_ttl, owner, snapshot, filters
         )

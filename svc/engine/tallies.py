@@ -66,8 +66,9 @@ class Tallies:
     @contextlib.asynccontextmanager
     async def first_page(self) -> AsyncIterator[None]:
         """Counting gives way while a stream reads its first page: that page is what a
-        user waits for, and on two cores a count beside it slowed it ~2.5x. Counting
-        starts its next chunk only when no first page is being read."""
+        user waits for, and on two cores a count beside it slowed it
+        (docs/benchmarks.md#engine-figures-behind-the-code). Counting starts its next chunk only
+        when no first page is being read."""
         self._first_pages += 1
         self._no_first_pages.clear()
         try:

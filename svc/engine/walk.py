@@ -1,9 +1,9 @@
 """The walk through one domain of a job, from a start, a batch at a time: the one loop of the
-NDJSON stream, the REST page, the CSV download and the export writer.
+NDJSON stream, the CSV download and the export writer.
 
 Each batch comes with its place: its number, the domain's records so far and the `since`
-token after its last record, signed here for every user alike, so a token from any of them
-resumes any other. Between two batches the walk stops with `Drained` once the service
+token after its last record, signed here for every user alike (a REST page numbers its one
+batch the same way, `Service.page`), so a token from any of them resumes any other. Between two batches the walk stops with `Drained` once the service
 drains: the batch in flight was handed out whole, and its user hands over (a `reconnect`
 line, an aborted download, an export handed back at its checkpoint).
 

@@ -7,8 +7,8 @@ the rest wait. Writing one export:
 1. claim it: state `running` with this process's lease (`worker`, `lease_until`); a
    write of the record succeeds only with the version that was read (`save_export`), so
    two runners never write the same export;
-2. read every domain through the stream's keyset reader (`Service.reader`), one batch
-   (TRACE_STREAM_BATCH_SIZE records) at a time: memory is one batch and its encoding;
+2. read every domain by the stream's walk (`svc.engine.walk`) over its keyset reader, one
+   batch (TRACE_STREAM_BATCH_SIZE records) at a time: memory is one batch and its encoding;
 3. after each batch: the file is appended and fsynced, then the checkpoint (the batch's
    `since`, the file's length, the records per domain) is saved with the lease renewed;
 4. once all domains are written: pack (csv.zip: zip the CSV files), hash (SHA-256),
