@@ -72,12 +72,8 @@ class DomainCsv:
         offset: int | None,
         options: CsvOptions,
     ) -> None:
-        self.service = service
-        self.spec = spec
-        self.domain = domain
-        self.cursor = cursor
-        self.offset = offset
-        self.options = options
+        self.service, self.spec, self.domain = service, spec, domain
+        self.cursor, self.offset, self.options = cursor, offset, options
         self.since: str | None = None  # a CSV file carries no token
         self.outcome = "client_gone"  # complete, error or drained; else set by the response
         self._start = start_at(domain, cursor, offset, service.settings.batch_size)

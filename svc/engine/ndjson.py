@@ -92,11 +92,8 @@ class JobStream:
         since: str | None,
         arrays: bool,
     ) -> None:
-        self.service = service
-        self.spec = spec
-        self.cursor = cursor
-        self.since = since
-        self.arrays = arrays
+        self.service, self.spec, self.cursor = service, spec, cursor
+        self.since, self.arrays = since, arrays
         # after `cursor`, or at the first domain's first record
         self._start = start_at(cursor.domain, cursor) if cursor else Start(spec.domains[0])
         self._first_page: Batch | None = None  # read by open(), before the first byte

@@ -3,9 +3,10 @@ NDJSON stream, the CSV download and the export writer.
 
 Each batch comes with its place: its number, the domain's records so far and the `since`
 token after its last record, signed here for every user alike (a REST page numbers its one
-batch the same way, `Service.page`), so a token from any of them resumes any other. Between two batches the walk stops with `Drained` once the service
-drains: the batch in flight was handed out whole, and its user hands over (a `reconnect`
-line, an aborted download, an export handed back at its checkpoint).
+batch the same way, `Service.page`), so a token from any of them resumes any other.
+Between two batches the walk stops with `Drained` once the service drains: the batch in
+flight was handed out whole, and its user hands over (a `reconnect` line, an aborted
+download, an export handed back at its checkpoint).
 
 The walk holds no batch while its user handles one: a slow reader holds its line's bytes,
 never the batch's records.
