@@ -25,7 +25,7 @@ from svc.core.domains import Domain, parse_domains
 from svc.core.sql.plan import Key, Plan
 from svc.core.tokens import TokenCodec
 from svc.engine import json_batches
-from svc.engine.batches import Batches, ReadyBatch, RowBatches
+from svc.engine.batches import Batch, Batches, RowBatches
 from svc.engine.json_batches import JsonBatches, ReadAhead
 from svc.engine.ndjson import JobStream
 from svc.engine.reader import DomainReader
@@ -124,7 +124,7 @@ async def _walk(
     out = []
     try:
         while True:
-            batch: ReadyBatch = await batches.next()
+            batch: Batch = await batches.next()
             out.append((msgspec.json.encode(batch.data), batch.last, batch.more))
             if not batch.more:
                 return out

@@ -1,3 +1,5 @@
-"""The service without HTTP: jobs, positions, pages, totals and aggregations (`service`),
-the reader and its batches, the one domain walk, the NDJSON lines and the CSV download.
+"""The service without HTTP: jobs, pages and positions (`service`, `positions`), totals and
+aggregations (`tallies`, computed once: `once`), the reader and its batches (`reader`,
+`batches`, `json_batches`), the one domain walk (`walk`), the NDJSON lines (`ndjson`) and
+the CSV download (`csv_download`). Names: docs/design.md#vocabulary.
 """

@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from svc import metrics
 from svc.core.csv_cells import BOM, CsvWriter
 from svc.core.tokens import Cursor
+from svc.engine.batches import Batch, FileRowBatches
 from svc.engine.body import Abort
-from svc.engine.reader import Batch
-from svc.engine.service import Service, start_key
+from svc.engine.positions import start_at
+from svc.engine.service import Service
+from svc.engine.walk import DomainWalk, Drained
 from svc.errors import TraceError
 from svc.sources import Row
 from svc.store import JobSpec
@@ -46,8 +48,9 @@ class CsvOptions:
 
 def _encode(writer: CsvWriter, head: str, rows: Sequence[Row], width: int) -> bytes:
     """`head` and the rows without their tie-break column, as CSV bytes. Encoding a
-    batch takes ~10x the CPU of its JSON (~25 ms for 5,000 demo rows): callers run it
-    in a thread, so the event loop and the other streams go on meanwhile."""
+    batch takes many times the CPU of its JSON
+    (docs/benchmarks.md#engine-figures-behind-the-code): callers run it in a thread, so the
+    event loop and the other streams go on meanwhile."""
     writer.rows(row[:width] for row in rows)
     return (head + writer.take()).encode()
 
@@ -69,28 +72,19 @@ class DomainCsv:
         offset: int | None,
         options: CsvOptions,
     ) -> None:
-        self.service = service
-        self.spec = spec
-        self.domain = domain
-        self.cursor = cursor
-        self.offset = offset
-        self.options = options
+        self.service, self.spec, self.domain = service, spec, domain
+        self.cursor, self.offset, self.options = cursor, offset, options
         self.since: str | None = None  # a CSV file carries no token
         self.outcome = "client_gone"  # complete, error or drained; else set by the response
+        self._start = start_at(domain, cursor, offset, service.settings.batch_size)
+        self._batches: FileRowBatches | None = None
         self._first: Batch | None = None
 
     async def open(self) -> None:
         """Read the first batch now: a source that cannot answer is then a problem+json
         answer, before the first byte."""
-        self._first = await self._read_first()
-
-    async def _read_first(self) -> Batch:
-        service, spec, name = self.service, self.spec, self.domain
-        reader = service.reader(spec, name)
-        size = service.settings.batch_size
-        if self.offset:
-            return await reader.read_at(self.offset, size, await service.chunk_records(spec, name))
-        return await reader.read(start_key(self.cursor) if self.cursor else None, size)
+        self._batches = await self.service.file_rows(self.spec, self._start)
+        self._first = await self._batches.next()
 
     def shed(self) -> None:
         pass  # rows are read a page at a time, when asked for: nothing is read ahead
@@ -98,7 +92,7 @@ class DomainCsv:
     async def lines(self) -> AsyncGenerator[bytes, None]:
         service, spec, name, options = self.service, self.spec, self.domain, self.options
         columns = service.domains[name].columns
-        width, size = len(columns), service.settings.batch_size
+        width = len(columns)
         resumed = self.cursor is not None or bool(self.offset)
         stats = metrics.StreamStats(spec.job_id, resumed, arrays=True, fmt="csv")
         writer = CsvWriter(spreadsheet_safe=options.spreadsheet)
@@ -107,27 +101,23 @@ class DomainCsv:
             head = BOM if options.spreadsheet else ""
             writer.header(columns)
         try:
-            page = self._first or await self._read_first()
+            if self._batches is None:
+                await self.open()
+            assert self._batches is not None
+            walk = DomainWalk(service, spec, self._start, self._batches, first=self._first)
             self._first = None
-            reader = service.reader(spec, name)
-            while True:
-                chunk = await asyncio.to_thread(_encode, writer, head, page.rows, width)
+            async for batch in walk:
+                chunk = await asyncio.to_thread(_encode, writer, head, batch.data, width)
                 head = ""
-                stats.sent(name, len(page.rows), len(chunk))
-                more, last = page.more, page.last
-                del page  # a slow reader holds this chunk's bytes, never its rows
+                stats.sent(name, len(batch.data), len(chunk))
+                del batch  # a slow reader holds this chunk's bytes, never its rows
                 if chunk:
                     yield chunk
                 del chunk
-                if not more:
-                    break
-                if service.draining.is_set():  # hand over: the client continues elsewhere
-                    self.outcome = "drained"
-                    raise Abort()
-                page = await reader.read(last, size)
             self.outcome = "complete"
-        except Abort:
-            raise
+        except Drained:  # hand over: the client continues elsewhere
+            self.outcome = "drained"
+            raise Abort() from None
         except TraceError as exc:
             log.warning("CSV download of job %s/%s failed: %s", spec.job_id, name, exc.code)
             self.outcome = "error"

@@ -2,7 +2,7 @@
 
 Reading rows costs the service a Python object per value, built under the interpreter
 lock, so one stream could use one core at most, and a second reading thread only queued
-on that lock. Here the database runs `keyset.json_page_sql`: one query returns a whole
+on that lock. Here the database runs `svc.core.sql.pages.json_page_sql`: one query returns a whole
 page as one JSON array text, built in C while the lock is released. Two such queries run
 at once on two cores, and the service only cuts and frames their text.
 
@@ -40,7 +40,7 @@ import msgspec
 
 from svc.core.sql.pages import json_page_sql
 from svc.core.sql.plan import Key
-from svc.engine.batches import ReadyBatch, RowBatches
+from svc.engine.batches import Batch, RowBatches
 from svc.engine.reader import DomainReader
 from svc.sources import JsonUnsupported, Row
 
@@ -175,7 +175,7 @@ class JsonBatches:
 
     # --- batches -----------------------------------------------------------------------
 
-    async def next(self) -> ReadyBatch:
+    async def next(self) -> Batch:
         if self._rows is not None:
             return await self._rows.next()
         self._busy = True
@@ -184,7 +184,7 @@ class JsonBatches:
         finally:
             self._busy = False
 
-    async def _next_batch(self) -> ReadyBatch:
+    async def _next_batch(self) -> Batch:
         start = self._last
         out: list[msgspec.Raw] = []
         try:
@@ -206,7 +206,7 @@ class JsonBatches:
             self._rows = RowBatches(self.reader, start, self.limit, self.arrays)
             self._last = start
             return await self._rows.next()
-        return ReadyBatch(out, self._last, self._held is not None)
+        return Batch(out, self._last, self._held is not None)
 
     def shed(self) -> None:
         """Drop the pages read ahead of the client and the rest of the page being handed

@@ -1,16 +1,17 @@
 """A job's output as NDJSON lines, resumable at any `since` token.
 
-`JobStream.lines` is an async generator that awaits at every batch (`svc.engine.batches`); the
-database work happens in the source, off the event loop. Its memory is bounded by the
+`JobStream.lines` is an async generator that awaits at every batch (`svc.engine.batches`),
+each numbered and signed by the domain walk (`svc.engine.walk`); the database work happens
+in the source, off the event loop. Its memory is bounded by the
 batches, not the job: a batch's records are encoded into its line and dropped before the
 line is handed on, and the next batch is asked for only once the line is handed on, which
 the server allows once the line before it has drained to the socket. Rows are read a page
 at a time when asked for; pages the database builds as JSON (SQLite) are read up to two
 ahead, each at most twice a batch, within the process's budget of pages read ahead. So a
-stream holds one line in flight and at most three pages (~2 MB of rows, or ~6 MB of JSON,
-at 5,000 records), and a fast client gets the next page read while this line is on the
-wire; once a line has waited a second to drain, the response calls `shed()`, and a
-stalled client's stream holds its lines and no pages.
+stream holds one line in flight and at most three pages
+(docs/benchmarks.md#engine-figures-behind-the-code), and a fast client gets the next page
+read while this line is on the wire; once a line has waited a second to drain, the
+response calls `shed()`, and a stalled client's stream holds its lines and no pages.
 
 `open()` reads the first page before the response starts (for up to a second): a failing
 source is then a problem+json answer, not an error line, and the first records line
@@ -18,12 +19,12 @@ follows the headers at once; a slower first page is sent after the headers, with
 heartbeats while it is read. A new job's totals are not waited for there: the first
 `domain_start` goes out without them, and again with them when counted.
 
-The job's declared aggregations (`svc.core.aggregate`) start once the stream has read its last
+The job's declared aggregations (`svc.core.aggregates`) start once the stream has read its last
 page, on the source's count lane, while the client still receives the last lines; the
 `aggregation` line waits for them. Started earlier, beside the pages, they did not end a
-SQLite stream sooner and slowed its records 1.6-2.9x (both compete for the same two cores;
-bench/aggregation_bench.py, docs/benchmarks.md). A resumed stream finds them stored with
-the job and does not compute them again.
+SQLite stream sooner and slowed its records (both compete for the same two cores;
+bench/aggregation_bench.py, docs/benchmarks.md#aggregations). A resumed stream finds them
+stored with the job and does not compute them again.
 
 When the client goes away the generator is cancelled: the query in flight is interrupted
 and no cursor or connection is left behind. Lines after the first byte carry failures as
@@ -40,8 +41,10 @@ from collections.abc import AsyncGenerator
 from svc import metrics
 from svc import protocol as p
 from svc.core.tokens import Cursor
-from svc.engine.batches import Batches, ReadyBatch
-from svc.engine.service import Service, start_key
+from svc.engine.batches import Batch, Batches
+from svc.engine.positions import Start, start_at
+from svc.engine.service import Service
+from svc.engine.walk import DomainWalk, Drained
 from svc.errors import TraceError
 from svc.protocol import DomainTotals
 from svc.store import JobSpec
@@ -69,7 +72,7 @@ def _domain_start(
     return p.encode_line(p.DomainStart(name, list(columns), total, batches))
 
 
-def _retrieve(done: asyncio.Future[ReadyBatch]) -> None:
+def _retrieve(done: asyncio.Future[Batch]) -> None:
     if not done.cancelled():
         done.exception()
 
@@ -89,19 +92,15 @@ class JobStream:
         since: str | None,
         arrays: bool,
     ) -> None:
-        self.service = service
-        self.spec = spec
-        self.cursor = cursor
-        self.since = since
-        self.arrays = arrays
-        self._first_page: ReadyBatch | None = None  # read by open(), before the first byte
-        self._first_task: asyncio.Future[ReadyBatch] | None = None  # or still being read
+        self.service, self.spec, self.cursor = service, spec, cursor
+        self.since, self.arrays = since, arrays
+        # after `cursor`, or at the first domain's first record
+        self._start = start_at(cursor.domain, cursor) if cursor else Start(spec.domains[0])
+        self._first_page: Batch | None = None  # read by open(), before the first byte
+        self._first_task: asyncio.Future[Batch] | None = None  # or still being read
         self._batches: Batches | None = None  # the first domain's, made by open()
         # complete, error or drained; the response sets slow_reader; else client_gone
         self.outcome = "client_gone"
-
-    def _start_domain(self) -> str:
-        return self.cursor.domain if self.cursor else self.spec.domains[0]
 
     def shed(self) -> None:
         """The client has stopped reading: drop what was read ahead of it (`Batches.shed`)."""
@@ -112,12 +111,10 @@ class JobStream:
         """Start reading the first page and give it `wait` seconds: a failure within them
         is raised before the first byte. A slower page is left to `lines()`, so that the
         headers go out and heartbeats keep a proxy from cutting the silent connection."""
-        cursor = self.cursor
-        after = start_key(cursor) if cursor else None
-        batches = self.service.batches(self.spec, self._start_domain(), after, self.arrays)
+        batches = self.service.batches(self.spec, self._start, self.arrays)
         self._batches = batches
 
-        async def first() -> ReadyBatch:
+        async def first() -> Batch:
             async with self.service.first_page():
                 return await batches.next()
 
@@ -148,7 +145,7 @@ class JobStream:
                     where=spec.where,
                 )
             )
-            first = spec.domains.index(self._start_domain())
+            first = spec.domains.index(self._start.domain)
             total_records = 0
             for index, name in enumerate(spec.domains):
                 if index < first:
@@ -166,47 +163,38 @@ class JobStream:
                     totals = service.totals_if_known(spec, name)
                 counting = service.totals_future(spec, name) if totals is None else None
                 yield _domain_start(name, domain.columns, totals, size)
-                resume = cursor if cursor is not None and cursor.domain == name else None
-                batch = resume.batch if resume else 0
-                seen = resume.seen if resume else 0
-                after = start_key(resume) if resume else None
+                start = self._start if index == first else Start(name)
                 batches = self._batches if index == first else None
                 if batches is None:
-                    batches = service.batches(spec, name, after, self.arrays)
+                    batches = service.batches(spec, start, self.arrays)
                 self._batches = batches
-                page = opened if opened is not None else await batches.next()
-                while True:
-                    more, count = page.more, len(page.data)
-                    if not more and index == len(spec.domains) - 1:
-                        service.start_aggregations(spec)  # every page is read
-                    line = None
-                    if count:
-                        batch += 1
-                        seen += count
-                        after = page.last
-                        assert after is not None
-                        token = service.sign(spec, name, batch, after, seen)
-                        line = p.encode_line(p.Records(name, batch, page.data, token))
-                        stats.sent(name, count, len(line))
-                    del page  # a slow reader holds this line's bytes, never its records
-                    if line is not None:
-                        self.since = token
-                        yield line
-                        del line
-                    if counting is not None and (counting.done() or not more):
-                        yield _domain_start(name, domain.columns, await counting, size)
-                        counting = None
-                    if not more:
-                        break
-                    if service.draining.is_set():  # the batch in flight is sent; hand over
-                        self.outcome = "drained"
-                        yield reconnect_line("draining", self.since)
-                        return
-                    page = await batches.next()
+                walk = DomainWalk(service, spec, start, batches, first=opened)
+                del opened  # the walk hands it out and keeps it no longer
+                try:
+                    async for batch in walk:
+                        more, count = batch.more, len(batch.data)
+                        if not more and index == len(spec.domains) - 1:
+                            service.start_aggregations(spec)  # every page is read
+                        line, since = None, batch.since
+                        if since is not None:  # the batch has records
+                            line = p.encode_line(p.Records(name, batch.number, batch.data, since))
+                            stats.sent(name, count, len(line))
+                        del batch  # a slow reader holds this line's bytes, never its records
+                        if line is not None:
+                            self.since = since
+                            yield line
+                            del line
+                        if counting is not None and (counting.done() or not more):
+                            yield _domain_start(name, domain.columns, await counting, size)
+                            counting = None
+                except Drained:  # the batch in flight is sent; hand over
+                    self.outcome = "drained"
+                    yield reconnect_line("draining", self.since)
+                    return
                 batches.close()
                 self._batches = None
-                yield p.encode_line(p.DomainEnd(name, seen))
-                total_records += seen
+                yield p.encode_line(p.DomainEnd(name, walk.seen))
+                total_records += walk.seen
             yield p.encode_line(p.Aggregation(await service.aggregation(spec)))
             self.outcome = "complete"
             yield p.encode_line(p.Complete(round(time.monotonic() - started, 3), total_records))

@@ -1,6 +1,7 @@
-"""Reads one domain of a job in keyset order, a batch at a time, through a `Source`.
+"""Reads one domain of a job in keyset order, a page of rows (`RowPage`) at a time, through a
+`Source`.
 
-A batch is filled across chunk boundaries, so every batch but the last holds exactly
+A page is filled across chunk boundaries, so every page but the last holds exactly
 `limit` records. Each query asks for one row more than it needs: that row says whether
 more follow without another round trip.
 """
@@ -28,10 +29,12 @@ from svc.sources import Row, Source
 
 
 @dataclass(frozen=True)
-class Batch:
+class RowPage:
+    """Rows read by one call of the reader: at most `limit`, in keyset order."""
+
     rows: list[Row]  # selected columns, then the tie-break as the last value
-    last: Key | None  # key of the last row, or the key the batch started after
-    more: bool  # records follow this batch
+    last: Key | None  # key of the last row, or the key the page started after
+    more: bool  # records follow this page
 
 
 _page_sql = lru_cache(maxsize=64)(page_sql)
@@ -80,7 +83,7 @@ class DomainReader:
     def _key_of(self, row: Row) -> Key:
         return Key(row[self._key], row[-1])
 
-    async def read(self, after: Key | None, limit: int, chunk: int | None = None) -> Batch:
+    async def read(self, after: Key | None, limit: int, chunk: int | None = None) -> RowPage:
         """The next `limit` records after `after` (None: from the start of `chunk`, or of
         the domain)."""
         rows: list[Row] = []
@@ -93,14 +96,14 @@ class DomainReader:
             got = await self._fetch_page(self._sql, binds)
             if len(got) > need:
                 rows.extend(got[:need])
-                return Batch(rows, self._key_of(rows[-1]) if rows else after, True)
+                return RowPage(rows, self._key_of(rows[-1]) if rows else after, True)
             rows.extend(got)
             if got:
                 after = self._key_of(got[-1])
             chunk += 1  # this chunk is exhausted
-        return Batch(rows, after, False)
+        return RowPage(rows, after, False)
 
-    async def read_at(self, offset: int, limit: int, chunk_records: list[int]) -> Batch:
+    async def read_at(self, offset: int, limit: int, chunk_records: list[int]) -> RowPage:
         """`limit` records from the `offset`-th on (0-based), given each chunk's record count.
 
         One query skips into the chunk that holds the offset; the rest is read by keyset,
@@ -111,18 +114,18 @@ class DomainReader:
             skip -= chunk_records[chunk]
             chunk += 1
         if chunk >= len(chunk_records):
-            return Batch([], None, False)
+            return RowPage([], None, False)
         binds = self.plan.page_binds(chunk, None, limit + 1, self.scn)
         binds.update(self.filter_binds)
         binds["skip"] = skip
         got = await self._fetch_page(self._offset_sql, binds)
         if len(got) > limit:
             rows = got[:limit]
-            return Batch(rows, self._key_of(rows[-1]) if rows else None, True)
+            return RowPage(rows, self._key_of(rows[-1]) if rows else None, True)
         if not got:  # rows went away since the counts were taken: go on with the next chunk
             return await self.read(None, limit, chunk=chunk + 1)
         rest = await self.read(self._key_of(got[-1]), limit - len(got))
-        return Batch(got + rest.rows, rest.last, rest.more)
+        return RowPage(got + rest.rows, rest.last, rest.more)
 
     async def chunk_totals(
         self, concurrency: int = 1, turn: Callable[[], Awaitable[object]] | None = None
@@ -130,8 +133,9 @@ class DomainReader:
         """Records and CIDs with records of each chunk: one aggregate query per chunk.
 
         One at a time by default: counting runs beside streams, and a second counting
-        thread slowed a concurrent stream's first page ~5x (GIL and both cores taken) for a
-        count only ~1.5x faster. `turn`, if given, is awaited before each chunk's query.
+        thread slowed a concurrent stream's first page far more than it sped the count (GIL
+        and both cores taken; docs/benchmarks.md#engine-figures-behind-the-code).
+        `turn`, if given, is awaited before each chunk's query.
         """
         gate = asyncio.Semaphore(concurrency)
 
@@ -149,7 +153,7 @@ class DomainReader:
     async def aggregate(self) -> dict[str, p.Aggregate]:
         """The domain's declared aggregations over the job, on the count lane (one query at
         a time, as counting): per chunk, one grouped query for every count, sum and
-        min_max, and one per distinct count, merged as they come (`svc.core.aggregate`).
+        min_max, and one per distinct count, merged as they come (`svc.core.aggregates`).
 
         Chunk by chunk: a chunk's queries follow each other while its rows are still in
         the database's cache. Nothing but the merged groups is held.

@@ -1,48 +1,44 @@
 """The running service: settings, domains, source, job store and token codec.
 
-Routes and the stream ask this object for jobs, pages, positions and totals; it owns no
-HTTP concern. A job's totals (per-domain record and CID counts) are computed once per
-job, by whichever request needs them first, and kept in the job store; so are its
-declared aggregations (`svc.core.aggregate`), once a stream or the aggregation route
-asks. Positions are signed here and only here, for the stream and the pages alike.
+Routes, the stream, the CSV download and the export writer ask this object for jobs,
+their readers and batches, positions, pages, totals and aggregations (the last two are
+`svc.engine.tallies`'); it owns no HTTP concern. Positions are verified and signed here
+and only here, for every user alike.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from typing import TypeVar
 
 from svc import protocol as p
 from svc.config import Settings
 from svc.core.admission import Admission
-from svc.core.aggregates.merging import decode_aggregations, encode_aggregations
 from svc.core.domains import Domain
 from svc.core.filters import normalize_where
 from svc.core.lru import WeightedLru
 from svc.core.ratelimit import TokenBuckets
 from svc.core.sql.plan import Key, Plan
 from svc.core.tokens import Cursor, TokenCodec
-from svc.engine.batches import Batches, RowBatches
+from svc.engine.batches import Batches, FileRowBatches, RowBatches
 from svc.engine.json_batches import JsonBatches, ReadAhead
+from svc.engine.positions import Start, start_at
 from svc.engine.reader import DomainReader
+from svc.engine.tallies import JobState, Tallies
 from svc.errors import (
     BadRequest,
     InvalidFilter,
     InvalidToken,
     JobNotFound,
     RateLimited,
-    StoreUnavailable,
     TooManyCids,
     UnknownDomain,
 )
-from svc.protocol import DomainTotals, Where
+from svc.protocol import Where
 from svc.sources import Source
 from svc.store import JobSpec, JobStore, new_spec
 
-log = logging.getLogger(__name__)
+R = TypeVar("R", bound=RowBatches)
 
 # What this process keeps per job (plans, totals, per-chunk counts) is bounded by the
 # CIDs of the jobs it holds: a plan references its job's whole CID list.
@@ -50,25 +46,10 @@ JOB_CACHE_CIDS = 500_000
 READ_AHEAD_PER_THREAD = 4  # pages read ahead by all streams, per JSON-building thread
 
 
-@dataclass
-class _JobState:
-    """What this process knows of one job besides its spec."""
+class Service(Tallies):
+    """Jobs, their readers and batches, positions and pages; totals and aggregations come
+    from `Tallies`."""
 
-    plan: Plan
-    totals: dict[str, DomainTotals] = field(default_factory=dict)
-    chunk_records: dict[str, list[int]] = field(default_factory=dict)  # for offset pages
-    aggregations: dict[str, dict[str, p.Aggregate]] = field(default_factory=dict)
-
-    def weight(self) -> int:
-        return len(self.plan.cids)
-
-
-def start_key(cursor: Cursor) -> Key | None:
-    """Where a cursor's domain goes on: after its last key, or from the start."""
-    return None if cursor.cid is None or cursor.rid is None else Key(cursor.cid, cursor.rid)
-
-
-class Service:
     def __init__(
         self,
         settings: Settings,
@@ -85,14 +66,10 @@ class Service:
         self.draining = asyncio.Event()
         self.admission = Admission(settings.max_streams, settings.max_streams_per_client)
         # Pages read ahead, all streams together: more than a few per reading thread only
-        # queue, and would let stalled clients hold ~2 MB each (svc.engine.json_batches).
+        # queue, and would let stalled clients hold megabytes each (svc.engine.json_batches).
         self.read_ahead = ReadAhead(READ_AHEAD_PER_THREAD * max(2, settings.sqlite_json_threads))
-        self._jobs: WeightedLru[str, _JobState] = WeightedLru(JOB_CACHE_CIDS, _JobState.weight)
-        self._counting: dict[tuple[str, str], asyncio.Task[DomainTotals]] = {}
-        self._first_pages = 0  # streams reading their first page (see first_page)
-        self._no_first_pages = asyncio.Event()
-        self._no_first_pages.set()
-        self._aggregating: dict[tuple[str, str], asyncio.Task[dict[str, p.Aggregate]]] = {}
+        self._jobs: WeightedLru[str, JobState] = WeightedLru(JOB_CACHE_CIDS, JobState.weight)
+        super().__init__()
         rate = settings.job_create_rate  # per replica (see svc.core.ratelimit)
         self._create_rate = TokenBuckets(rate, settings.job_create_burst) if rate else None
 
@@ -130,8 +107,8 @@ class Service:
             raise TooManyCids(f"{len(cids)} container ids; at most {self.settings.max_cids}")
         filters = normalize_where(where, self.domains, names)
         snapshot = await self.source.current_snapshot()
-        # De-duplicating and sorting 115k CIDs takes ~0.1 s of CPU: not on the event loop,
-        # where every other stream of this process runs.
+        # De-duplicating and sorting 115k CIDs is CPU work: not on the event loop, where every
+        # other stream of this process runs (docs/benchmarks.md#engine-figures-behind-the-code).
         spec = await asyncio.to_thread(
             new_spec, cids, names, self.settings.job_ttl, owner, snapshot, filters
         )
@@ -152,10 +129,10 @@ class Service:
                 raise InvalidFilter(f"this job's filter no longer fits: {exc.detail}") from None
         return spec
 
-    def _state(self, spec: JobSpec) -> _JobState:
+    def _state(self, spec: JobSpec) -> JobState:
         state = self._jobs.get(spec.job_id)
         if state is None:
-            state = self._jobs.put(spec.job_id, _JobState(Plan(spec.cids)))
+            state = self._jobs.put(spec.job_id, JobState(Plan(spec.cids)))
         return state
 
     def reader(self, spec: JobSpec, domain: str) -> DomainReader:
@@ -164,14 +141,31 @@ class Service:
             self.source, self.domains[domain], self._state(spec).plan, spec.snapshot, where
         )
 
-    def batches(self, spec: JobSpec, domain: str, after: Key | None, arrays: bool) -> Batches:
-        """A stream's batches of `domain` after `after`: built as JSON by the database where
-        it can (`svc.engine.json_batches`), else from rows."""
-        reader, size = self.reader(spec, domain), self.settings.batch_size
+    def batches(self, spec: JobSpec, start: Start, arrays: bool) -> Batches:
+        """A stream's batches from `start` (after a key; a stream has no offset): built as
+        JSON by the database where it can (`svc.engine.json_batches`), else from rows."""
+        assert not start.offset, "a stream starts after a key"
+        reader, size = self.reader(spec, start.domain), self.settings.batch_size
         if self.settings.database_json and self.source.builds_json:
             ahead = max(2, self.settings.sqlite_json_threads)
-            return JsonBatches(reader, after, size, arrays, ahead=ahead, budget=self.read_ahead)
-        return RowBatches(reader, after, size, arrays)
+            return JsonBatches(
+                reader, start.after, size, arrays, ahead=ahead, budget=self.read_ahead
+            )
+        return RowBatches(reader, start.after, size, arrays)
+
+    async def file_rows(self, spec: JobSpec, start: Start) -> FileRowBatches:
+        """The batches of the CSV download and the export writer from `start`: the rows as
+        read, a page read when asked for."""
+        reader = self.reader(spec, start.domain)
+        return await self._at_start(
+            spec, start, FileRowBatches(reader, start.after, self.settings.batch_size)
+        )
+
+    async def _at_start(self, spec: JobSpec, start: Start, rows: R) -> R:
+        """`rows`, from `start.offset` if the start has one (which needs each chunk's records)."""
+        if start.offset:
+            rows.from_offset(start.offset, await self.chunk_records(spec, start.domain))
+        return rows
 
     # --- positions --------------------------------------------------------------------
 
@@ -195,8 +189,8 @@ class Service:
         self, spec: JobSpec, domain: str | None, since: str | None, offset: int | None
     ) -> tuple[str, Cursor | None]:
         """Where a page or a domain's CSV download starts: its domain, and the position
-        after `since` (None: at `offset`, or at the start). The domain may be left out when
-        `since` names it."""
+        after `since` (None: at `offset`, or at the start; `positions.start_at` makes it a
+        `Start`). The domain may be left out when `since` names it."""
         cursor = self.cursor(spec, since)
         domain = domain or (cursor.domain if cursor else None)
         if domain is None:
@@ -223,168 +217,16 @@ class Service:
     ) -> p.Page:
         """One REST page of a domain: after `since`, from `offset`, or from the start."""
         domain, cursor = self.position(spec, domain, since, offset)
+        start = start_at(domain, cursor, offset, limit)
         totals = await self.totals(spec, domain)
-        reader = self.reader(spec, domain)
-        if offset:
-            batch = await reader.read_at(offset, limit, await self.chunk_records(spec, domain))
-        else:
-            batch = await reader.read(start_key(cursor) if cursor else None, limit)
+        rows = RowBatches(self.reader(spec, domain), start.after, limit, arrays)
+        batch = await (await self._at_start(spec, start, rows)).next()
         token = None
-        if batch.more and batch.last is not None:
-            before = offset if offset is not None else (cursor.seen if cursor else 0)
-            number = (cursor.batch if cursor else -(-before // limit)) + 1
-            token = self.sign(spec, domain, number, batch.last, before + len(batch.rows))
-        data = p.shape_records(batch.rows, self.domains[domain].columns, arrays)
+        if batch.more and batch.last is not None:  # numbered as the walk would number it
+            seen = start.seen + len(batch.data)
+            token = self.sign(spec, domain, start.batch + 1, batch.last, seen)
         columns = list(self.domains[domain].columns) if arrays else None
-        return p.Page(domain, limit, totals.records, data, token, offset, columns)
-
-    # --- totals -----------------------------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def first_page(self) -> AsyncIterator[None]:
-        """Counting gives way while a stream reads its first page: that page is what a
-        user waits for, and on two cores a count beside it slowed it ~2.5x. Counting
-        starts its next chunk only when no first page is being read."""
-        self._first_pages += 1
-        self._no_first_pages.clear()
-        try:
-            yield
-        finally:
-            self._first_pages -= 1
-            if not self._first_pages:
-                self._no_first_pages.set()
-
-    def totals_if_known(self, spec: JobSpec, domain: str) -> DomainTotals | None:
-        """The totals if known now (counting them if nobody is yet), else None."""
-        future = self.totals_future(spec, domain)
-        return future.result() if future.done() else None
-
-    def totals_future(self, spec: JobSpec, domain: str) -> asyncio.Future[DomainTotals]:
-        """The domain's totals for this job, stored or being counted (once per process)."""
-        key = (spec.job_id, domain)
-        known = self._state(spec).totals.get(domain)
-        if known is not None:
-            done: asyncio.Future[DomainTotals] = asyncio.get_running_loop().create_future()
-            done.set_result(known)
-            return done
-        task = self._counting.get(key)
-        if task is None:
-            task = self._counting[key] = asyncio.ensure_future(self._load_totals(spec, domain))
-            task.add_done_callback(lambda done: self._forget_counting(key, done))
-        return task
-
-    def _forget_counting(self, key: tuple[str, str], done: asyncio.Future[DomainTotals]) -> None:
-        self._counting.pop(key, None)
-        if not done.cancelled() and done.exception() is not None:  # seen: no asyncio warning
-            log.info("counting %s/%s failed: %s", *key, done.exception())
-
-    async def totals(self, spec: JobSpec, domain: str) -> DomainTotals:
-        return await asyncio.shield(self.totals_future(spec, domain))
-
-    async def totals_within(
-        self, spec: JobSpec, domain: str, seconds: float
-    ) -> DomainTotals | None:
-        """The totals if they are known within `seconds`, else None (still counting).
-
-        A failure to count is raised, so a caller before the first byte reports it.
-        """
-        try:
-            return await asyncio.wait_for(asyncio.shield(self.totals_future(spec, domain)), seconds)
-        except TimeoutError:
-            return None
-
-    async def _load_totals(self, spec: JobSpec, domain: str) -> DomainTotals:
-        known = (await self.store.get_totals(spec.job_id)).get(domain)
-        if known is None:
-            known = await self._count(spec, domain)
-        self._state(spec).totals[domain] = known
-        return known
-
-    async def _count(self, spec: JobSpec, domain: str) -> DomainTotals:
-        chunks = await self.reader(spec, domain).chunk_totals(turn=self._no_first_pages.wait)
-        self._state(spec).chunk_records[domain] = [c.records for c in chunks]
-        totals = DomainTotals(
-            records=sum(c.records for c in chunks), containers=sum(c.containers for c in chunks)
-        )
-        try:
-            await self.store.put_totals(spec.job_id, domain, totals)
-        except StoreUnavailable:  # totals are a cache: the stream goes on without storing them
-            log.warning("could not store totals of job %s/%s", spec.job_id, domain)
-        return totals
-
-    async def chunk_records(self, spec: JobSpec, domain: str) -> list[int]:
-        """Records in each of the domain's chunks (for offset paging)."""
-        state = self._state(spec)
-        known = state.chunk_records.get(domain)
-        if known is None:
-            chunks = await self.reader(spec, domain).chunk_totals(turn=self._no_first_pages.wait)
-            known = state.chunk_records[domain] = [c.records for c in chunks]
-        return known
-
-    # --- aggregations -----------------------------------------------------------------
-
-    async def aggregation(self, spec: JobSpec) -> p.JobAggregation:
-        """The job's totals and declared aggregations, every domain: from this process,
-        else the job store, else computed (once per process, domain after domain, on the
-        source's count lane) and stored for every replica and every later stream."""
-        totals = {}
-        for name in spec.domains:
-            t = await self.totals(spec, name)
-            totals[name] = p.DomainCount(t.records, t.containers)
-        aggregations = {}
-        for name in spec.domains:
-            if self.domains[name].aggregations:
-                aggregations[name] = await asyncio.shield(self.aggregations_future(spec, name))
-        return p.JobAggregation(totals, aggregations)
-
-    def start_aggregations(self, spec: JobSpec) -> None:
-        """Start computing (or loading) the job's aggregations that are not known yet."""
-        for name in spec.domains:
-            if self.domains[name].aggregations:
-                self.aggregations_future(spec, name)
-
-    def aggregations_future(
-        self, spec: JobSpec, domain: str
-    ) -> asyncio.Future[dict[str, p.Aggregate]]:
-        """A domain's aggregations for this job, known or being computed."""
-        key = (spec.job_id, domain)
-        known = self._state(spec).aggregations.get(domain)
-        if known is not None:
-            done: asyncio.Future[dict[str, p.Aggregate]] = (
-                asyncio.get_running_loop().create_future()
-            )
-            done.set_result(known)
-            return done
-        task = self._aggregating.get(key)
-        if task is None:
-            task = asyncio.ensure_future(self._load_aggregations(spec, domain))
-            self._aggregating[key] = task
-            task.add_done_callback(lambda done: self._forget_aggregating(key, done))
-        return task
-
-    def _forget_aggregating(
-        self, key: tuple[str, str], done: asyncio.Future[dict[str, p.Aggregate]]
-    ) -> None:
-        self._aggregating.pop(key, None)
-        if not done.cancelled() and done.exception() is not None:  # seen: no asyncio warning
-            log.info("aggregating %s/%s failed: %s", *key, done.exception())
-
-    async def _load_aggregations(self, spec: JobSpec, domain: str) -> dict[str, p.Aggregate]:
-        try:
-            blob = await self.store.get_aggregations(spec.job_id, domain)
-        except StoreUnavailable:  # a cache: compute rather than fail the stream's end
-            log.warning("could not read aggregations of job %s/%s", spec.job_id, domain)
-            blob = None
-        if blob is not None:
-            known = decode_aggregations(blob)
-        else:
-            known = await self.reader(spec, domain).aggregate()
-            try:
-                await self.store.put_aggregations(spec.job_id, domain, encode_aggregations(known))
-            except StoreUnavailable:
-                log.warning("could not store aggregations of job %s/%s", spec.job_id, domain)
-        self._state(spec).aggregations[domain] = known
-        return known
+        return p.Page(domain, limit, totals.records, batch.data, token, offset, columns)
 
     async def close(self) -> None:
         await self.source.close()

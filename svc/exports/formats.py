@@ -9,9 +9,9 @@ export is byte for byte the export that was not interrupted.
 
 - ``ndjson.gz``: one gzip member per batch, appended to one file. Concatenated members
   are one valid gzip stream (RFC 1952 §2.2) that gzip, zcat, Python's gzip, pandas and
-  browsers read whole; a member per batch of 5,000 records cost 0.3% in size against one
-  member on the demo data (3.8% at 700). A line is one record with its domain first,
-  `{"_domain": "history", ...}`: the lines of `trace-svc fetch --records-only`.
+  browsers read whole; a member per batch costs little in size against one member
+  (docs/benchmarks.md#engine-figures-behind-the-code). A line is one record with its
+  domain first, `{"_domain": "history", ...}`: the lines of `trace-svc fetch --records-only`.
 - ``csv.zip``: one CSV file per domain (UTF-8 with a BOM, a header row, cells of
   `svc.core.csv_cells` with formula defusing: files people open in Excel), each appended to as
   a plain file, then zipped in one pass (stdlib zipfile, deflate) once every domain is

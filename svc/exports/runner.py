@@ -7,8 +7,8 @@ the rest wait. Writing one export:
 1. claim it: state `running` with this process's lease (`worker`, `lease_until`); a
    write of the record succeeds only with the version that was read (`save_export`), so
    two runners never write the same export;
-2. read every domain through the stream's keyset reader (`Service.reader`), one batch
-   (TRACE_STREAM_BATCH_SIZE records) at a time: memory is one batch and its encoding;
+2. read every domain by the stream's walk (`svc.engine.walk`) over its keyset reader, one
+   batch (TRACE_STREAM_BATCH_SIZE records) at a time: memory is one batch and its encoding;
 3. after each batch: the file is appended and fsynced, then the checkpoint (the batch's
    `since`, the file's length, the records per domain) is saved with the lease renewed;
 4. once all domains are written: pack (csv.zip: zip the CSV files), hash (SHA-256),
@@ -43,7 +43,9 @@ from typing import TypeVar
 from svc import process
 from svc import protocol as p
 from svc.core.export_record import ACTIVE, Checkpoint, ExportRecord, new_export_id
-from svc.engine.service import Service, start_key
+from svc.engine.positions import start_at
+from svc.engine.service import Service
+from svc.engine.walk import DomainWalk, Drained
 from svc.errors import ExportNotFound, ExportStorageFull, JobNotFound, TraceError
 from svc.exports.formats import ExportWriter, writer_for
 from svc.exports.storage import MEDIA_TYPES, Storage
@@ -326,7 +328,6 @@ class ExportRunner:
         self, record: ExportRecord, spec: JobSpec, writer: ExportWriter
     ) -> None:
         service, cp = self.service, record.checkpoint
-        size = service.settings.batch_size
         if cp.bytes == 0:  # nothing written yet (a CSV file always starts with its header)
             cp.bytes = await self._io(writer.begin, cp.domain)
         for index in range(cp.domain, len(spec.domains)):
@@ -335,26 +336,22 @@ class ExportRunner:
                 cp.domain, cp.since = index, None
                 cp.bytes = await self._io(writer.begin, index)
                 await self._save(record)
-            cursor = service.cursor(spec, cp.since)
-            after = start_key(cursor) if cursor else None
-            batch = cursor.batch if cursor else 0
-            reader = service.reader(spec, name)
-            more = True
-            while more:
-                if service.draining.is_set():  # everything so far is checkpointed
-                    raise _HandBack()
-                page = await reader.read(after, size)
-                more = page.more
-                if not page.rows:
-                    continue
-                cp.bytes = await self._io(writer.append, index, page.rows)
-                after, batch = page.last, batch + 1
-                assert after is not None
-                cp.records[index] += len(page.rows)
-                cp.since = service.sign(spec, name, batch, after, cp.records[index])
-                del page  # memory: one batch
-                await self._check_budget()
-                await self._save(record)
+            start = start_at(name, service.cursor(spec, cp.since))
+            if service.draining.is_set():  # everything so far is checkpointed
+                raise _HandBack()
+            rows = await service.file_rows(spec, start)
+            try:
+                async for batch in DomainWalk(service, spec, start, rows):
+                    if not batch.data:
+                        continue
+                    cp.bytes = await self._io(writer.append, index, batch.data)
+                    cp.records[index] += len(batch.data)
+                    cp.since = batch.since
+                    del batch  # memory: one batch
+                    await self._check_budget()
+                    await self._save(record)
+            except Drained:  # ... and so is everything now
+                raise _HandBack() from None
         cp.stage = "pack"
         await self._save(record)
 

@@ -1,0 +1,182 @@
+"""A job's totals and declared aggregations, as `Service` computes, keeps and hands them out.
+
+A job's totals (per-domain record and CID counts) are computed once per job, by whichever
+request needs them first, and kept with the job's state and in the job store; so are its
+declared aggregations (`svc.core.aggregates`), once a stream or the aggregation route asks.
+Both are computed once per process however many ask at once (`svc.engine.once`), on the
+source's count lane; counting gives way to a stream's first page (`first_page`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from svc import protocol as p
+from svc.core.aggregates.merging import decode_aggregations, encode_aggregations
+from svc.core.domains import Domain
+from svc.core.sql.plan import Plan
+from svc.engine.once import Once
+from svc.engine.reader import DomainReader
+from svc.errors import StoreUnavailable
+from svc.protocol import DomainTotals
+from svc.store import JobSpec, JobStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobState:
+    """What this process knows of one job besides its spec (`Service` keeps it per job)."""
+
+    plan: Plan
+    totals: dict[str, DomainTotals] = field(default_factory=dict)
+    chunk_records: dict[str, list[int]] = field(default_factory=dict)  # for offset pages
+    aggregations: dict[str, dict[str, p.Aggregate]] = field(default_factory=dict)
+
+    def weight(self) -> int:
+        return len(self.plan.cids)
+
+
+class Tallies:
+    """Totals and aggregations of jobs; `Service` is one, and gives the readers and the
+    per-job state."""
+
+    store: JobStore
+    domains: dict[str, Domain]
+
+    def __init__(self) -> None:
+        self._counting: Once[DomainTotals] = Once("counting")
+        self._first_pages = 0  # streams reading their first page (see first_page)
+        self._no_first_pages = asyncio.Event()
+        self._no_first_pages.set()
+        self._aggregating: Once[dict[str, p.Aggregate]] = Once("aggregating")
+
+    def reader(self, spec: JobSpec, domain: str) -> DomainReader:
+        raise NotImplementedError
+
+    def _state(self, spec: JobSpec) -> JobState:
+        raise NotImplementedError
+
+    # --- totals -----------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def first_page(self) -> AsyncIterator[None]:
+        """Counting gives way while a stream reads its first page: that page is what a
+        user waits for, and on two cores a count beside it slowed it
+        (docs/benchmarks.md#engine-figures-behind-the-code). Counting starts its next chunk only
+        when no first page is being read."""
+        self._first_pages += 1
+        self._no_first_pages.clear()
+        try:
+            yield
+        finally:
+            self._first_pages -= 1
+            if not self._first_pages:
+                self._no_first_pages.set()
+
+    def totals_if_known(self, spec: JobSpec, domain: str) -> DomainTotals | None:
+        """The totals if known now (counting them if nobody is yet), else None."""
+        future = self.totals_future(spec, domain)
+        return future.result() if future.done() else None
+
+    def totals_future(self, spec: JobSpec, domain: str) -> asyncio.Future[DomainTotals]:
+        """The domain's totals for this job, stored or being counted (once per process)."""
+        known = self._state(spec).totals.get(domain)
+        return self._counting.future(
+            (spec.job_id, domain), known, lambda: self._load_totals(spec, domain)
+        )
+
+    async def totals(self, spec: JobSpec, domain: str) -> DomainTotals:
+        return await asyncio.shield(self.totals_future(spec, domain))
+
+    async def totals_within(
+        self, spec: JobSpec, domain: str, seconds: float
+    ) -> DomainTotals | None:
+        """The totals if they are known within `seconds`, else None (still counting).
+
+        A failure to count is raised, so a caller before the first byte reports it.
+        """
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.totals_future(spec, domain)), seconds)
+        except TimeoutError:
+            return None
+
+    async def _load_totals(self, spec: JobSpec, domain: str) -> DomainTotals:
+        known = (await self.store.get_totals(spec.job_id)).get(domain)
+        if known is None:
+            known = await self._count(spec, domain)
+        self._state(spec).totals[domain] = known
+        return known
+
+    async def _count(self, spec: JobSpec, domain: str) -> DomainTotals:
+        chunks = await self.reader(spec, domain).chunk_totals(turn=self._no_first_pages.wait)
+        self._state(spec).chunk_records[domain] = [c.records for c in chunks]
+        totals = DomainTotals(
+            records=sum(c.records for c in chunks), containers=sum(c.containers for c in chunks)
+        )
+        try:
+            await self.store.put_totals(spec.job_id, domain, totals)
+        except StoreUnavailable:  # totals are a cache: the stream goes on without storing them
+            log.warning("could not store totals of job %s/%s", spec.job_id, domain)
+        return totals
+
+    async def chunk_records(self, spec: JobSpec, domain: str) -> list[int]:
+        """Records in each of the domain's chunks (for offset paging)."""
+        state = self._state(spec)
+        known = state.chunk_records.get(domain)
+        if known is None:
+            chunks = await self.reader(spec, domain).chunk_totals(turn=self._no_first_pages.wait)
+            known = state.chunk_records[domain] = [c.records for c in chunks]
+        return known
+
+    # --- aggregations -----------------------------------------------------------------
+
+    async def aggregation(self, spec: JobSpec) -> p.JobAggregation:
+        """The job's totals and declared aggregations, every domain: from this process,
+        else the job store, else computed (once per process, domain after domain, on the
+        source's count lane) and stored for every replica and every later stream."""
+        totals = {}
+        for name in spec.domains:
+            t = await self.totals(spec, name)
+            totals[name] = p.DomainCount(t.records, t.containers)
+        aggregations = {}
+        for name in spec.domains:
+            if self.domains[name].aggregations:
+                aggregations[name] = await asyncio.shield(self.aggregations_future(spec, name))
+        return p.JobAggregation(totals, aggregations)
+
+    def start_aggregations(self, spec: JobSpec) -> None:
+        """Start computing (or loading) the job's aggregations that are not known yet."""
+        for name in spec.domains:
+            if self.domains[name].aggregations:
+                self.aggregations_future(spec, name)
+
+    def aggregations_future(
+        self, spec: JobSpec, domain: str
+    ) -> asyncio.Future[dict[str, p.Aggregate]]:
+        """A domain's aggregations for this job, known or being computed."""
+        known = self._state(spec).aggregations.get(domain)
+        return self._aggregating.future(
+            (spec.job_id, domain), known, lambda: self._load_aggregations(spec, domain)
+        )
+
+    async def _load_aggregations(self, spec: JobSpec, domain: str) -> dict[str, p.Aggregate]:
+        try:
+            blob = await self.store.get_aggregations(spec.job_id, domain)
+        except StoreUnavailable:  # a cache: compute rather than fail the stream's end
+            log.warning("could not read aggregations of job %s/%s", spec.job_id, domain)
+            blob = None
+        if blob is not None:
+            known = decode_aggregations(blob)
+        else:
+            known = await self.reader(spec, domain).aggregate()
+            try:
+                await self.store.put_aggregations(spec.job_id, domain, encode_aggregations(known))
+            except StoreUnavailable:
+                log.warning("could not store aggregations of job %s/%s", spec.job_id, domain)
+        self._state(spec).aggregations[domain] = known
+        return known
