@@ -150,3 +150,27 @@ def test_the_graph_sees_imports_inside_functions_and_rooms() -> None:
     assert "svc.sources.oracle" in graph["svc.sources.migrate"]  # imported where Oracle is migrated
     assert room("svc.engine.service") == "svc.engine" and room("svc.cli") == "svc.cli"
     assert "svc.core" in room_graph(graph)["svc.engine"]
+
+
+def layout_misses(layout: str) -> list[str]:
+    """The modules a layout map does not name: by path, or by file name under its folder
+    (`http/routes/` ... `jobs.py`); a package by its folder."""
+    missing = []
+    for path in sorted(SVC.rglob("*.py")):
+        rel = path.relative_to(SVC).as_posix()
+        folder, _, name = rel.rpartition("/")
+        if name == "__init__.py" and folder:
+            named = f"{folder}/" in layout
+        else:
+            named = rel in layout or (f"{folder}/" in layout and name in layout)
+        if not named:
+            missing.append(rel)
+    return missing
+
+
+def test_the_layout_map_names_every_module() -> None:
+    """docs/design.md's layout map covers the whole package: a new module is placed there."""
+    design = (ROOT / "docs" / "design.md").read_text("utf-8")
+    layout = design[design.index("## Layout") : design.index("## A request's walk")]
+    assert layout_misses(layout) == []
+    assert "engine/walk.py" in layout_misses(layout.replace("engine/walk.py", "engine/?"))
