@@ -1,6 +1,16 @@
 # The trace stream service: one image for `serve`, `migrate` and `demo-data`.
 #   docker build -t trace-stream .
 #   docker run -p 8000:8000 trace-stream          # the embedded SQLite demo, no server needed
+# The first stage builds the wheel (migrations and front end inside it, see setup.py); the
+# image installs that wheel with the `server` extra, and holds no source tree.
+FROM python:3.11-slim AS wheel
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
+COPY svc svc
+COPY migrations migrations
+COPY frontend frontend
+RUN pip wheel --no-cache-dir --no-deps -w /dist .
+
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 \
@@ -9,15 +19,12 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     TRACE_DATA_DIR=/data
 
-WORKDIR /app
-COPY . .
-# An editable install keeps the package in /app, beside migrations/ and frontend/, which
-# the service finds relative to its own source. (pyproject.toml names README.md.)
-RUN [ -f README.md ] || echo "# trace-stream" > README.md; \
-    pip install -e '.[server]' \
+COPY --from=wheel /dist /dist
+RUN whl=$(ls /dist/trace_stream-*.whl) && pip install "${whl}[server]" && rm -rf /dist \
     && useradd --system --uid 10001 --home-dir /data trace \
     && mkdir -p /data && chown trace /data
 USER trace
+WORKDIR /data
 
 EXPOSE 8000
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=6 \

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from svc import logs
+from svc import logs, resource_dir
 from svc.engine.service import Service
 from svc.errors import MethodNotAllowed, NotFound, TraceError
 from svc.exports.runner import ExportRunner
@@ -30,7 +30,7 @@ from svc.store.purge import purge_periodically
 log = logging.getLogger(__name__)
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
-FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"
+FRONTEND_DIR = resource_dir("frontend")
 
 
 async def _trace_error(request: Request, exc: Exception) -> Response:

@@ -9,10 +9,12 @@ token), then lets uvicorn close the connections and stop. With `workers` above 1
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
 import threading
+from collections.abc import Iterator
 from types import FrameType
 
 import uvicorn
@@ -96,6 +98,18 @@ class _DrainingServer(uvicorn.Server):
         self._timer = threading.Timer(self._unready_seconds, super().handle_exit, (sig, frame))
         self._timer.daemon = True
         self._timer.start()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn raises the stopping signal again once it has shut down: a KeyboardInterrupt
+        traceback for Ctrl-C, exit 143 for SIGTERM. The drain was the answer to that signal,
+        so the process ends normally (exit 0) with one line saying why."""
+        with super().capture_signals():
+            yield
+            if self._captured_signals:
+                name = signal.Signals(self._captured_signals[0]).name
+                log.info("stopped on %s: streams drained, exit 0", name)
+            self._captured_signals.clear()
 
 
 def serve(

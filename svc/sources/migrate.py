@@ -12,7 +12,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+from svc import resource_dir
+
+MIGRATIONS_DIR = resource_dir("migrations")
 
 
 def migration_files(dialect: str) -> list[Path]:
