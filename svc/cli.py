@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
@@ -123,8 +124,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What `serve`, `demo-data` and `migrate` import beyond the client's base install.
+_SERVER_MODULES = ("starlette", "uvicorn", "redis", "apsw")
+EXIT_USAGE = 2
+
+
+def _missing_server_extra(command: str) -> bool:
+    """The client-only install: say which extra to install, in one line, before any file."""
+    missing = [m for m in _SERVER_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        print(
+            f"trace-svc {command} needs the server extra (missing: {', '.join(missing)}): "
+            "pip install 'PATH[server]', PATH the checkout or the wheel",
+            file=sys.stderr,
+        )
+    return bool(missing)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command != "fetch" and _missing_server_extra(args.command):
+        return EXIT_USAGE
     if args.command == "serve":
         from svc.logs import configure
 

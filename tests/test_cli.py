@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import stat
 import subprocess
@@ -105,3 +106,25 @@ def test_demo_data_cli_rejects_unknown_urls(tmp_path: Path) -> None:
         main(["demo-data", "--cids", "10", "--db-url", "mysql://x"])
     assert main(["demo-data", "--cids", "10", "--db-url", f"sqlite:///{tmp_path / 'd.db'}"]) == 0
     assert (tmp_path / "d.db").exists()
+
+
+def _demo_size(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM TRACE_DEMO_CONTAINERS").fetchone()[0])
+
+
+def test_stops_exit_zero_quietly_and_a_changed_demo_size_rebuilds_the_demo(
+    tmp_path: Path,
+) -> None:
+    for sig, cids in ((signal.SIGTERM, 120), (signal.SIGINT, 80)):
+        srv = start_server(tmp_path, None, {"TRACE_DEMO_CIDS": str(cids)}, wait=120)
+        assert _demo_size(tmp_path / "demo.sqlite3") == cids  # the second start rebuilt it
+        assert srv.stop(sig) == 0
+        log = srv.log()
+        assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
+        assert log.count(f"stopped on {signal.Signals(sig).name}") == 1, log
+    # Without TRACE_DEMO_CIDS, an existing demo database is kept, whatever its size.
+    srv = start_server(tmp_path, None, wait=120)
+    srv.stop()
+    assert _demo_size(tmp_path / "demo.sqlite3") == 80
+    assert not list(tmp_path.glob("*.building-*"))

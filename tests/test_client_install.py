@@ -1,4 +1,5 @@
-"""`pip install` of the repository gives the client alone: no server dependencies."""
+"""`pip install` of the repository gives the client alone: no server dependencies, and the
+server's commands answer with the extra to install."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ print("client-only ok")
 def test_the_base_install_is_the_client_without_server_dependencies(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    shutil.copytree(ROOT / "svc", src / "svc", ignore=shutil.ignore_patterns("__pycache__"))
+    skip = shutil.ignore_patterns("__pycache__", "node_modules")
+    for tree in ("svc", "migrations", "frontend"):
+        shutil.copytree(ROOT / tree, src / tree, ignore=skip)
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
@@ -44,3 +47,18 @@ def test_the_base_install_is_the_client_without_server_dependencies(tmp_path: Pa
         [env_dir / "bin" / "trace-svc", "fetch", "--help"], capture_output=True, text=True
     )
     assert help_text.returncode == 0 and "--records-only" in help_text.stdout, help_text.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for command in (["serve"], ["demo-data", "--cids", "10"], ["migrate"]):
+        done = subprocess.run(
+            [env_dir / "bin" / "trace-svc", *command],
+            cwd=empty,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        said = done.stderr.strip().splitlines()
+        assert done.returncode == 2, (command, done.stderr)
+        assert 1 <= len(said) <= 3 and "Traceback" not in done.stderr, (command, said)
+        assert "[server]" in said[0], said
+        assert list(empty.iterdir()) == [], f"{command} left {list(empty.iterdir())}"

@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
+import sqlite3
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -35,14 +38,30 @@ log = logging.getLogger(__name__)
 
 
 def ensure_demo_database(settings: Settings) -> None:
-    """With no TRACE_DB_URL, build the demo database once, so one command starts a service."""
-    if settings.db_url is None and not settings.demo_db_path.exists():
-        from svc.sources.demo import build_demo_database
+    """With no TRACE_DB_URL, build the demo database once, so one command starts a service;
+    a TRACE_DEMO_CIDS set to another size than the database's rebuilds it."""
+    if settings.db_url is not None:
+        return
+    path, wanted = settings.demo_db_path, settings.demo_cids
+    if path.exists():
+        held = _demo_cids_in(path)
+        explicit = "TRACE_DEMO_CIDS" in os.environ or wanted != Settings().demo_cids
+        if held is None or held == wanted or not explicit:
+            return
+        log.warning("the demo database holds %d CIDs, TRACE_DEMO_CIDS asks for %d", held, wanted)
+    from svc.sources.demo import build_demo_database
 
-        log.warning(
-            "building the demo database (%d CIDs) at %s", settings.demo_cids, settings.demo_db_path
-        )
-        build_demo_database(settings.demo_db_path, cids=settings.demo_cids)
+    log.warning("building the demo database (%d CIDs) at %s", wanted, path)
+    build_demo_database(path, cids=wanted)
+
+
+def _demo_cids_in(path: Path) -> int | None:
+    """The CIDs of a demo database; None for another SQLite file (then it is left alone)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM TRACE_DEMO_CONTAINERS").fetchone()[0])
+    except sqlite3.Error:
+        return None
 
 
 async def build_service(settings: Settings) -> Service:

@@ -161,8 +161,11 @@ def build_demo_database(path: Path, cids: int, seed: int = 42) -> dict[str, int]
         migrate_sqlite(conn)
         conn.execute("ANALYZE")
         conn.commit()
-    finally:
+    except BaseException:  # Ctrl-C or a failure: no half-built file is left behind
         conn.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    conn.close()
     os.replace(tmp, path)
     return {"containers": len(ids), "history": len(history), "materials": len(materials)}
 
