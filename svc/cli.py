@@ -121,6 +121,17 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help='JSON Lines of records, each with "_domain" first (checkpoint: OUTPUT.since)',
     )
+    fetch.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUTPUT when it holds another job's download (default: refuse)",
+    )
+    fetch.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log each HTTP request (default: progress only)",
+    )
     return parser
 
 
@@ -159,7 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from svc.run.server import serve
 
         return serve(settings, args.host, args.port, args.graceful_seconds, args.unready_seconds)
-    _basic_logging()
+    # fetch: the libraries' INFO lines (one per httpx request) would break the progress bars
+    _basic_logging(logging.INFO if args.command != "fetch" or args.verbose else logging.WARNING)
     if args.command == "demo-data":
         from svc.sources.demo import build_demo_database
 
@@ -188,15 +200,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from svc.client.fetch import fetch
 
         return fetch(
-            args.job_url, args.output, api_key=args.api_key, records_only=args.records_only
+            args.job_url,
+            args.output,
+            api_key=args.api_key,
+            records_only=args.records_only,
+            overwrite=args.overwrite,
         )
     return 2
 
 
-def _basic_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _basic_logging(level: int) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 if __name__ == "__main__":

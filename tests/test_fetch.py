@@ -23,7 +23,7 @@ from svc.client.fetch import fetch, ndjson_checkpoint
 from svc.client.progress import make_progress
 from tests.support import DOMAINS, create_job, records_of, sql_truth
 from tests.support.cutproxy import CutProxy
-from tests.support.servers import ROOT, ServerProcess
+from tests.support.servers import ROOT, ServerProcess, free_port
 
 
 def _cmd(url: str, out: Path, *extra: str) -> list[str]:
@@ -69,6 +69,7 @@ def test_fetch_downloads_and_resumes_a_cut_file(
     assert done.returncode == 0, done.stderr
     assert records_of(_lines(full)) == truth
     assert "fetch: history" in done.stderr  # no terminal: plain progress lines
+    assert "HTTP Request" not in done.stderr  # httpx's INFO lines are off without -v
 
     # Cut the file at many places, as a crash would (mid-line too), and fetch again.
     data = full.read_bytes()
@@ -153,7 +154,7 @@ def test_retries_exhausted_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     quick = functools.partial(TraceClient, retries=Retry(attempts=2, base=0.001))
     monkeypatch.setattr(svc.client.fetch, "TraceClient", quick)
     with respx.mock() as router:
-        router.get("http://down.test/api/trace/job/j").mock(side_effect=httpx.ConnectError("no"))
+        router.get("http://down.test/api/trace/job/j").mock(return_value=httpx.Response(503))
         code = fetch("http://down.test/api/trace/job/j", tmp_path / "f", progress_out=io.StringIO())
     assert code == 2 and not (tmp_path / "f").exists()
 
@@ -181,3 +182,39 @@ def test_progress_bars_on_a_terminal() -> None:
         progress.advance("materials", 7)
     text = out.getvalue()
     assert "history" in text and "50/100" in text and "7/7" in text
+
+
+def test_another_jobs_file_is_refused_unless_overwrite(
+    server: ServerProcess, demo_db: Path, demo_cids: list[str], tmp_path: Path
+) -> None:
+    first, second = (create_job(server.url, cids) for cids in (demo_cids[:50], demo_cids[50:90]))
+    url_a, url_b = (f"{server.url}/api/trace/job/{j['job_id']}" for j in (first, second))
+    for extra in ((), ("--records-only",)):
+        out = tmp_path / f"a{len(extra)}"
+        assert _fetch(url_a, out, *extra).returncode == 0
+        complete = out.read_bytes()
+        for held in (complete, complete[: len(complete) // 2]):  # complete, or cut part-way
+            out.write_bytes(held)
+            refused = _fetch(url_b, out, *extra)
+            assert refused.returncode == 1, refused.stderr
+            assert f"job {first['job_id']}'s download" in refused.stderr, refused.stderr
+            assert "already complete" not in refused.stderr and "%" not in refused.stderr
+            assert out.read_bytes() == held  # untouched
+        replaced = _fetch(url_b, out, *extra, "--overwrite")
+        assert replaced.returncode == 0, replaced.stderr
+        truth = sql_truth(demo_db, demo_cids[50:90], DOMAINS)
+        assert (_records_only(out) if extra else records_of(_lines(out))) == truth
+    stranger = tmp_path / "notes.txt"
+    stranger.write_text("not a download\n")
+    refused = _fetch(url_a, stranger)
+    assert refused.returncode == 1 and "meta line" in refused.stderr, refused.stderr
+    assert stranger.read_text() == "not a download\n"
+
+
+def test_nothing_listening_fails_at_once_saying_what(tmp_path: Path) -> None:
+    out = tmp_path / "f.ndjson"
+    failed = _fetch(f"http://127.0.0.1:{free_port()}/api/trace/job/j", out)
+    assert failed.returncode == 1, failed.stderr
+    said = failed.stderr.strip().splitlines()
+    assert len(said) == 1 and "cannot connect to http://127.0.0.1:" in said[0], said
+    assert "nothing was downloaded" in said[0] and not out.exists()

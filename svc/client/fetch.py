@@ -10,9 +10,13 @@ a resume, and lines FILE already holds after its last records line, are not writ
 checkpoint is the sidecar `FILE.since`, replaced atomically after each batch: the last
 `since`, FILE's length at that point (a rerun first cuts FILE back to it) and the counts.
 
+FILE belongs to one job: its `meta` line (NDJSON) or its sidecar (records only) names it, and
+a FILE of another job, or one that is not a download, is refused unless `overwrite`.
+
 Exit codes: 0 complete, 1 permanent failure (the answer will not change: unknown job,
-bad key, non-retryable stream error), 2 retries exhausted (run again to resume), 130
-interrupted (Ctrl-C; run again to resume).
+bad key, non-retryable stream error, another job's FILE, a service that cannot be reached
+at all), 2 retries exhausted (run again to resume), 130 interrupted (Ctrl-C; run again to
+resume).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
+import httpx
 import msgspec
 
 from svc import protocol as p
@@ -137,6 +142,7 @@ class _Sidecar(msgspec.Struct):
     bytes: int
     counts: dict[str, int]
     complete: bool = False
+    job: str | None = None  # None: written before sidecars named their job
 
 
 def _sidecar_path(path: Path) -> Path:
@@ -162,6 +168,69 @@ def records_checkpoint(path: Path) -> tuple[_Sidecar, Checkpoint]:
     return state, check
 
 
+# --- whose file is it? --------------------------------------------------------------------
+
+_META_START = b'{"type":"meta"'
+_FIRST_LINE_MAX = 1 << 20  # a meta line holds the job's filters at most: bounded
+
+
+class ForeignFile(Exception):
+    """The output file is another job's download, or not a download at all."""
+
+
+def _ndjson_owner(path: Path) -> str | None:
+    """The job of an NDJSON download (None: empty, or its first line not written yet)."""
+    with path.open("rb") as f:
+        head = f.read(_FIRST_LINE_MAX)
+    first, newline, _ = head.partition(b"\n")
+    if not newline:  # no whole line: a download cut inside its meta line, or no download
+        if _META_START.startswith(first[: len(_META_START)]):
+            return None
+        raise ForeignFile("its first line is not a stream's meta line")
+    try:
+        meta = msgspec.json.decode(first)
+    except msgspec.DecodeError:
+        meta = None
+    if not isinstance(meta, dict) or meta.get("type") != "meta" or "job_id" not in meta:
+        raise ForeignFile("its first line is not a stream's meta line")
+    return str(meta["job_id"])
+
+
+def check_owner(output: Path, job_id: str, records_only: bool, overwrite: bool) -> None:
+    """Refuse (ForeignFile) an output that holds another job's download; with `overwrite`,
+    remove it (and its sidecar) instead."""
+    side = _sidecar_path(output)
+    if overwrite:
+        output.unlink(missing_ok=True)
+        side.unlink(missing_ok=True)
+        return
+    has_data = output.exists() and output.stat().st_size > 0
+    if records_only:
+        if side.exists():
+            owner = msgspec.json.decode(side.read_bytes(), type=_Sidecar).job
+        elif has_data:
+            raise ForeignFile(f"it has no checkpoint {side.name} (not a --records-only download)")
+        else:
+            owner = None
+    else:
+        owner = _ndjson_owner(output) if has_data else None
+    if owner is not None and owner != job_id:
+        raise ForeignFile(f"it holds job {owner}'s download, not job {job_id}'s")
+
+
+def _first_contact(base: str, job_id: str, api_key: str | None) -> None:
+    """Fail fast when nothing answers at `base` (a wrong host or port), instead of spending
+    the retry budget meant for a stream that drops part-way."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        with httpx.Client(timeout=httpx.Timeout(30, connect=5), headers=headers) as http:
+            http.get(f"{base}{_JOB_PATH}{job_id}")
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as exc:
+        raise ConnectionError(f"cannot connect to {base}: {exc or type(exc).__name__}") from exc
+    except httpx.HTTPError:
+        pass  # anything else: the retrying client deals with it
+
+
 # --- the download -------------------------------------------------------------------------
 
 
@@ -185,6 +254,7 @@ def _download(
     state: _Sidecar | None = None
     if records_only:
         state, check = records_checkpoint(output)
+        state.job = job_id
         held = dict(state.counts)
     else:
         check = ndjson_checkpoint(output)
@@ -235,16 +305,22 @@ def fetch(
     *,
     api_key: str | None = None,
     records_only: bool = False,
+    overwrite: bool = False,
     progress_out: IO[str] | None = None,
 ) -> int:
     """Download the job at `job_url` (…/api/trace/job/ID) into `output`; an exit code."""
     try:
         base, job_id = split_job_url(job_url)
+        check_owner(output, job_id, records_only, overwrite)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return EXIT_FAILED
+    except ForeignFile as exc:
+        print(f"refused: {output}: {exc}; give another -o, or --overwrite", file=sys.stderr)
+        return EXIT_FAILED
     started = time.monotonic()
     try:
+        _first_contact(base, job_id, api_key)
         with TraceClient(base, api_key=api_key) as client:
             code = _download(client, job_id, output, records_only, progress_out or sys.stderr)
     except KeyboardInterrupt:
@@ -259,6 +335,10 @@ def fetch(
     except RetriesExhausted as exc:
         print(f"{exc}; run the same command again to resume", file=sys.stderr)
         return EXIT_RETRY
+    except ConnectionError as exc:
+        kept = "the file is kept" if output.exists() else "nothing was downloaded"
+        print(f"failed: {exc} ({kept})", file=sys.stderr)
+        return EXIT_FAILED
     except (TraceClientError, OSError, msgspec.MsgspecError) as exc:
         print(f"failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
