@@ -1,8 +1,8 @@
 """Settings: environment variables, each with a `serve` flag of the same meaning.
 
 Each setting is declared once, as a field of `Settings` (`setting()`: its variable, parser
-and help beside its name, type and default); `SETTINGS`, the CLI's flags and the README's
-configuration reference are derived from those fields. Reading settings has no side
+and help beside its name, type and default); `SETTINGS`, the CLI's flags and the table of
+docs/configuration.md are derived from those fields. Reading settings has no side
 effect: the generated token secret is made at start-up (`svc.run.secret`).
 """
 
@@ -33,7 +33,7 @@ __all__ = ["SETTINGS", "Setting", "Settings", "reference_table"]
 @dataclass(frozen=True)
 class Settings:
     """Every setting: `setting(variable, parser, default, help)`, its flag `--name-of-field`
-    unless `flag=` names it. The README's table follows this order."""
+    unless `flag=` names it. docs/configuration.md's table follows this order."""
 
     db_url: str | None = setting(
         "TRACE_DB_URL",
@@ -287,7 +287,7 @@ class Settings:
             "overloaded and the connection closed"
         ),
     )
-    # --- exports (svc/exports, README "Exports") ---
+    # --- exports (svc/exports, docs/usage.md "Exports") ---
     exports_dir: Path | None = setting(
         "TRACE_EXPORTS_DIR",
         Path,

@@ -1,7 +1,7 @@
 """How a setting is declared: once, as a field of `Settings` that carries its environment
 variable, flag, parser and help next to its name, type and default.
 
-`SETTINGS`, the `serve` flags and the README's configuration table are read from those
+`SETTINGS`, the `serve` flags and docs/configuration.md's table are read from those
 fields, so a setting cannot be documented in one place and missing in another.
 """
 
@@ -47,7 +47,7 @@ class Setting:
 
     @property
     def doc(self) -> str:
-        """The help text with its default, as the CLI and the README show it."""
+        """The help text with its default, as the CLI and docs/configuration.md show it."""
         default = self.default
         if default is None or default == []:
             return self.help
@@ -78,7 +78,7 @@ def declared(settings_class: Any) -> tuple[Setting, ...]:
 
 
 def reference_table(settings: Iterable[Setting]) -> str:
-    """The README's configuration table (Markdown): a row a setting, worded as `--help`."""
+    """docs/configuration.md's table (Markdown): a row a setting, worded as `--help`."""
     rows = ["| variable | flag | meaning |", "|---|---|---|"]
     rows += [f"| `{s.env}` | `{s.flag}` | {s.doc} |" for s in settings]
     return "\n".join(rows) + "\n"
