@@ -158,7 +158,8 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             "Create a job",
             "Saves the query (the sorted, de-duplicated container ids and the domains) for "
             f"{settings.job_ttl} s. Totals start counting in the background. The body may "
-            f"hold at most {settings.max_cids} distinct container ids (`too_many_cids`) and "
+            f"hold at most {settings.max_cids} container ids, counted before duplicates are "
+            "removed (`too_many_cids`), and "
             f"{limits.job_body_bytes(settings.max_cids)} bytes (`payload_too_large`). "
             "`where` narrows domains to the records that match its conditions, on the columns `GET "
             "/api/domains` lists as filterable (`invalid_filter` otherwise); the job applies "
