@@ -102,6 +102,7 @@ def test_the_wheel_serves_the_demo_from_an_empty_directory(tmp_path: Path) -> No
                 time.sleep(0.2)
         page = httpx.get(base + "/")
         assert page.status_code == 200 and "<html" in page.text.lower()
+        assert httpx.get(base + "/consumer.js").status_code == 200  # the page's modules too
         cids = httpx.get(base + "/api/demo/cids", params={"n": 50}).json()
         job = httpx.post(base + "/api/trace/job", json=cids).json()["job_id"]
         lines = httpx.get(f"{base}/api/trace/job/{job}/stream", timeout=60).text.splitlines()
