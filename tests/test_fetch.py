@@ -200,6 +200,8 @@ def test_another_jobs_file_is_refused_unless_overwrite(
             assert f"job {first['job_id']}'s download" in refused.stderr, refused.stderr
             assert "already complete" not in refused.stderr and "%" not in refused.stderr
             assert out.read_bytes() == held  # untouched
+        unknown = _fetch(f"{server.url}/api/trace/job/no-such-job", out, *extra, "--overwrite")
+        assert unknown.returncode == 1 and out.read_bytes() == held  # kept: nothing replaces it
         replaced = _fetch(url_b, out, *extra, "--overwrite")
         assert replaced.returncode == 0, replaced.stderr
         truth = sql_truth(demo_db, demo_cids[50:90], DOMAINS)

@@ -196,18 +196,16 @@ def _ndjson_owner(path: Path) -> str | None:
     return str(meta["job_id"])
 
 
-def check_owner(output: Path, job_id: str, records_only: bool, overwrite: bool) -> None:
-    """Refuse (ForeignFile) an output that holds another job's download; with `overwrite`,
-    remove it (and its sidecar) instead."""
+def check_owner(output: Path, job_id: str, records_only: bool) -> None:
+    """Raise ForeignFile when `output` holds another job's download, or is no download."""
     side = _sidecar_path(output)
-    if overwrite:
-        output.unlink(missing_ok=True)
-        side.unlink(missing_ok=True)
-        return
     has_data = output.exists() and output.stat().st_size > 0
     if records_only:
         if side.exists():
-            owner = msgspec.json.decode(side.read_bytes(), type=_Sidecar).job
+            try:
+                owner = msgspec.json.decode(side.read_bytes(), type=_Sidecar).job
+            except msgspec.MsgspecError:
+                raise ForeignFile(f"its checkpoint {side.name} is unreadable") from None
         elif has_data:
             raise ForeignFile(f"it has no checkpoint {side.name} (not a --records-only download)")
         else:
@@ -216,6 +214,11 @@ def check_owner(output: Path, job_id: str, records_only: bool, overwrite: bool) 
         owner = _ndjson_owner(output) if has_data else None
     if owner is not None and owner != job_id:
         raise ForeignFile(f"it holds job {owner}'s download, not job {job_id}'s")
+
+
+def _remove(output: Path) -> None:
+    output.unlink(missing_ok=True)
+    _sidecar_path(output).unlink(missing_ok=True)
 
 
 def _first_contact(base: str, job_id: str, api_key: str | None) -> None:
@@ -248,9 +251,16 @@ def _held_before(job: Job, domain: str | None, held: int) -> dict[str, int]:
 
 
 def _download(
-    client: TraceClient, job_id: str, output: Path, records_only: bool, progress_out: IO[str]
+    client: TraceClient,
+    job_id: str,
+    output: Path,
+    records_only: bool,
+    progress_out: IO[str],
+    replace: bool,
 ) -> int:
     job = client.job(job_id)  # an unknown job fails here, before any file exists
+    if replace:  # --overwrite of another job's file: only once this job is known to exist
+        _remove(output)
     state: _Sidecar | None = None
     if records_only:
         state, check = records_checkpoint(output)
@@ -311,18 +321,23 @@ def fetch(
     """Download the job at `job_url` (…/api/trace/job/ID) into `output`; an exit code."""
     try:
         base, job_id = split_job_url(job_url)
-        check_owner(output, job_id, records_only, overwrite)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return EXIT_FAILED
+    try:
+        check_owner(output, job_id, records_only)
+        replace = False
     except ForeignFile as exc:
-        print(f"refused: {output}: {exc}; give another -o, or --overwrite", file=sys.stderr)
-        return EXIT_FAILED
+        if not overwrite:
+            print(f"refused: {output}: {exc}; give another -o, or --overwrite", file=sys.stderr)
+            return EXIT_FAILED
+        replace = True
     started = time.monotonic()
     try:
         _first_contact(base, job_id, api_key)
         with TraceClient(base, api_key=api_key) as client:
-            code = _download(client, job_id, output, records_only, progress_out or sys.stderr)
+            out = progress_out or sys.stderr
+            code = _download(client, job_id, output, records_only, out, replace)
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
