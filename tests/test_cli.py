@@ -128,3 +128,17 @@ def test_stops_exit_zero_quietly_and_a_changed_demo_size_rebuilds_the_demo(
     srv.stop()
     assert _demo_size(tmp_path / "demo.sqlite3") == 80
     assert not list(tmp_path.glob("*.building-*"))
+
+
+def test_an_interrupted_demo_build_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import svc.sources.demo as demo
+
+    def interrupted(*args: object, **kwargs: object) -> list[str]:
+        raise KeyboardInterrupt  # as Ctrl-C during the build
+
+    monkeypatch.setattr(demo, "migrate_sqlite", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        demo.build_demo_database(tmp_path / "demo.sqlite3", cids=20)
+    assert list(tmp_path.iterdir()) == []
