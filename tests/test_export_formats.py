@@ -26,7 +26,7 @@ import pytest
 
 from svc.core.domains import DomainConfigError, parse_domains
 from svc.errors import SourceMisconfigured
-from svc.exports.formats import writer_for
+from svc.exports.registry import writer_for
 from svc.exports.xlsx import XlsxWriter
 from svc.protocol import ExportFormat
 from tests.support import DOMAINS, all_cids, create_job, expected_rows

@@ -19,7 +19,8 @@ export is byte for byte the export that was not interrupted.
   mid-entry; plain CSV can. The cost: the uncompressed CSV on disk until it is zipped
   (counted in the disk budget), and one more pass over it.
 - ``xlsx`` (`svc/exports/xlsx.py`) and ``parquet`` (`svc/exports/parquet.py`): typed files,
-  staged and packed the same way (`svc/exports/typed.py`).
+  staged and packed the same way (`svc/exports/typed.py`); `svc/exports/registry.py` picks
+  a format's writer.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ import msgspec
 from svc import protocol as p
 from svc.core.csv_cells import BOM, CsvWriter
 from svc.core.domains import Domain
-from svc.errors import BadRequest, UnknownDomain
 from svc.sources import Row
 
 DOMAIN_KEY = "_domain"  # as in `trace-svc fetch --records-only`
@@ -176,35 +176,3 @@ class CsvZipWriter(ExportWriter):
         with self.finished.open("rb+") as fh:
             os.fsync(fh.fileno())
         # the CSV files are removed with the other temporary files, once published
-
-
-def check_request(fmt: p.ExportFormat, domain: str | None, job_domains: list[str]) -> None:
-    """Refuse, before anything is stored, an export this server cannot write."""
-    if domain is not None and domain not in job_domains:
-        raise UnknownDomain(f"domain {domain!r} is not one of the job's {job_domains}")
-    if fmt == "parquet":
-        if domain is None:
-            raise BadRequest('a parquet export is one domain: name it, e.g. "domain": "history"')
-        try:
-            import pyarrow  # noqa: F401  (an optional extra)
-        except ImportError:
-            raise BadRequest(
-                "this server cannot write parquet: install trace-stream[parquet] (pyarrow)"
-            ) from None
-
-
-def writer_for(
-    fmt: p.ExportFormat, work: Path, export_id: str, domains: Sequence[Domain], created_at: float
-) -> ExportWriter:
-    # Imported here: they build on this module (pyarrow itself is loaded by the Parquet
-    # writer's pack, so a server without the optional extra runs every other format).
-    from svc.exports.parquet import ParquetWriter
-    from svc.exports.xlsx import XlsxWriter
-
-    classes: dict[str, type[ExportWriter]] = {
-        "ndjson.gz": NdjsonGzWriter,
-        "csv.zip": CsvZipWriter,
-        "xlsx": XlsxWriter,
-        "parquet": ParquetWriter,
-    }
-    return classes[fmt](work, export_id, domains, created_at)

@@ -47,7 +47,8 @@ from svc.engine.positions import start_at
 from svc.engine.service import Service
 from svc.engine.walk import DomainWalk, Drained
 from svc.errors import ExportNotFound, ExportStorageFull, JobNotFound, TraceError
-from svc.exports.formats import ExportWriter, check_request, writer_for
+from svc.exports.formats import ExportWriter
+from svc.exports.registry import check_request, writer_for
 from svc.exports.storage import MEDIA_TYPES, Storage
 from svc.store import JobSpec
 
