@@ -20,6 +20,8 @@ from typing import Any
 import duckdb
 import httpx
 import openpyxl
+import pandas
+import polars
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -30,7 +32,7 @@ from svc.exports.registry import writer_for
 from svc.exports.xlsx import XlsxWriter
 from svc.protocol import ExportFormat
 from tests.support import DOMAINS, all_cids, create_job, expected_rows
-from tests.support.exports import download, finished, poll, start_export
+from tests.support.exports import Status, download, finished, poll, start_export
 from tests.support.servers import ServerProcess, start_server
 
 Row = tuple[Any, ...]
@@ -92,12 +94,21 @@ def test_an_xlsx_export_opens_with_openpyxl_a_typed_sheet_per_domain(
     assert status["records"] == status["total"] == total
 
 
-def test_a_parquet_export_of_one_domain_reads_with_pyarrow_and_duckdb(
-    server: ServerProcess, job: dict[str, Any], demo_db: Path, demo_cids: list[str], tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def parquet_export(server: ServerProcess, job: dict[str, Any]) -> tuple[Status, bytes]:
     status = finished(server.url, start_export(server.url, job["job_id"], "parquet", "history"))
+    return status, download(server.url, status)
+
+
+def test_a_parquet_export_of_one_domain_reads_with_pyarrow_and_duckdb(
+    server: ServerProcess,
+    parquet_export: tuple[Status, bytes],
+    demo_db: Path,
+    demo_cids: list[str],
+    tmp_path: Path,
+) -> None:
+    status, blob = parquet_export
     assert status["domain"] == "history"
-    blob = download(server.url, status)
     r = httpx.head(server.url + status["links"]["file"])
     assert r.headers["content-type"] == "application/vnd.apache.parquet"
     table = pq.read_table(io.BytesIO(blob))
@@ -122,6 +133,26 @@ def test_a_parquet_export_of_one_domain_reads_with_pyarrow_and_duckdb(
     kinds = {row[0]: row[1] for row in described}
     assert kinds["QTY"] == "DOUBLE" and kinds["CONTAINERID"] == "VARCHAR"
     assert kinds["TXNDATE"] == "TIMESTAMP"
+
+
+def test_pandas_and_polars_read_the_parquet_export_with_default_settings(
+    parquet_export: tuple[Status, bytes], demo_db: Path, demo_cids: list[str], tmp_path: Path
+) -> None:
+    _, blob = parquet_export
+    path = tmp_path / "history.parquet"
+    path.write_bytes(blob)
+    truth = [typed("history", row) for row in expected_rows(demo_db, demo_cids, DOMAINS["history"])]
+    frame = pandas.read_parquet(path)
+    assert len(frame) == len(truth) and list(frame.columns) == list(DOMAINS["history"].columns)
+    assert str(frame["QTY"].dtype) == "float64"
+    assert str(frame["TXNDATE"].dtype).startswith("datetime64")
+    assert frame["CONTAINERID"].tolist() == [row[0] for row in truth]
+    assert int(frame["QTY2"].isna().sum()) == sum(row[7] is None for row in truth)
+    table = polars.read_parquet(path)
+    assert table.height == len(truth)
+    assert table.schema["QTY"] == polars.Float64 and table.schema["CONTAINERID"] == polars.String
+    assert table.schema["TXNDATE"] == polars.Datetime("us")
+    assert [tuple(row) for row in table.rows()] == truth
 
 
 def test_bad_typed_export_requests(server: ServerProcess, job: dict[str, Any]) -> None:
@@ -265,3 +296,18 @@ def test_column_types_in_the_domain_file() -> None:
     ]:
         with pytest.raises(DomainConfigError, match=message):
             parse_domains(base + f"[domains.d.types]\n{types}\n")
+
+
+def test_xlsx_temporary_files_left_by_a_crash_while_packing_are_removed(tmp_path: Path) -> None:
+    writer = writer_for("xlsx", tmp_path, "x", [DOMAINS["history"]], 1_750_000_000.0)
+    assert isinstance(writer, XlsxWriter)
+    writer.begin(0)
+    writer.append(0, [_row(0)])
+    writer.scratch.mkdir()
+    (writer.scratch / "tmpabc").write_bytes(b"a sheet half written")  # as kill -9 leaves it
+    writer.pack()  # packs again from the staged rows, over what was left
+    assert not writer.scratch.exists()
+    (writer.scratch).mkdir()
+    (writer.scratch / "tmpdef").write_bytes(b"x")
+    writer.remove()
+    assert list(tmp_path.iterdir()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,12 +28,10 @@ def check_request(fmt: p.ExportFormat, domain: str | None, job_domains: list[str
     if fmt == "parquet":
         if domain is None:
             raise BadRequest('a parquet export is one domain: name it, e.g. "domain": "history"')
-        try:
-            import pyarrow  # noqa: F401  (the optional extra, loaded only to write Parquet)
-        except ImportError:
+        if importlib.util.find_spec("pyarrow") is None:  # the optional extra, not loaded here
             raise BadRequest(
                 "this server cannot write parquet: install trace-stream[parquet] (pyarrow)"
-            ) from None
+            )
 
 
 def writer_for(

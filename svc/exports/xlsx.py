@@ -3,7 +3,8 @@
 Rows are staged and checkpointed as `svc.exports.typed` describes; `pack` writes the
 workbook in XlsxWriter's constant-memory mode (each row goes to a temporary file under the
 work directory as it is written, so memory is one row plus XlsxWriter's buffers, whatever
-the size of the job) from the staged rows, a chunk at a time.
+the size of the job) from the staged rows, a chunk at a time. Those temporary files go to a
+directory of the export's own under the work directory (counted in the disk budget).
 
 - A sheet per domain, named after it; past Excel's 1,048,576 rows a domain goes on in
   sheets ``history (2)``, ``history (3)``, ..., each with the header again.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +53,24 @@ class XlsxWriter(StagedWriter):
     def finished(self) -> Path:
         return self.work / f"{self.export_id}.xlsx.part"
 
+    @property
+    def scratch(self) -> Path:
+        """XlsxWriter's temporary files (one per sheet, and the packager's): a directory
+        of this export's own, so those a crash while packing leaves are removed with it."""
+        return self.work / f"{self.export_id}.xlsx-tmp"
+
+    def remove(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        super().remove()
+
     def pack(self) -> None:
         for d in range(len(self.domains)):
             self.staged(d).stat()  # FileNotFoundError: the runner starts over
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        self.scratch.mkdir()
         options: dict[str, Any] = {
             "constant_memory": True,
-            "tmpdir": str(self.work),
+            "tmpdir": str(self.scratch),
             "strings_to_numbers": False,
             "strings_to_formulas": False,
             "strings_to_urls": False,
@@ -100,5 +114,6 @@ class XlsxWriter(StagedWriter):
                 sheet.write_row(0, 0, header, bold)
                 sheet.freeze_panes(1, 0)
         book.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
         with self.finished.open("rb+") as fh:
             os.fsync(fh.fileno())
