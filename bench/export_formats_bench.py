@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from bench.csv_bench import cpu_seconds, demo_db, peak_rss_mb  # noqa: E402
 from svc.core.domains import load_domains  # noqa: E402
 from tests.support import all_cids, create_job  # noqa: E402
-from tests.support.exports import finished, start_export  # noqa: E402
+from tests.support.exports import poll, start_export  # noqa: E402
 from tests.support.servers import start_server  # noqa: E402
 
 FORMATS = ("ndjson.gz", "csv.zip", "xlsx", "parquet")
@@ -54,9 +54,9 @@ def main() -> None:
             job = create_job(server.url, cids, domains=[args.domain])
             before_rss, before_cpu = rss_mb(server.proc.pid), cpu_seconds(server)
             started = time.perf_counter()
-            status = finished(
-                server.url, start_export(server.url, job["job_id"], fmt, args.domain), 3600
-            )
+            status = start_export(server.url, job["job_id"], fmt, args.domain)
+            status = poll(server.url, status, lambda s: s["state"] in ("done", "failed"), 3600)
+            assert status["state"] == "done", status
             wall = time.perf_counter() - started
             cpu = cpu_seconds(server) - before_cpu
             peak = peak_rss_mb(server)

@@ -25,7 +25,7 @@ from typing import Any
 from svc.core.domains import Domain
 from svc.exports.typed import StagedWriter, typed_columns
 
-ROW_GROUP_ROWS = 65_536
+ROW_GROUP_ROWS = 65_536  # why not smaller: docs/benchmarks.md#export-formats
 _CHUNK = 8192  # staged rows converted at a time
 
 

@@ -34,6 +34,7 @@ import xlsxwriter
 from svc.exports.typed import StagedWriter, typed_columns
 
 EXCEL_ROWS = 1_048_576  # rows of a sheet, the header included
+# Its cost (CPU per record against csv.zip, memory): docs/benchmarks.md#export-formats
 _CHUNK = 2000  # staged rows converted at a time
 _ZIP64_FROM = 2**31  # staged bytes from which the workbook may exceed zip's 4 GiB
 
