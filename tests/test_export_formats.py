@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib.util
 import io
 import os
 import signal
@@ -27,8 +28,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from svc.core.domains import DomainConfigError, parse_domains
-from svc.errors import SourceMisconfigured
-from svc.exports.registry import writer_for
+from svc.errors import BadRequest, SourceMisconfigured
+from svc.exports.registry import check_request, writer_for
 from svc.exports.xlsx import XlsxWriter
 from svc.protocol import ExportFormat
 from tests.support import DOMAINS, all_cids, create_job, expected_rows
@@ -311,3 +312,16 @@ def test_xlsx_temporary_files_left_by_a_crash_while_packing_are_removed(tmp_path
     (writer.scratch / "tmpdef").write_bytes(b"x")
     writer.remove()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_server_without_pyarrow_refuses_parquet_and_takes_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "pyarrow" else real(name, *a)
+    )
+    with pytest.raises(BadRequest, match=r"install trace-stream\[parquet\]"):
+        check_request("parquet", "history", ["history", "materials"])
+    for fmt in ("xlsx", "csv.zip", "ndjson.gz"):
+        check_request(fmt, None, ["history", "materials"])
