@@ -325,3 +325,38 @@ def test_a_server_without_pyarrow_refuses_parquet_and_takes_the_rest(
         check_request("parquet", "history", ["history", "materials"])
     for fmt in ("xlsx", "csv.zip", "ndjson.gz"):
         check_request(fmt, None, ["history", "materials"])
+
+
+def test_timestamptz_and_integer_columns_in_parquet_and_xlsx(tmp_path: Path) -> None:
+    domain = parse_domains(
+        '[domains.d]\ntable = "T"\ncolumns = ["CONTAINERID", "AT", "N"]\ntimestamptz = ["AT"]\n'
+        '[domains.d.types]\nN = "integer"\n'
+    )["d"]
+    rows: list[Row] = [
+        ("a", "2025-01-01T08:00:00Z", 7),
+        ("b", "2025-01-01T10:00:00+02:00", 8.0),
+        ("c", None, None),
+    ]
+    utc = dt.datetime(2025, 1, 1, 8, 0, tzinfo=dt.UTC)
+    for fmt in ("parquet", "xlsx"):
+        (tmp_path / fmt).mkdir()
+        writer = writer_for(fmt, tmp_path / fmt, "x", [domain], 1_750_000_000.0)
+        writer.begin(0)
+        writer.append(0, rows)
+        writer.pack()
+        if fmt == "parquet":
+            table = pq.read_table(writer.finished)
+            assert table.schema.field("AT").type == pa.timestamp("us", tz="UTC")
+            assert table.schema.field("N").type == pa.int64()
+            assert table.column("AT").to_pylist() == [utc, utc, None]
+            assert table.column("N").to_pylist() == [7, 8, None]
+        else:
+            _, *body = _xlsx(writer.finished.read_bytes())["d"].iter_rows(values_only=True)
+            naive = utc.replace(tzinfo=None)  # Excel dates have no zone: UTC, as streamed
+            assert body == [("a", naive, 7), ("b", naive, 8), ("c", None, None)]
+    (tmp_path / "bad").mkdir()
+    with pytest.raises(SourceMisconfigured, match=r"d\.N, record 1: '1\.5' is not integer"):
+        writer = writer_for("parquet", tmp_path / "bad", "x", [domain], 0.0)
+        writer.begin(0)
+        writer.append(0, [("a", None, 1.5)])
+        writer.pack()
