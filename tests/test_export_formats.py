@@ -15,6 +15,7 @@ import io
 import os
 import signal
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,28 @@ def test_an_xlsx_export_of_one_domain(
     assert book["materials"].max_row == len(truth) + 1 == status["records"] + 1
 
 
+def test_a_type_the_data_does_not_fit_fails_the_export_with_a_clear_error(
+    demo_db: Path, tmp_path: Path, demo_cids: list[str]
+) -> None:
+    text = resources.files("svc").joinpath("default_domains.toml").read_text("utf-8")
+    domains = tmp_path / "domains.toml"
+    domains.write_text(text.replace('QTY2 = "number"', 'QTY2 = "number"\nEVENTNAME = "number"'))
+    srv = start_server(tmp_path / "data", demo_db, {"TRACE_DOMAINS": str(domains)})
+    try:
+        job = create_job(srv.url, demo_cids[:50])
+        status = start_export(srv.url, job["job_id"], "xlsx")
+        status = poll(srv.url, status, lambda s: s["state"] in ("done", "failed"))
+        assert status["state"] == "failed" and status["records"] == 0  # at the first batch
+        assert status["error"]["code"] == "source_misconfigured"
+        assert "history.EVENTNAME of a record of CONTAINERID" in status["error"]["message"]
+        assert "is not number" in status["error"]["message"]
+        assert not list((tmp_path / "data" / "exports" / ".work").iterdir())
+        ok = finished(srv.url, start_export(srv.url, job["job_id"], "csv.zip"))  # untyped
+        assert ok["records"] == ok["total"]
+    finally:
+        srv.stop()
+
+
 # --- restarts -------------------------------------------------------------------------------
 
 
@@ -279,7 +302,8 @@ def test_empty_domains_and_values_that_do_not_fit_their_type(tmp_path: Path) -> 
     assert table.column("QTY").to_pylist() == [1.5, 2.5]
     for at, bad in enumerate([_row(0, qty="lots"), _row(0, when="yesterday")]):
         (tmp_path / f"d{at}").mkdir()
-        with pytest.raises(SourceMisconfigured, match=r"history\.(QTY|TXNDATE), record 1"):
+        match = r"history\.(QTY|TXNDATE) of a record of CONTAINERID '0000000000000000'"
+        with pytest.raises(SourceMisconfigured, match=match):
             _write(tmp_path / f"d{at}", "parquet", "history", [bad])
 
 
@@ -355,8 +379,7 @@ def test_timestamptz_and_integer_columns_in_parquet_and_xlsx(tmp_path: Path) -> 
             naive = utc.replace(tzinfo=None)  # Excel dates have no zone: UTC, as streamed
             assert body == [("a", naive, 7), ("b", naive, 8), ("c", None, None)]
     (tmp_path / "bad").mkdir()
-    with pytest.raises(SourceMisconfigured, match=r"d\.N, record 1: '1\.5' is not integer"):
-        writer = writer_for("parquet", tmp_path / "bad", "x", [domain], 0.0)
-        writer.begin(0)
-        writer.append(0, [("a", None, 1.5)])
-        writer.pack()
+    writer = writer_for("parquet", tmp_path / "bad", "x", [domain], 0.0)
+    writer.begin(0)
+    with pytest.raises(SourceMisconfigured, match=r"d\.N of .* 'a': '1\.5' is not integer"):
+        writer.append(0, [("a", None, 1.5)])  # at its batch, before the job is staged

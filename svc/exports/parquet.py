@@ -58,11 +58,10 @@ class ParquetWriter(StagedWriter):
         schema = arrow_schema(domain)
         self.finished.unlink(missing_ok=True)
         group: list[Any] = []
-        grouped = seen = 0
+        grouped = 0
         with pq.ParquetWriter(str(self.finished), schema) as out:
             for rows in self.staged_rows(0, _CHUNK):
-                columns = typed_columns(domain, rows, seen)
-                seen += len(rows)
+                columns = typed_columns(domain, rows)
                 arrays = [pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)]
                 group.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
                 grouped += len(rows)

@@ -19,7 +19,8 @@ column is then converted to its declared type (`Domain.types`, from the domain f
 
 NULL stays NULL in every type. A value that does not fit its type fails the export with
 `source_misconfigured`, naming the domain, column and row: the domain file's type is
-wrong for the data, and guessing would change values silently.
+wrong for the data, and guessing would change values silently. Each batch is checked as
+it is staged, so such an export fails at its first bad batch.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from svc.sources import Row
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
 _decoder = msgspec.json.Decoder(list[Any])
+_batch_decoder = msgspec.json.Decoder(list[list[Any]])
 _READ_CHUNK = 1 << 20
 
 
@@ -88,9 +90,8 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def typed_columns(domain: Domain, rows: list[list[Any]], first_row: int) -> list[list[Any]]:
-    """`rows` (as staged) as one list per column, each value of its column's type or None.
-    `first_row` (0-based, in the domain) only names a bad value's row in the error."""
+def typed_columns(domain: Domain, rows: list[list[Any]]) -> list[list[Any]]:
+    """`rows` (as staged) as one list per column, each value of its column's type or None."""
     columns: list[list[Any]] = []
     for at, (name, kind) in enumerate(zip(domain.columns, domain.types, strict=True)):
         convert = CONVERTERS[kind]
@@ -103,9 +104,11 @@ def typed_columns(domain: Domain, rows: list[list[Any]], first_row: int) -> list
             try:
                 out.append(convert(value))
             except (ValueError, TypeError, OverflowError) as exc:
+                key = _text(rows[n][domain.key_index])[:64]
                 raise SourceMisconfigured(
-                    f"{domain.name}.{name}, record {first_row + n + 1}: {_text(value)[:60]!r} "
-                    f"is not {kind} ({exc}); fix the column's type in the domain file"
+                    f"{domain.name}.{name} of a record of {domain.key} {key!r}: "
+                    f"{_text(value)[:60]!r} is not {kind} ({exc}); fix the column's type in "
+                    "the domain file"
                 ) from None
         columns.append(out)
     return columns
@@ -126,8 +129,13 @@ class StagedWriter(ExportWriter):
         return 0
 
     def append(self, domain: int, rows: list[Row]) -> int:
-        width = len(self.domains[domain].columns)
-        return append_durably(self.staged(domain), _encoder.encode_lines([r[:width] for r in rows]))
+        d = self.domains[domain]
+        width = len(d.columns)
+        cut = [r[:width] for r in rows]
+        # Checked now, not only when packing: a value that does not fit its type fails the
+        # export at its first batch rather than after the whole job is staged.
+        typed_columns(d, _batch_decoder.decode(_encoder.encode(cut)))
+        return append_durably(self.staged(domain), _encoder.encode_lines(cut))
 
     def staged_rows(self, domain: int, chunk: int) -> Iterator[list[list[Any]]]:
         """The staged rows of `domain`, `chunk` rows at a time (memory: one chunk)."""

@@ -88,10 +88,8 @@ class XlsxWriter(StagedWriter):
             kinds = domain.types
             part, row_at = 0, self.sheet_rows  # a new sheet at the first row
             sheet: Any = None
-            seen = 0
             for rows in self.staged_rows(index, _CHUNK):
-                columns = typed_columns(domain, rows, seen)
-                seen += len(rows)
+                columns = typed_columns(domain, rows)
                 for n in range(len(rows)):
                     if row_at == self.sheet_rows:
                         part += 1
