@@ -342,7 +342,7 @@ class ExportRequest(msgspec.Struct, forbid_unknown_fields=True):
     CSV file per domain (`history.csv`, ...), UTF-8 with a BOM, spreadsheet-safe cells;
     `xlsx`: a workbook, a sheet per domain, typed cells; `parquet`: one domain (`domain` is
     required), typed columns. `domain` narrows any format to that one of the job's domains.
-    Column types come from the domain file (docs/exports.md#typed-formats)."""
+    Column types come from the domain file (docs/exports.md#typed-formats-xlsx-and-parquet)."""
 
     format: ExportFormat
     domain: str | None = None
