@@ -11,7 +11,8 @@ the rest wait. Writing one export:
    batch (TRACE_STREAM_BATCH_SIZE records) at a time: memory is one batch and its encoding;
 3. after each batch: the file is appended and fsynced, then the checkpoint (the batch's
    `since`, the file's length, the records per domain) is saved with the lease renewed;
-4. once all domains are written: pack (csv.zip: zip the CSV files), hash (SHA-256),
+4. once all domains are written: pack (csv.zip: zip the CSV files; xlsx, parquet: build
+   the file from the staged rows), hash (SHA-256),
    checkpoint `publish`, move the finished file into storage (`os.replace`, or an S3
    upload), and only then mark the export `done`.
 
