@@ -36,7 +36,10 @@ from svc.exports.typed import StagedWriter, typed_columns
 EXCEL_ROWS = 1_048_576  # rows of a sheet, the header included
 # Its cost (CPU per record against csv.zip, memory): docs/benchmarks.md#export-formats
 _CHUNK = 2000  # staged rows converted at a time
-_ZIP64_FROM = 2**31  # staged bytes from which the workbook may exceed zip's 4 GiB
+# Staged bytes from which a sheet's XML (several times the staged JSON: every cell is an
+# element with its reference) may pass zip's 4 GiB; smaller workbooks keep plain zip, which
+# every reader takes. Deterministic: the staged size is the same on every pack.
+_ZIP64_FROM = 2**30
 
 
 def sheet_name(domain: str, part: int) -> str:
