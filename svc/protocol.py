@@ -333,15 +333,19 @@ def shape_records(rows: list[tuple[Any, ...]], columns: tuple[str, ...], arrays:
 
 # --- exports: a job written to a file in the background (svc/exports) ------------------
 
-ExportFormat = Literal["ndjson.gz", "csv.zip"]
+ExportFormat = Literal["ndjson.gz", "csv.zip", "xlsx", "parquet"]
 ExportState = Literal["queued", "running", "done", "failed"]
 
 
 class ExportRequest(msgspec.Struct, forbid_unknown_fields=True):
     """`ndjson.gz`: one record a line, `{"_domain": ..., <columns>}`, gzip; `csv.zip`: one
-    CSV file per domain (`history.csv`, ...), UTF-8 with a BOM, spreadsheet-safe cells."""
+    CSV file per domain (`history.csv`, ...), UTF-8 with a BOM, spreadsheet-safe cells;
+    `xlsx`: a workbook, a sheet per domain, typed cells; `parquet`: one domain (`domain` is
+    required), typed columns. `domain` narrows any format to that one of the job's domains.
+    Column types come from the domain file (docs/exports.md#typed-formats-xlsx-and-parquet)."""
 
     format: ExportFormat
+    domain: str | None = None
 
 
 class ExportLinks(msgspec.Struct):
@@ -371,3 +375,4 @@ class ExportStatus(msgspec.Struct):
     sha256: str | None  # hex digest of the finished file; its ETag is this in quotes
     error: ExportFailure | None
     links: ExportLinks
+    domain: str | None = None  # the one domain exported, if the request named one

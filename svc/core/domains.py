@@ -12,6 +12,10 @@ from configuration only, never from a request.
     columns = ["CONTAINERID", "TXNDATE", '"Order"', ...]
     timestamptz = ["EVENT_TS"]        # optional: TIMESTAMP WITH TIME ZONE columns (sent in UTC)
 
+    [domains.history.types]           # optional: column types of typed exports (xlsx, Parquet)
+    QTY = "number"                    # text (the default), integer, number, timestamp,
+    TXNDATE = "timestamp"             # timestamptz; a filter's type or `timestamptz` counts too
+
     [domains.history.filters]         # optional: the columns a job may narrow (svc.core.filters)
     EVENTNAME = "in"                  # a list of values; text unless a type is given
     TXNDATE = { op = "range", type = "timestamp" }   # from (inclusive) / to (exclusive)
@@ -85,6 +89,8 @@ _OPS_OF_TYPE = {
 }
 _MAX_FILTERS = 32  # per domain
 AGGREGATION_KINDS = ("count", "sum", "min_max", "distinct")
+# A column's type in typed export files (svc/exports/typed.py); the stream sends values as read.
+COLUMN_TYPES = ("text", "integer", "number", "timestamp", "timestamptz")
 DEFAULT_TOP = 20  # groups a grouped aggregation lists; the rest go into "other"
 MAX_TOP = 1000
 MAX_BY = 4
@@ -133,12 +139,15 @@ class Domain:
     timestamptz: frozenset[int] = frozenset()  # positions of TIMESTAMP WITH TIME ZONE columns
     filters: tuple[Filterable, ...] = ()  # the columns a job may narrow, by name
     aggregations: tuple[Aggregation, ...] = ()
+    types: tuple[str, ...] = ()  # of COLUMN_TYPES, per column; () means all text
 
     def __post_init__(self) -> None:
         if not self.select:
             object.__setattr__(self, "select", self.columns)
         if len(self.select) != len(self.columns):
             raise ValueError("select and columns differ in length")
+        if not self.types:
+            object.__setattr__(self, "types", ("text",) * len(self.columns))
 
     @property
     def key_index(self) -> int:
@@ -198,7 +207,8 @@ def parse_domains(text: str) -> dict[str, Domain]:
             raise DomainConfigError(f"domain name {name!r}: use lowercase letters, digits, _")
         if not isinstance(spec, dict):
             raise DomainConfigError(f"[domains.{name}] must be a table")
-        known = {"table", "key", "tiebreak", "columns", "timestamptz", "filters", "aggregations"}
+        known = {"table", "key", "tiebreak", "columns", "timestamptz", "filters"}
+        known |= {"aggregations", "types"}
         unknown = set(spec) - known
         if unknown:
             raise DomainConfigError(f"[domains.{name}] has unknown keys {sorted(unknown)}")
@@ -228,6 +238,7 @@ def parse_domains(text: str) -> dict[str, Domain]:
             if at is None:
                 raise DomainConfigError(f"{name}.timestamptz: {c!r} is not one of the columns")
             tz_at.add(at)
+        filters = _filters(name, spec.get("filters", {}), {canonical(cols[i]) for i in tz_at})
         domains[name] = Domain(
             name=name,
             table=_ident(spec.get("table"), f"{name}.table", qualified=True),
@@ -236,8 +247,9 @@ def parse_domains(text: str) -> dict[str, Domain]:
             columns=tuple(unquoted(c) for c in cols),
             select=tuple(cols),
             timestamptz=frozenset(tz_at),
-            filters=_filters(name, spec.get("filters", {}), {canonical(cols[i]) for i in tz_at}),
+            filters=filters,
             aggregations=_aggregations(name, spec.get("aggregations", []), by_name),
+            types=_types(name, spec.get("types", {}), by_name, tz_at, filters),
         )
     return domains
 
@@ -272,6 +284,37 @@ def _filters(domain: str, table: object, tz: set[str]) -> tuple[Filterable, ...]
         out.append(Filterable(unquoted(sql), sql, frozenset(ops), kind))
     if len({f.name for f in out}) != len(out) or len({canonical(f.sql) for f in out}) != len(out):
         raise DomainConfigError(f"[domains.{domain}.filters] names a column twice")
+    return tuple(out)
+
+
+def _types(
+    domain: str,
+    table: object,
+    by_name: dict[str, int],
+    tz_at: set[int],
+    filters: tuple[Filterable, ...],
+) -> tuple[str, ...]:
+    """Each column's type: declared under `types`, else a `timestamptz` column's, else its
+    filter's type, else text."""
+    if not isinstance(table, dict):
+        raise DomainConfigError(f"[domains.{domain}.types] must be a table")
+    out = ["text"] * len(by_name)
+    for f in filters:
+        at = by_name.get(canonical(f.sql))
+        if at is not None:
+            out[at] = f.type
+    for at in tz_at:
+        out[at] = "timestamptz"
+    for column, kind in table.items():
+        what = f"{domain}.types.{column}"
+        at = by_name.get(canonical(_ident(column, what)))
+        if at is None:
+            raise DomainConfigError(f"{what}: not one of {domain}.columns")
+        if kind not in COLUMN_TYPES:
+            raise DomainConfigError(f"{what}: must be one of {list(COLUMN_TYPES)}")
+        if (kind == "timestamptz") != (at in tz_at):
+            raise DomainConfigError(f"{what}: timestamptz columns are the `timestamptz` list")
+        out[at] = kind
     return tuple(out)
 
 

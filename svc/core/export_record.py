@@ -15,7 +15,12 @@ import msgspec
 
 from svc.protocol import ExportFormat, ExportState
 
-EXTENSIONS: dict[str, str] = {"ndjson.gz": "ndjson.gz", "csv.zip": "zip"}
+EXTENSIONS: dict[str, str] = {
+    "ndjson.gz": "ndjson.gz",
+    "csv.zip": "zip",
+    "xlsx": "xlsx",
+    "parquet": "parquet",
+}
 ACTIVE: tuple[ExportState, ...] = ("queued", "running")
 
 # write: records are being appended; pack: every domain is written, the file is being
@@ -52,10 +57,15 @@ class ExportRecord(msgspec.Struct):
     lease_until: float = 0.0
     version: int = 0
     attempts: int = 0  # times a writer started on it
+    domain: str | None = None  # the one domain exported; None: every domain of the job
 
     @property
     def records(self) -> int:
         return sum(self.checkpoint.records)
+
+    def domains_of(self, job_domains: list[str]) -> list[str]:
+        """The domains this export writes, in the job's order."""
+        return [self.domain] if self.domain is not None else list(job_domains)
 
     @property
     def file_name(self) -> str:

@@ -18,6 +18,9 @@ export is byte for byte the export that was not interrupted.
   written. A zip's central directory is written last, so it cannot be checkpointed
   mid-entry; plain CSV can. The cost: the uncompressed CSV on disk until it is zipped
   (counted in the disk budget), and one more pass over it.
+- ``xlsx`` (`svc/exports/xlsx.py`) and ``parquet`` (`svc/exports/parquet.py`): typed files,
+  staged and packed the same way (`svc/exports/typed.py`); `svc/exports/registry.py` picks
+  a format's writer.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ _COPY_CHUNK = 1 << 20
 _encoder = msgspec.json.Encoder(decimal_format="number")
 
 
-def _append(path: Path, data: bytes) -> int:
+def append_durably(path: Path, data: bytes) -> int:
     """Append `data` durably; the file's new length."""
     with path.open("ab") as fh:
         fh.write(data)
@@ -52,7 +55,7 @@ def _append(path: Path, data: bytes) -> int:
         return fh.tell()
 
 
-def _cut(path: Path, length: int) -> bool:
+def cut_back(path: Path, length: int) -> bool:
     """Cut `path` back to `length` bytes (create it empty for 0); False if it is shorter."""
     if length == 0:
         path.touch()
@@ -118,7 +121,7 @@ class NdjsonGzWriter(ExportWriter):
         return self.part
 
     def resume(self, domain: int, length: int) -> bool:
-        return _cut(self.part, length)
+        return cut_back(self.part, length)
 
     def begin(self, domain: int) -> int:
         return self.part.stat().st_size  # one file for every domain
@@ -131,7 +134,7 @@ class NdjsonGzWriter(ExportWriter):
         del tagged, records
         # wbits 31: a gzip member with mtime 0 and no name, so output is deterministic
         gz = zlib.compressobj(6, zlib.DEFLATED, 31)
-        return _append(self.part, gz.compress(lines) + gz.flush())
+        return append_durably(self.part, gz.compress(lines) + gz.flush())
 
     def pack(self) -> None:
         self.part.stat()  # the file is the finished file
@@ -147,18 +150,18 @@ class CsvZipWriter(ExportWriter):
 
     def resume(self, domain: int, length: int) -> bool:
         earlier = all(self._csv(d).exists() for d in range(domain))
-        return earlier and _cut(self._csv(domain), length)
+        return earlier and cut_back(self._csv(domain), length)
 
     def begin(self, domain: int) -> int:
         writer = CsvWriter(spreadsheet_safe=True)
         writer.header(self.domains[domain].columns)
-        return _append(self._csv(domain), (BOM + writer.take()).encode())
+        return append_durably(self._csv(domain), (BOM + writer.take()).encode())
 
     def append(self, domain: int, rows: list[Row]) -> int:
         width = len(self.domains[domain].columns)
         writer = CsvWriter(spreadsheet_safe=True)
         writer.rows(row[:width] for row in rows)
-        return _append(self._csv(domain), writer.take().encode())
+        return append_durably(self._csv(domain), writer.take().encode())
 
     def pack(self) -> None:
         stamp = time.gmtime(max(self.created_at, 315532800))[:6]  # zip dates start in 1980
@@ -173,10 +176,3 @@ class CsvZipWriter(ExportWriter):
         with self.finished.open("rb+") as fh:
             os.fsync(fh.fileno())
         # the CSV files are removed with the other temporary files, once published
-
-
-def writer_for(
-    fmt: p.ExportFormat, work: Path, export_id: str, domains: Sequence[Domain], created_at: float
-) -> ExportWriter:
-    cls = NdjsonGzWriter if fmt == "ndjson.gz" else CsvZipWriter
-    return cls(work, export_id, domains, created_at)

@@ -11,7 +11,8 @@ the rest wait. Writing one export:
    batch (TRACE_STREAM_BATCH_SIZE records) at a time: memory is one batch and its encoding;
 3. after each batch: the file is appended and fsynced, then the checkpoint (the batch's
    `since`, the file's length, the records per domain) is saved with the lease renewed;
-4. once all domains are written: pack (csv.zip: zip the CSV files), hash (SHA-256),
+4. once all domains are written: pack (csv.zip: zip the CSV files; xlsx, parquet: build
+   the file from the staged rows), hash (SHA-256),
    checkpoint `publish`, move the finished file into storage (`os.replace`, or an S3
    upload), and only then mark the export `done`.
 
@@ -47,7 +48,8 @@ from svc.engine.positions import start_at
 from svc.engine.service import Service
 from svc.engine.walk import DomainWalk, Drained
 from svc.errors import ExportNotFound, ExportStorageFull, JobNotFound, TraceError
-from svc.exports.formats import ExportWriter, writer_for
+from svc.exports.formats import ExportWriter
+from svc.exports.registry import check_request, writer_for
 from svc.exports.storage import MEDIA_TYPES, Storage
 from svc.store import JobSpec
 
@@ -119,12 +121,17 @@ class ExportRunner:
 
     # --- the API's side ------------------------------------------------------------------
 
-    async def create(self, spec: JobSpec, fmt: p.ExportFormat) -> ExportRecord:
-        """Store a queued export of `spec` and start writing it (when a slot is free)."""
+    async def create(
+        self, spec: JobSpec, fmt: p.ExportFormat, domain: str | None = None
+    ) -> ExportRecord:
+        """Store a queued export of `spec` (of its `domain` only, if given) and start
+        writing it (when a slot is free)."""
+        check_request(fmt, domain, spec.domains)
         await self._check_budget()
         now = time.time()
+        names = [domain] if domain is not None else spec.domains
         totals = await self.store.get_totals(spec.job_id)
-        known = all(d in totals for d in spec.domains)
+        known = all(d in totals for d in names)
         record = ExportRecord(
             export_id=new_export_id(),
             job_id=spec.job_id,
@@ -134,8 +141,9 @@ class ExportRunner:
             created_at=now,
             updated_at=now,
             expires_at=spec.expires_at,
-            checkpoint=Checkpoint(records=[0] * len(spec.domains)),
-            total=sum(totals[d].records for d in spec.domains) if known else None,
+            checkpoint=Checkpoint(records=[0] * len(names)),
+            total=sum(totals[d].records for d in names) if known else None,
+            domain=domain,
         )
         await self.store.create_export(record, limit=self.service.settings.exports_per_key)
         self.submit(record.export_id)
@@ -205,7 +213,7 @@ class ExportRunner:
     def _writer(self, record: ExportRecord, spec: JobSpec | None = None) -> ExportWriter:
         """The writer of `record`'s files (without `spec`: to remove them). Zip entries are
         dated with the job's creation, so every export of a job is the same file."""
-        names = spec.domains if spec is not None else []
+        names = record.domains_of(spec.domains) if spec is not None else []
         stamp = spec.created_at if spec is not None else record.created_at
         domains = [self.service.domains[d] for d in names]
         return writer_for(record.format, self.work, record.export_id, domains, stamp)
@@ -294,7 +302,7 @@ class ExportRunner:
             raise JobNotFound("the export's job expired") from None
         writer = self._writer(record, spec)
         if record.total is None:
-            totals = [await service.totals(spec, d) for d in spec.domains]
+            totals = [await service.totals(spec, d) for d in record.domains_of(spec.domains)]
             record.total = sum(t.records for t in totals)
         if record.checkpoint.stage == "publish":
             if await self.storage.exists(record.file_name):
@@ -328,10 +336,11 @@ class ExportRunner:
         self, record: ExportRecord, spec: JobSpec, writer: ExportWriter
     ) -> None:
         service, cp = self.service, record.checkpoint
+        names = record.domains_of(spec.domains)
         if cp.bytes == 0:  # nothing written yet (a CSV file always starts with its header)
             cp.bytes = await self._io(writer.begin, cp.domain)
-        for index in range(cp.domain, len(spec.domains)):
-            name = spec.domains[index]
+        for index in range(cp.domain, len(names)):
+            name = names[index]
             if index > cp.domain:  # the previous domain is complete
                 cp.domain, cp.since = index, None
                 cp.bytes = await self._io(writer.begin, index)

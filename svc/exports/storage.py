@@ -21,7 +21,12 @@ import datetime as dt
 import os
 from pathlib import Path
 
-MEDIA_TYPES = {"ndjson.gz": "application/gzip", "csv.zip": "application/zip"}
+MEDIA_TYPES = {
+    "ndjson.gz": "application/gzip",
+    "csv.zip": "application/zip",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "parquet": "application/vnd.apache.parquet",
+}
 
 
 class Storage(abc.ABC):

@@ -20,8 +20,9 @@ from tests.support.truth import DOMAINS
 Status = dict[str, Any]
 
 
-def start_export(base: str, job_id: str, fmt: str) -> Status:
-    r = httpx.post(f"{base}/api/trace/job/{job_id}/exports", json={"format": fmt}, timeout=30)
+def start_export(base: str, job_id: str, fmt: str, domain: str | None = None) -> Status:
+    body = {"format": fmt} if domain is None else {"format": fmt, "domain": domain}
+    r = httpx.post(f"{base}/api/trace/job/{job_id}/exports", json=body, timeout=30)
     assert r.status_code == 202, r.text
     status: Status = r.json()
     assert r.headers["location"] == status["links"]["self"]

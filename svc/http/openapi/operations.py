@@ -263,8 +263,11 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             paths.CREATE_EXPORT,
             "Export a job to a file",
             "Writes every record of the job to one file in the background: `ndjson.gz` (one "
-            'record a line, `{"_domain": ..., <columns>}`) or `csv.zip` (one CSV file per '
-            "domain). Poll the status URL (`Location`) until `state` is `done`, then download "
+            'record a line, `{"_domain": ..., <columns>}`), `csv.zip` (one CSV file per '
+            "domain), `xlsx` (a sheet per domain, typed cells) or `parquet` (the one `domain` "
+            "named, typed columns; 400 when the server lacks the optional pyarrow). `domain` "
+            "narrows any format to one of the job's domains. Poll the status URL (`Location`) "
+            "until `state` is `done`, then download "
             f"`links.file`. At most {settings.exports_per_key} exports of one API key may be "
             "queued or running at once; the file lives as long as its job.",
             (202, "The export is queued.", "application/json", p.ExportStatus),
