@@ -207,7 +207,7 @@ class ExportRunner:
         dated with the job's creation, so every export of a job is the same file."""
         names = spec.domains if spec is not None else []
         stamp = spec.created_at if spec is not None else record.created_at
-        domains = [self.service.domains[d] for d in names]
+        domains = [self.service.domain(spec, d) for d in names] if spec is not None else []
         return writer_for(record.format, self.work, record.export_id, domains, stamp)
 
     async def _save(self, record: ExportRecord) -> None:
