@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlglot
 
 from svc.core.domains import parse_domains
 from svc.core.select import narrow, normalize_select
@@ -20,6 +21,7 @@ from svc.engine.reader import DomainReader
 from svc.errors import InvalidSelect, UnknownDomain
 from svc.sources.sqlite import SqliteSource
 from tests.support import DOMAINS
+from tests.support.oracle_on_sqlite import OracleTextOnSqlite, walk
 
 _TZ = parse_domains(
     '[domains.h]\ntable = "T"\nkey = "K"\ncolumns = ["K", "A", "TS", \'"Lot No"\', "B"]\n'
@@ -86,7 +88,7 @@ def test_the_reader_of_a_selection_reads_what_a_direct_query_reads(
     plan = Plan(cids, slots=128)  # pages cross chunk boundaries
     columns = ["QTY", "CONTAINERID", "EVENTNAME"]
 
-    async def walk() -> list[tuple[object, ...]]:
+    async def read_all() -> list[tuple[object, ...]]:
         source = SqliteSource(str(demo_db))
         try:
             reader = DomainReader(source, DOMAINS["history"], plan, columns=columns)
@@ -109,4 +111,36 @@ def test_the_reader_of_a_selection_reads_what_a_direct_query_reads(
             cids,
         ).fetchall()
     assert len(truth) > 1000
-    assert asyncio.run(walk()) == truth
+    assert asyncio.run(read_all()) == truth
+
+
+def test_the_oracle_text_of_a_selection_walks_like_a_direct_query(
+    demo_db: Path, demo_cids: list[str]
+) -> None:
+    """The Oracle dialect's statements of a selected domain (the key not first), run on
+    SQLite, and parsed as Oracle."""
+    cids = sorted(demo_cids)[:500]
+    plan = Plan(cids, slots=200)
+    columns = ("UOM", "CONTAINERID", "QTYCONSUMED")
+    narrowed = narrow(DOMAINS["materials"], columns)
+    for offset in (False, True):
+        parsed = sqlglot.parse_one(page_sql(narrowed, ORACLE, offset=offset), read="oracle")
+        assert isinstance(parsed, sqlglot.exp.Select)
+
+    async def run() -> list[tuple[object, ...]]:
+        source = OracleTextOnSqlite(demo_db)
+        try:
+            reader = DomainReader(source, DOMAINS["materials"], plan, columns=columns)
+            return [row[:-1] for row in await walk(reader, [61, 500])]
+        finally:
+            await source.close()
+
+    with sqlite3.connect(demo_db) as conn:
+        marks = ", ".join("?" * len(cids))
+        truth = conn.execute(
+            f"SELECT UOM, CONTAINERID, QTYCONSUMED FROM MES_CONTAINER_MATERIALS"
+            f" WHERE CONTAINERID IN ({marks}) ORDER BY CONTAINERID, rowid",
+            cids,
+        ).fetchall()
+    assert len(truth) > 500
+    assert asyncio.run(run()) == truth

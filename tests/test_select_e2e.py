@@ -306,3 +306,26 @@ def test_rows_path_and_another_replica_carry_the_selection(
         a.stop()
     assert records_union(first, rest) == truth
     assert records_of(whole) == truth
+
+
+def test_a_job_whose_columns_the_domain_file_no_longer_declares_is_refused(
+    demo_db: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The domain file changed under a stored job: a clear 400, never a query."""
+    data = tmp_path_factory.mktemp("select-changed")
+    before = start_server(data, demo_db)
+    try:
+        job = make_job(before.url, ["a1"], select={"history": ["COMMENTS"]})
+    finally:
+        before.stop()
+    text = (Path(__file__).parent.parent / "svc" / "default_domains.toml").read_text()
+    narrower = data / "domains.toml"
+    narrower.write_text(text.replace('"EMPLOYEENAME", "COMMENTS",', '"EMPLOYEENAME",'))
+    after = start_server(data, demo_db, {"TRACE_DOMAINS": str(narrower)})
+    try:
+        base = f"{after.url}/api/trace/job/{job['job_id']}"
+        for url in (base, base + "/stream", base + "/result?domain=history"):
+            body = assert_problem(httpx.get(url), 400, "invalid_select")
+            assert "history.COMMENTS" in body["detail"], body["detail"]
+    finally:
+        after.stop()
