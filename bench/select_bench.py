@@ -3,7 +3,8 @@ with `select` (the key and two columns of ten), over HTTP on loopback, in one ru
 
 For each form (NDJSON objects, `format=arrays`, `export.csv`) and each job, in turn, three
 rounds: wall time, the server's CPU seconds (from /proc: steadier than wall time on a
-shared machine) and bytes per record; medians, and the selected job's share of each.
+shared machine) and bytes per record (uncompressed); medians, and the selected job's share
+of each.
 
     .venv/bin/python bench/select_bench.py [--cids 20000] [--db bench/out/demo20k.sqlite3]
 """
@@ -14,6 +15,7 @@ import argparse
 import sqlite3
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -21,10 +23,21 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.csv_bench import cpu_seconds, demo_db, timed  # noqa: E402
+from bench.csv_bench import cpu_seconds, demo_db  # noqa: E402
 from tests.support.servers import start_server  # noqa: E402
 
 SELECT = {"history": ["EVENTNAME", "TXNDATE"]}  # records: CONTAINERID, EVENTNAME, TXNDATE
+
+
+def timed(url: str) -> tuple[float, int]:
+    """Seconds and bytes of a whole response, uncompressed on the wire."""
+    started = time.perf_counter()
+    size = 0
+    with httpx.stream("GET", url, headers={"Accept-Encoding": "identity"}, timeout=600) as r:
+        r.raise_for_status()
+        for chunk in r.iter_raw():
+            size += len(chunk)
+    return time.perf_counter() - started, size
 
 
 def create(base: str, cids: list[str], select: dict[str, list[str]] | None) -> str:
