@@ -329,3 +329,18 @@ def test_a_job_whose_columns_the_domain_file_no_longer_declares_is_refused(
             assert "history.COMMENTS" in body["detail"], body["detail"]
     finally:
         after.stop()
+
+
+def test_the_openapi_document_describes_select(server: ServerProcess) -> None:
+    doc = httpx.get(f"{server.url}/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    variants = schemas["JobRequest"]["properties"]["select"]["anyOf"]
+    keyed = next(v for v in variants if v.get("type") == "object")
+    assert keyed["propertyNames"] == {"enum": ["history", "materials"]}
+    assert keyed["additionalProperties"]["type"] == "array"
+    assert keyed["additionalProperties"]["minItems"] == 1
+    assert "select" in schemas["JobCreated"]["properties"]
+    assert "select" in schemas["JobDescription"]["properties"]
+    assert "invalid_select" in schemas["Problem"]["properties"]["code"]["enum"]
+    create = doc["paths"]["/api/trace/job"]["post"]
+    assert "`select`" in create["description"] and "400" in create["responses"]
