@@ -9,6 +9,7 @@ and a token of the job is refused on any other job.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import dataclasses
 import gzip
@@ -23,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from svc.client import TraceClient
+from svc.client import AsyncTraceClient, TraceClient
 from svc.core.csv_cells import BOM
 from tests.support import (
     DOMAINS,
@@ -276,6 +277,20 @@ def test_the_client_creates_a_selected_job(
     assert job.select == {"history": ["CONTAINERID", "TXNDATE", "EVENTNAME"]}
     assert {tuple(r) for r in records} == {("CONTAINERID", "TXNDATE", "EVENTNAME")}
     assert [(r["CONTAINERID"], r["EVENTNAME"], r["TXNDATE"]) for r in records] == truth["history"]
+
+
+def test_the_async_client_creates_a_selected_job(
+    server: ServerProcess, cids: list[str], truth: dict[str, list[Row]]
+) -> None:
+    async def main() -> tuple[Any, list[Any]]:
+        async with AsyncTraceClient(server.url) as client:
+            select = {"materials": SELECT["materials"]}
+            job = await client.create_job(cids, ["materials"], select=select, where=WHERE)
+            return job, [r async for _, r in client.iter_records(job.job_id)]
+
+    job, records = asyncio.run(main())
+    assert job.select == {"materials": COLUMNS["materials"]}
+    assert [tuple(r.values()) for r in records] == truth["materials"]
 
 
 def test_rows_path_and_another_replica_carry_the_selection(
