@@ -66,6 +66,16 @@ def test_anything_but_a_declared_column_is_refused_by_name(
         assert word in str(caught.value.detail), caught.value.detail  # type: ignore[attr-defined]
 
 
+def test_a_job_names_at_most_a_thousand_columns() -> None:
+    """Checked before the names are: a body's strings stay bounded (svc.http.limits)."""
+    names = ["CONTAINERID"] * 600
+    with pytest.raises(InvalidSelect, match="at most 1000 columns"):
+        normalize_select({"history": names, "materials": names}, DOMAINS, list(DOMAINS))
+    assert normalize_select({"history": names}, DOMAINS, ["history"]) == {
+        "history": ["CONTAINERID"]
+    }
+
+
 def test_a_narrowed_domain_keeps_sql_names_and_utc_reads_of_its_columns() -> None:
     columns = normalize_select({"h": ["Lot No", "TS"]}, {"h": _TZ}, ["h"])
     assert columns == {"h": ["K", "Lot No", "TS"]}

@@ -31,7 +31,9 @@ from svc.core.domains import Domain
 from svc.errors import InvalidSelect, UnknownDomain
 from svc.protocol import MAX_COLUMN_NAME, Select
 
-__all__ = ["explain_wire_error", "narrow", "normalize_select", "selected"]
+MAX_SELECT_COLUMNS = 1000  # names of all domains of a job together (Oracle: 1000 a table)
+
+__all__ = ["MAX_SELECT_COLUMNS", "explain_wire_error", "narrow", "normalize_select", "selected"]
 
 
 def _name(value: str) -> str:
@@ -69,6 +71,8 @@ def normalize_select(
     outside = [d for d in select if d not in job_domains]
     if outside:
         raise UnknownDomain(f"select names {_name(outside[0])}, which is not a domain of this job")
+    if sum(map(len, select.values())) > MAX_SELECT_COLUMNS:
+        raise InvalidSelect(f"a job's select may name at most {MAX_SELECT_COLUMNS} columns")
     out: Select = {}
     for name in job_domains:
         names = select.get(name)
