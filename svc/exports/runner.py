@@ -205,9 +205,9 @@ class ExportRunner:
     def _writer(self, record: ExportRecord, spec: JobSpec | None = None) -> ExportWriter:
         """The writer of `record`'s files (without `spec`: to remove them). Zip entries are
         dated with the job's creation, so every export of a job is the same file."""
-        names = spec.domains if spec is not None else []
         stamp = spec.created_at if spec is not None else record.created_at
-        domains = [self.service.domain(spec, d) for d in names] if spec is not None else []
+        # the domains as the job reads them: its selected columns (svc.core.select)
+        domains = [self.service.domain(spec, d) for d in spec.domains] if spec else []
         return writer_for(record.format, self.work, record.export_id, domains, stamp)
 
     async def _save(self, record: ExportRecord) -> None:
