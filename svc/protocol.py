@@ -267,8 +267,9 @@ class FilterInfo(msgspec.Struct):
 
 class DomainInfo(msgspec.Struct):
     name: str
-    columns: list[str]
+    columns: list[str]  # what a job's `select` may name
     filters: dict[str, FilterInfo] = {}  # by column name
+    key: str | None = None  # the key column: every record carries it, whatever the `select`
 
 
 class DomainList(msgspec.Struct):

@@ -346,6 +346,12 @@ def test_a_job_whose_columns_the_domain_file_no_longer_declares_is_refused(
         after.stop()
 
 
+def test_domains_name_the_columns_a_selection_takes_and_the_key(server: ServerProcess) -> None:
+    domains = {d["name"]: d for d in httpx.get(f"{server.url}/api/domains").json()["domains"]}
+    assert domains["history"]["key"] == domains["materials"]["key"] == "CONTAINERID"
+    assert set(COLUMNS["history"]) < set(domains["history"]["columns"])
+
+
 def test_the_openapi_document_describes_select(server: ServerProcess) -> None:
     doc = httpx.get(f"{server.url}/openapi.json").json()
     schemas = doc["components"]["schemas"]
