@@ -6,7 +6,8 @@
     │   ├── TokenJobMismatch         400 token_job_mismatch
     │   ├── UnknownDomain            400 unknown_domain
     │   ├── TooManyCids              400 too_many_cids
-    │   └── InvalidFilter            400 invalid_filter
+    │   ├── InvalidFilter            400 invalid_filter
+    │   └── InvalidSelect            400 invalid_select
     ├── PayloadTooLarge              413 payload_too_large
     ├── UnsupportedMediaType         415 unsupported_media_type
     ├── TooManyRequests              429 too_many_requests (sent with Retry-After)
@@ -91,6 +92,14 @@ class InvalidFilter(BadRequest):
 
     code = "invalid_filter"
     title = "The job's filter is not valid"
+
+
+class InvalidSelect(BadRequest):
+    """A job's `select` names a column its domain does not declare, or is not a list of
+    column names; the detail names the column."""
+
+    code = "invalid_select"
+    title = "The job's column selection is not valid"
 
 
 class PayloadTooLarge(TraceError):

@@ -46,6 +46,22 @@ Where = Annotated[
 ]
 
 
+# --- column selection (`select`): svc.core.select checks it against the domain file ---
+
+MAX_COLUMN_NAME = 130  # characters of a column's name (a quoted identifier is up to 128)
+ColumnName = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_COLUMN_NAME)]
+DomainSelect = Annotated[list[ColumnName], msgspec.Meta(min_length=1, max_length=1000)]
+Select = Annotated[
+    dict[str, DomainSelect],
+    msgspec.Meta(
+        max_length=32,
+        description="Per domain, the columns its records carry (see `GET /api/domains`), in "
+        "this order; the key column is always carried (first, unless named elsewhere). A "
+        "domain left out carries every column.",
+    ),
+]
+
+
 class Meta(_Line, tag="meta", omit_defaults=True):
     """`where`: the job's filters, present only for a job that has them."""
 
@@ -151,6 +167,7 @@ class JobCreated(msgspec.Struct):
     expires_at: str  # RFC 3339, UTC
     links: Links
     where: Where | None = None  # the job's filters, normalised; None: every record
+    select: Select | None = None  # the job's columns per domain; None: every column
 
 
 class DomainCount(msgspec.Struct):
@@ -237,6 +254,7 @@ class JobDescription(msgspec.Struct):
     totals: dict[str, DomainCount]  # per domain, once counted
     links: Links
     where: Where | None = None  # the job's filters, normalised; None: every record
+    select: Select | None = None  # the job's columns per domain; None: every column
 
 
 class FilterInfo(msgspec.Struct):
@@ -249,8 +267,9 @@ class FilterInfo(msgspec.Struct):
 
 class DomainInfo(msgspec.Struct):
     name: str
-    columns: list[str]
+    columns: list[str]  # what a job's `select` may name
     filters: dict[str, FilterInfo] = {}  # by column name
+    key: str | None = None  # the key column: every record carries it, whatever the `select`
 
 
 class DomainList(msgspec.Struct):
@@ -289,11 +308,13 @@ Cid = Annotated[
 
 class JobRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Duplicates are removed; `domains` left out or null: every configured domain.
-    `where` narrows domains of the job to the records that match every condition."""
+    `where` narrows domains of the job to the records that match every condition;
+    `select` narrows their records to some of their columns."""
 
     container_ids: Annotated[list[Cid], msgspec.Meta(min_length=1)]
     domains: Annotated[list[str], msgspec.Meta(min_length=1)] | None = None  # None: all
     where: Where | None = None
+    select: Select | None = None
 
 
 # Decimals (exact Oracle NUMBERs) as JSON numbers, not strings; SQLite never yields them.

@@ -137,6 +137,27 @@ def test_a_parquet_export_of_one_domain_reads_with_pyarrow_and_duckdb(
     assert kinds["TXNDATE"] == "TIMESTAMP"
 
 
+def test_typed_exports_of_a_selected_job_hold_its_columns_with_their_types(
+    server: ServerProcess, demo_db: Path, demo_cids: list[str]
+) -> None:
+    """A job's `select` narrows the typed formats too, each column keeping its type."""
+    cids = demo_cids[:200]
+    body = {"container_ids": cids, "select": {"history": ["QTY", "TXNDATE"]}}
+    job = httpx.post(f"{server.url}/api/trace/job", json=body, timeout=30).json()
+    status = finished(server.url, start_export(server.url, job["job_id"], "parquet", "history"))
+    table = pq.read_table(io.BytesIO(download(server.url, status)))
+    assert table.column_names == ["CONTAINERID", "QTY", "TXNDATE"]
+    assert table.schema.field("QTY").type == pa.float64()
+    assert table.schema.field("TXNDATE").type == pa.timestamp("us")
+    assert table.num_rows == len(expected_rows(demo_db, cids, DOMAINS["history"]))
+    status = finished(server.url, start_export(server.url, job["job_id"], "xlsx"))
+    sheet = _xlsx(download(server.url, status))["history"]
+    header = [c.value for c in next(sheet.iter_rows(max_row=1))]
+    assert header == ["CONTAINERID", "QTY", "TXNDATE"]
+    first = [c.value for c in next(sheet.iter_rows(min_row=2, max_row=2))]
+    assert isinstance(first[1], float | int) and isinstance(first[2], dt.datetime)
+
+
 def test_pandas_and_polars_read_the_parquet_export_with_default_settings(
     parquet_export: tuple[Status, bytes], demo_db: Path, demo_cids: list[str], tmp_path: Path
 ) -> None:

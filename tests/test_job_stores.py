@@ -67,6 +67,17 @@ async def test_filters_round_trip_to_another_process(stores: StoreFactory) -> No
     assert (await stores().get(plain.job_id)).where is None
 
 
+async def test_selections_round_trip_to_another_process(stores: StoreFactory) -> None:
+    select = {"history": ["CONTAINERID", "TXNDATE"], "materials": ["UOM", "CONTAINERID"]}
+    spec = new_spec(some_cids(300), ["history", "materials"], 60, None, None, None, select)
+    await stores().create(spec)
+    got = await stores().get(spec.job_id)  # a fresh store: decoded from the backing store
+    assert got == spec and got.select == select
+    plain = job_spec()
+    await stores().create(plain)
+    assert (await stores().get(plain.job_id)).select is None
+
+
 async def test_get_returns_a_copy(stores: StoreFactory) -> None:
     store = stores()
     spec = job_spec()

@@ -129,3 +129,40 @@ def test_specs_stored_before_filters_existed_read_as_unfiltered() -> None:
     blob = b"J2" + zlib.compress(msgspec.msgpack.encode(packed))
     assert codec.loads(blob) == JobSpec("job-1", ["a", "b"], ["history"], 1.0, 2.0, None, 7)
     assert codec.loads(blob).where is None
+
+
+def test_selections_round_trip() -> None:
+    select = {"history": ["CONTAINERID", "TXNDATE"], "materials": ["UOM", "CONTAINERID"]}
+    spec = _spec(["00ff", "0100"], where=WHERE, select=select)
+    blob = codec.dumps(spec)
+    assert blob[:2] == b"J3"  # a version that would ignore `select` refuses it
+    assert codec.dumps(_spec(["00ff"], where=WHERE))[:2] == b"J2"  # readable by every version
+    back = codec.loads(blob)
+    assert back == spec and back.select == select
+
+
+class _SpecBeforeSelect(msgspec.Struct):
+    job_id: str
+    cids: list[str]
+    domains: list[str]
+    created_at: float
+    expires_at: float
+    owner: str | None = None
+    snapshot: int | None = None
+    where: dict[str, dict[str, object]] | None = None
+
+
+class _PackedBeforeSelect(msgspec.Struct, array_like=True):
+    spec: _SpecBeforeSelect
+    cid_form: str
+    cid_width: int
+    cid_data: bytes
+
+
+def test_specs_stored_before_selections_existed_read_with_every_column() -> None:
+    old = _SpecBeforeSelect("job-1", [], ["history"], 1.0, 2.0, "key", 7, {"history": {}})
+    packed = _PackedBeforeSelect(old, "text", 0, b"a\0b")
+    blob = b"J2" + zlib.compress(msgspec.msgpack.encode(packed))
+    back = codec.loads(blob)
+    assert back == JobSpec("job-1", ["a", "b"], ["history"], 1.0, 2.0, "key", 7, {"history": {}})
+    assert back.select is None

@@ -89,14 +89,18 @@ class AsyncTraceClient:
         container_ids: list[str],
         domains: list[str] | None = None,
         where: Mapping[str, Mapping[str, Any]] | None = None,
+        select: Mapping[str, list[str]] | None = None,
     ) -> Job:
         """`where`: per domain, per filterable column, a list of values or a
-        ``{"from": ..., "to": ...}`` range (see `GET /api/domains`)."""
+        ``{"from": ..., "to": ...}`` range (see `GET /api/domains`). `select`: per domain,
+        the columns its records carry (the key column always)."""
         body: dict[str, Any] = {"container_ids": container_ids}
         if domains is not None:
             body["domains"] = domains
         if where is not None:
             body["where"] = where
+        if select is not None:
+            body["select"] = select
         return job_decoder.decode(
             (await self._request("POST", "/api/trace/job", json=body)).content
         )

@@ -24,6 +24,7 @@ class Job(msgspec.Struct, frozen=True):
     totals: dict[str, DomainCount] = {}
     links: dict[str, str] = {}
     where: dict[str, dict[str, Any]] | None = None  # the job's filters, as the service keeps them
+    select: dict[str, list[str]] | None = None  # the job's columns per domain; None: all
 
 
 class Batch(msgspec.Struct, frozen=True):

@@ -91,7 +91,7 @@ class DomainCsv:
 
     async def lines(self) -> AsyncGenerator[bytes, None]:
         service, spec, name, options = self.service, self.spec, self.domain, self.options
-        columns = service.domains[name].columns
+        columns = service.domain(spec, name).columns  # the job's selection
         width = len(columns)
         resumed = self.cursor is not None or bool(self.offset)
         stats = metrics.StreamStats(spec.job_id, resumed, arrays=True, fmt="csv")

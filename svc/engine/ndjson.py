@@ -151,7 +151,7 @@ class JobStream:
                 if index < first:
                     total_records += (await service.totals(spec, name)).records
                     continue
-                domain = service.domains[name]
+                domain = service.domain(spec, name)  # its selected columns
                 size = service.settings.batch_size
                 opened = self._first_page if index == first else None
                 if index == first and self._first_task is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -19,6 +19,7 @@ from svc import protocol as p
 from svc.core.aggregates.merging import DomainMerger
 from svc.core.aggregates.queries import aggregate_shape, aggregate_sql, distinct_sql
 from svc.core.domains import Domain
+from svc.core.select import narrow
 from svc.core.sql.dialects import Dialect
 from svc.core.sql.pages import page_sql, totals_sql
 from svc.core.sql.plan import Key, Plan
@@ -45,7 +46,9 @@ _distinct_sql = lru_cache(maxsize=64)(distinct_sql)
 
 class DomainReader:
     """`where`: the job's filter of this domain (canonical, `svc.core.filters`); every page,
-    offset page and count applies it."""
+    offset page and count applies it. `columns`: the job's selection of this domain
+    (canonical, `svc.core.select`); pages read those columns only (`domain` is then the
+    narrowed domain), aggregations the declared domain's (`declared`)."""
 
     def __init__(
         self,
@@ -54,9 +57,11 @@ class DomainReader:
         plan: Plan,
         scn: int | None = None,
         where: Conditions | None = None,
+        columns: Sequence[str] | None = None,
     ) -> None:
         self.source = source
-        self.domain = domain
+        self.declared = domain
+        self.domain = domain = narrow(domain, tuple(columns)) if columns else domain
         self.plan = plan
         self.scn = scn
         dialect: Dialect = source.dialect
@@ -158,7 +163,7 @@ class DomainReader:
         Chunk by chunk: a chunk's queries follow each other while its rows are still in
         the database's cache. Nothing but the merged groups is held.
         """
-        domain, dialect, snapshot = self.domain, self.source.dialect, self.scn is not None
+        domain, dialect, snapshot = self.declared, self.source.dialect, self.scn is not None
         queries: list[tuple[str | None, str]] = []  # (distinct aggregation or None, SQL)
         shape, slots = self.where, self.plan.slots
         if aggregate_shape(domain) is not None:

@@ -18,6 +18,7 @@ from svc.core.domains import Domain
 from svc.core.filters import normalize_where
 from svc.core.lru import WeightedLru
 from svc.core.ratelimit import TokenBuckets
+from svc.core.select import narrow, normalize_select
 from svc.core.sql.plan import Key, Plan
 from svc.core.tokens import Cursor, TokenCodec
 from svc.engine.batches import Batches, FileRowBatches, RowBatches
@@ -28,13 +29,14 @@ from svc.engine.tallies import JobState, Tallies
 from svc.errors import (
     BadRequest,
     InvalidFilter,
+    InvalidSelect,
     InvalidToken,
     JobNotFound,
     RateLimited,
     TooManyCids,
     UnknownDomain,
 )
-from svc.protocol import Where
+from svc.protocol import Select, Where
 from svc.sources import Source
 from svc.store import JobSpec, JobStore, new_spec
 
@@ -101,16 +103,18 @@ class Service(Tallies):
         domains: list[str] | None,
         owner: str | None,
         where: Where | None = None,
+        select: Select | None = None,
     ) -> JobSpec:
         names = self.check_domains(domains)
         if len(cids) > self.settings.max_cids:  # entries: duplicates cost memory too
             raise TooManyCids(f"{len(cids)} container ids; at most {self.settings.max_cids}")
         filters = normalize_where(where, self.domains, names)
+        columns = normalize_select(select, self.domains, names)
         snapshot = await self.source.current_snapshot()
         # De-duplicating and sorting 115k CIDs is CPU work: not on the event loop, where every
         # other stream of this process runs (docs/benchmarks.md#engine-figures-behind-the-code).
         spec = await asyncio.to_thread(
-            new_spec, cids, names, self.settings.job_ttl, owner, snapshot, filters
+            new_spec, cids, names, self.settings.job_ttl, owner, snapshot, filters, columns
         )
         await self.store.create(spec, limit=self.settings.max_jobs_per_key or None)
         return spec
@@ -127,6 +131,11 @@ class Service(Tallies):
                 normalize_where(spec.where, self.domains, spec.domains)
             except InvalidFilter as exc:
                 raise InvalidFilter(f"this job's filter no longer fits: {exc.detail}") from None
+        if spec.select is not None:  # ... or may no longer declare a selected column
+            try:
+                normalize_select(spec.select, self.domains, spec.domains)
+            except InvalidSelect as exc:
+                raise InvalidSelect(f"this job's columns no longer fit: {exc.detail}") from None
         return spec
 
     def _state(self, spec: JobSpec) -> JobState:
@@ -135,11 +144,16 @@ class Service(Tallies):
             state = self._jobs.put(spec.job_id, JobState(Plan(spec.cids)))
         return state
 
+    def domain(self, spec: JobSpec, name: str) -> Domain:
+        """The domain as the job reads it: its selected columns only (`svc.core.select`)."""
+        columns = spec.select.get(name) if spec.select else None
+        return narrow(self.domains[name], tuple(columns)) if columns else self.domains[name]
+
     def reader(self, spec: JobSpec, domain: str) -> DomainReader:
         where = spec.where.get(domain) if spec.where else None
-        return DomainReader(
-            self.source, self.domains[domain], self._state(spec).plan, spec.snapshot, where
-        )
+        columns = spec.select.get(domain) if spec.select else None
+        plan = self._state(spec).plan
+        return DomainReader(self.source, self.domains[domain], plan, spec.snapshot, where, columns)
 
     def batches(self, spec: JobSpec, start: Start, arrays: bool) -> Batches:
         """A stream's batches from `start` (after a key; a stream has no offset): built as
@@ -225,7 +239,7 @@ class Service(Tallies):
         if batch.more and batch.last is not None:  # numbered as the walk would number it
             seen = start.seen + len(batch.data)
             token = self.sign(spec, domain, start.batch + 1, batch.last, seen)
-        columns = list(self.domains[domain].columns) if arrays else None
+        columns = list(self.domain(spec, domain).columns) if arrays else None
         return p.Page(domain, limit, totals.records, batch.data, token, offset, columns)
 
     async def close(self) -> None:

@@ -215,7 +215,8 @@ class ExportRunner:
         dated with the job's creation, so every export of a job is the same file."""
         names = record.domains_of(spec.domains) if spec is not None else []
         stamp = spec.created_at if spec is not None else record.created_at
-        domains = [self.service.domains[d] for d in names]
+        # the domains as the job reads them: its selected columns (svc.core.select)
+        domains = [self.service.domain(spec, d) for d in names] if spec else []
         return writer_for(record.format, self.work, record.export_id, domains, stamp)
 
     async def _save(self, record: ExportRecord) -> None:

@@ -11,6 +11,7 @@ from typing import get_args
 
 from svc import protocol as p
 from svc.core.filters import MAX_WHERE_VALUES
+from svc.core.select import MAX_SELECT_COLUMNS
 
 MAX_CID_CHARS: int = get_args(p.Cid)[1].max_length  # the wire contract's, stated once there
 BODY_BYTES_PER_CID = 80  # a quoted 64-char CID, a comma and JSON whitespace
@@ -28,7 +29,7 @@ def job_body_bytes(max_cids: int) -> int:
 
 
 def job_body_strings(max_cids: int) -> int:
-    """The most JSON strings a job request may hold: its CIDs, and a filter's values and a
-    few hundred names. Counted before decoding, it bounds the memory a body of millions of
-    tiny (or duplicate) CIDs could take to decode."""
-    return max_cids + 64 + MAX_WHERE_VALUES + 1024
+    """The most JSON strings a job request may hold: its CIDs, a filter's values, a
+    selection's columns and a few hundred names. Counted before decoding, it bounds the
+    memory a body of millions of tiny (or duplicate) CIDs could take to decode."""
+    return max_cids + 64 + MAX_WHERE_VALUES + MAX_SELECT_COLUMNS + 1024

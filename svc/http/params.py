@@ -12,9 +12,11 @@ from starlette.requests import Request
 
 from svc import protocol as p
 from svc.core.filters import explain_wire_error
+from svc.core.select import explain_wire_error as explain_select_error
 from svc.errors import (
     BadRequest,
     InvalidFilter,
+    InvalidSelect,
     PayloadTooLarge,
     RequestTimeout,
     TooManyCids,
@@ -120,6 +122,10 @@ def decode_job_request(body: bytes) -> p.JobRequest:
             raw = msgspec.json.decode(body)
             detail = explain_wire_error(raw.get("where"), f"invalid where: {exc}")
             raise InvalidFilter(detail) from None
+        if "at `$.select" in str(exc):
+            raw = msgspec.json.decode(body)
+            detail = explain_select_error(raw.get("select"), f"invalid select: {exc}")
+            raise InvalidSelect(detail) from None
         raise BadRequest(f"invalid job request: {exc}") from None
     except (msgspec.DecodeError, UnicodeDecodeError):
         raise BadRequest("the body must be a JSON object in UTF-8") from None

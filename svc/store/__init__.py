@@ -2,7 +2,7 @@
 
 `JobStore` is the interface; `EmbeddedJobStore` (a SQLite file in the data directory,
 the default) and `RedisJobStore` (shared by replicas) implement it. A spec (CIDs,
-domains, filters) is immutable once created; only per-domain statistics (totals,
+domains, filters, columns) is immutable once created; only per-domain statistics (totals,
 aggregations) are added later. Export records (`svc.core.export_record`) live here too, so every
 replica sees an export's state.
 """
@@ -17,7 +17,7 @@ import msgspec
 
 from svc.config import Settings
 from svc.core.export_record import ExportRecord
-from svc.protocol import DomainTotals, Where
+from svc.protocol import DomainTotals, Select, Where
 
 
 class JobSpec(msgspec.Struct):
@@ -29,6 +29,9 @@ class JobSpec(msgspec.Struct):
     owner: str | None = None  # API key fingerprint, None when keys are off
     snapshot: int | None = None  # Oracle SCN the job reads AS OF
     where: Where | None = None  # filters per domain, canonical (svc.core.filters); None: none
+    # columns per domain, canonical (svc.core.select); None: every column. Last, with a
+    # default: specs stored before it decode as before (svc.store.codec).
+    select: Select | None = None
 
 
 def new_job_id() -> str:
@@ -42,6 +45,7 @@ def new_spec(
     owner: str | None,
     snapshot: int | None,
     where: Where | None = None,
+    select: Select | None = None,
 ) -> JobSpec:
     now = time.time()
     return JobSpec(
@@ -53,6 +57,7 @@ def new_spec(
         owner=owner,
         snapshot=snapshot,
         where=where,
+        select=select,
     )
 
 

@@ -13,7 +13,10 @@ prefix sum to decode, which doubles the time.)
 
 Other CIDs fall back to fixed-width raw bytes (hex wider than 16 digits) or NUL-joined
 text. Blob layout: a 2-byte version (`J2`; `J1` blobs, which never used the integer
-form, are still read), then a zlib-compressed msgpack `_Packed`.
+form, are still read), then a zlib-compressed msgpack `_Packed`. A spec with a column
+selection is written as `J3` (the same layout): a replica of a version before selections
+would ignore the field and send every column, in the middle of a stream resumed there;
+it refuses the blob instead. Specs without one stay `J2`, readable by every version.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import msgspec
 from svc.store import JobSpec
 
 _VERSION = b"J2"
-_READABLE = (b"J1", b"J2")
+_VERSION_SELECT = b"J3"  # J2 with `select`: unreadable to versions that would ignore it
+_READABLE = (b"J1", b"J2", b"J3")
 _HEX_LOWER = re.compile(r"[0-9a-f]*")
 _HEX_UPPER = re.compile(r"[0-9A-F]*")
 _INT_DIGITS = 16  # hex digits of a uint64
@@ -109,7 +113,8 @@ def _unpack_cids(form: str, width: int, data: bytes) -> list[str]:
 def dumps(spec: JobSpec) -> bytes:
     form, width, data = _pack_cids(spec.cids)
     shell = msgspec.structs.replace(spec, cids=[])
-    return _VERSION + zlib.compress(_enc.encode(_Packed(shell, form, width, data)), 6)
+    version = _VERSION_SELECT if spec.select else _VERSION
+    return version + zlib.compress(_enc.encode(_Packed(shell, form, width, data)), 6)
 
 
 def loads(blob: bytes) -> JobSpec:

@@ -94,9 +94,10 @@ def components(domains: list[str]) -> dict[str, Any]:
     for variant in schemas["JobRequest"]["properties"]["domains"]["anyOf"]:
         if variant.get("type") == "array":
             variant["items"]["enum"] = domains
-    for variant in schemas["JobRequest"]["properties"]["where"]["anyOf"]:
-        if variant.get("type") == "object":  # keyed by the job's domains
-            variant["propertyNames"] = {"enum": domains}
+    for field in ("where", "select"):
+        for variant in schemas["JobRequest"]["properties"][field]["anyOf"]:
+            if variant.get("type") == "object":  # keyed by the job's domains
+                variant["propertyNames"] = {"enum": domains}
     return schemas
 
 

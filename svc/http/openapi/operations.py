@@ -16,6 +16,7 @@ from svc.errors import (
     ExportNotReady,
     ExportStorageFull,
     InvalidFilter,
+    InvalidSelect,
     InvalidToken,
     JobNotFound,
     NotFound,
@@ -163,13 +164,17 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             f"{limits.job_body_bytes(settings.max_cids)} bytes (`payload_too_large`). "
             "`where` narrows domains to the records that match its conditions, on the columns `GET "
             "/api/domains` lists as filterable (`invalid_filter` otherwise); the job applies "
-            "it to its stream, pages, offsets, totals and tokens.",
+            "it to its stream, pages, offsets, totals and tokens. `select` narrows a domain's "
+            "records to some of its columns (`GET /api/domains` lists them; `invalid_select` "
+            "otherwise), always with the key column; the stream's `domain_start`, pages, CSV "
+            "and exports carry those columns only.",
             (201, "The job was created; `Location` is its URL.", "application/json", p.JobCreated),
             body=p.JobRequest,
             errors=(
                 BadRequest,
                 UnknownDomain,
                 InvalidFilter,
+                InvalidSelect,
                 TooManyCids,
                 RequestTimeout,
                 PayloadTooLarge,

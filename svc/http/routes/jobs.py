@@ -21,12 +21,18 @@ async def create_job(request: Request) -> Response:
     service = service_of(request)
     service.admit_job(client_key(request, owner))
     req = await read_job_request(request, service.settings.max_cids)
-    spec = await service.create_job(req.container_ids, req.domains, owner, req.where)
+    spec = await service.create_job(req.container_ids, req.domains, owner, req.where, req.select)
     metrics.JOBS_CREATED.inc()
     run_in_background(request, _warm_totals(service, spec))
     links = job_links(spec.job_id)
     created = p.JobCreated(
-        spec.job_id, len(spec.cids), spec.domains, iso(spec.expires_at), links, spec.where
+        spec.job_id,
+        len(spec.cids),
+        spec.domains,
+        iso(spec.expires_at),
+        links,
+        spec.where,
+        spec.select,
     )
     return json_response(created, 201, {"Location": links.self_})
 
@@ -57,6 +63,7 @@ async def describe_job(request: Request) -> Response:
             },
             links=job_links(spec.job_id),
             where=spec.where,
+            select=spec.select,
         )
     )
 

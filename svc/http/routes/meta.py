@@ -50,6 +50,7 @@ async def list_domains(request: Request) -> Response:
                     d.name,
                     list(d.columns),
                     {f.name: p.FilterInfo(sorted(f.ops), f.type) for f in d.filters},
+                    d.columns[d.key_index],
                 )
                 for d in service.domains.values()
             ]
