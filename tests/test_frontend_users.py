@@ -1,0 +1,403 @@
+"""The front end as its users meet it (issue 26), in Debian's headless Chromium via Playwright.
+
+A real server over the demo database; ground truth from SQL. Shared jobs (`/?job=ID`), the
+filters built from `/api/domains`, axe-core's audit after a job, the phone layout, input checks,
+a failed Start, API keys, column choice and find.
+
+Needs /usr/bin/chromium, the `playwright` package and frontend/node_modules/axe-core (`npm
+install` in frontend/). Without them the tests are skipped, unless TRACE_TEST_REQUIRE_BROWSER
+is set (CI), when they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import DOMAINS, create_job, expected_rows, sql_truth
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.servers import ServerProcess, start_server
+
+AXE = Path(__file__).resolve().parents[1] / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
+KEY = ["CONTAINERID", "TXNDATE"]  # the demo data's natural unique key (tests/test_demo.py)
+MAX_CIDS = 1400  # the servers' TRACE_MAX_CIDS: under the demo's 1500 CIDs, so it can be passed
+API_KEY = "frontend-key-1"
+
+
+def _missing() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is absent (apt-get install chromium, or scripts/setup --dev)"
+    if not AXE.exists():
+        return f"{AXE} is absent (cd frontend && npm install)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install -e '.[dev]')"
+    return None
+
+
+if (_why := _missing()) is not None:
+    if os.environ.get("TRACE_TEST_REQUIRE_BROWSER"):
+        raise RuntimeError(f"TRACE_TEST_REQUIRE_BROWSER is set but {_why}")
+    pytest.skip(f"browser tests skipped: {_why}", allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+
+
+def _serve(demo_db: Path, tmp: Path, env: dict[str, str]) -> ServerProcess:
+    """The service on the demo database as its own (no TRACE_DB_URL): random picks work."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "demo.sqlite3").symlink_to(demo_db)
+    return start_server(
+        tmp, None, {"TRACE_STREAM_BATCH_SIZE": "200", "TRACE_MAX_CIDS": str(MAX_CIDS), **env}
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_server(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = _serve(demo_db, tmp_path_factory.mktemp("users-data"), {})
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _page(browser: Browser, width: int = 1360, height: int = 900) -> tuple[Page, list[str]]:
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return page, errors
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    pg, errors = _page(browser)
+    yield pg
+    pg.context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[Page]:
+    pg, errors = _page(browser, 390, 844)
+    yield pg
+    pg.context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+def _open(page: Page, url: str) -> None:
+    page.goto(url)
+    page.get_by_test_id("domain-history").wait_for()
+
+
+def _pick(page: Page, n: int) -> list[str]:
+    page.wait_for_function("() => !document.querySelector('[data-testid=random-button]').disabled")
+    page.get_by_test_id("random-n").fill(str(n))
+    page.get_by_test_id("random-n").press("Enter")  # Enter in the field picks, as the button
+    page.get_by_test_id("message").filter(has_text="Picked").wait_for()
+    cids: list[str] = page.get_by_test_id("cid-input").input_value().split()
+    return cids
+
+
+def _done(page: Page, timeout: float = 90_000) -> None:
+    page.wait_for_function("() => window.traceApp.state === 'done'", timeout=timeout)
+    page.get_by_test_id("aggregations").wait_for()
+
+
+def _table(page: Page, domain: str) -> list[tuple[Any, ...]]:
+    columns = list(DOMAINS[domain].columns)
+    got: list[list[Any]] = page.evaluate(
+        "([d, cols]) => cols.map((c) => window.traceApp.column(d, c))", [domain, columns]
+    )
+    return list(zip(*got, strict=True)) if got and got[0] else []
+
+
+def _serious_violations(page: Page) -> list[dict[str, Any]]:
+    page.add_script_tag(path=str(AXE))
+    found: list[dict[str, Any]] = page.evaluate(
+        """async () => {
+            const r = await window.axe.run(document, { resultTypes: ['violations'] });
+            return r.violations
+              .filter((v) => v.impact === 'critical' || v.impact === 'serious')
+              .map((v) => ({ id: v.id, impact: v.impact, n: v.nodes.length,
+                             nodes: v.nodes.slice(0, 4).map((n) => n.target.join(' ')) }));
+        }"""
+    )
+    return found
+
+
+def test_a_shared_job_url_streams_the_job_to_the_end(
+    demo_server: ServerProcess, demo_db: Path, demo_cids: list[str], page: Page
+) -> None:
+    cids = demo_cids[:300]
+    job = create_job(demo_server.url, cids)
+    _open(page, f"{demo_server.url}/?job={job['job_id']}")
+    _done(page)
+    assert page.get_by_test_id("job-id").inner_text() == job["job_id"]
+    for name, rows in sql_truth(demo_db, cids).items():
+        assert rows
+        assert _table(page, name) == rows, name
+        assert page.get_by_test_id(f"progress-{name}").get_attribute("data-status") == "done"
+    agg = page.evaluate("window.traceApp.aggregation")
+    history = expected_rows(demo_db, cids, DOMAINS["history"])
+    assert agg["domains"]["history"]["records"] == len(history)
+
+    # A job the page starts is named by the address: reopening it shows the same job.
+    cids2 = _pick(page, 40)
+    page.get_by_test_id("start-button").click()
+    _done(page)
+    job_id = page.get_by_test_id("job-id").inner_text()
+    assert page.url.endswith(f"?job={job_id}")
+    page.reload()
+    _done(page)
+    assert page.get_by_test_id("job-id").inner_text() == job_id
+    assert _table(page, "history") == expected_rows(demo_db, cids2, DOMAINS["history"])
+
+    # An unknown (expired, or another key's) job says so plainly, and shows no job.
+    _open(page, f"{demo_server.url}/?job=J0000000000000000000000000")
+    page.get_by_test_id("message").filter(has_text="does not exist any more").wait_for()
+    assert page.get_by_test_id("job-id").inner_text() == "—"
+    assert "job=" not in page.url
+
+
+def test_page_filters_make_the_jobs_where_and_stream_only_matching_rows(
+    demo_server: ServerProcess, demo_db: Path, page: Page
+) -> None:
+    _open(page, demo_server.url + "/")
+    catalog = httpx.get(demo_server.url + "/api/domains").json()["domains"]
+    page.get_by_test_id("filters").locator("summary").click()
+    page.get_by_test_id("filter-history-EVENTNAME").wait_for()
+    # A labelled control for every filterable column of every domain, as /api/domains lists them.
+    controls = 0
+    for d in catalog:
+        for column, info in d["filters"].items():
+            ids = []
+            if "in" in info["ops"]:
+                ids.append(f"filter-{d['name']}-{column}")
+            if "range" in info["ops"]:
+                ids += [f"filter-{d['name']}-{column}-from", f"filter-{d['name']}-{column}-to"]
+            for testid in ids:
+                control = page.get_by_test_id(testid)
+                assert control.is_visible(), testid
+                name = control.evaluate(
+                    "e => e.getAttribute('aria-label')"
+                    " || [...e.labels].map((l) => l.textContent).join(' ')"
+                )
+                assert column in name, (testid, name)
+                controls += 1
+    assert controls >= 10
+
+    cids = _pick(page, 500)
+    page.get_by_test_id("filter-history-EVENTNAME").fill("TrackIn, Hold, DataCollect")
+    page.get_by_test_id("filter-history-TXNDATE-from").fill("2025-01-20T00:00")
+    page.get_by_test_id("filter-history-TXNDATE-to").fill("2025-03-15T12:00")
+    page.get_by_test_id("filter-materials-MATERIALPARTNAME").fill("EPOXY-8200, DIE-A7X")
+    # Counted per column: TXNDATE's from and to are one filter.
+    assert page.get_by_test_id("filter-count").inner_text() == "(3 set)"
+    page.get_by_test_id("start-button").click()
+    _done(page)
+
+    truth = sql_truth(
+        demo_db,
+        cids,
+        where={
+            "history": (
+                "EVENTNAME IN ('TrackIn', 'Hold', 'DataCollect')"
+                " AND TXNDATE >= '2025-01-20T00:00:00' AND TXNDATE < '2025-03-15T12:00:00'",
+                (),
+            ),
+            "materials": ("MATERIALPARTNAME IN ('EPOXY-8200', 'DIE-A7X')", ()),
+        },
+    )
+    for name, rows in truth.items():
+        assert rows and len(rows) < len(expected_rows(demo_db, cids, DOMAINS[name])), name
+        assert _table(page, name) == rows, name
+    shown = page.get_by_test_id("job-where").inner_text()
+    assert "EVENTNAME in DataCollect, Hold, TrackIn" in shown, shown
+    assert "MATERIALPARTNAME in DIE-A7X, EPOXY-8200" in shown, shown
+    # The aggregations reflect the filter too.
+    agg = page.evaluate("window.traceApp.aggregation")
+    assert agg["domains"]["history"]["records"] == len(truth["history"])
+    events = {g["key"][0] for g in agg["aggregations"]["history"]["events"]["groups"]}
+    assert events <= {"TrackIn", "Hold", "DataCollect"}
+
+    # A value the server refuses: the Start fails, and the previous job no longer looks current.
+    page.get_by_test_id("filter-history-TXNDATE-to").fill("")
+    page.get_by_test_id("filter-history-TXNDATE-from").fill("2025-02-30")  # no such day
+    page.get_by_test_id("start-button").click()
+    page.get_by_test_id("message").filter(has_text="invalid_filter").wait_for()
+    assert page.get_by_test_id("job-id").inner_text() == "—"
+    assert page.get_by_test_id("total-count").get_attribute("data-count") == "0"
+    assert page.get_by_test_id("download-link").get_attribute("aria-disabled") == "true"
+    assert page.get_by_test_id("export-csv.zip").is_disabled()
+    assert page.get_by_test_id("progress").locator(".prog").count() == 0
+    assert page.get_by_test_id("aggregations").is_hidden()
+    assert page.get_by_test_id("stop-button").is_disabled()
+
+
+def test_axe_finds_no_critical_or_serious_violation_after_a_job(
+    demo_server: ServerProcess, page: Page, phone: Page, tmp_path: Path
+) -> None:
+    for pg in (page, phone):
+        _open(pg, demo_server.url + "/")
+        _pick(pg, 400)
+        pg.get_by_test_id("filters").locator("summary").click()
+        pg.get_by_test_id("start-button").click()
+        _done(pg)
+        violations = _serious_violations(pg)
+        pg.screenshot(path=tmp_path / f"axe-{pg.viewport_size}.png", full_page=True)
+        assert violations == [], violations
+
+    # The grid tells assistive technology how many rows there are, not just the ones drawn.
+    grid = page.get_by_test_id("grid-history")
+    rows = int(page.evaluate("window.traceApp.rowCount('history')"))
+    assert grid.get_attribute("role") == "grid"
+    assert grid.get_attribute("aria-rowcount") == str(rows + 1)
+    assert grid.locator("[role=columnheader]").count() == len(DOMAINS["history"].columns) + 1
+    assert grid.locator("[role=row][aria-rowindex='2'] [role=gridcell]").count() > 0
+    bar = page.get_by_test_id("progress-history").get_by_role("progressbar")
+    assert bar.get_attribute("aria-valuenow") == bar.get_attribute("aria-valuemax") == str(rows)
+
+
+def test_the_phone_layout_has_no_horizontal_overflow(
+    demo_server: ServerProcess, phone: Page, tmp_path: Path
+) -> None:
+    _open(phone, demo_server.url + "/")
+
+    def width() -> int:
+        return int(phone.evaluate("document.documentElement.scrollWidth"))
+
+    assert width() <= 390
+    _pick(phone, 300)
+    phone.get_by_test_id("filters").locator("summary").click()
+    phone.get_by_test_id("start-button").click()
+    _done(phone)
+    assert width() <= 390, width()
+    # The table scrolls inside its own box; its footer sits below it, over no row.
+    grid = phone.get_by_test_id("grid-history")
+    assert grid.evaluate("g => g.scrollWidth > g.clientWidth")
+    grid_box = grid.bounding_box()
+    tools = phone.get_by_test_id("table-history").locator(".table-tools").bounding_box()
+    assert grid_box and tools and tools["y"] >= grid_box["y"] + grid_box["height"] - 1
+    for name in DOMAINS:  # every progress row whole
+        row = phone.get_by_test_id(f"progress-{name}").bounding_box()
+        assert row and row["x"] >= 0 and row["x"] + row["width"] <= 390
+    phone.screenshot(path=tmp_path / "phone.png", full_page=True)
+
+
+def test_input_is_checked_as_it_is_typed(demo_server: ServerProcess, page: Page) -> None:
+    _open(page, demo_server.url + "/")
+    page.wait_for_function("() => !document.querySelector('[data-testid=random-button]').disabled")
+    cid_input = page.get_by_test_id("cid-input")
+    check = page.get_by_test_id("cid-check")
+
+    cid_input.fill("hello world!!! <script>")
+    page.get_by_test_id("cid-count").filter(has_text="3").wait_for()
+    check.filter(has_text="none look like container IDs").wait_for()
+    assert check.get_attribute("data-level") == "warn"
+
+    # Over the service's limit: said while typing, refused before any job is made.
+    cids = ",".join(f"C{i:06d}" for i in range(MAX_CIDS + 1))
+    cid_input.fill(cids)
+    check.filter(has_text=f"over the service's limit of {MAX_CIDS:,}").wait_for()
+    page.get_by_test_id("start-button").click()
+    page.get_by_test_id("message").filter(has_text="Too many CIDs").wait_for()
+    assert page.get_by_test_id("job-id").inner_text() == "—"
+
+    # The pick's size too, against the limit the service states.
+    page.get_by_test_id("random-n").fill(str(MAX_CIDS * 2))
+    page.get_by_test_id("random-note").filter(has_text=f"At most {MAX_CIDS:,}").wait_for()
+
+    # A long paste goes to the worker, never into the textarea.
+    big = "\n".join(f"C{i:06d}" for i in range(30_000))
+    cid_input.fill("")
+    cid_input.focus()
+    page.evaluate(
+        """(text) => {
+            const dt = new DataTransfer();
+            dt.setData('text/plain', text);
+            const ta = document.querySelector('[data-testid=cid-input]');
+            const init = { clipboardData: dt, bubbles: true, cancelable: true };
+            ta.dispatchEvent(new ClipboardEvent('paste', init));
+        }""",
+        big,
+    )
+    page.get_by_test_id("cid-count").filter(has_text="30,000").wait_for()
+    assert len(cid_input.input_value()) < 2000
+
+    # "load file…" is a control the keyboard reaches.
+    page.get_by_test_id("cid-file-button").focus()
+    assert page.evaluate("document.activeElement.dataset.testid") == "cid-file-button"
+
+
+def test_api_key_errors_point_at_the_key_and_clear_once_it_works(
+    demo_db: Path, tmp_path: Path, page: Page
+) -> None:
+    srv = _serve(demo_db, tmp_path / "keyed", {"TRACE_API_KEYS": API_KEY})
+    try:
+        page.goto(srv.url + "/")
+        message = page.get_by_test_id("message")
+        message.filter(has_text="needs an API key").wait_for()
+        key = page.get_by_test_id("api-key")
+        assert key.is_visible() and key.get_attribute("aria-invalid") == "true"
+        page.get_by_test_id("cid-input").fill("C000001")
+        page.get_by_test_id("start-button").click()
+        message.filter(has_text="needs an API key").wait_for()  # not "Choose at least one domain"
+        key.fill(API_KEY)
+        key.press("Enter")
+        page.get_by_test_id("domain-history").wait_for()
+        page.wait_for_function("() => !document.querySelector('[data-testid=message]').textContent")
+        assert key.get_attribute("aria-invalid") is None
+    finally:
+        srv.stop()
+
+
+def test_column_choice_is_kept_and_find_jumps_to_a_loaded_row(
+    demo_server: ServerProcess, page: Page
+) -> None:
+    _open(page, demo_server.url + "/")
+    cids = _pick(page, 200)
+    page.get_by_test_id("start-button").click()
+    _done(page)
+    grid = page.get_by_test_id("grid-history")
+    headers = grid.locator("[role=columnheader]")
+    assert "EQUIPMENTNAME" in headers.all_inner_texts()
+    page.get_by_test_id("columns-history").locator("summary").click()
+    page.get_by_test_id("column-history-EQUIPMENTNAME").uncheck()
+    assert "EQUIPMENTNAME" not in headers.all_inner_texts()
+    assert headers.count() == len(DOMAINS["history"].columns)  # the row number, then the rest
+
+    # Kept for the next job and the next visit.
+    page.reload()
+    _done(page)
+    assert (
+        "EQUIPMENTNAME"
+        not in page.get_by_test_id("grid-history").locator("[role=columnheader]").all_inner_texts()
+    )
+
+    last = sorted(cids)[-1]  # keyset order: the last CID's rows are the table's last rows
+    find = page.get_by_test_id("find-history")
+    find.fill(last)
+    find.press("Enter")
+    result = page.get_by_test_id("find-result-history")
+    result.filter(has_text="row").wait_for()
+    row = int(result.inner_text().removeprefix("row ").replace(",", ""))
+    cells = page.evaluate("window.traceApp.column('history', 'CONTAINERID')")
+    assert cells.index(last) + 1 == row
+    marked = page.get_by_test_id("grid-history").locator(".vt-row.marked")
+    assert marked.count() == 1 and last in marked.inner_text()
+    find.fill("no such text anywhere")
+    find.press("Enter")
+    result.filter(has_text="not in the").wait_for()
