@@ -14,13 +14,15 @@ import { formatCount } from './progress.js';
 const NEVER_IN_A_KEY = /[<>"'`\\\u0000-\u001f\u007f]/;
 
 /**
- * A key's shape: runs of digits as `9`, of letters as `A`, other characters kept.
- * `CNT-00012` -> `A-9`.
+ * The kinds of character a key holds: `9` digits, `a` lower-case and `A`
+ * upper-case letters, any other character as itself. `CNT-00a1` -> `-9Aa`.
  * @param {string} key
- * @returns {string}
+ * @returns {Set<string>}
  */
-export function keyShape(key) {
-  return key.replace(/[0-9]+/g, '9').replace(/[A-Za-z]+/g, 'A');
+export function charKinds(key) {
+  const kinds = new Set();
+  for (const ch of key) kinds.add(/[0-9]/.test(ch) ? '9' : /[a-z]/.test(ch) ? 'a' : /[A-Z]/.test(ch) ? 'A' : ch);
+  return kinds;
 }
 
 /**
@@ -36,12 +38,14 @@ export function keyShape(key) {
 /**
  * @param {string[]} cids
  * @param {{max?: number|null, samples?: string[]}} known the service's CID limit; keys of
- *   the database (demo picks, loaded rows) whose shapes real keys share
+ *   the database (a demo pick), whose lengths and kinds of character real keys share
  * @returns {CidCheck}
  */
 export function checkCids(cids, known) {
-  const shapes = new Set((known.samples ?? []).map(keyShape));
-  const lengths = (known.samples ?? []).map((s) => s.length);
+  // Real keys' lengths and kinds of character: a CID outside them does not look like one.
+  const samples = known.samples ?? [];
+  const kinds = new Set(samples.flatMap((k) => [...charKinds(k)]));
+  const lengths = samples.map((k) => k.length);
   const minLen = lengths.length ? Math.min(...lengths) : 1;
   const maxLen = lengths.length ? Math.max(...lengths) : 200;
   let unlike = 0;
@@ -51,7 +55,7 @@ export function checkCids(cids, known) {
     const odd =
       NEVER_IN_A_KEY.test(cid) ||
       cid.length > 200 ||
-      (shapes.size > 0 && (!shapes.has(keyShape(cid)) || cid.length < minLen || cid.length > maxLen));
+      (samples.length > 0 && (cid.length < minLen || cid.length > maxLen || ![...charKinds(cid)].every((k) => kinds.has(k))));
     if (odd) {
       unlike += 1;
       if (examples.length < 3) examples.push(cid.length > 24 ? `${cid.slice(0, 24)}…` : cid);

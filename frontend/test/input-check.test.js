@@ -2,13 +2,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { checkCids, checkPickSize, keyShape, maxCidsOf } from '../input-check.js';
+import { charKinds, checkCids, checkPickSize, maxCidsOf } from '../input-check.js';
 
 const SAMPLES = ['C000123', 'C004567', 'C110000'];
 
-test('a key shape keeps separators and collapses runs', () => {
-  assert.equal(keyShape('CNT-00012'), 'A-9');
-  assert.equal(keyShape('C000123'), 'A9');
+test("a key's kinds of character: digits, lower, upper, anything else as itself", () => {
+  assert.deepEqual([...charKinds('CNT-00a1')], ['A', '-', '9', 'a']);
+});
+
+test('hex keys of any digit/letter mix look like hex keys', () => {
+  const hex = ['81e6d6c8e14aa460', '185bab635b09b845', '72c39a28df2eb3a1'];
+  assert.equal(checkCids(['abd5a1ae70472ec8', '0000000000000000'], { samples: hex }).unlike, 0);
+  assert.equal(checkCids(['ABD5A1AE70472EC8', 'abd5a1ae70472ec', 'hello'], { samples: hex }).unlike, 3);
 });
 
 test('real-looking CIDs pass; pasted garbage is named, with examples', () => {
