@@ -406,3 +406,48 @@ def test_column_choice_is_kept_and_find_jumps_to_a_loaded_row(
     find.fill("no such text anywhere")
     find.press("Enter")
     result.filter(has_text="not in the").wait_for()
+
+
+def test_the_wheel_moves_a_million_row_table_as_few_rows_as_a_short_one(
+    demo_server: ServerProcess, page: Page
+) -> None:
+    """Past 8M px of scroll range the table maps scrollTop onto the rows; a wheel notch must
+    still move about deltaY / row height rows, not that times the scale."""
+    _open(page, demo_server.url + "/")
+    moved: list[int] = page.evaluate(
+        """async () => {
+            const { VirtualTable } = await import('/table.js');
+            const { BatchEncoder, ColumnStore } = await import('/columns.js');
+            const host = document.createElement('div');
+            host.style.cssText = 'position:fixed;left:0;top:0;width:600px;height:400px;z-index:9';
+            document.body.append(host);
+            const out = [];
+            for (const n of [2000, 1000000]) {
+                host.replaceChildren();
+                const store = new ColumnStore(['N']);
+                const rows = Array.from({ length: n }, (_, i) => [i]);
+                store.append(new BatchEncoder(1).encode(rows).batch);
+                const table = new VirtualTable(host, { testId: 'wheel-grid' });
+                table.setData(store, ['N']);
+                const frame = () => new Promise((r) => requestAnimationFrame(() => r(null)));
+                await frame(); await frame();
+                const scroller = host.querySelector('.vt-scroll');
+                scroller.scrollTop = scroller.scrollHeight / 2;
+                await frame(); await frame();
+                const top = '.vt-body .vt-row:not([hidden])';
+                const first = () => Number(host.querySelector(top).dataset.row);
+                const before = first();
+                const e = new WheelEvent('wheel', { deltaY: 220, bubbles: true, cancelable: true });
+                // Not taken by the table: the browser's own scrolling.
+                if (scroller.dispatchEvent(e)) scroller.scrollTop += 220;
+                await frame(); await frame();
+                out.push(first() - before);
+                table.destroy();
+            }
+            host.remove();
+            return out;
+        }"""
+    )
+    short, long = moved
+    assert short == 10, moved  # 220 px of 22 px rows
+    assert abs(long - short) <= 1, moved
