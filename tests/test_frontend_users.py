@@ -451,3 +451,104 @@ def test_the_wheel_moves_a_million_row_table_as_few_rows_as_a_short_one(
     short, long = moved
     assert short == 10, moved  # 220 px of 22 px rows
     assert abs(long - short) <= 1, moved
+
+
+class _SlowAggregations:
+    """A stream whose aggregations take until `release` is set: every record arrives, then
+    (with `announce`) the `aggregating` line and heartbeats, then `aggregation` and `complete`.
+    Served from its own port with CORS, as the page's worker fetches `links.stream` as given."""
+
+    def __init__(self, announce: bool) -> None:
+        import http.server
+        import threading
+
+        self.release = threading.Event()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _cors(self) -> None:
+                self.send_header("access-control-allow-origin", "*")
+                self.send_header("access-control-allow-headers", "*")
+
+            def do_OPTIONS(self) -> None:  # noqa: N802 (the stdlib's name)
+                self.send_response(204)
+                self._cors()
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def do_GET(self) -> None:  # noqa: N802
+                import json
+
+                self.send_response(200)
+                self._cors()
+                self.send_header("content-type", "application/x-ndjson")
+                self.send_header("connection", "close")
+                self.end_headers()
+
+                def send(line: dict[str, Any]) -> None:
+                    self.wfile.write(json.dumps(line).encode() + b"\n")
+                    self.wfile.flush()
+
+                send({"type": "meta", "job_id": "slow", "domains": ["history"], "cid_count": 1})
+                cols = ["CONTAINERID", "N"]
+                send({"type": "domain_start", "domain": "history", "columns": cols, "total": 2})
+                data = [["C1", 1], ["C1", 2]]
+                send(
+                    {
+                        "type": "records",
+                        "domain": "history",
+                        "batch": 1,
+                        "data": data,
+                        "since": "t1",
+                    }
+                )
+                send({"type": "domain_end", "domain": "history", "total_records": 2})
+                if announce:
+                    send({"type": "aggregating", "domains": ["history"]})
+                while not outer.release.wait(0.3):
+                    send({"type": "heartbeat"})
+                agg = {"domains": {"history": {"records": 2, "containers": 1}}}
+                send({"type": "aggregation", "data": agg})
+                send({"type": "complete", "elapsed_seconds": 1.0, "total_records": 2})
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stream"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("announce", [True, False], ids=["aggregating-line", "no-line"])
+def test_the_wait_for_aggregations_is_said(
+    demo_server: ServerProcess, page: Page, announce: bool
+) -> None:
+    """Every record in, the aggregations not yet: the header says "computing aggregations…"
+    (from the `aggregating` line, or from every domain being done), never a bare "streaming"."""
+    stream = _SlowAggregations(announce)
+    try:
+        job = {"job_id": "slow", "cid_count": 1, "domains": ["history"], "where": None}
+        job["links"] = {"stream": stream.url, "self": demo_server.url + "/api/trace/job/slow"}
+        page.route(
+            "**/api/trace/job/slow",
+            lambda route: route.fulfill(status=200, json=job),
+        )
+        _open(page, f"{demo_server.url}/?job=slow")
+        conn = page.get_by_test_id("conn-state")
+        page.locator("[data-testid=conn-state][data-state=aggregating]").wait_for()
+        assert conn.inner_text() == "computing aggregations…"
+        assert page.get_by_test_id("progress-history").get_attribute("data-status") == "done"
+        page.wait_for_timeout(800)  # heartbeats meanwhile change nothing
+        assert conn.inner_text() == "computing aggregations…"
+        stream.release.set()
+        page.locator("[data-testid=conn-state][data-state=done]").wait_for()
+        assert page.evaluate("window.traceApp.aggregation")["domains"]["history"]["records"] == 2
+    finally:
+        stream.close()
