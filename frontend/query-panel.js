@@ -23,7 +23,10 @@ import { errText, holdProgressSpace, say, showDemoPick, showDomainList, ui } fro
  * long ones slowly (docs/benchmarks.md#long-cid-lists-stay-in-the-worker).
  */
 const TEXTAREA_MAX_CIDS = 5000;
-/** A paste longer than this (characters) goes to the worker, not into the textarea. */
+/**
+ * A paste longer than this (characters) goes to the worker, not into the textarea
+ * (docs/benchmarks.md#long-pastes-go-to-the-worker).
+ */
 const PASTE_MAX_CHARS = 100_000;
 
 /** @typedef {import('./input-check.js').CidCheck} CidCheck */
