@@ -27,6 +27,7 @@ AXE = Path(__file__).resolve().parents[1] / "frontend" / "node_modules" / "axe-c
 KEY = ["CONTAINERID", "TXNDATE"]  # the demo data's natural unique key (tests/test_demo.py)
 MAX_CIDS = 1400  # the servers' TRACE_MAX_CIDS: under the demo's 1500 CIDs, so it can be passed
 API_KEY = "frontend-key-1"
+OTHER_KEY = "frontend-key-2"
 
 
 def _missing() -> str | None:
@@ -348,11 +349,15 @@ def test_input_is_checked_as_it_is_typed(demo_server: ServerProcess, page: Page)
 
 
 def test_api_key_errors_point_at_the_key_and_clear_once_it_works(
-    demo_db: Path, tmp_path: Path, page: Page
+    demo_db: Path, demo_cids: list[str], tmp_path: Path, page: Page
 ) -> None:
-    srv = _serve(demo_db, tmp_path / "keyed", {"TRACE_API_KEYS": API_KEY})
+    srv = _serve(demo_db, tmp_path / "keyed", {"TRACE_API_KEYS": f"{API_KEY},{OTHER_KEY}"})
     try:
-        page.goto(srv.url + "/")
+        cids = demo_cids[:50]
+        mine = create_job(srv.url, cids, headers={"authorization": f"Bearer {API_KEY}"})
+        theirs = create_job(srv.url, cids, headers={"authorization": f"Bearer {OTHER_KEY}"})
+        # A shared link opened without a key: the key is asked for, then the job opens.
+        page.goto(f"{srv.url}/?job={mine['job_id']}")
         message = page.get_by_test_id("message")
         message.filter(has_text="needs an API key").wait_for()
         key = page.get_by_test_id("api-key")
@@ -363,8 +368,14 @@ def test_api_key_errors_point_at_the_key_and_clear_once_it_works(
         key.fill(API_KEY)
         key.press("Enter")
         page.get_by_test_id("domain-history").wait_for()
-        page.wait_for_function("() => !document.querySelector('[data-testid=message]').textContent")
+        _done(page)
+        assert page.get_by_test_id("job-id").inner_text() == mine["job_id"]
+        assert not page.get_by_test_id("message").inner_text()
         assert key.get_attribute("aria-invalid") is None
+        assert _table(page, "history") == expected_rows(demo_db, cids, DOMAINS["history"])
+        # Another key's job is not revealed: it reads as gone.
+        page.goto(f"{srv.url}/?job={theirs['job_id']}")
+        message.filter(has_text="does not exist any more").wait_for()
     finally:
         srv.stop()
 
