@@ -274,7 +274,19 @@ export function createDomainView(name, columns, onSelect, csv) {
   tab.dataset.domain = name;
   tab.innerHTML = '<span class="tab-name"></span> <span class="tab-count mono"></span>';
   /** @type {HTMLElement} */ (tab.querySelector('.tab-name')).textContent = name;
+  tab.id = `tab-${name}`;
+  tab.setAttribute('aria-controls', `panel-${name}`);
   tab.addEventListener('click', onSelect);
+  tab.addEventListener('keydown', (e) => {
+    // The tabs pattern: arrows move between tabs (only the selected one is in the Tab order).
+    const step = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;
+    if (!step) return;
+    const tabs = /** @type {HTMLElement[]} */ ([...ui.tabs.children]);
+    const next = tabs[(tabs.indexOf(tab) + step + tabs.length) % tabs.length];
+    next.click();
+    next.focus();
+    e.preventDefault();
+  });
   ui.tabs.append(tab);
 
   const wrap = document.createElement('div');
@@ -282,7 +294,8 @@ export function createDomainView(name, columns, onSelect, csv) {
   wrap.dataset.domain = name;
   wrap.dataset.testid = `table-${name}`;
   wrap.setAttribute('role', 'tabpanel');
-  wrap.setAttribute('aria-label', `${name} rows`);
+  wrap.id = `panel-${name}`;
+  wrap.setAttribute('aria-labelledby', tab.id);
   wrap.hidden = true;
   /** @type {DomainView} */
   let view;
@@ -365,6 +378,7 @@ export function selectTab(domains, name) {
     const on = d.name === name;
     d.ui.wrap.hidden = !on;
     d.ui.tab.setAttribute('aria-selected', String(on));
+    d.ui.tab.tabIndex = on ? 0 : -1;
     if (on) d.table.schedule();
   }
 }

@@ -268,6 +268,14 @@ def test_axe_finds_no_critical_or_serious_violation_after_a_job(
     assert grid.get_attribute("aria-rowcount") == str(rows + 1)
     assert grid.locator("[role=columnheader]").count() == len(DOMAINS["history"].columns) + 1
     assert grid.locator("[role=row][aria-rowindex='2'] [role=gridcell]").count() > 0
+    # The domain tabs: arrows move between them.
+    page.get_by_test_id("tab-history").focus()
+    page.keyboard.press("ArrowRight")
+    assert page.get_by_test_id("tab-materials").get_attribute("aria-selected") == "true"
+    assert page.evaluate("document.activeElement.dataset.testid") == "tab-materials"
+    assert page.get_by_test_id("table-materials").is_visible()
+    page.keyboard.press("ArrowLeft")
+    assert page.get_by_test_id("table-history").is_visible()
     bar = page.get_by_test_id("progress-history").get_by_role("progressbar")
     assert bar.get_attribute("aria-valuenow") == bar.get_attribute("aria-valuemax") == str(rows)
 
