@@ -27,6 +27,12 @@ export class FilterPanel {
 
   /** @param {DomainInfo[]} catalog */
   show(catalog) {
+    // The catalog is loaded again after a new API key: what was typed stays.
+    /** @type {Map<string, string>} */
+    const typed = new Map();
+    for (const i of this.inputs.values()) {
+      for (const input of [i.list, i.from, i.to]) if (input?.value) typed.set(input.id, input.value);
+    }
     this.fields = [];
     this.inputs.clear();
     const groups = [];
@@ -49,6 +55,9 @@ export class FilterPanel {
       groups.push(none);
     }
     this.host.replaceChildren(...groups);
+    for (const i of this.inputs.values()) {
+      for (const input of [i.list, i.from, i.to]) if (input) input.value = typed.get(input.id) ?? '';
+    }
   }
 
   /**
@@ -108,7 +117,7 @@ export class FilterPanel {
     /** @type {{list?: HTMLInputElement, from?: HTMLInputElement, to?: HTMLInputElement, options?: HTMLDataListElement}} */
     const inputs = {};
     if (f.list) {
-      const list = input(id, f.type === 'number' ? 'text' : 'text');
+      const list = input(id, 'text'); // numbers too: a list of them
       list.placeholder = f.type === 'number' ? 'numbers, comma-separated' : 'values, comma-separated';
       const options = document.createElement('datalist');
       options.id = `${id}-options`;

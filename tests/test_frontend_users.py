@@ -125,6 +125,15 @@ def test_page_filters_make_the_jobs_where_and_stream_only_matching_rows(
     page.get_by_test_id("filter-history-TXNDATE-from").fill("2025-01-20T00:00")
     page.get_by_test_id("filter-history-TXNDATE-to").fill("2025-03-15T12:00")
     page.get_by_test_id("filter-materials-MATERIALPARTNAME").fill("EPOXY-8200, DIE-A7X")
+    # A new API key loads the catalog again: what was typed stays.
+    page.evaluate(
+        """() => {
+            document.querySelector('.filter-domain').dataset.old = '1';
+            document.querySelector('[data-testid=api-key]').dispatchEvent(new Event('change'));
+        }"""
+    )
+    page.wait_for_function("() => !document.querySelector('.filter-domain').dataset.old")
+    assert page.get_by_test_id("filter-history-TXNDATE-to").input_value() == "2025-03-15T12:00"
     # Counted per column: TXNDATE's from and to are one filter.
     assert page.get_by_test_id("filter-count").inner_text() == "(3 set)"
     page.get_by_test_id("start-button").click()
