@@ -372,6 +372,7 @@ export function main() {
   wireApiKey(() => {
     void query.loadDomains();
     void query.probeDemo();
+    void query.loadLimits();
     void openPending();
   });
 
