@@ -149,7 +149,7 @@ async function startJob() {
     job = reply.body;
   } catch (err) {
     ui.start.disabled = false;
-    noJob('No job: the last Start failed (see the message on the left).');
+    noJob('No job: the last Start failed (see the message under Start).');
     setConn({ state: 'failed', attempt: 0, error: /** @type {any} */ (err) });
     return say(`Could not create the job: ${errText(err)}`);
   }
@@ -173,7 +173,7 @@ function stopCurrent() {
  */
 function noJob(why) {
   clearJob(page.state.domains.values(), why);
-  if (ui.aggregations) clearAggregations(ui.aggregations);
+  clearAggregations(ui.aggregations);
   page.state = new JobState(jobEvents, null);
   page.job = null;
   page.activeTab = null;
