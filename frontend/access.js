@@ -17,9 +17,22 @@ export function authHeaders() {
   return key ? { authorization: `Bearer ${key}` } : {};
 }
 
-/** @param {unknown} err a 401 opens the API key field */
+/** The text `say` shows for a 401, cleared once a key works. */
+export const KEY_NEEDED = 'This service needs an API key: enter it in the API key field.';
+
+/** @param {unknown} err a 401 opens the API key field and marks it */
 export function askForKeyOn401(err) {
-  if (/** @type {any} */ (err)?.status === 401) ui.access.open = true;
+  if (/** @type {any} */ (err)?.status !== 401) return;
+  ui.access.open = true;
+  ui.apiKey.setAttribute('aria-invalid', 'true');
+}
+
+/** A request with the current key succeeded: the field and any 401 message clear. */
+export function keyAccepted() {
+  ui.apiKey.removeAttribute('aria-invalid');
+  if (ui.message.textContent === KEY_NEEDED || ui.message.textContent?.includes('unauthorized')) {
+    ui.message.textContent = '';
+  }
 }
 
 /**

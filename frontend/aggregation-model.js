@@ -69,8 +69,33 @@ export function chartBars(agg, width) {
   return bars.map((b) => ({ ...b, width: b.value > 0 ? Math.max(1, Math.round((b.value / max) * width)) : 0 }));
 }
 
+/** A group-by column that holds a unit of measure: sums are only added up within one unit. */
+export const UNIT_COLUMN = /^(uom|units?|unit_?of_?measure|measure_?unit)$/i;
+
 /**
- * Every number of the aggregation, one table row each, in the line's order.
+ * A sum's totals per unit, when it is grouped by a unit column and its groups
+ * hold more than one unit (`g` and `ml` added up are no number at all).
+ * @param {SumAggregate} agg
+ * @returns {{unit: string, sum: number, count: number}[]|null} null: one total is right
+ */
+export function sumsByUnit(agg) {
+  const u = agg.by.findIndex((c) => UNIT_COLUMN.test(c));
+  if (u < 0) return null;
+  /** @type {Map<string, {unit: string, sum: number, count: number}>} */
+  const units = new Map();
+  for (const g of agg.groups) {
+    const unit = g.key[u] === null ? '(no unit)' : String(g.key[u]);
+    const t = units.get(unit) ?? { unit, sum: 0, count: 0 };
+    t.sum += typeof g.sum === 'number' ? g.sum : 0;
+    t.count += g.count;
+    units.set(unit, t);
+  }
+  return units.size > 1 || agg.other ? [...units.values()].sort((a, b) => b.sum - a.sum) : null;
+}
+
+/**
+ * Every number of the aggregation, one table row each, in the line's order;
+ * a sum's groups by their sum (largest first), per unit when grouped by one.
  * @param {JobAggregation} data
  * @returns {TableRow[]}
  */
@@ -94,8 +119,15 @@ export function aggregationRows(data) {
         const sum = agg.kind === 'sum';
         const what = sum ? `sum ${agg.column}` : 'rows';
         const approx = agg.exact === false ? ' (approximate groups)' : '';
-        if (sum) row(`sum ${agg.column} (${formatCount(agg.count)} rows)`, agg.sum);
-        for (const g of agg.groups) row(`${what} · ${keyLabel(g.key)}${approx}`, sum ? g.sum : g.count);
+        const units = agg.kind === 'sum' ? sumsByUnit(agg) : null;
+        if (units && agg.kind === 'sum') {
+          const part = agg.other ? ', listed groups' : '';
+          for (const t of units) row(`sum ${agg.column} in ${t.unit} (${formatCount(t.count)} rows${part})`, t.sum);
+        } else if (sum) {
+          row(`sum ${agg.column} (${formatCount(agg.count)} rows)`, agg.sum);
+        }
+        const groups = sum ? [...agg.groups].sort((a, b) => Number(b.sum ?? 0) - Number(a.sum ?? 0)) : agg.groups;
+        for (const g of groups) row(`${what} · ${keyLabel(g.key)}${approx}`, sum ? g.sum : g.count);
         if (agg.other) {
           const o = agg.other;
           row(`${what} · other (${formatCount(o.groups)} groups)${approx}`, sum ? o.sum : o.count);

@@ -101,6 +101,10 @@ export function showAggregations(host, data) {
   }
   const scroll = document.createElement('div');
   scroll.className = 'agg-table-wrap';
+  // A scrolling box the keyboard can reach and a screen reader can name.
+  scroll.tabIndex = 0;
+  scroll.setAttribute('role', 'region');
+  scroll.setAttribute('aria-label', 'Aggregations table');
   scroll.append(table);
   const title = document.createElement('h3');
   title.textContent = 'Aggregations';

@@ -12,20 +12,25 @@
  * (worker-client.js), the job's state and the DOM; nothing runs until
  * `main()`, which index.html calls.
  *
+ * The address names the job shown (`?job=ID`, job-url.js): opening it
+ * follows that job's stream from the start, as Start would.
+ *
  * Endpoints used (same origin, relative to this page):
  *   GET  api/domains, GET api/demo/cids?n=N (404: not a demo database),
+ *   GET openapi.json (the CID limit), GET api/trace/job/{id} (a shared job),
  *   POST api/trace/job, GET <links.stream>?format=arrays[&since=T],
  *   GET <links.self>/export.csv?domain=D (the "Download CSV" links),
  *   the exports (export-panel.js).
  */
 
-import { askForKeyOn401, authHeaders, httpError, wireApiKey } from './access.js';
+import { KEY_NEEDED, askForKeyOn401, authHeaders, httpError, keyAccepted, wireApiKey } from './access.js';
 import { showAggregations, clearAggregations } from './aggregations.js';
 import { downloadWithKey } from './downloads.js';
 import { ExportPanel } from './export-panel.js';
 import { FORMATS } from './exports.js';
 import { JobState, duplicateKeys } from './job-state.js';
 import { domainCsv, jobLinks } from './job-links.js';
+import { jobOf, withJob } from './job-url.js';
 import { formatCount } from './progress.js';
 import { QueryPanel } from './query-panel.js';
 import { WorkerClient } from './worker-client.js';
@@ -38,6 +43,8 @@ import {
   setConn,
   checkedDomains,
   showJob,
+  clearJob,
+  columnsChanged,
   exportRow,
   createDomainView,
   selectTab,
@@ -51,14 +58,17 @@ const jobEvents = {
   addDomain: domainView,
   log,
   say,
-  columnsChanged: (d) => d.table.setData(d.store, d.columns),
+  columnsChanged,
   domainStarted: (d) => {
     if (page.activeTab === null) showTab(d.name);
   },
   rowsAdded: (d) => {
     if (d.name === page.activeTab) d.table.schedule();
   },
-  aggregation: (data) => showAggregations(ui.aggregations, data),
+  aggregation: (data) => {
+    showAggregations(ui.aggregations, data);
+    query.filters.suggest(data);
+  },
   connChanged: setConn,
 };
 
@@ -109,11 +119,18 @@ function keyedLink(link, fileName) {
 async function startJob() {
   const domains = checkedDomains();
   if (!query.count()) return say('Paste some container IDs or pick random demo CIDs first.');
-  if (!domains.length) return say('Choose at least one domain.');
-  worker.discardStream(); // a previous stream's late messages must not reach the new job
-  page.state.running = false;
-  clearInterval(page.ticker);
-  say('');
+  if (!domains.length) {
+    if (!query.catalogError) return say('Choose at least one domain.');
+    return say(query.catalogError.includes('unauthorized') ? KEY_NEEDED : `The domain list did not load: ${query.catalogError}`);
+  }
+  const check = query.check();
+  if (check.tooMany) return say(`Too many CIDs: ${formatCount(check.count)}, ${check.text}.`);
+  const filter = query.filters.where(domains);
+  if (filter.errors.length) {
+    ui.filters.open = true;
+    return say(`Check the filters: ${filter.errors.join('; ')}`);
+  }
+  stopCurrent();
   ui.start.disabled = true;
   const clickedAt = performance.now();
   let job;
@@ -124,17 +141,57 @@ async function startJob() {
     const reply = await worker.request('create', {
       url: absolute('api/trace/job'),
       domains,
+      where: filter.where,
       text: query.text(),
       headers: authHeaders(),
     });
     if (reply.status !== 201 && reply.status !== 200) throw httpError(reply.status, reply.body);
     job = reply.body;
   } catch (err) {
-    setConn({ state: 'failed', attempt: 0 });
     ui.start.disabled = false;
+    noJob('No job: the last Start failed (see the message under Start).');
+    setConn({ state: 'failed', attempt: 0, error: /** @type {any} */ (err) });
     return say(`Could not create the job: ${errText(err)}`);
   }
+  keyAccepted();
+  ui.start.disabled = false;
+  follow(job, clickedAt);
+}
+
+/** The previous stream, if any, stops: its late messages must not reach what comes next. */
+function stopCurrent() {
+  worker.discardStream();
+  page.state.running = false;
+  clearInterval(page.ticker);
+  say('');
+}
+
+/**
+ * No job on screen: a failed Start or an unavailable shared job must not leave
+ * the previous job's rows, counts and downloads looking current.
+ * @param {string} why what the empty table area says
+ */
+function noJob(why) {
+  clearJob(page.state.domains.values(), why);
+  clearAggregations(ui.aggregations);
+  page.state = new JobState(jobEvents, null);
+  page.job = null;
+  page.activeTab = null;
+  exportPanel.reset(false);
+  ui.stop.disabled = true;
+  ui.drop.disabled = true;
+  history.replaceState(null, '', withJob(location.href, null));
+  markDirty();
+}
+
+/**
+ * Show `job` (just created, or named by the address) and follow its stream from the start.
+ * @param {any} job `JobCreated` or `JobDescription`: job_id, cid_count, domains, links, where
+ * @param {number} clickedAt
+ */
+function follow(job, clickedAt) {
   page.job = { ...job, ...jobLinks(job, document.baseURI) };
+  history.replaceState(null, '', withJob(location.href, job.job_id));
 
   const startedAt = performance.now();
   showJob(page.state.domains.values(), job, page.job.downloadUrl);
@@ -149,8 +206,42 @@ async function startJob() {
   page.state.running = true;
   worker.startStream(page.job.streamUrl, authHeaders());
   ui.stop.disabled = false;
-  ui.start.disabled = false;
   page.ticker = setInterval(markDirty, 500); // keeps rates, ETA and elapsed moving
+}
+
+/**
+ * Open the job the address names (a shared link, a reload).
+ * @param {string} id
+ * @returns {Promise<boolean>} false: not shown (no such job, or a key is needed first)
+ */
+async function openJob(id) {
+  const clickedAt = performance.now();
+  stopCurrent();
+  setConn({ state: 'opening job', attempt: 0 });
+  let job;
+  try {
+    const res = await fetch(absolute(`api/trace/job/${encodeURIComponent(id)}`), { headers: authHeaders() });
+    const body = await res.json().catch(() => null);
+    if (!res.ok) throw httpError(res.status, body);
+    job = body;
+  } catch (err) {
+    const e = /** @type {any} */ (err);
+    setConn({ state: 'idle', attempt: 0 });
+    if (e.status === 401) {
+      say(`${KEY_NEEDED} Job ${id} opens once it is accepted.`);
+      return false;
+    }
+    noJob(`Job ${id} is not available.`);
+    say(
+      e.code === 'job_not_found'
+        ? `Job ${id} does not exist any more: it expired, or it was made with another API key. Start a new one.`
+        : `Could not open job ${id}: ${errText(err)}`,
+    );
+    return true;
+  }
+  keyAccepted();
+  follow(job, clickedAt);
+  return true;
 }
 
 /** The stream is over: the controls and the clock stop. */
@@ -274,9 +365,15 @@ export function main() {
   exportPanel = new ExportPanel({ job: () => page.job, headers: authHeaders, absolute });
 
   query = new QueryPanel(worker, () => page.job !== null);
+  let pendingJob = jobOf(location.href);
+  const openPending = async () => {
+    if (pendingJob && (await openJob(pendingJob))) pendingJob = null;
+  };
   wireApiKey(() => {
     void query.loadDomains();
     void query.probeDemo();
+    void query.loadLimits();
+    void openPending();
   });
 
   ui.start.addEventListener('click', () => void startJob());
@@ -297,5 +394,7 @@ export function main() {
   /** @type {any} */ (window).traceApp = testHooks();
   void query.loadDomains();
   void query.probeDemo();
+  void query.loadLimits();
   query.updateCount();
+  void openPending();
 }

@@ -29,13 +29,16 @@ export class ExportPanel {
     }
   }
 
-  /** A new job: stop following the previous job's exports and clear their rows. */
-  reset() {
+  /**
+   * A new job (or none): stop following the previous job's exports and clear their rows.
+   * @param {boolean} [enabled] false: no job, nothing to export
+   */
+  reset(enabled = true) {
     this.followed?.abort();
     this.followed = new AbortController();
     for (const format of FORMATS) {
       const row = exportRow(format);
-      row.button.disabled = false;
+      row.button.disabled = !enabled;
       row.state.textContent = '';
       row.link.hidden = true;
       row.link.removeAttribute('href');

@@ -2,7 +2,7 @@
 /**
  * A job's state on the page and the handlers of what its stream brings: the
  * worker's `records` chunks, the other lines (`meta`, `domain_start`,
- * `domain_end`, `aggregation`, `reconnect`, `error`, `complete`), connection
+ * `domain_end`, `aggregating`, `aggregation`, `reconnect`, `error`, `complete`), connection
  * states and the stream's end.
  *
  * Pure: no DOM, and every handler takes the time (`performance.now()` on the
@@ -117,6 +117,8 @@ export class JobState {
     this.endedAt = 0;
     /** @type {JobAggregation|null} the stream's aggregation line */
     this.aggregation = null;
+    /** @type {string[]|null} the domains of an `aggregating` line: computed still */
+    this.aggregating = null;
     /** @type {Metrics} */
     this.metrics = {
       clickedAt: times?.clickedAt ?? 0,
@@ -144,6 +146,20 @@ export class JobState {
     let n = 0;
     for (const d of this.domains.values()) n += d.progress.received;
     return n;
+  }
+
+  /**
+   * The job's phase as the header shows it: `aggregating` once every domain's
+   * records are in (or the server said so) while its aggregations are not; else
+   * the connection's state.
+   * @returns {string}
+   */
+  get phase() {
+    const state = this.conn.state;
+    if (!this.running || this.aggregation !== null || state !== 'streaming') return state;
+    if (this.aggregating) return 'aggregating';
+    const domains = [...this.domains.values()];
+    return domains.length && domains.every((d) => d.progress.status === 'done') ? 'aggregating' : state;
   }
 
   /**
@@ -185,6 +201,13 @@ export class JobState {
         break;
       case 'domain_end':
         this.onDomainEnd(line, now);
+        break;
+      case 'aggregating':
+        if (this.aggregating === null) {
+          const domains = Array.isArray(line.domains) ? line.domains : [];
+          this.aggregating = domains;
+          log(`computing aggregations (${domains.join(', ')})…`);
+        }
         break;
       case 'aggregation':
         if (this.aggregation === null) {

@@ -11,6 +11,9 @@
 /** The rate is measured over this much recent time: steady, yet it follows changes. */
 export const RATE_WINDOW_MS = 3000;
 
+/** A rate over less time than this is noise ("1,013,333 rec/s, took 0.0 s"): none is shown. */
+export const MIN_RATE_SPAN_MS = 1000;
+
 const numbers = new Intl.NumberFormat('en-US');
 
 /** @param {number} n @returns {string} e.g. `12,345` */
@@ -124,26 +127,32 @@ export class DomainProgress {
    */
   rate(now) {
     if (this.status === 'done') {
-      return this.startedAt ? this.received / Math.max(0.001, (this.endedAt - this.startedAt) / 1000) : 0;
+      const took = this.endedAt - this.startedAt;
+      return this.startedAt && took >= MIN_RATE_SPAN_MS ? (this.received * 1000) / took : 0;
     }
     if (this.samples.length < 2) return 0;
     const a = this.samples[0];
     const b = this.samples[this.samples.length - 1];
     const span = Math.max(b.t, now) - a.t;
-    return span > 0 ? ((b.n - a.n) * 1000) / span : 0;
+    return span >= MIN_RATE_SPAN_MS ? ((b.n - a.n) * 1000) / span : 0;
   }
 
   /**
    * @param {number} now
+   * @param {boolean} [paused] the connection is down (reconnecting): no rate nor ETA,
+   *   which would only show the stall
    * @returns {ProgressText}
    */
-  text(now) {
-    const rate = this.rate(now);
+  text(now, paused = false) {
+    const rate = paused && this.status !== 'done' ? 0 : this.rate(now);
     let fraction = this.status === 'done' ? 1 : 0;
     if (this.total) fraction = Math.min(1, this.received / this.total);
     let eta = 'ETA —';
     if (this.status === 'done') {
-      eta = this.startedAt ? `took ${((this.endedAt - this.startedAt) / 1000).toFixed(1)} s` : '';
+      const took = (this.endedAt - this.startedAt) / 1000;
+      eta = !this.startedAt ? '' : took < 0.1 ? 'took < 0.1 s' : `took ${took.toFixed(1)} s`;
+    } else if (paused) {
+      eta = 'ETA —';
     } else if (this.total !== null && rate > 0) {
       eta = `ETA ${formatDuration((this.total - this.received) / rate)}`;
     }

@@ -1,14 +1,18 @@
 // @ts-check
 /**
- * The query panel: the CID list (typed, picked at random from the demo
- * database, or read from a file) and the domain catalog with its checkboxes.
- * A long list stays in the worker: the textarea then shows a summary.
+ * The query panel: the CID list (typed, pasted, picked at random from the demo
+ * database, or read from a file), checked as it comes (input-check.js), the
+ * domain catalog with its checkboxes and the filters (filter-panel.js).
+ * A long list stays in the worker: the textarea then shows a summary, and a
+ * long paste goes straight there, never through the textarea.
  *
  * @module query-panel
  */
 
-import { api, askForKeyOn401, authHeaders } from './access.js';
+import { KEY_NEEDED, api, askForKeyOn401, authHeaders, keyAccepted } from './access.js';
 import { parseCids } from './cids.js';
+import { FilterPanel } from './filter-panel.js';
+import { checkCids, checkPickSize, maxCidsOf } from './input-check.js';
 import { formatCount } from './progress.js';
 import { errText, holdProgressSpace, say, showDemoPick, showDomainList, ui } from './view.js';
 
@@ -19,6 +23,13 @@ import { errText, holdProgressSpace, say, showDemoPick, showDomainList, ui } fro
  * long ones slowly (docs/benchmarks.md#long-cid-lists-stay-in-the-worker).
  */
 const TEXTAREA_MAX_CIDS = 5000;
+/**
+ * A paste longer than this (characters) goes to the worker, not into the textarea
+ * (docs/benchmarks.md#long-pastes-go-to-the-worker).
+ */
+const PASTE_MAX_CHARS = 100_000;
+
+/** @typedef {import('./input-check.js').CidCheck} CidCheck */
 
 export class QueryPanel {
   /**
@@ -30,12 +41,28 @@ export class QueryPanel {
     this.worker = worker;
     /** @private */
     this.hasJob = hasJob;
-    /** @type {{name: string, columns: string[]}[]} */
+    /** @type {import('./filters.js').DomainInfo[]} */
     this.catalog = [];
-    /** @private @type {{count: number}|null} a CID list held by the worker, too long for the textarea */
+    /** @type {string} why the catalog is missing ('' when it loaded) */
+    this.catalogError = 'loading';
+    /** @private @type {{count: number, check: CidCheck}|null} a CID list held by the worker, too long for the textarea */
     this.kept = null;
     /** @private */
     this.countTimer = 0;
+    /** the service's CID limit (from /openapi.json); null: unknown */
+    this.maxCids = /** @type {number|null} */ (null);
+    /** @type {string[]} keys of the database, whose shapes real CIDs share */
+    this.samples = [];
+    this.filters = new FilterPanel(ui.filterList);
+    ui.filterList.addEventListener('input', () => this.showFilterCount());
+    ui.cids.addEventListener('paste', (e) => {
+      const text = e.clipboardData?.getData('text') ?? '';
+      if (text.length <= PASTE_MAX_CHARS) return;
+      // Chromium takes seconds to lay out 100k pasted lines: the worker parses and keeps them.
+      e.preventDefault();
+      const before = this.kept ? '' : ui.cids.value;
+      void this.keepText(`${before}\n${text}`);
+    });
     ui.cids.addEventListener('input', () => {
       if (this.kept) {
         this.kept = null;
@@ -45,7 +72,59 @@ export class QueryPanel {
       this.updateCount();
     });
     ui.randomButton.addEventListener('click', () => void this.pickRandom());
+    ui.randomN.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') {
+        e.preventDefault();
+        void this.pickRandom();
+      }
+    });
+    ui.randomN.addEventListener('input', () => this.checkPick());
+    ui.cidFileButton.addEventListener('click', () => ui.cidFile.click());
     ui.cidFile.addEventListener('change', () => void this.readFile());
+  }
+
+  /** @returns {{max: number|null, samples: string[]}} what a CID list is checked against */
+  known() {
+    return { max: this.maxCids, samples: this.samples };
+  }
+
+  /** @returns {CidCheck} the current list's check */
+  check() {
+    return this.kept ? this.kept.check : checkCids(parseCids(ui.cids.value), this.known());
+  }
+
+  /** @private @param {string} text a long paste */
+  async keepText(text) {
+    try {
+      const reply = await this.worker.request('text', { text, inlineMax: 0, known: this.known() });
+      this.useCids(reply, 'pasted CIDs');
+    } catch (err) {
+      say(`Could not read the pasted text: ${errText(err)}`);
+    }
+  }
+
+  /** The service's CID limit, from its OpenAPI document (absent: unknown, the server still checks). */
+  async loadLimits() {
+    try {
+      this.maxCids = maxCidsOf(await api('openapi.json'));
+      this.updateCount();
+    } catch {
+      this.maxCids = null;
+    }
+  }
+
+  /** @private the pick size, checked as it is typed */
+  checkPick() {
+    const { error } = checkPickSize(ui.randomN.value, this.maxCids);
+    ui.randomN.setAttribute('aria-invalid', String(Boolean(error)));
+    if (error) ui.randomNote.textContent = error;
+    else if (!ui.randomN.disabled) ui.randomNote.textContent = 'from the demo database';
+  }
+
+  /** @private */
+  showFilterCount() {
+    const n = this.filters.activeCount();
+    ui.filterCount.textContent = n ? `(${n} set)` : '';
   }
 
   /** @returns {number} how many CIDs the job would get */
@@ -67,7 +146,11 @@ export class QueryPanel {
   updateCount() {
     clearTimeout(this.countTimer);
     this.countTimer = window.setTimeout(() => {
-      ui.cidCount.textContent = formatCount(this.count());
+      const check = this.check();
+      ui.cidCount.textContent = formatCount(check.count);
+      ui.cidCheck.textContent = check.text ? ` · ${check.text}` : '';
+      ui.cidCheck.dataset.level = check.level;
+      ui.cids.setAttribute('aria-invalid', String(check.level === 'error'));
     }, 120);
   }
 
@@ -75,38 +158,64 @@ export class QueryPanel {
     try {
       const body = await api('api/domains');
       this.catalog = body.domains ?? [];
+      this.catalogError = '';
     } catch (err) {
-      ui.domainList.textContent = `could not load domains: ${errText(err)}`;
+      this.catalogError = errText(err);
+      const e = /** @type {any} */ (err);
+      ui.domainList.textContent =
+        e.status === 401 ? 'needs an API key (the field below)' : `could not load domains: ${errText(err)}`;
+      ui.filterList.textContent = '';
+      if (e.status === 401) say(KEY_NEEDED);
       return;
     }
+    keyAccepted();
     showDomainList(this.catalog);
+    this.filters.show(this.catalog);
+    this.showFilterCount();
     if (!this.hasJob()) holdProgressSpace(this.catalog.map((d) => d.name));
   }
 
   /** Enable the random pick when the service holds the demo database. */
   async probeDemo() {
     try {
-      await api('api/demo/cids?n=1');
+      // A few real keys too: pasted CIDs are checked against their shape.
+      const body = await api('api/demo/cids?n=20');
+      this.samples = body.container_ids ?? [];
       showDemoPick(true, 'from the demo database');
+      this.updateCount();
     } catch (err) {
       const status = /** @type {any} */ (err).status;
-      showDemoPick(false, status === 404 ? 'not available: not the demo database' : `not available: ${errText(err)}`);
+      showDemoPick(
+        false,
+        status === 404
+          ? 'off: the service reads a configured database (TRACE_DB_URL), not its own demo file'
+          : status === 401
+            ? 'off until an API key is entered'
+            : `off: ${errText(err)}`,
+      );
     }
   }
 
   /** @private */
   async pickRandom() {
-    const n = Math.floor(Number(ui.randomN.value));
-    if (!(n > 0)) {
-      say('Enter how many random demo CIDs to pick.');
+    if (ui.randomButton.disabled) return;
+    const { n, error } = checkPickSize(ui.randomN.value, this.maxCids);
+    if (error) {
+      say(error);
       return;
     }
     ui.randomButton.disabled = true;
     try {
       const url = new URL(`api/demo/cids?n=${n}`, document.baseURI).href; // the worker needs it absolute
-      const reply = await this.worker.request('pick', { url, headers: authHeaders(), inlineMax: TEXTAREA_MAX_CIDS });
+      const reply = await this.worker.request('pick', {
+        url,
+        headers: authHeaders(),
+        inlineMax: TEXTAREA_MAX_CIDS,
+        known: this.known(),
+      });
       this.useCids(reply, 'random demo CIDs');
-      say(`Picked ${formatCount(reply.count)} random demo CIDs.`, 'info');
+      const fewer = reply.count < n ? ` (the demo database holds only ${formatCount(reply.count)})` : '';
+      say(`Picked ${formatCount(reply.count)} random demo CIDs${fewer}.`, 'info');
     } catch (err) {
       askForKeyOn401(err);
       say(`Could not pick demo CIDs: ${errText(err)}`);
@@ -120,7 +229,7 @@ export class QueryPanel {
     const file = ui.cidFile.files?.[0];
     if (!file) return;
     try {
-      const reply = await this.worker.request('file', { file, inlineMax: TEXTAREA_MAX_CIDS });
+      const reply = await this.worker.request('file', { file, inlineMax: TEXTAREA_MAX_CIDS, known: this.known() });
       this.useCids(reply, `CIDs from ${file.name}`);
       say(`Read ${formatCount(reply.count)} CIDs from ${file.name}.`, 'info');
     } catch (err) {
@@ -135,7 +244,7 @@ export class QueryPanel {
    * textarea; a long one stays in the worker and the textarea shows a summary:
    * Chromium takes seconds to lay out 100k lines of text.
    * @private
-   * @param {{count: number, preview: string[], list: string[]|null}} reply
+   * @param {{count: number, preview: string[], list: string[]|null, check: CidCheck}} reply
    * @param {string} what
    */
   useCids(reply, what) {
@@ -144,7 +253,7 @@ export class QueryPanel {
       ui.cids.classList.remove('summary');
       ui.cids.value = reply.list.join('\n');
     } else {
-      this.kept = { count: reply.count };
+      this.kept = { count: reply.count, check: reply.check };
       const head = reply.preview.join('\n');
       ui.cids.value = `${formatCount(reply.count)} ${what}\n${head}\n…\n(typing here replaces them)`;
       ui.cids.classList.add('summary');

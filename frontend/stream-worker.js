@@ -6,12 +6,14 @@
  * the stream (fetch, UTF-8 decoding, line framing, JSON.parse, column encoding).
  *
  * Requests from the page; each has an `id` echoed in its one reply:
- *   {type: 'pick', id, url, headers?, inlineMax?}  GET demo CIDs; keep them
- *        -> {type: 'cids', id, count, preview, list (when count <= inlineMax, else null)}
+ *   {type: 'pick', id, url, headers?, inlineMax?, known?}  GET demo CIDs; keep them
+ *        -> {type: 'cids', id, count, preview, list (when count <= inlineMax, else null),
+ *            check (input-check.js, against `known`: the CID limit and sample keys)}
  *         | {type: 'failed', id, error}
- *   {type: 'file', id, file, inlineMax?}  read CIDs from a File -> the same
+ *   {type: 'file', id, file, inlineMax?, known?}  read CIDs from a File -> the same
+ *   {type: 'text', id, text, inlineMax?, known?}  parse a long paste    -> the same
  *   {type: 'clear', id}                   forget the kept CIDs  -> {type: 'cids', id, count: 0, ...}
- *   {type: 'create', id, url, domains, text?, headers?}
+ *   {type: 'create', id, url, domains, where?, text?, headers?}
  *        POST the job; CIDs from `text` when given, else the kept ones
  *                                                                  -> {type: 'created', id, status, body}
  *
@@ -30,6 +32,7 @@
 import { StreamConsumer } from './consumer.js';
 import { BatchEncoder } from './columns.js';
 import { parseCids } from './cids.js';
+import { checkCids } from './input-check.js';
 import { problemError, readJsonBody } from './problem.js';
 
 /** @type {StreamConsumer|null} */
@@ -54,7 +57,7 @@ function errorInfo(err) {
 /**
  * Keep `list`; reply with its size, its head, and the whole list when it has
  * at most `inlineMax` entries (the page shows short lists in full).
- * @param {{id: number, inlineMax?: number}} msg
+ * @param {{id: number, inlineMax?: number, known?: {max?: number|null, samples?: string[]}}} msg
  * @param {string[]} list
  */
 function keep(msg, list) {
@@ -66,6 +69,7 @@ function keep(msg, list) {
     count: list.length,
     preview: list.slice(0, 20),
     list: inline ? list : null,
+    check: checkCids(list, msg.known ?? {}),
   });
 }
 
@@ -83,6 +87,9 @@ const requests = {
   async file(msg) {
     keep(msg, parseCids(await msg.file.text()));
   },
+  async text(msg) {
+    keep(msg, parseCids(msg.text));
+  },
   async clear(msg) {
     keep(msg, []);
   },
@@ -91,7 +98,7 @@ const requests = {
     const res = await fetch(msg.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json', ...msg.headers },
-      body: JSON.stringify({ container_ids: cids, domains: msg.domains }),
+      body: JSON.stringify({ container_ids: cids, domains: msg.domains, ...(msg.where ? { where: msg.where } : {}) }),
     });
     postMessage({ type: 'created', id: msg.id, status: res.status, body: await readJsonBody(res) });
   },

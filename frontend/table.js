@@ -11,6 +11,11 @@
  * rows. Appending rows only grows the spacer, and the visible rows do not move:
  * past `MAX_SCROLL_PX` that takes an anchor (the first row's virtual offset,
  * kept while the user does not scroll) and a matching nudge of `scrollTop`.
+ * There the wheel is scaled down too, so one notch moves as many rows as in a
+ * short table.
+ *
+ * For assistive technology it is an ARIA grid: `aria-rowcount` is the whole
+ * table's (not the pool's), each row carries its `aria-rowindex`.
  *
  * @module table
  */
@@ -26,7 +31,7 @@ const HEAD_CHAR_PX = 9; // one character of the 11px semi-bold upper-case header
 export class VirtualTable {
   /**
    * @param {HTMLElement} root an empty element to fill
-   * @param {{rowHeight?: number, testId?: string}} [options]
+   * @param {{rowHeight?: number, testId?: string, label?: string}} [options]
    */
   constructor(root, options = {}) {
     this.root = root;
@@ -35,7 +40,11 @@ export class VirtualTable {
     this.store = null;
     /** @type {string[]} */
     this.columns = [];
+    /** @type {number[]} indexes into `columns` of the columns shown, in order */
+    this.shown = [];
     this.follow = false;
+    /** @type {number|null} a row marked by a find */
+    this.marked = null;
 
     root.classList.add('vt');
     this.scroller = el('div', 'vt-scroll');
@@ -43,12 +52,18 @@ export class VirtualTable {
     if (options.testId) this.scroller.dataset.testid = options.testId;
     this.layer = el('div', 'vt-layer');
     this.head = el('div', 'vt-row vt-head');
+    this.head.setAttribute('role', 'row');
+    this.head.setAttribute('aria-rowindex', '1');
     this.body = el('div', 'vt-body');
+    this.body.setAttribute('role', 'rowgroup');
     this.spacer = el('div', 'vt-spacer');
+    this.spacer.setAttribute('aria-hidden', 'true');
     this.layer.append(this.head, this.body);
     this.scroller.append(this.layer, this.spacer);
     root.append(this.scroller);
     this.scroller.setAttribute('role', 'grid');
+    this.scroller.setAttribute('aria-label', options.label ?? 'rows');
+    this.scroller.setAttribute('aria-readonly', 'true');
 
     /** @type {HTMLElement[]} */
     this._pool = [];
@@ -77,22 +92,65 @@ export class VirtualTable {
       this.schedule();
     });
     this._resize.observe(this.scroller);
+    this.scroller.addEventListener('wheel', (e) => this._wheel(e), { passive: false });
+  }
+
+  /**
+   * Past `MAX_SCROLL_PX` one scroll pixel is several rows' pixels: scale the
+   * wheel down by as much, so a notch moves the usual number of rows.
+   * @private
+   * @param {WheelEvent} e
+   */
+  _wheel(e) {
+    const n = this.store ? this.store.length : 0;
+    const contentH = n * this.rowHeight;
+    if (contentH <= MAX_SCROLL_PX || e.ctrlKey || Math.abs(e.deltaX) > Math.abs(e.deltaY)) return;
+    const scale = contentH / MAX_SCROLL_PX;
+    const px = e.deltaMode === 1 ? e.deltaY * this.rowHeight : e.deltaMode === 2 ? e.deltaY * this._viewH : e.deltaY;
+    e.preventDefault();
+    this.scroller.scrollTop += px / scale;
+  }
+
+  /**
+   * Bring row `r` into view and mark it (a find's hit).
+   * @param {number} r
+   */
+  showRow(r) {
+    const n = this.store ? this.store.length : 0;
+    if (r < 0 || r >= n) return;
+    this.marked = r;
+    this.follow = false;
+    const rowH = this.rowHeight;
+    const viewH = this._viewH || this.scroller.clientHeight;
+    const contentH = n * rowH;
+    const scrollH = Math.min(contentH, MAX_SCROLL_PX);
+    const maxScroll = Math.max(0, rowH + scrollH - viewH);
+    const maxVirtual = Math.max(0, rowH + contentH - viewH);
+    const virtualTop = Math.min(maxVirtual, Math.max(0, r * rowH - (viewH - rowH) / 2));
+    this._anchor = null;
+    this.scroller.scrollTop = maxVirtual ? (virtualTop * maxScroll) / maxVirtual : 0;
+    this._drawn.first = -1;
+    this.schedule();
   }
 
   /**
    * Show `store` with these column names (a fresh store resets the view).
    * @param {ColumnStore|null} store
    * @param {string[]} columns
+   * @param {number[]} [shown] indexes of the columns to show (default: all)
    */
-  setData(store, columns) {
+  setData(store, columns, shown) {
     this.store = store;
     this.columns = columns;
+    this.shown = shown ?? columns.map((_, j) => j);
+    this.marked = null;
     this._widths = null;
+    this.scroller.setAttribute('aria-colcount', String(this.shown.length + 1));
     this.head.replaceChildren(
-      cell('#', 'vt-num'),
-      ...columns.map((c) => {
-        const s = cell(c);
-        s.title = c;
+      cell('#', 'vt-num', 'columnheader'),
+      ...this.shown.map((j) => {
+        const s = cell(columns[j], undefined, 'columnheader');
+        s.title = columns[j];
         return s;
       }),
     );
@@ -102,6 +160,7 @@ export class VirtualTable {
     this._setWidths();
     this._anchor = null;
     this.scroller.scrollTop = 0;
+    this.scroller.setAttribute('aria-rowcount', String((store?.length ?? 0) + 1));
     this.schedule();
   }
 
@@ -160,10 +219,14 @@ export class VirtualTable {
     const count = Math.min(Math.ceil(bodyH / rowH) + 1, Math.max(0, n - first));
 
     this.body.style.transform = `translateY(${offset}px)`;
+    if (this._drawn.length !== n) this.scroller.setAttribute('aria-rowcount', String(n + 1));
     // Rows are append-only, so an unchanged window needs no DOM work at all.
     const d = this._drawn;
-    if (d.first === first && d.count === count && d.width === this.columns.length) return;
-    const sameColumns = d.width === this.columns.length;
+    if (d.first === first && d.count === count && d.width === this.shown.length) {
+      d.length = n;
+      return;
+    }
+    const sameColumns = d.width === this.shown.length;
     this._ensurePool(Math.ceil(bodyH / rowH) + 1);
     for (let k = 0; k < this._pool.length; k++) {
       const row = this._pool[k];
@@ -173,14 +236,16 @@ export class VirtualTable {
         continue;
       }
       if (row.hidden) row.hidden = false;
+      row.classList.toggle('marked', r === this.marked);
       if (sameColumns && row.dataset.row === String(r)) continue;
       row.dataset.row = String(r);
+      row.setAttribute('aria-rowindex', String(r + 2));
       row.classList.toggle('odd', (r & 1) === 1);
       const cells = row.children;
       setText(/** @type {HTMLElement} */ (cells[0]), String(r + 1));
-      for (let j = 0; j < this.columns.length; j++) {
-        const c = /** @type {HTMLElement} */ (cells[j + 1]);
-        const v = store.get(r, j);
+      for (let k = 0; k < this.shown.length; k++) {
+        const c = /** @type {HTMLElement} */ (cells[k + 1]);
+        const v = store.get(r, this.shown[k]);
         if (v === null || v === undefined) {
           setText(c, 'null');
           c.classList.add('null');
@@ -190,7 +255,7 @@ export class VirtualTable {
         }
       }
     }
-    this._drawn = { first, count, length: n, width: this.columns.length };
+    this._drawn = { first, count, length: n, width: this.shown.length };
   }
 
   /** @param {boolean} on keep the last row in view while rows arrive */
@@ -210,7 +275,7 @@ export class VirtualTable {
     while (this._pool.length < size) {
       const row = el('div', 'vt-row');
       row.setAttribute('role', 'row');
-      row.append(cell('', 'vt-num'), ...this.columns.map(() => cell('')));
+      row.append(cell('', 'vt-num', 'rowheader'), ...this.shown.map(() => cell('', undefined, 'gridcell')));
       row.style.top = `${this._pool.length * this.rowHeight}px`;
       this.body.append(row);
       this._pool.push(row);
@@ -226,7 +291,8 @@ export class VirtualTable {
     this._numDigits = digits;
     // 16 px of padding, 1 px of border, and a little room for fonts wider than CHAR_PX.
     const widths = [Math.ceil(digits * (px + 0.5) + 18)];
-    this.columns.forEach((name, j) => {
+    this.shown.forEach((j) => {
+      const name = this.columns[j];
       let chars = 0;
       for (let r = 0; r < sample; r++) {
         const v = /** @type {ColumnStore} */ (store).get(r, j);
@@ -260,9 +326,11 @@ function el(tag, className) {
 /**
  * @param {string} text
  * @param {string} [className]
+ * @param {string} [role]
  */
-function cell(text, className) {
+function cell(text, className, role) {
   const e = el('span', className ? `vt-cell ${className}` : 'vt-cell');
+  if (role) e.setAttribute('role', role);
   e.textContent = text;
   return e;
 }

@@ -9,11 +9,14 @@
 
 import { VirtualTable } from './table.js';
 import { byId, setText } from './dom.js';
+import { describeWhere } from './filters.js';
+import { shownColumns, tableTools } from './table-tools.js';
 import { newDomain } from './job-state.js';
 import { formatCount } from './progress.js';
 
 /**
- * @typedef {import('./job-state.js').DomainState & {table: VirtualTable, ui: Record<string, HTMLElement>}} DomainView
+ * @typedef {import('./job-state.js').DomainState & {table: VirtualTable, ui: Record<string, HTMLElement>,
+ *   setColumns: (columns: string[]) => void}} DomainView
  *   one domain of the job: its numbers and rows (job-state.js), its table and elements
  */
 
@@ -22,14 +25,21 @@ import { formatCount } from './progress.js';
  * @property {Map<string, DomainView>} domains
  * @property {number} startedAt performance.now() of the job's start (0: none yet)
  * @property {number} endedAt (0: still running)
- * @property {{connections: number, since: string|null}} conn
+ * @property {{state: string, attempt: number, connections: number, since: string|null}} conn
  * @property {number} resumes
+ * @property {string} phase the connection's state, or `aggregating` (job-state.js)
  */
 
 export const ui = {
   cids: /** @type {HTMLTextAreaElement} */ (byId('cids')),
   cidCount: byId('cid-count'),
   cidFile: /** @type {HTMLInputElement} */ (byId('cid-file')),
+  cidFileButton: /** @type {HTMLButtonElement} */ (byId('cid-file-button')),
+  cidCheck: byId('cid-check'),
+  filters: /** @type {HTMLDetailsElement} */ (byId('filters')),
+  filterList: byId('filter-list'),
+  filterCount: byId('filter-count'),
+  jobWhere: byId('job-where'),
   random: byId('random'),
   randomN: /** @type {HTMLInputElement} */ (byId('random-n')),
   randomButton: /** @type {HTMLButtonElement} */ (byId('random-button')),
@@ -126,7 +136,10 @@ export function errText(err) {
 export function setConn(s) {
   let text = s.state;
   let kind = s.state;
-  if (s.state === 'reconnecting' || (s.state === 'connecting' && s.attempt > 0)) {
+  if (s.state === 'aggregating') {
+    text = 'computing aggregations…';
+    ui.conn.title = 'every record is in; the database is computing the aggregations';
+  } else if (s.state === 'reconnecting' || (s.state === 'connecting' && s.attempt > 0)) {
     text = `reconnecting (attempt ${s.attempt})`;
     kind = 'reconnecting';
   } else if (s.state === 'aborted') {
@@ -134,11 +147,11 @@ export function setConn(s) {
   } else if (s.state === 'failed' && s.error?.code) {
     text = `failed: ${s.error.code}`;
   }
-  ui.conn.title = s.error?.message ?? '';
+  if (s.state !== 'aggregating') ui.conn.title = s.error?.message ?? '';
   ui.conn.dataset.state = kind;
   ui.conn.dataset.attempt = String(s.attempt);
   ui.connText.textContent = text;
-  ui.drop.disabled = s.state !== 'streaming';
+  ui.drop.disabled = s.state !== 'streaming' && s.state !== 'aggregating';
 }
 
 // ---------------------------------------------------------------- query panel
@@ -196,20 +209,41 @@ export function showDemoPick(available, note) {
 // ---------------------------------------------------------------- a job's elements
 
 /**
- * Clear the previous job's elements and show the new job's facts.
+ * Remove a job's elements (its tables, progress rows, tabs) and its facts:
+ * a new job replaces it, or a failed Start must not leave it looking current.
  * @param {Iterable<DomainView>} previous
- * @param {{job_id: string, cid_count: number}} job
- * @param {string} downloadUrl
+ * @param {string} [placeholder] what the empty table area says
  */
-export function showJob(previous, job, downloadUrl) {
+export function clearJob(previous, placeholder = 'Start a job to see its rows here.') {
   for (const d of previous) d.table.destroy();
   ui.progress.replaceChildren();
   ui.tabs.replaceChildren();
   for (const t of [...ui.tables.children]) if (t !== ui.placeholder) t.remove();
+  ui.placeholder.textContent = placeholder;
+  ui.placeholder.hidden = false;
+  for (const e of [ui.jobId, ui.jobCids, ui.jobRecords, ui.jobElapsed, ui.jobConns, ui.jobResumes, ui.jobSince, ui.jobWhere]) {
+    e.textContent = '—';
+  }
+  ui.jobRecords.dataset.count = '0';
+  ui.download.removeAttribute('href');
+  ui.download.classList.add('disabled');
+  ui.download.setAttribute('aria-disabled', 'true');
+}
+
+/**
+ * Clear the previous job's elements and show the new job's facts.
+ * @param {Iterable<DomainView>} previous
+ * @param {{job_id: string, cid_count: number, where?: any}} job
+ * @param {string} downloadUrl
+ */
+export function showJob(previous, job, downloadUrl) {
+  clearJob(previous);
   ui.placeholder.hidden = true;
 
   ui.jobId.textContent = job.job_id;
   ui.jobCids.textContent = formatCount(job.cid_count);
+  ui.jobWhere.textContent = describeWhere(job.where);
+  ui.jobWhere.title = ui.jobWhere.textContent;
   ui.download.href = downloadUrl;
   ui.download.download = `trace-${job.job_id}.ndjson`;
   ui.download.classList.remove('disabled');
@@ -240,42 +274,53 @@ export function createDomainView(name, columns, onSelect, csv) {
   tab.dataset.domain = name;
   tab.innerHTML = '<span class="tab-name"></span> <span class="tab-count mono"></span>';
   /** @type {HTMLElement} */ (tab.querySelector('.tab-name')).textContent = name;
+  tab.id = `tab-${name}`;
+  tab.setAttribute('aria-controls', `panel-${name}`);
   tab.addEventListener('click', onSelect);
+  tab.addEventListener('keydown', (e) => {
+    // The tabs pattern: arrows move between tabs (only the selected one is in the Tab order).
+    const step = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;
+    if (!step) return;
+    const tabs = /** @type {HTMLElement[]} */ ([...ui.tabs.children]);
+    const next = tabs[(tabs.indexOf(tab) + step + tabs.length) % tabs.length];
+    next.click();
+    next.focus();
+    e.preventDefault();
+  });
   ui.tabs.append(tab);
 
   const wrap = document.createElement('div');
   wrap.className = 'table-wrap';
   wrap.dataset.domain = name;
   wrap.dataset.testid = `table-${name}`;
+  wrap.setAttribute('role', 'tabpanel');
+  wrap.id = `panel-${name}`;
+  wrap.setAttribute('aria-labelledby', tab.id);
   wrap.hidden = true;
-  const tools = document.createElement('div');
-  tools.className = 'table-tools';
-  tools.innerHTML = `<span class="muted rows-note"></span>
-    <span class="tools-end">
-      <label class="check small"><input type="checkbox" data-testid="follow-${name}"> follow new rows</label>
-      <a class="button small csv-link">Download CSV</a>
-    </span>`;
-  const csvLink = /** @type {HTMLAnchorElement} */ (tools.querySelector('.csv-link'));
+  /** @type {DomainView} */
+  let view;
+  const tools = tableTools(name, { table: () => view.table, store: () => view.store, columns: () => view.columns });
+  const csvLink = tools.csv;
   csvLink.href = csv.href;
   csvLink.download = csv.filename;
   csvLink.dataset.testid = `csv-${name}`;
   csvLink.title = `All ${name} records of this job as one CSV file (UTF-8 with a BOM, for Excel; a new request)`;
   const host = document.createElement('div');
-  wrap.append(host, tools);
+  wrap.append(host, tools.bar);
   ui.tables.append(wrap);
 
   const domain = newDomain(name, columns);
-  const table = new VirtualTable(host, { testId: `grid-${name}` });
-  table.setData(domain.store, columns);
-  const follow = /** @type {HTMLInputElement} */ (tools.querySelector('input'));
-  follow.addEventListener('change', () => table.setFollow(follow.checked));
+  const table = new VirtualTable(host, { testId: `grid-${name}`, label: `${name} records` });
+  table.setData(domain.store, columns, shownColumns(name, columns));
+  tools.setColumns(columns);
 
-  return {
+  view = {
     ...domain,
     table,
     ui: {
       row,
       fill: q('.prog-fill'),
+      bar: q('.prog-bar'),
       count,
       rate: q('.prog-rate'),
       eta: q('.prog-eta'),
@@ -283,10 +328,21 @@ export function createDomainView(name, columns, onSelect, csv) {
       tab,
       tabCount: /** @type {HTMLElement} */ (tab.querySelector('.tab-count')),
       wrap,
-      note: /** @type {HTMLElement} */ (tools.querySelector('.rows-note')),
+      note: tools.note,
       csv: csvLink,
     },
+    setColumns: tools.setColumns,
   };
+  return view;
+}
+
+/**
+ * The domain's columns are known (or changed): its table and column choice follow.
+ * @param {DomainView} d
+ */
+export function columnsChanged(d) {
+  d.table.setData(d.store, d.columns, shownColumns(d.name, d.columns));
+  d.setColumns(d.columns);
 }
 
 /**
@@ -302,12 +358,13 @@ function progressRow(name) {
   row.dataset.status = 'idle';
   row.innerHTML = `
     <span class="prog-name"></span>
-    <span class="prog-bar"><span class="prog-fill"></span></span>
+    <span class="prog-bar" role="progressbar" aria-valuemin="0"><span class="prog-fill"></span></span>
     <span class="prog-count mono">— / —</span>
     <span class="prog-rate mono">— rec/s</span>
     <span class="prog-eta mono">ETA —</span>
     <span class="prog-status">idle</span>`;
   /** @type {HTMLElement} */ (row.querySelector('.prog-name')).textContent = name;
+  /** @type {HTMLElement} */ (row.querySelector('.prog-bar')).setAttribute('aria-label', `${name} records received`);
   return row;
 }
 
@@ -321,6 +378,7 @@ export function selectTab(domains, name) {
     const on = d.name === name;
     d.ui.wrap.hidden = !on;
     d.ui.tab.setAttribute('aria-selected', String(on));
+    d.ui.tab.tabIndex = on ? 0 : -1;
     if (on) d.table.schedule();
   }
 }
@@ -334,9 +392,14 @@ export function selectTab(domains, name) {
  */
 export function paint(state, now) {
   let total = 0;
+  const c = state.conn;
+  const paused = c.state === 'reconnecting' || (c.state === 'connecting' && c.attempt > 0);
   for (const d of state.domains.values()) {
     total += d.progress.received;
-    paintDomain(d, now);
+    paintDomain(d, now, paused);
+  }
+  if (state.phase === 'aggregating' && ui.conn.dataset.state !== 'aggregating') {
+    setConn({ state: 'aggregating', attempt: c.attempt });
   }
   setText(ui.jobRecords, formatCount(total));
   ui.jobRecords.dataset.count = String(total);
@@ -352,11 +415,20 @@ export function paint(state, now) {
   return total;
 }
 
-/** @param {DomainView} d @param {number} now */
-function paintDomain(d, now) {
+/** @param {DomainView} d @param {number} now @param {boolean} paused reconnecting */
+function paintDomain(d, now, paused) {
   const u = d.ui;
-  const text = d.progress.text(now);
+  const text = d.progress.text(now, paused);
   u.fill.style.transform = `scaleX(${text.fraction})`;
+  const total = d.progress.total;
+  const max = String(total ?? (d.progress.status === 'done' ? d.progress.received : ''));
+  if (max) {
+    if (u.bar.getAttribute('aria-valuemax') !== max) u.bar.setAttribute('aria-valuemax', max);
+    u.bar.setAttribute('aria-valuenow', String(Math.min(d.progress.received, Number(max))));
+  } else {
+    u.bar.removeAttribute('aria-valuenow'); // not counted yet: indeterminate
+  }
+  u.bar.setAttribute('aria-valuetext', `${text.count} records, ${text.status}`);
   setText(u.count, text.count);
   u.count.dataset.count = String(d.progress.received);
   setText(u.tabCount, formatCount(d.progress.received));

@@ -2,7 +2,7 @@
 /**
  * The page's side of `stream-worker.js` (its header lists the messages).
  *
- * Requests (`pick`, `file`, `clear`, `create`) are promises matched to their
+ * Requests (`pick`, `file`, `text`, `clear`, `create`) are promises matched to their
  * reply by id. Streams are numbered: `startStream` and `discardStream` each begin
  * a new generation, and stream messages of an older one are dropped here, so
  * a stopped stream's last words never reach the page.
@@ -50,7 +50,7 @@ export class WorkerClient {
 
   /**
    * Ask the worker for something; resolves with its reply, rejects on `failed`.
-   * @param {'pick'|'file'|'clear'|'create'} type
+   * @param {'pick'|'file'|'text'|'clear'|'create'} type
    * @param {Record<string, unknown>} payload
    * @returns {Promise<any>}
    */

@@ -40,6 +40,18 @@ document.addEventListener('DOMContentLoaded', () => {
   };
   new MutationObserver(note).observe(el, { attributes: true });
   note();
+  // While reconnecting, what the progress rows show as rate and ETA (two frames on: painted).
+  window.__reconnectingRates = [];
+  new MutationObserver(() => {
+    if (el.dataset.state !== 'reconnecting') return;
+    requestAnimationFrame(() => requestAnimationFrame(() => {
+      if (el.dataset.state !== 'reconnecting') return;
+      for (const row of document.querySelectorAll('.prog:not([data-status=done])')) {
+        const text = (c) => row.querySelector(c).textContent;
+        window.__reconnectingRates.push(text('.prog-rate') + ' ' + text('.prog-eta'));
+      }
+    }));
+  }).observe(el, { attributes: true });
 });
 """
 
@@ -167,6 +179,9 @@ def test_stream_survives_drops_and_fills_tables_exactly(
     assert 1 <= resumes <= connections - 1
     states: list[str] = page.evaluate("window.__connStates")
     assert any(s.startswith("reconnecting:") for s in states), states
+    # A stalled connection shows no stale rate nor ETA.
+    shown: list[str] = page.evaluate("window.__reconnectingRates")
+    assert set(shown) <= {"— rec/s ETA —"}, shown
     assert states[-1].startswith("done:"), states
 
     for name, rows in expected.items():

@@ -114,3 +114,27 @@ test('aggregation count: every named aggregation of every domain', () => {
   assert.equal(aggregationCount(/** @type {any} */ (data)), 3);
   assert.equal(aggregationCount({ domains: {} }), 0);
 });
+
+test('a sum grouped by a unit is totalled per unit, never across units; groups by sum', async () => {
+  const { aggregationRows: rowsOf, sumsByUnit } = await import('../aggregation-model.js');
+  /** @type {any} */
+  const agg = {
+    kind: 'sum', column: 'QTYCONSUMED', by: ['MATERIALPARTNAME', 'UOM'], sum: 1510, count: 6, exact: true, other: null,
+    groups: [
+      { key: ['WIRE', 'm'], count: 3, sum: 10 },
+      { key: ['EPOXY', 'g'], count: 2, sum: 1000 },
+      { key: ['GLUE', 'g'], count: 1, sum: 500 },
+    ],
+  };
+  assert.deepEqual(sumsByUnit(agg), [{ unit: 'g', sum: 1500, count: 3 }, { unit: 'm', sum: 10, count: 3 }]);
+  const rows = rowsOf({ domains: {}, aggregations: { materials: { consumed: agg } } }).map((r) => [r.label, r.value]);
+  assert.deepEqual(rows, [
+    ['sum QTYCONSUMED in g (3 rows)', '1,500'],
+    ['sum QTYCONSUMED in m (3 rows)', '10'],
+    ['sum QTYCONSUMED · EPOXY · g', '1,000'],
+    ['sum QTYCONSUMED · GLUE · g', '500'],
+    ['sum QTYCONSUMED · WIRE · m', '10'],
+  ]);
+  assert.equal(sumsByUnit({ ...agg, groups: agg.groups.slice(1) }), null); // one unit: one total
+  assert.equal(sumsByUnit({ ...agg, by: ['MATERIALPARTNAME'] }), null); // no unit column
+});

@@ -201,3 +201,36 @@ test('duplicateKeys counts rows that repeat an earlier key', () => {
   assert.equal(duplicateKeys(d.store, ['CONTAINERID']), 3);
   assert.throws(() => duplicateKeys(d.store, ['NOPE']), /unknown key column/);
 });
+
+test('after the last domain_end, before the aggregation line: the phase is "aggregating"', () => {
+  const { state, logs } = started();
+  state.running = true;
+  state.onState({ state: 'streaming', attempt: 0, connections: 1, since: null });
+  state.onLine({ type: 'domain_start', domain: 'history', columns: COLUMNS, total: 1, total_batches: 1 }, 110);
+  state.onLine({ type: 'domain_start', domain: 'materials', columns: COLUMNS, total: 0, total_batches: 0 }, 111);
+  state.onRecords('history', batch([['C1', 1]]), 'T1', 120);
+  state.onLine({ type: 'domain_end', domain: 'history', total_records: 1 }, 130);
+  assert.equal(state.phase, 'streaming'); // materials is not done yet
+  state.onLine({ type: 'domain_end', domain: 'materials', total_records: 0 }, 131);
+  assert.equal(state.phase, 'aggregating'); // without any `aggregating` line (an older server)
+  state.onLine({ type: 'aggregation', data: { domains: {} } }, 140);
+  assert.equal(state.phase, 'streaming');
+  state.finish(150);
+  state.onState({ state: 'done', attempt: 0, connections: 1, since: null });
+  assert.equal(state.phase, 'done');
+  assert.ok(!logs().some((l) => l.includes('computing')));
+});
+
+test("the server's `aggregating` line is shown and logged once, whatever the domains' state", () => {
+  const { state, logs } = started();
+  state.running = true;
+  state.onState({ state: 'streaming', attempt: 0, connections: 1, since: null });
+  state.onLine({ type: 'domain_start', domain: 'history', columns: COLUMNS, total: null, total_batches: null }, 110);
+  state.onLine({ type: 'aggregating', domains: ['history', 'materials'] }, 120);
+  state.onLine({ type: 'aggregating', domains: ['history', 'materials'] }, 121); // after a resume
+  assert.equal(state.phase, 'aggregating');
+  assert.deepEqual(state.aggregating, ['history', 'materials']);
+  assert.deepEqual(logs().filter((l) => l.includes('computing')), ['info: computing aggregations (history, materials)…']);
+  state.onState({ state: 'reconnecting', attempt: 1, connections: 1, since: 'T', delayMs: 100, error: { code: 'network' } });
+  assert.equal(state.phase, 'reconnecting'); // a dropped connection is said as such
+});

@@ -108,3 +108,35 @@ test('formatDuration and formatCount', () => {
   assert.equal(formatDuration(Infinity), '—');
   assert.equal(formatCount(1234567), '1,234,567');
 });
+
+test('a tiny job shows no rate: a few records in milliseconds are no measurement', async () => {
+  const { DomainProgress: P, MIN_RATE_SPAN_MS } = await import('../progress.js');
+  const p = new P();
+  p.begin(12);
+  p.addRecords(12, 1000);
+  p.end(1012);
+  const t = p.text(2000);
+  assert.equal(t.rate, '— rec/s');
+  assert.equal(t.eta, 'took < 0.1 s');
+  const q = new P();
+  q.begin(100);
+  q.addRecords(50, 1000);
+  q.addRecords(50, 1000 + MIN_RATE_SPAN_MS);
+  q.end(1000 + MIN_RATE_SPAN_MS);
+  assert.equal(q.text(5000).rate, '100 rec/s');
+  assert.equal(q.text(5000).eta, 'took 1.0 s');
+});
+
+test('while reconnecting neither rate nor ETA is shown; a done domain keeps its figures', async () => {
+  const { DomainProgress: P } = await import('../progress.js');
+  const p = new P();
+  p.begin(1000);
+  p.addRecords(100, 0);
+  p.addRecords(200, 2000);
+  assert.notEqual(p.text(2000).rate, '— rec/s');
+  assert.match(p.text(2000).eta, /^ETA \d/);
+  assert.equal(p.text(2000, true).rate, '— rec/s');
+  assert.equal(p.text(2000, true).eta, 'ETA —');
+  p.end(2000);
+  assert.match(p.text(3000, true).eta, /^took/);
+});

@@ -1,7 +1,7 @@
 """Helpers shared by the tests: jobs over HTTP, ground truth from SQL, CSV, problems, walks.
 
 The servers, fakes and plugins live in their own modules here (servers, redis_server,
-cutproxy, nginx, browser, oracle_fakes); this package re-exports the everyday helpers."""
+cutproxy, nginx, browser, frontend, oracle_fakes); this package re-exports the everyday helpers."""
 
 from tests.support.csv_rows import FORMULA_START, assert_rows_equal, read_csv, same_value
 from tests.support.jobs import (
