@@ -112,16 +112,26 @@ async def read_job_request(request: Request, max_cids: int) -> p.JobRequest:
     return req
 
 
+def _raw_where(body: bytes) -> object:
+    """The body's `where` as plain JSON values, or None where even that does not decode
+    (a number past a double's range, arrays nested past the decoder's depth)."""
+    try:
+        raw = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return raw.get("where") if isinstance(raw, dict) else None
+
+
 def decode_job_request(body: bytes) -> p.JobRequest:
     try:
         return p.job_request_decoder.decode(body)
     except msgspec.ValidationError as exc:
         if "at `$.where" in str(exc):  # say which column, which msgspec's path does not
-            raw = msgspec.json.decode(body)
-            detail = explain_wire_error(raw.get("where"), f"invalid where: {exc}")
-            raise InvalidFilter(detail) from None
+            raise InvalidFilter(
+                explain_wire_error(_raw_where(body), f"invalid where: {exc}")
+            ) from None
         raise BadRequest(f"invalid job request: {exc}") from None
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         raise BadRequest("the body must be a JSON object in UTF-8") from None
 
 
