@@ -23,7 +23,7 @@ import msgspec
 
 BOM = "\ufeff"  # lets Excel read a downloaded file as UTF-8
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_json = msgspec.json.Encoder()
+_json = msgspec.json.Encoder(decimal_format="number")  # as the records write Decimals
 _QUOTE_OR_END = re.compile(rb'"|\r\n')
 
 
