@@ -22,7 +22,7 @@ from svc.core.sql.plan import Plan
 from svc.core.sql.where import WhereShape, filter_binds, in_width, where_shape
 from svc.engine.reader import DomainReader
 from svc.errors import SourceMisconfigured
-from svc.protocol import Range
+from svc.protocol import FilterValue, Range
 from svc.sources import oracle as ora
 from svc.sources import oracle_types
 from svc.sources.demo import build_demo_database
@@ -72,11 +72,12 @@ def test_a_number_in_list_binds_numbers_in_every_slot_and_keeps_its_rows(
 
 def test_every_list_width_binds_one_type_per_column() -> None:
     for n in range(1, 70):
-        for column, values in (
+        lists: list[tuple[str, list[FilterValue]]] = [
             ("QTY", [float(i) for i in range(n)]),
             ("QTY", list(range(n))),
             ("EVENTNAME", [f"E{i}" for i in range(n)]),
-        ):
+        ]
+        for column, values in lists:
             binds = filter_binds(DOMAINS["history"], ORACLE, {column: values})
             assert len(binds) == in_width(n)
             assert {type(b) for b in binds.values()} == {type(values[0])}, (n, column)
