@@ -82,7 +82,7 @@ _NAN = float("nan")  # one NaN object: a tuple holding it equals (and hashes lik
 def group_key(values: tuple[Any, ...]) -> tuple[Any, ...]:
     """A group's key as merged: every NaN the same one, so a NaN group (GROUP BY puts a
     BINARY_DOUBLE's NaNs in one group) is one group across chunks, not one per chunk."""
-    if float in map(type, values):  # cheap for keys of text: the common case
+    if float in map(type, values):
         return tuple(_NAN if type(v) is float and v != v else v for v in values)
     return values
 
@@ -103,6 +103,9 @@ class _Groups:
 
     def add(self, key: tuple[Any, ...], count: int, total: Any) -> None:
         known = self.groups.get(key)
+        if known is None:  # a new group, or a NaN key (never equal to a NaN seen before)
+            key = group_key(key)
+            known = self.groups.get(key)
         if known is None:
             self.groups[key] = [int(count), total]
         else:
@@ -258,7 +261,7 @@ class DomainMerger:
         for row in rows:
             count = row[count_at]
             for groups, key_at, sum_at in self.groups:
-                key = group_key(tuple(row[i] for i in key_at))
+                key = tuple(row[i] for i in key_at)
                 groups.add(key, count, None if sum_at is None else row[sum_at])
             for extremes, low_at in self.extremes:
                 extremes.add(row[low_at], row[low_at + 1])
