@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -47,7 +48,7 @@ def _refused(body: bytes) -> TraceError:
 
 @pytest.mark.parametrize(
     "number",
-    ["1e126", "-1e126", "1e300", "5e-324", "1e-130", "-9.99e-130", "1.7976931348623157e308"],
+    ["1e126", "-1e126", "1e300", "5e-324", "9.99e-131", "-9.99e-131", "1.7976931348623157e308"],
 )
 def test_numbers_outside_oracle_number_are_refused(number: str) -> None:
     for where in (f'{{"QTY": {{"from": {number}}}}}', f'{{"QTY": [{number}]}}'):
@@ -57,7 +58,16 @@ def test_numbers_outside_oracle_number_are_refused(number: str) -> None:
 
 @pytest.mark.parametrize(
     "number",
-    ["0", "0.0", "-0.0", "1e-129", "-1e-129", "9.99999999999999e125", "9223372036854775807"],
+    [
+        "0",
+        "0.0",
+        "-0.0",
+        "1e-130",
+        "-1e-130",
+        "1e-129",
+        "9.99999999999999e125",
+        "9223372036854775807",
+    ],
 )
 def test_numbers_at_the_edges_of_oracle_number_are_kept(number: str) -> None:
     where = _create(_body(f'{{"history": {{"QTY": [{number}]}}}}'))
@@ -142,7 +152,7 @@ def test_the_gregorian_start_itself_is_kept() -> None:
 
 # --- hypothesis: any number or timestamp at the edges is kept exactly or refused ---------
 
-_EDGES = [0.0, NUMBER_MIN, NUMBER_MAX, 2.0**63, 1e-129 * (1 - 2**-52), 1e126 * (1 - 2**-53)]
+_EDGES = [0.0, NUMBER_MIN, NUMBER_MAX, 2.0**63, 1e-130 * (1 - 2**-52), 1e126 * (1 - 2**-53)]
 _NUMBER_TEXT = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False).map(repr),
     st.floats(min_value=1e-135, max_value=1e-125).map(repr),
@@ -153,21 +163,41 @@ _NUMBER_TEXT = st.one_of(
 )
 
 
+_exact = msgspec.json.Decoder(float_hook=Decimal)  # the client's number, past a double too
+
+
+def _driver_encodes(value: float) -> bool:
+    """python-oracledb's rule for binding a number as NUMBER (`encode_number`, from the
+    text of the value): at most 40 digits, at most 126 before the decimal point and at
+    most 129 zeros after it; else DPY-4003."""
+    digits = Decimal(str(value))
+    if digits == 0:
+        return True
+    point = digits.adjusted() + 1  # the driver's decimal_point_index
+    return len(digits.normalize().as_tuple().digits) <= 40 and -129 <= point <= 126
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(number=_NUMBER_TEXT, as_range=st.booleans())
 def test_a_number_filter_is_kept_as_oracle_binds_it_or_refused(number: str, as_range: bool) -> None:
     where = f'{{"from": {number}}}' if as_range else f"[{number}]"
     body = _body(f'{{"history": {{"QTY": {where}}}}}')
+    parsed = _exact.decode(number.encode())
     try:
         kept = _create(body)
     except TraceError as exc:
         assert exc.status == 400 and isinstance(exc, InvalidFilter), exc
+        refused_ints = isinstance(parsed, int) and not -(2**63) < parsed < 2**63
+        assert (
+            refused_ints or not math.isfinite(float(parsed)) or not _driver_encodes(float(parsed))
+        )
         return
     assert kept is not None
     cond: Any = kept["history"]["QTY"]
     value = cond.from_ if as_range else cond[0]
     assert isinstance(value, (int, float)) and math.isfinite(value)
-    assert value == 0 or NUMBER_MIN <= abs(value) < NUMBER_MAX  # what the driver encodes
+    assert value == 0 or NUMBER_MIN <= abs(value) < NUMBER_MAX
+    assert _driver_encodes(value)  # python-oracledb binds it
     if isinstance(value, int):
         assert -(2**63) < value < 2**63
     assert value == msgspec.json.decode(number)  # the client's number, unchanged

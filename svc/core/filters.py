@@ -20,7 +20,7 @@ Values every source can compare exactly are accepted, no others (a job created w
 its source cannot bind would fail on every page for its whole life):
 
 - numbers: finite, integers within 64 bits, and 0 or of a magnitude Oracle's NUMBER holds
-  (1e-129 to below 1e126; python-oracledb refuses others with DPY-4003);
+  (1e-130 to below 1e126; python-oracledb refuses others with DPY-4003);
 - timestamps: from 1582-10-15 (Oracle counts earlier dates in the Julian calendar, and
   moves those of the 1582 gap to October 15) to 9999-12-31 in UTC, at most microseconds
   (further digits must be zeros: a comparison cut to microseconds would be off by a row).
@@ -46,9 +46,10 @@ from svc.protocol import Condition, FilterValue, Range, Where
 MAX_WHERE_VALUES = 4000  # values of all conditions of a job together
 MAX_TIMESTAMP_CHARS = 64
 _INT_LIMIT = 2**63  # SQLite and Oracle both take 64-bit integers as binds
-# Oracle NUMBER's magnitudes: python-oracledb raises DPY-4003 outside them (encoders.pyx)
+# Oracle NUMBER's magnitudes: python-oracledb raises DPY-4003 outside them (its encode_number
+# in impl/base/encoders.pyx: more than 126 digits before the point, or 129 zeros after it)
 NUMBER_MAX = 1e126  # exclusive
-NUMBER_MIN = 1e-129  # inclusive, for a number other than 0
+NUMBER_MIN = 1e-130  # inclusive, for a number other than 0
 GREGORIAN_START = dt.datetime(1582, 10, 15)  # Oracle's calendar is Julian before it
 _FRACTION = re.compile(r"[.,]([0-9]+)")
 
@@ -100,7 +101,7 @@ def _value(where: str, column: Filterable, value: FilterValue) -> FilterValue:
         if value and not NUMBER_MIN <= abs(value) < NUMBER_MAX:
             raise InvalidFilter(
                 f"{where}: {value!r} is outside the numbers a database column holds"
-                " (0, or a magnitude from 1e-129 to below 1e126)"
+                " (0, or a magnitude from 1e-130 to below 1e126)"
             )
         return value
     if not isinstance(value, str):
