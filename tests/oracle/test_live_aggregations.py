@@ -161,7 +161,12 @@ def domains_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def _server(domains: Path, tmp: Path, snapshot: bool) -> ServerProcess:
-    env = {"TRACE_DB_URL": DSN, "TRACE_DOMAINS": str(domains), "TRACE_STREAM_BATCH_SIZE": "500"}
+    env = {
+        "TRACE_DB_URL": DSN,
+        "TRACE_DOMAINS": str(domains),
+        "TRACE_STREAM_BATCH_SIZE": "500",
+        "TRACE_JOB_CREATE_RATE": "0",
+    }
     if snapshot:
         env["TRACE_ORACLE_SNAPSHOT"] = "scn"
     return start_server(tmp, None, env)

@@ -26,7 +26,12 @@ from tests.support.servers import ServerProcess, start_server
 
 pytestmark = LIVE
 
-ONE_SESSION = {"TRACE_DB_URL": DSN, "TRACE_ORACLE_POOL_MIN": "1", "TRACE_ORACLE_POOL_MAX": "1"}
+ONE_SESSION = {
+    "TRACE_DB_URL": DSN,
+    "TRACE_ORACLE_POOL_MIN": "1",
+    "TRACE_ORACLE_POOL_MAX": "1",
+    "TRACE_JOB_CREATE_RATE": "0",
+}
 
 
 def _children(cur: oracledb.Cursor, sql: str) -> list[tuple[str, int, str]]:
