@@ -16,7 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from svc.core.domains import load_domains
-from svc.core.filters import GREGORIAN_START, NUMBER_MAX, NUMBER_MIN, normalize_where
+from svc.core.filters import (
+    GREGORIAN_START,
+    NUMBER_MAX,
+    NUMBER_MIN,
+    canonical_timestamp,
+    normalize_where,
+)
 from svc.core.sql.dialects import ORACLE
 from svc.core.sql.where import filter_binds
 from svc.errors import InvalidFilter, TraceError
@@ -248,3 +254,21 @@ def test_a_timestamp_filter_is_kept_exactly_or_refused(drawn: tuple[str, dt.date
     digits = filter_binds(DOMAINS["history"], ORACLE, kept["history"])["f0_hi"]
     assert isinstance(digits, str) and len(digits) == 20 and digits.isdigit()
     assert dt.datetime.strptime(digits, "%Y%m%d%H%M%S%f") == canonical  # Oracle's mask reads it
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=_timestamp_text(), b=_timestamp_text())
+def test_canonical_timestamps_order_as_text_like_their_instants(
+    a: tuple[str, dt.datetime], b: tuple[str, dt.datetime]
+) -> None:
+    """SQLite compares the canonical ISO text (the demo's TXNDATE is such text): two kept
+    timestamps must order as text exactly as their instants do."""
+    kept = []
+    for text, _ in (a, b):
+        try:
+            kept.append(canonical_timestamp(text))
+        except ValueError:
+            return
+    x, y = kept
+    as_instants = dt.datetime.fromisoformat(x) < dt.datetime.fromisoformat(y)
+    assert (x < y) == as_instants
