@@ -97,6 +97,12 @@ columns = ["CONTAINERID", "ID"]
 
 [domains.tz.filters]
 LTZ = {{ op = "range", type = "timestamp" }}
+
+[domains.tzout]
+table = "{TZ_TABLE}"
+tiebreak = "ID"
+columns = ["CONTAINERID", "ID", "LTZ"]
+timestamptz = ["LTZ"]
 """
 
 
@@ -200,3 +206,12 @@ def test_a_date_window_prunes_partitions(partitioned: None) -> None:
     assert rows and all(dt.datetime(2025, 3, 1) <= r[2] < dt.datetime(2025, 4, 1) for r in rows)
     assert "PARTITION RANGE ALL" not in plan, plan
     assert "PARTITION RANGE" in plan and "KEY" in plan, plan
+
+
+def test_a_berlin_host_sends_local_time_zone_columns_in_utc(berlin: str) -> None:
+    """Listed under timestamptz, a TIMESTAMP WITH LOCAL TIME ZONE is read with
+    SYS_EXTRACT_UTC and sent with Z: the instant stored, whatever the host's zone."""
+    job = create_job(berlin, ["z0", "z1", "z2"], ["tzout"])
+    records = records_of(list(iter_lines(berlin, job["job_id"])))["tzout"]
+    got = {r[1]: r[2] for r in records}
+    assert got == {i: t.isoformat() + "Z" for i, t in enumerate(INSTANTS)}
