@@ -86,8 +86,8 @@ def test_numbers_at_the_edges_of_oracle_number_are_kept(number: str) -> None:
 @pytest.mark.parametrize(
     ("where", "words"),
     [
-        ('{"history": {"QTY": [1e400]}}', ["out of range"]),  # msgspec: past a double
-        ('{"history": {"QTY": {"from": -1e400}}}', ["out of range"]),
+        ('{"history": {"QTY": [1e400]}}', ["history.QTY", "1E+400", "double"]),
+        ('{"history": {"QTY": {"from": -1e400}}}', ["history.QTY", "-1E+400", "double"]),
         ('{"history": {"QTY": ' + "[" * 1000 + "]" * 1000 + "}}", ["where"]),
         ('{"history": {"EVENTNAME": ' + '{"a":' * 1000 + "1" + "}" * 1000 + "}}", ["where"]),
     ],

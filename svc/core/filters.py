@@ -36,6 +36,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 
 import msgspec
 
@@ -182,15 +183,32 @@ def explain_wire_error(raw_where: object, fallback: str) -> str:
     """A detail naming the column, for a `where` the wire types refused.
 
     msgspec's messages show dict keys as ``[...]``; this finds the first column whose
-    condition does not convert and says which it is.
+    condition does not convert and says which it is. `raw_where` may hold JSON numbers as
+    Decimals (decoded with ``float_hook=Decimal``), so one past a double's range is named.
     """
     if isinstance(raw_where, dict):
         for domain, conditions in raw_where.items():
             if not isinstance(conditions, dict):
                 return f"where.{str(domain)[:64]} must be an object of column conditions"
             for column, cond in conditions.items():
+                where = f"{str(domain)[:64]}.{str(column)[:64]}"
+                values = list(cond.values()) if isinstance(cond, dict) else cond
+                for v in values if isinstance(values, list) else ():
+                    if isinstance(v, Decimal) and not math.isfinite(float(v)):
+                        return f"{where}: {str(v)[:32]} is past a double's range (1.8e308)"
                 try:
-                    msgspec.convert(cond, Condition)
+                    msgspec.convert(_floats(cond), Condition)
                 except msgspec.ValidationError as exc:
-                    return f"{str(domain)[:64]}.{str(column)[:64]}: {exc}"
+                    return f"{where}: {exc}"
     return fallback
+
+
+def _floats(cond: object) -> object:
+    """A raw condition with its Decimal numbers as floats, as the wire decodes them."""
+    if isinstance(cond, Decimal):
+        return float(cond)
+    if isinstance(cond, list):
+        return [_floats(v) for v in cond]
+    if isinstance(cond, dict):
+        return {k: _floats(v) for k, v in cond.items()}
+    return cond

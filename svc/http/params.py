@@ -5,6 +5,7 @@ gets wrong is a `BadRequest` (or a more precise problem) before any work is done
 from __future__ import annotations
 
 import asyncio
+import decimal
 import re
 
 import msgspec
@@ -112,11 +113,14 @@ async def read_job_request(request: Request, max_cids: int) -> p.JobRequest:
     return req
 
 
+_raw_decoder = msgspec.json.Decoder(float_hook=decimal.Decimal)  # 1e400 decodes, and is named
+
+
 def _raw_where(body: bytes) -> object:
     """The body's `where` as plain JSON values, or None where even that does not decode
     (a number past a double's range, arrays nested past the decoder's depth)."""
     try:
-        raw = msgspec.json.decode(body)
+        raw = _raw_decoder.decode(body)
     except (msgspec.DecodeError, RecursionError):
         return None
     return raw.get("where") if isinstance(raw, dict) else None
