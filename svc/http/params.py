@@ -113,12 +113,12 @@ async def read_job_request(request: Request, max_cids: int) -> p.JobRequest:
     return req
 
 
-_raw_decoder = msgspec.json.Decoder(float_hook=decimal.Decimal)  # 1e400 decodes, and is named
+_raw_decoder = msgspec.json.Decoder(float_hook=decimal.Decimal)
 
 
 def _raw_where(body: bytes) -> object:
-    """The body's `where` as plain JSON values, or None where even that does not decode
-    (a number past a double's range, arrays nested past the decoder's depth)."""
+    """The body's `where` as plain JSON values (numbers as decimals: 1e400 too), or None
+    where even that does not decode (arrays nested past the decoder's depth)."""
     try:
         raw = _raw_decoder.decode(body)
     except (msgspec.DecodeError, RecursionError):
