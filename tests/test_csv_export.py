@@ -69,6 +69,7 @@ TEXTS: list[str | None] = [
     "semi;colon",
 ]
 ANYTHING: list[object] = [42, -7, 2**62, 0.1, 1e20, -0.0, 3.0, b"\x00\xff\xfe", "text", None]
+ANYTHING.append(b"\xf8\x00\x01")  # base64 "+AAB": a formula to a spreadsheet
 ODD_DOMAINS = """
 [domains.history]
 table = "MES_CONTAINER_HISTORY"
@@ -162,6 +163,7 @@ def test_export_equals_the_stream_value_by_value(
         cells = {c for row in rows[1:] for c in row}
         assert {t for t in TEXTS if t and not t.startswith(FORMULA_START)} <= cells
         assert {"42", "-7", str(2**62), "0.1", "1e20", "-0.0", "3.0", "AP/+"} <= cells
+        assert ("'+AAB" if sheet else "+AAB") in cells  # bytes defused like text
 
 
 def test_csv_pages_follow_link_next_and_equal_the_stream(

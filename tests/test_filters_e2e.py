@@ -219,6 +219,36 @@ def test_bad_filters_are_problems_naming_the_column(
         assert word in body["detail"], body["detail"]
 
 
+# Values no database compares exactly: 400 when the job is made, not a 500 on every page
+# (Oracle's NUMBER range), nor a traceback and a closed connection (the rest).
+EDGE_BODIES = {
+    "number-above-oracle": '{"history": {"QTY": {"from": 1e300}}}',
+    "number-below-oracle": '{"history": {"QTY": [5e-324]}}',
+    "number-past-double": '{"history": {"QTY": [1e400]}}',
+    "nested-1000-deep": '{"history": {"QTY": ' + "[" * 1000 + "]" * 1000 + "}}",
+    "year-1-in-utc": '{"history": {"TXNDATE": {"from": "0001-01-01T00:00:00+00:01"}}}',
+    "year-10000-in-utc": '{"history": {"TXNDATE": {"to": "9999-12-31T23:59:59-00:01"}}}',
+    "from-finer-than-us": '{"history": {"TXNDATE": {"from": "2025-02-01T08:00:00.0000001"}}}',
+    "to-finer-than-us": '{"history": {"TXNDATE": {"to": "2025-02-01T08:00:00.0000001"}}}',
+    "julian": '{"history": {"TXNDATE": {"from": "1582-10-10"}}}',
+}
+
+
+@pytest.mark.parametrize("case", sorted(EDGE_BODIES))
+def test_filter_values_no_database_compares_exactly_are_400(
+    server: ServerProcess, case: str
+) -> None:
+    body = '{"container_ids": ["a1"], "domains": ["history"], "where": ' + EDGE_BODIES[case] + "}"
+    r = httpx.post(
+        f"{server.url}/api/trace/job",
+        content=body.encode(),
+        headers={"content-type": "application/json"},
+    )
+    problem = assert_problem(r, 400, "invalid_filter")
+    assert "where" in problem["detail"] or "history." in problem["detail"], problem
+    assert httpx.get(f"{server.url}/healthz").status_code == 200  # the server lives on
+
+
 def test_domains_list_their_filterable_columns(server: ServerProcess) -> None:
     domains = {d["name"]: d for d in httpx.get(f"{server.url}/api/domains").json()["domains"]}
     filters = domains["history"]["filters"]

@@ -153,7 +153,7 @@ def test_filter_sql_is_rendered_from_the_domain_file_with_named_binds() -> None:
         "f0_0": "Hold",
         "f0_1": "Release",
         "f0_2": "Rework",
-        "f0_3": None,  # padding: NULL matches nothing
+        "f0_3": "Rework",  # padding repeats the last value: same rows, same bind type
         "f1_lo": "2025-01-01T00:00:00",
     }
     assert filter_binds(HISTORY, ORACLE, where)["f1_lo"] == "20250101000000000000"

@@ -62,6 +62,7 @@ ERROR_TABLE: list[tuple[str, Exception, str]] = [
     ("ORA-01445", _ora(1445, "cannot select ROWID from a join view"), CONFIG),
     ("ORA-01446", _ora(1446, "cannot select ROWID from view with DISTINCT, GROUP BY"), CONFIG),
     ("ORA-00932", _ora(932, "inconsistent datatypes: expected NUMBER got CHAR"), CONFIG),
+    ("ORA-00997 LONG", _ora(997, "illegal use of LONG datatype"), CONFIG),
     ("DPY-3022", _dpy(oe.ERR_NAMED_TIMEZONE_NOT_SUPPORTED), CONFIG),
     ("ORA-00936 other", _ora(936, "missing expression"), PERMANENT),
     ("anything else", ValueError("secret-ish driver text"), PERMANENT),

@@ -260,11 +260,14 @@ def test_a_failed_session_callback_sets_the_timeout_first_and_drops_the_session(
 def test_statement_cache_is_sized_from_the_domains() -> None:
     domains = load_domains()
     source = oracle_source("oracle://a:b@h/s", domains=domains)
-    assert source.pool_params()["stmtcachesize"] >= 6 * len(domains) + 3
+    need = sum(ora.domain_statements(d) for d in domains.values())
+    assert source.pool_params()["stmtcachesize"] >= 3 * need + 2  # unfiltered + 2 shapes
+    scn = oracle_source("oracle://a:b@h/s", domains=domains, snapshot="scn").pool_params()
+    assert scn["stmtcachesize"] == 2 * 3 * need + 2
     many = {f"d{i}": domains["history"] for i in range(12)}
     big = oracle_source("oracle://a:b@h/s", domains=many).pool_params()
-    assert big["stmtcachesize"] >= 6 * 12 + 3
-    assert ora.statement_cache_size(1) == 20  # the driver's default is the floor
+    assert big["stmtcachesize"] == 3 * 12 * ora.domain_statements(domains["history"]) + 2
+    assert ora.statement_cache_size([]) == 20  # the driver's default is the floor
 
 
 def _checked(domains_toml: str, behaviour: Any, rows: list[Row]) -> ora.OracleSource:

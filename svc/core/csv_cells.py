@@ -7,8 +7,9 @@ holds a comma, a quote or a line break.
 
 `spreadsheet_safe` defuses formula injection for files people open in Excel or LibreOffice:
 a text cell starting with ``= + - @``, a tab or a carriage return gets a leading ``'``
-(OWASP's advice), so ``=HYPERLINK(...)`` in a comment is shown, not run. Numbers are never
-touched: ``-5`` as a number stays ``-5``.
+(OWASP's advice), so ``=HYPERLINK(...)`` in a comment is shown, not run. So does the text of
+any other value written as a JSON string: base64 starts with ``+`` for bytes 0xF8-0xFB (one
+RAW in 64, e.g. SYS_GUID keys). Numbers are never touched: ``-5`` as a number stays ``-5``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import msgspec
 
 BOM = "\ufeff"  # lets Excel read a downloaded file as UTF-8
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_json = msgspec.json.Encoder()
+_json = msgspec.json.Encoder(decimal_format="number")  # as the records write Decimals
 _QUOTE_OR_END = re.compile(rb'"|\r\n')
 
 
@@ -41,7 +42,10 @@ def cell(value: object, spreadsheet_safe: bool = False) -> str:
     text = _json.encode(value).decode()
     if text == "null":  # NaN and infinities, which JSON writes as null
         return ""
-    return msgspec.json.decode(text, type=str) if text.startswith('"') else text
+    if not text.startswith('"'):
+        return text  # a number
+    text = msgspec.json.decode(text, type=str)  # base64, ISO 8601
+    return "'" + text if spreadsheet_safe and text.startswith(_FORMULA_START) else text
 
 
 class CsvWriter:

@@ -49,9 +49,9 @@ job's rows and sent as one small outcome (`svc.core.aggregates`)::
 
 Every column named here must be one of the domain's `columns`. On Oracle, a `by`,
 `min_max` or `distinct` column must not be a LOB (CLOB, NCLOB, BLOB) or LONG: Oracle cannot
-GROUP BY, DISTINCT or compare one (ORA-00932), and a `sum` column must be numeric. The
-file cannot tell a column's type, so such a mistake shows when the aggregation first runs
-(a non-retryable `source_error`).
+GROUP BY, DISTINCT or compare one (ORA-00932 for a LOB, ORA-00997 for a LONG), and a `sum`
+column must be numeric. The file cannot tell a column's type, so such a mistake shows when
+the aggregation first runs (a non-retryable `source_misconfigured`).
 """
 
 from __future__ import annotations

@@ -14,8 +14,19 @@ strings for `timestamp` and `timestamptz`.
 The canonical form is what the job spec stores and every replica applies: domains in the
 job's order, columns by name, `in` values de-duplicated and sorted, timestamps as
 ``YYYY-MM-DDTHH:MM:SS[.ffffff]`` in UTC (an offset is converted; a value without one is
-taken as UTC). A job's filter never changes, so a `since` token, which names its job, can
-never apply to another filter. The SQL is rendered by `svc.core.sql.where.filter_sql`, from
+taken as UTC).
+
+Values every source can compare exactly are accepted, no others (a job created with a value
+its source cannot bind would fail on every page for its whole life):
+
+- numbers: finite, integers within 64 bits, and 0 or of a magnitude Oracle's NUMBER holds
+  (1e-130 to below 1e126; python-oracledb refuses others with DPY-4003);
+- timestamps: from 1582-10-15 (Oracle counts earlier dates in the Julian calendar, and
+  moves those of the 1582 gap to October 15) to 9999-12-31 in UTC, at most microseconds
+  (further digits must be zeros: a comparison cut to microseconds would be off by a row).
+
+A job's filter never changes, so a `since` token, which names its job, can never apply to
+another filter. The SQL is rendered by `svc.core.sql.where.filter_sql`, from
 identifiers of the domain file only; the values are binds.
 """
 
@@ -23,7 +34,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping
+from decimal import Decimal
 
 import msgspec
 
@@ -34,20 +47,37 @@ from svc.protocol import Condition, FilterValue, Range, Where
 MAX_WHERE_VALUES = 4000  # values of all conditions of a job together
 MAX_TIMESTAMP_CHARS = 64
 _INT_LIMIT = 2**63  # SQLite and Oracle both take 64-bit integers as binds
+# Oracle NUMBER's magnitudes: python-oracledb raises DPY-4003 outside them (its encode_number
+# in impl/base/encoders.pyx: more than 126 digits before the point, or 129 zeros after it)
+NUMBER_MAX = 1e126  # exclusive
+NUMBER_MIN = 1e-130  # inclusive, for a number other than 0
+GREGORIAN_START = dt.datetime(1582, 10, 15)  # Oracle's calendar is Julian before it
+_FRACTION = re.compile(r"[.,]([0-9]+)")
 
 __all__ = ["MAX_WHERE_VALUES", "canonical_timestamp", "explain_wire_error", "normalize_where"]
+
+
+class TimestampOutOfRange(ValueError):
+    """An ISO 8601 time no database column compares exactly; the message says why."""
 
 
 def canonical_timestamp(text: str) -> str:
     """``YYYY-MM-DDTHH:MM:SS`` (plus ``.ffffff`` when not whole seconds), in UTC.
 
-    Raises ValueError for anything `datetime.fromisoformat` does not read.
+    Raises ValueError for anything `datetime.fromisoformat` does not read, for a time
+    outside years 1 to 9999 once in UTC, and for a fraction finer than microseconds (which
+    `fromisoformat` would cut off) unless its further digits are zeros.
     """
     if len(text) > MAX_TIMESTAMP_CHARS:
         raise ValueError("too long")
     value = dt.datetime.fromisoformat(text)
+    if any(f[6:].strip("0") for f in _FRACTION.findall(text)):
+        raise TimestampOutOfRange("finer than microseconds")
     if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01T00:00+00:01 is before year 1 in UTC
+            raise TimestampOutOfRange("outside years 1 to 9999 in UTC") from None
     return value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
 
 
@@ -69,16 +99,29 @@ def _value(where: str, column: Filterable, value: FilterValue) -> FilterValue:
             raise InvalidFilter(f"{where}: numbers must be finite")
         if isinstance(value, int) and not -_INT_LIMIT < value < _INT_LIMIT:
             raise InvalidFilter(f"{where}: integers must fit in 64 bits")
+        if value and not NUMBER_MIN <= abs(value) < NUMBER_MAX:
+            raise InvalidFilter(
+                f"{where}: {value!r} is outside the numbers a database column holds"
+                " (0, or a magnitude from 1e-130 to below 1e126)"
+            )
         return value
     if not isinstance(value, str):
         raise InvalidFilter(f"{where}: a {kind} column takes ISO 8601 strings, not {value!r}")
     try:
-        return canonical_timestamp(value)
+        text = canonical_timestamp(value)
+    except TimestampOutOfRange as exc:
+        raise InvalidFilter(f"{where}: {_name(value)} is {exc}") from None
     except ValueError:
         raise InvalidFilter(
             f"{where}: {_name(value)} is not an ISO 8601 date or time"
-            " (e.g. 2025-01-31, 2025-01-31T08:00:00, 2025-01-31T08:00:00+02:00)"
+            " (e.g. 2025-01-31, 2025-01-31T08:00:00.250, 2025-01-31T08:00:00+02:00)"
         ) from None
+    if dt.datetime.fromisoformat(text) < GREGORIAN_START:
+        raise InvalidFilter(
+            f"{where}: {_name(value)} is before 1582-10-15, where databases' calendars differ"
+            " (Oracle's is Julian): leave the range end out instead"
+        )
+    return text
 
 
 def _condition(where: str, column: Filterable, cond: Condition) -> tuple[Condition, int]:
@@ -140,15 +183,32 @@ def explain_wire_error(raw_where: object, fallback: str) -> str:
     """A detail naming the column, for a `where` the wire types refused.
 
     msgspec's messages show dict keys as ``[...]``; this finds the first column whose
-    condition does not convert and says which it is.
+    condition does not convert and says which it is. `raw_where` may hold JSON numbers as
+    Decimals (decoded with ``float_hook=Decimal``), so one past a double's range is named.
     """
     if isinstance(raw_where, dict):
         for domain, conditions in raw_where.items():
             if not isinstance(conditions, dict):
                 return f"where.{str(domain)[:64]} must be an object of column conditions"
             for column, cond in conditions.items():
+                where = f"{str(domain)[:64]}.{str(column)[:64]}"
+                values = list(cond.values()) if isinstance(cond, dict) else cond
+                for v in values if isinstance(values, list) else ():
+                    if isinstance(v, Decimal) and not math.isfinite(float(v)):
+                        return f"{where}: {str(v)[:32]} is past a double's range (1.8e308)"
                 try:
-                    msgspec.convert(cond, Condition)
+                    msgspec.convert(_floats(cond), Condition)
                 except msgspec.ValidationError as exc:
-                    return f"{str(domain)[:64]}.{str(column)[:64]}: {exc}"
+                    return f"{where}: {exc}"
     return fallback
+
+
+def _floats(cond: object) -> object:
+    """A raw condition with its Decimal numbers as floats, as the wire decodes them."""
+    if isinstance(cond, Decimal):
+        return float(cond)
+    if isinstance(cond, list):
+        return [_floats(v) for v in cond]
+    if isinstance(cond, dict):
+        return {k: _floats(v) for k, v in cond.items()}
+    return cond

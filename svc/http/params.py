@@ -5,6 +5,7 @@ gets wrong is a `BadRequest` (or a more precise problem) before any work is done
 from __future__ import annotations
 
 import asyncio
+import decimal
 import re
 
 import msgspec
@@ -114,20 +115,33 @@ async def read_job_request(request: Request, max_cids: int) -> p.JobRequest:
     return req
 
 
+_raw_decoder = msgspec.json.Decoder(float_hook=decimal.Decimal)
+
+
+def _raw_member(body: bytes, name: str) -> object:
+    """The body's `name` (`where`, `select`) as plain JSON values (numbers as decimals:
+    1e400 too), or None where even that does not decode (arrays nested past the decoder's
+    depth)."""
+    try:
+        raw = _raw_decoder.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return raw.get(name) if isinstance(raw, dict) else None
+
+
 def decode_job_request(body: bytes) -> p.JobRequest:
     try:
         return p.job_request_decoder.decode(body)
     except msgspec.ValidationError as exc:
         if "at `$.where" in str(exc):  # say which column, which msgspec's path does not
-            raw = msgspec.json.decode(body)
-            detail = explain_wire_error(raw.get("where"), f"invalid where: {exc}")
-            raise InvalidFilter(detail) from None
+            raise InvalidFilter(
+                explain_wire_error(_raw_member(body, "where"), f"invalid where: {exc}")
+            ) from None
         if "at `$.select" in str(exc):
-            raw = msgspec.json.decode(body)
-            detail = explain_select_error(raw.get("select"), f"invalid select: {exc}")
+            detail = explain_select_error(_raw_member(body, "select"), f"invalid select: {exc}")
             raise InvalidSelect(detail) from None
         raise BadRequest(f"invalid job request: {exc}") from None
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         raise BadRequest("the body must be a JSON object in UTF-8") from None
 
 

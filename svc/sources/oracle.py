@@ -5,9 +5,11 @@
 - Connections come from a pool (`oracledb.create_pool_async`; a fixed size is recommended).
   A query waits at most TRACE_ORACLE_POOL_WAIT_MS for a connection and every round trip
   at most TRACE_ORACLE_CALL_TIMEOUT_MS.
-- Each new session runs ``ALTER SESSION SET NLS_SORT = BINARY NLS_COMP = BINARY``, so the
+- Each new session runs `SESSION_SETUP`: ``NLS_SORT = BINARY NLS_COMP = BINARY``, so the
   database orders and compares CIDs byte-wise, as the keyset predicate and the job's sorted
-  CID list assume, and sets MODULE ``trace-svc`` so DBAs can find it in V$SESSION.
+  CID list assume, and ``TIME_ZONE = '+00:00'``: thin mode would set the service host's UTC
+  offset at connect time (unless ORA_SDTZ is set), shifting TIMESTAMP WITH LOCAL TIME ZONE
+  comparisons by the host's zone. MODULE ``trace-svc`` lets DBAs find it in V$SESSION.
 - A page is one round trip: ``arraysize`` is the query's row limit and ``prefetchrows`` one
   more, so the rows and the end of the result arrive with the execute. The cursor is closed
   and the connection is back in the pool before the page is returned; nothing is held
@@ -29,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -37,6 +39,7 @@ from urllib.parse import unquote, urlsplit
 import oracledb
 
 from svc.config import Settings
+from svc.core.aggregates.queries import aggregate_shape
 from svc.core.domains import ROWID, Domain, canonical
 from svc.core.sql.dialects import ORACLE
 from svc.errors import SnapshotTooOld, SourceMisconfigured, TraceError
@@ -47,7 +50,7 @@ from svc.sources.oracle_types import output_type_handler
 log = logging.getLogger(__name__)
 
 MODULE = "trace-svc"  # V$SESSION.MODULE of the service's sessions
-SESSION_SETUP = "ALTER SESSION SET NLS_SORT = BINARY NLS_COMP = BINARY"
+SESSION_SETUP = "ALTER SESSION SET NLS_SORT = BINARY NLS_COMP = BINARY TIME_ZONE = '+00:00'"
 SNAPSHOT_SQL = "SELECT DBMS_FLASHBACK.GET_SYSTEM_CHANGE_NUMBER FROM DUAL"
 PING_SQL = "SELECT 1 FROM DUAL"
 
@@ -112,10 +115,28 @@ def rowid_probe_sql(table: str) -> str:
     return f"SELECT ROWID FROM {table} WHERE 1 = 0"
 
 
-def statement_cache_size(domains: int) -> int:
-    """Each domain has 3 statements (page, offset page, totals), 6 while snapshot and
-    plain jobs coexist; plus the source's own few (ping, SCN, checks)."""
-    return max(20, 6 * domains + 8)
+# Statements cached per session. Thin mode keeps a cursor open in the database for each,
+# counted against OPEN_CURSORS (default 300) per session: past it, ORA-01000. Kept below it,
+# with room for the statement in flight and the database's own recursive cursors.
+MAX_STATEMENT_CACHE = 200
+FILTER_SHAPES = 2  # filter shapes per domain in use at once, besides unfiltered jobs
+_NUMBER_RIDS_KEPT = 4 * MAX_STATEMENT_CACHE
+
+
+def domain_statements(domain: Domain) -> int:
+    """A domain's statement texts for one filter shape and one read mode: page, offset
+    page, totals, the grouped aggregate query (if any), one per distinct aggregation."""
+    grouped = aggregate_shape(domain) is not None
+    return 3 + grouped + sum(agg.kind == "distinct" for agg in domain.aggregations)
+
+
+def statement_cache_size(domains: Iterable[Domain], snapshot: bool = False) -> int:
+    """Every statement shape of the domains, for unfiltered jobs and `FILTER_SHAPES` filter
+    shapes each, twice in snapshot mode (plain jobs made before it was turned on are read
+    till they expire), plus the source's own (ping, SCN); from 20 (the driver's default)
+    to `MAX_STATEMENT_CACHE`. A statement that does not fit costs a soft parse, no error."""
+    shapes = sum(domain_statements(d) for d in domains) * (1 + FILTER_SHAPES)
+    return max(20, min(MAX_STATEMENT_CACHE, shapes * (2 if snapshot else 1) + 2))
 
 
 class OracleSource(Source):
@@ -147,6 +168,10 @@ class OracleSource(Source):
         self._pool: oracledb.AsyncConnectionPool | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._count_gate = asyncio.Semaphore(1)
+        # Statements seen binding an int `after_rid` (a NUMBER tie-break). A first page binds
+        # None, which python-oracledb binds as VARCHAR2: Oracle would make that page's
+        # statement a second child cursor (BIND_MISMATCH). ROWIDs are strings: no change.
+        self._number_rids: set[str] = set()
 
     @classmethod
     def from_settings(
@@ -174,7 +199,7 @@ class OracleSource(Source):
             "getmode": oracledb.POOL_GETMODE_TIMEDWAIT,
             "wait_timeout": self.pool_wait_ms,
             "session_callback": self._init_session,
-            "stmtcachesize": statement_cache_size(max(1, len(self.domains))),
+            "stmtcachesize": statement_cache_size(self.domains.values(), self.snapshot == "scn"),
             "tcp_connect_timeout": min(20.0, max(1.0, self.call_timeout_ms / 1000)),
             "expire_time": 2,  # TCP keepalive (minutes): idle pooled sessions survive firewalls
         }
@@ -276,11 +301,23 @@ class OracleSource(Source):
                 # One round trip: every row the query may return, plus the end of data.
                 cursor.arraysize = limit
                 cursor.prefetchrows = limit + 1
+            self._keep_rid_type(cursor, sql, binds)
             # LOBs as str/bytes: a locator cannot be encoded, and reading it would need
             # the connection, which is back in the pool before the page is sent.
             await cursor.execute(sql, dict(binds), fetch_lobs=False)
             rows: list[Row] = await cursor.fetchall()
         return rows
+
+    def _keep_rid_type(self, cursor: Any, sql: str, binds: Mapping[str, object]) -> None:
+        """Bind a first page's None `after_rid` as NUMBER where later pages bind ints."""
+        rid = binds.get("after_rid")
+        if rid is None:
+            if "after_rid" in binds and sql in self._number_rids:
+                cursor.setinputsizes(after_rid=int)
+        elif isinstance(rid, int) and sql not in self._number_rids:
+            if len(self._number_rids) >= _NUMBER_RIDS_KEPT:  # texts of filter shapes gone by
+                self._number_rids.clear()
+            self._number_rids.add(sql)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(work)

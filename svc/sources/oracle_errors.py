@@ -79,6 +79,8 @@ _MISCONFIGURED = {
     1446: _ROWID_TIEBREAK,
     932: "A configured column has a type the service cannot compare or read",
     1722: "A configured column has a type the service cannot compare or read",
+    # a LONG column where Oracle takes none (an aggregation's by, min_max or distinct)
+    997: "A configured column is LONG, which Oracle cannot group, compare or count",
 }
 _DRIVER_MISCONFIGURED = {
     "DPY-3022": "A TIMESTAMP WITH TIME ZONE column holds a named time zone: list it under"

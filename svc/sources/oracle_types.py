@@ -22,7 +22,10 @@ def _as_utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC)
 
 
-_TSTZ_UNDECLARED = "A TIMESTAMP WITH TIME ZONE column is not listed under its domain's timestamptz"
+_TSTZ_UNDECLARED = (
+    "A TIMESTAMP WITH (LOCAL) TIME ZONE column is not listed under its domain's timestamptz"
+)
+_ZONED = (oracledb.DB_TYPE_TIMESTAMP_TZ, oracledb.DB_TYPE_TIMESTAMP_LTZ)
 
 
 def output_type_handler(cursor: Any, metadata: Any) -> Any:
@@ -36,7 +39,8 @@ def output_type_handler(cursor: Any, metadata: Any) -> Any:
       SYS_EXTRACT_UTC): a UTC datetime, sent as ``2025-01-01T08:00:00Z``.
     - TIMESTAMP WITH TIME ZONE reaching the driver as such: refused. Thin mode cannot
       decode named regions (DPY-3022) and drops offsets; the domain file must list the
-      column under ``timestamptz``.
+      column under ``timestamptz``. So is TIMESTAMP WITH LOCAL TIME ZONE: it arrives in the
+      session's time zone (UTC, `SESSION_SETUP`), naive, and would be sent without its zone.
     - Everything else: the driver's default (LOBs are fetched as str/bytes because every
       page executes with ``fetch_lobs=False``).
     """
@@ -47,9 +51,10 @@ def output_type_handler(cursor: Any, metadata: Any) -> Any:
         if metadata.scale == 0 and metadata.precision > 0:
             return None
         return cursor.var(decimal.Decimal, arraysize=cursor.arraysize)
-    if dbtype is oracledb.DB_TYPE_TIMESTAMP_TZ:
+    if dbtype in _ZONED:
         log.error(
-            "oracle: column %s is TIMESTAMP WITH TIME ZONE: add it to timestamptz", metadata.name
+            "oracle: column %s is TIMESTAMP WITH (LOCAL) TIME ZONE: add it to timestamptz",
+            metadata.name,
         )
         raise SourceMisconfigured(_TSTZ_UNDECLARED)
     if dbtype is oracledb.DB_TYPE_TIMESTAMP and str(metadata.name).startswith(UTC_ALIAS):

@@ -4,8 +4,10 @@ The suite runs only when TRACE_TEST_ORACLE_DSN is set (oracle://user:pw@host:por
 The user needs, besides its own tables (``compose.yaml``'s init script grants all of it):
 
 - EXECUTE on SYS.DBMS_FLASHBACK (snapshot mode);
-- SELECT on SYS.V_$SQL, SYS.V_$SQL_PLAN, SYS.V_$SQL_PLAN_STATISTICS_ALL (the plan check,
-  DBMS_XPLAN.DISPLAY_CURSOR) and SYS.V_$SESSION (finding the service's sessions);
+- SELECT on SYS.V_$SQL, SYS.V_$SQL_PLAN, SYS.V_$SQL_PLAN_STATISTICS_ALL (the plan checks,
+  DBMS_XPLAN.DISPLAY_CURSOR), SYS.V_$SQL_SHARED_CURSOR and SYS.V_$OPEN_CURSOR (cursor
+  sharing and the statement cache) and SYS.V_$SESSION (finding the service's sessions);
+- CREATE TABLE (a partitioned one too), CREATE VIEW and CREATE SYNONYM;
 - ALTER SYSTEM, to kill the service's sessions mid-stream: a test-database-only grant.
 """
 

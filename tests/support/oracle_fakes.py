@@ -29,6 +29,10 @@ def _ora(code: int, text: str) -> Exception:
 class _Cursor:
     def __init__(self, conn: _Conn) -> None:
         self.conn, self.arraysize, self.prefetchrows, self.closed = conn, 100, 2, False
+        self.input_sizes: dict[str, Any] = {}
+
+    def setinputsizes(self, **sizes: Any) -> None:
+        self.input_sizes.update(sizes)
 
     def __enter__(self) -> _Cursor:
         return self

@@ -38,32 +38,53 @@ _BUCKETS = 64  # distinct fingerprints are counted bucket by bucket: small tempo
 Row = tuple[Any, ...]
 
 
-def sql_order(value: Any) -> tuple[int, Any]:
+def sql_order(value: Any) -> tuple[int, int, Any]:
     """A sort key that orders like SQL: NULL first, then numbers, text, bytes, dates.
 
-    Values of different types never meet in Python's comparison (which would raise)."""
+    Values of different types never meet in Python's comparison (which would raise). NaN
+    (a BINARY_DOUBLE's) sorts above every number, as Oracle orders it: MIN and MAX merged
+    from chunks in any order give what one query over all the rows gives."""
     if value is None:
-        return (0, 0)
+        return (0, 0, 0)
     if isinstance(value, (int, float, decimal.Decimal)):
-        return (1, value)
+        return (1, 1, 0) if value != value else (1, 0, value)  # only NaN differs from itself
     if isinstance(value, str):
-        return (2, value)
+        return (2, 0, value)
     if isinstance(value, bytes):
-        return (3, value)
+        return (3, 0, value)
     if isinstance(value, dt.datetime):
-        return (4, value.timestamp() if value.tzinfo else value.isoformat())
-    return (5, str(value))
+        return (4, 0, value.timestamp() if value.tzinfo else value.isoformat())
+    return (5, 0, str(value))
+
+
+# Exact addition: NUMBER holds up to 40 digits, and magnitudes from 1e-130 to 1e126;
+# the default context's 28 digits would round, and make a sum depend on the chunks' order.
+_EXACT = decimal.Context(
+    prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN, traps=[]
+)
 
 
 def add_numbers(a: Any, b: Any) -> Any:
-    """SQL's SUM merge: NULL is no value; an exact decimal stays exact."""
+    """SQL's SUM merge: NULL is no value; an exact decimal stays exact, to the last digit."""
     if a is None:
         return b
     if b is None:
         return a
-    if isinstance(a, decimal.Decimal) != isinstance(b, decimal.Decimal):
+    if isinstance(a, decimal.Decimal) or isinstance(b, decimal.Decimal):
         a, b = (decimal.Decimal(repr(x)) if isinstance(x, float) else x for x in (a, b))
+        return _EXACT.add(a, b)
     return a + b
+
+
+_NAN = float("nan")  # one NaN object: a tuple holding it equals (and hashes like) itself
+
+
+def group_key(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A group's key as merged: every NaN the same one, so a NaN group (GROUP BY puts a
+    BINARY_DOUBLE's NaNs in one group) is one group across chunks, not one per chunk."""
+    if float in map(type, values):
+        return tuple(_NAN if type(v) is float and v != v else v for v in values)
+    return values
 
 
 class _Groups:
@@ -82,6 +103,9 @@ class _Groups:
 
     def add(self, key: tuple[Any, ...], count: int, total: Any) -> None:
         known = self.groups.get(key)
+        if known is None:  # a new group, or a NaN key (never equal to a NaN seen before)
+            key = group_key(key)
+            known = self.groups.get(key)
         if known is None:
             self.groups[key] = [int(count), total]
         else:
@@ -161,7 +185,9 @@ def fingerprint(value: Any) -> int:
     """A 64-bit fingerprint of a value; values SQL calls equal (1 and 1.0) share one."""
     if isinstance(value, str):
         return hash(value)  # SipHash: 64 bits on 64-bit builds, keyed per process
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and value != value:
+        value = _NAN  # every NaN bit pattern (sign, payload) alike
+    elif isinstance(value, float) and value.is_integer():
         value = int(value)
     elif isinstance(value, decimal.Decimal):
         if value.is_finite() and value == value.to_integral_value():
@@ -169,7 +195,7 @@ def fingerprint(value: Any) -> int:
         elif decimal.Decimal(float(value)) == value:  # 2.5 is the float 2.5
             value = float(value)
         else:
-            value = ("decimal", str(value.normalize()))
+            value = ("decimal", str(_EXACT.normalize(value)))  # all its digits
     if isinstance(value, int) and not -(2**63) <= value < 2**64:
         value = ("int", str(value))  # msgpack holds 64-bit integers only
     try:

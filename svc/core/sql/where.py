@@ -3,8 +3,11 @@
 A job's filters (`svc.core.filters`) add predicates to the WHERE clause (`filter_sql`), after
 the IN list and the keyset predicate, which stay the access path. The text depends only on
 the filter's *shape* (columns, kinds, which range ends are given, and the IN-list width
-rounded up to a power of two, up to 1000, padded with NULLs), so a statement cache holds
-few texts per domain; every value is a bind.
+rounded up to a power of two, up to 1000), so a statement cache holds few texts per domain;
+every value is a bind. An IN list is padded by repeating its last value, not with NULLs: the
+result is the same, and every slot keeps the column's bind type (python-oracledb binds None
+as VARCHAR2, so NULL padding would make Oracle build a child cursor per pattern of
+NUMBER and VARCHAR2 slots: BIND_MISMATCH).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ class FilterSlot:
 
     column: str  # a Filterable's name in the domain
     op: str  # "in" or "range"
-    width: int = 0  # in: bind slots (the values, padded with NULLs)
+    width: int = 0  # in: bind slots (the values, padded with the last one)
     lower: bool = False  # range: has `from`
     upper: bool = False  # range: has `to`
 
@@ -107,7 +110,7 @@ def filter_binds(domain: Domain, dialect: Dialect, conditions: Conditions | None
                 binds[f"f{i}_hi"] = _bind(dialect, kind, cond.to)
         else:
             for j in range(slot.width):
-                binds[f"f{i}_{j}"] = _bind(dialect, kind, cond[j]) if j < len(cond) else None
+                binds[f"f{i}_{j}"] = _bind(dialect, kind, cond[min(j, len(cond) - 1)])
     return binds
 
 
