@@ -95,12 +95,12 @@ CSV_TEXT = {
 }
 
 
-def _domain(domains: list[str]) -> Param:
+def _domain() -> Param:
     return Param(
         "domain",
         "query",
         "The domain; may be left out with a `since` (which names it).",
-        {"type": "string", "enum": domains},
+        {"$ref": "#/components/schemas/DomainName"},  # the configured domains
     )
 
 
@@ -207,7 +207,7 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             (200, "The page.", "application/json", p.Page),
             params=(
                 _job_id(),
-                _domain(domains),
+                _domain(),
                 Param(
                     "limit",
                     "query",
@@ -238,7 +238,7 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             (200, "The CSV file.", "text/csv", CSV_TEXT),
             params=(
                 _job_id(),
-                _domain(domains),
+                _domain(),
                 _since(),
                 _offset("Start at the offset-th record (0-based) instead of after a `since`."),
                 _flag(
