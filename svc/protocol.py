@@ -306,9 +306,24 @@ def encode(obj: object) -> bytes:
     return _encoder.encode(obj)
 
 
+_LS, _PS = "\u2028".encode(), "\u2029".encode()
+
+
+def escape_line_separators(text: bytes) -> bytes:
+    """JSON text with U+2028 and U+2029 written as `\\u2028`, `\\u2029`: valid JSON may
+    carry them raw, but generic line readers (`str.splitlines`, httpx `iter_lines`) end a
+    line at them. In JSON they can only occur inside strings, where the escape means the
+    same character, so replacing the bytes is exact."""
+    if _LS in text:
+        text = text.replace(_LS, b"\\u2028")
+    if _PS in text:
+        text = text.replace(_PS, b"\\u2029")
+    return text
+
+
 def encode_line(line: Line) -> bytes:
-    """One NDJSON line, newline included."""
-    return _encoder.encode(line) + b"\n"
+    """One NDJSON line, newline included; whole to any line reader (U+2028/9 escaped)."""
+    return escape_line_separators(_encoder.encode(line)) + b"\n"
 
 
 @lru_cache(maxsize=128)

@@ -127,7 +127,7 @@ class NdjsonGzWriter(ExportWriter):
         d = self.domains[domain]
         tagged = [(d.name, *row) for row in rows]
         records = p.shape_records(tagged, (DOMAIN_KEY, *d.columns), arrays=False)
-        lines = _encoder.encode_lines(records)
+        lines = p.escape_line_separators(_encoder.encode_lines(records))
         del tagged, records
         # wbits 31: a gzip member with mtime 0 and no name, so output is deterministic
         gz = zlib.compressobj(6, zlib.DEFLATED, 31)
