@@ -140,6 +140,15 @@ _REQUEST_ID = {
 }
 
 
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "ETags you hold (or `*`): 304 without a body when one is current.",
+    "schema": {"type": "string"},
+}
+
+
 def document(settings: Settings, domains: list[str]) -> dict[str, Any]:
     """The OpenAPI document of a service with these settings and configured domains."""
     paths: dict[str, dict[str, Any]] = {}
@@ -169,6 +178,11 @@ def document(settings: Settings, domains: list[str]) -> dict[str, Any]:
             },
         }
         responses: dict[str, Any] = {str(status): ok_response}
+        if op.conditional:
+            responses["304"] = {
+                "description": "Not modified: `If-None-Match` named the current `ETag`.",
+                "headers": {"ETag": {"description": "The ETag", "schema": {"type": "string"}}},
+            }
         for code, errs in sorted(by_status.items()):
             responses[str(code)] = _problem_response(errs)
         operation: dict[str, Any] = {
@@ -185,6 +199,7 @@ def document(settings: Settings, domains: list[str]) -> dict[str, Any]:
                 }
                 for prm in op.params
             ]
+            + ([_IF_NONE_MATCH] if op.conditional else [])
             + [_REQUEST_ID],
             "responses": responses,
         }

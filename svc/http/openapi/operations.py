@@ -186,6 +186,8 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             (200, "The job.", "application/json", p.JobDescription),
             params=(_job_id(),),
             errors=(JobNotFound, NotFound, UnknownDomain, StoreUnavailable),
+            headers={"ETag": "A digest of this body; it changes when the totals arrive"},
+            conditional=True,
         ),
         Operation(
             paths.STREAM,
@@ -297,7 +299,8 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             paths.EXPORT_FILE,
             "Download a finished export",
             "The file, with `Content-Length`, `ETag` (its SHA-256 in quotes) and "
-            "`Accept-Ranges: bytes`. One `Range` (`bytes=a-b`, `bytes=a-`, `bytes=-n`) gets a "
+            "`Accept-Ranges: bytes`; `If-None-Match` with that ETag gets a 304. One `Range` "
+            "(`bytes=a-b`, `bytes=a-`, `bytes=-n`) gets a "
             "206; several ranges, a malformed one, or an `If-Range` other than the current "
             "ETag get the whole file (200); a range starting beyond the end gets 416 with "
             "`Content-Range: bytes */SIZE`. HEAD answers the same headers. With S3 storage "
@@ -327,6 +330,7 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
                 "Content-Disposition": "`attachment` with a file name",
                 "Location": "S3 storage: the pre-signed URL of the 307",
             },
+            conditional=True,
         ),
         Operation(
             paths.AGGREGATION,
