@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from svc import process
+from svc import metrics, process
 from svc import protocol as p
 from svc.core.export_record import ACTIVE, Checkpoint, ExportRecord, new_export_id
 from svc.engine.positions import start_at
@@ -138,6 +138,7 @@ class ExportRunner:
             total=sum(totals[d].records for d in spec.domains) if known else None,
         )
         await self.store.create_export(record, limit=self.service.settings.exports_per_key)
+        metrics.export_started(fmt)
         self.submit(record.export_id)
         return record
 
@@ -278,6 +279,7 @@ class ExportRunner:
         log.warning("export %s failed: %s", record.export_id, code)
         record.state, record.worker, record.lease_until = "failed", None, 0.0
         record.error_code, record.error = code, detail
+        metrics.export_finished(record.format, "failed", record.created_at, None)
         try:
             await self._save(record)
         except Exception as exc:
@@ -365,4 +367,5 @@ class ExportRunner:
         record.state, record.worker, record.lease_until = "done", None, 0.0
         await self._save(record)
         await self._io(writer.remove)
+        metrics.export_finished(record.format, "done", record.created_at, record.size)
         log.info("export %s: done, %s bytes", record.export_id, record.size)
