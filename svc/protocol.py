@@ -354,9 +354,12 @@ ExportState = Literal["queued", "running", "done", "failed"]
 
 class ExportRequest(msgspec.Struct, forbid_unknown_fields=True):
     """`ndjson.gz`: one record a line, `{"_domain": ..., <columns>}`, gzip; `csv.zip`: one
-    CSV file per domain (`history.csv`, ...), UTF-8 with a BOM, spreadsheet-safe cells."""
+    CSV file per domain (`history.csv`, ...), UTF-8 with a BOM, spreadsheet-safe cells.
+    `spreadsheet` (CSV formats): false writes plain RFC 4180 for programs, without the BOM
+    and the `'` before text that would start a formula (as `export.csv?spreadsheet=0`)."""
 
     format: ExportFormat
+    spreadsheet: bool = True
 
 
 class ExportLinks(msgspec.Struct):
@@ -386,3 +389,4 @@ class ExportStatus(msgspec.Struct):
     sha256: str | None  # hex digest of the finished file; its ETag is this in quotes
     error: ExportFailure | None
     links: ExportLinks
+    spreadsheet: bool = True  # as requested (CSV formats: BOM and formula defusing)

@@ -52,6 +52,7 @@ class ExportRecord(msgspec.Struct):
     lease_until: float = 0.0
     version: int = 0
     attempts: int = 0  # times a writer started on it
+    spreadsheet: bool = True  # CSV formats: a BOM and formula defusing (false: plain)
 
     @property
     def records(self) -> int:

@@ -13,7 +13,8 @@ export is byte for byte the export that was not interrupted.
   (docs/benchmarks.md#engine-figures-behind-the-code). A line is one record with its
   domain first, `{"_domain": "history", ...}`: the lines of `trace-svc fetch --records-only`.
 - ``csv.zip``: one CSV file per domain (UTF-8 with a BOM, a header row, cells of
-  `svc.core.csv_cells` with formula defusing: files people open in Excel), each appended to as
+  `svc.core.csv_cells` with formula defusing: files people open in Excel; with
+  `spreadsheet` false plain RFC 4180 for programs), each appended to as
   a plain file, then zipped in one pass (stdlib zipfile, deflate) once every domain is
   written. A zip's central directory is written last, so it cannot be checkpointed
   mid-entry; plain CSV can. The cost: the uncompressed CSV on disk until it is zipped
@@ -138,6 +139,17 @@ class NdjsonGzWriter(ExportWriter):
 
 
 class CsvZipWriter(ExportWriter):
+    def __init__(
+        self,
+        work: Path,
+        export_id: str,
+        domains: Sequence[Domain],
+        created_at: float,
+        spreadsheet: bool = True,
+    ):
+        super().__init__(work, export_id, domains, created_at)
+        self.spreadsheet = spreadsheet  # False: plain RFC 4180, no BOM, no defusing
+
     def _csv(self, domain: int) -> Path:
         return self.work / f"{self.export_id}.{domain}.csv.part"
 
@@ -150,13 +162,14 @@ class CsvZipWriter(ExportWriter):
         return earlier and _cut(self._csv(domain), length)
 
     def begin(self, domain: int) -> int:
-        writer = CsvWriter(spreadsheet_safe=True)
+        writer = CsvWriter(spreadsheet_safe=self.spreadsheet)
         writer.header(self.domains[domain].columns)
-        return _append(self._csv(domain), (BOM + writer.take()).encode())
+        head = BOM if self.spreadsheet else ""
+        return _append(self._csv(domain), (head + writer.take()).encode())
 
     def append(self, domain: int, rows: list[Row]) -> int:
         width = len(self.domains[domain].columns)
-        writer = CsvWriter(spreadsheet_safe=True)
+        writer = CsvWriter(spreadsheet_safe=self.spreadsheet)
         writer.rows(row[:width] for row in rows)
         return _append(self._csv(domain), writer.take().encode())
 
@@ -176,7 +189,13 @@ class CsvZipWriter(ExportWriter):
 
 
 def writer_for(
-    fmt: p.ExportFormat, work: Path, export_id: str, domains: Sequence[Domain], created_at: float
+    fmt: p.ExportFormat,
+    work: Path,
+    export_id: str,
+    domains: Sequence[Domain],
+    created_at: float,
+    spreadsheet: bool = True,
 ) -> ExportWriter:
-    cls = NdjsonGzWriter if fmt == "ndjson.gz" else CsvZipWriter
-    return cls(work, export_id, domains, created_at)
+    if fmt == "ndjson.gz":
+        return NdjsonGzWriter(work, export_id, domains, created_at)
+    return CsvZipWriter(work, export_id, domains, created_at, spreadsheet)

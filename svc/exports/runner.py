@@ -119,7 +119,9 @@ class ExportRunner:
 
     # --- the API's side ------------------------------------------------------------------
 
-    async def create(self, spec: JobSpec, fmt: p.ExportFormat) -> ExportRecord:
+    async def create(
+        self, spec: JobSpec, fmt: p.ExportFormat, *, spreadsheet: bool = True
+    ) -> ExportRecord:
         """Store a queued export of `spec` and start writing it (when a slot is free)."""
         await self._check_budget()
         now = time.time()
@@ -136,6 +138,7 @@ class ExportRunner:
             expires_at=spec.expires_at,
             checkpoint=Checkpoint(records=[0] * len(spec.domains)),
             total=sum(totals[d].records for d in spec.domains) if known else None,
+            spreadsheet=spreadsheet,
         )
         await self.store.create_export(record, limit=self.service.settings.exports_per_key)
         metrics.export_started(fmt)
@@ -209,7 +212,9 @@ class ExportRunner:
         names = spec.domains if spec is not None else []
         stamp = spec.created_at if spec is not None else record.created_at
         domains = [self.service.domains[d] for d in names]
-        return writer_for(record.format, self.work, record.export_id, domains, stamp)
+        return writer_for(
+            record.format, self.work, record.export_id, domains, stamp, record.spreadsheet
+        )
 
     async def _save(self, record: ExportRecord) -> None:
         """Store `record` (renewing the lease while running); its version moves on."""

@@ -265,7 +265,9 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             "Export a job to a file",
             "Writes every record of the job to one file in the background: `ndjson.gz` (one "
             'record a line, `{"_domain": ..., <columns>}`) or `csv.zip` (one CSV file per '
-            "domain). Poll the status URL (`Location`) until `state` is `done`, then download "
+            "domain; `spreadsheet: false` for plain RFC 4180 without the BOM and the `'` of "
+            "formula defusing). Poll the status URL (`Location`) until `state` is `done`, "
+            "then download "
             f"`links.file`. At most {settings.exports_per_key} exports of one API key may be "
             "queued or running at once; the file lives as long as its job.",
             (202, "The export is queued.", "application/json", p.ExportStatus),

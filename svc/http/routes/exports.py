@@ -23,7 +23,7 @@ from svc.http.wire import status_of
 async def create_export(request: Request) -> Response:
     _, _, spec = await job_of(request, starts_work=True)
     req = await read_export_request(request)
-    record = await exports_of(request).create(spec, req.format)
+    record = await exports_of(request).create(spec, req.format, spreadsheet=req.spreadsheet)
     status = status_of(record)
     return json_response(status, 202, {"Location": status.links.self_})
 
