@@ -1,4 +1,4 @@
-"""Lines stay whole to generic line readers: U+2028 and U+2029 in the data (valid raw in
+"""Lines stay whole to generic line readers: U+2028, U+2029 and NEL in the data (valid raw in
 JSON) are escaped in stream lines and ndjson.gz export lines, on both ways batches are
 filled (JSON built by SQLite, and rows encoded by msgspec), so `str.splitlines` and httpx
 `iter_lines` see one line per record line. Infinities in the database arrive as null (as
@@ -21,7 +21,12 @@ from tests.support import DOMAINS, all_cids, create_job
 from tests.support.exports import download, finished, start_export
 from tests.support.servers import ServerProcess, start_server
 
-ODD_TEXTS = ["line\u2028separator", "para\u2029graph", "both \u2028\u2029 and \n and \r\n"]
+ODD_TEXTS = [
+    "line\u2028separator",
+    "para\u2029graph",
+    "next\x85line (NEL)",
+    "all \u2028\u2029\x85 and \n and \r\n and \x1c é",
+]
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +70,7 @@ def test_stream_lines_are_whole_to_generic_line_readers(
     url = f"{odd_server.url}/api/trace/job/{job['job_id']}/stream"
     for fmt in ("objects", "arrays"):
         body = httpx.get(url, params={"format": fmt}, timeout=60).content
-        assert "\u2028".encode() not in body and "\u2029".encode() not in body
+        assert not any(c.encode() in body for c in "\x85\u2028\u2029")
         by_newline = [json.loads(line) for line in body.split(b"\n") if line]
         assert [json.loads(line) for line in body.decode().splitlines()] == by_newline
         with httpx.stream("GET", url, params={"format": fmt}, timeout=60) as r:
@@ -87,7 +92,7 @@ def test_ndjson_gz_export_lines_are_whole(odd_server: ServerProcess, odd_db: Pat
     job = create_job(odd_server.url, all_cids(odd_db), ["history"])
     status = finished(odd_server.url, start_export(odd_server.url, job["job_id"], "ndjson.gz"))
     text = gzip.decompress(download(odd_server.url, status)).decode()
-    assert "\u2028" not in text and "\u2029" not in text
+    assert not any(c in text for c in "\x85\u2028\u2029")
     lines = text.splitlines()
     assert lines == text.split("\n")[:-1]
     comments = [json.loads(line)["COMMENTS"] for line in lines]
