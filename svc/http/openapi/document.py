@@ -78,8 +78,9 @@ def _complete_for_generators(schemas: dict[str, Any]) -> None:
     (openapi-python-client drops a schema whose array has none, and every schema that
     refers to it), and every enum of a property a named schema (datamodel-code-generator
     numbers the colliding names of inline ones: `Type1`, `Type2`, ...)."""
-    schemas["Records"]["properties"]["data"]["items"] = _RECORD
-    schemas["Page"]["properties"]["data"]["items"] = _RECORD
+    schemas["Record"] = _RECORD
+    schemas["Records"]["properties"]["data"]["items"] = {"$ref": REF.format(name="Record")}
+    schemas["Page"]["properties"]["data"]["items"] = {"$ref": REF.format(name="Record")}
     schemas["Group"]["properties"]["key"]["items"] = _VALUE
     enums: dict[str, Any] = {}
     for name, schema in schemas.items():
