@@ -1,5 +1,8 @@
 """Prometheus metrics: every metric object of the service, and the /metrics exposition.
 
+Every labelled counter has its known label values from the start (at 0), so `rate()` and
+`increase()` see a series before the first event; there are no `_created` series.
+
 With PROMETHEUS_MULTIPROC_DIR set (several worker processes), each process writes its
 samples there and a scrape of any worker sums them (prometheus-client multiprocess mode;
 the directory must be emptied before the workers start). Without it the process's own
@@ -9,6 +12,9 @@ registry is exposed.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterable
+from typing import get_args
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -17,11 +23,18 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from svc import logs
+from svc import protocol as p
+from svc.errors import TraceError
+
+# A `_created` series beside every counter and histogram child is noise to Prometheus.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -83,7 +96,108 @@ STORE_SECONDS = Histogram(
 STORE_ERRORS = Counter("trace_job_store_errors", "Job store operations that failed", ["op"])
 JOBS_CREATED = Counter("trace_jobs_created", "Jobs created")
 
+EXPORTS_STARTED = Counter("trace_exports_started", "Exports requested, by format", ["format"])
+EXPORTS_FINISHED = Counter(
+    "trace_exports_finished",
+    "Exports finished, by format and state: done, failed",
+    ["format", "state"],
+)
+EXPORT_BYTES = Counter("trace_export_bytes", "Bytes of finished export files", ["format"])
+EXPORT_SECONDS = Histogram(
+    "trace_export_seconds",
+    "From an export's request to its finished file (queueing and resumes included)",
+    ["format"],
+    buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200),
+)
+HTTP_REQUESTS = Counter(
+    "trace_http_requests",
+    "HTTP requests answered, by route template (`other`: no route), method and status class",
+    ["route", "method", "status"],
+)
+
 OUTCOMES = ("complete", "client_gone", "error", "drained")
+EXPORT_STATES = ("done", "failed")
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _error_codes() -> list[str]:
+    codes = {"http_error"}  # Starlette's own HTTP errors (problems.py)
+    todo: list[type[TraceError]] = [TraceError]
+    while todo:
+        cls = todo.pop()
+        codes.add(cls.code)
+        todo.extend(cls.__subclasses__())
+    return sorted(codes)
+
+
+def _known_labels() -> None:
+    for outcome in OUTCOMES:
+        STREAMS_FINISHED.labels(outcome)
+    for code in _error_codes():
+        PROBLEMS.labels(code)
+        ERROR_LINES.labels(code)
+    for fmt in get_args(p.ExportFormat):
+        EXPORTS_STARTED.labels(fmt)
+        EXPORT_BYTES.labels(fmt)
+        for state in EXPORT_STATES:
+            EXPORTS_FINISHED.labels(fmt, state)
+
+
+_known_labels()
+
+
+def known_domains(domains: Iterable[str], formats: Iterable[str]) -> None:
+    """The record counters of the configured domains, at 0 (called at start-up)."""
+    for domain in domains:
+        for fmt in formats:
+            RECORDS_SENT.labels(domain, fmt)
+            BYTES_SENT.labels(domain, fmt)
+
+
+def export_started(fmt: str) -> None:
+    EXPORTS_STARTED.labels(fmt).inc()
+
+
+def export_finished(fmt: str, state: str, created_at: float, size: int | None) -> None:
+    """An export is `done` (its file `size` bytes) or `failed`; it was asked for at
+    `created_at` (epoch seconds)."""
+    EXPORTS_FINISHED.labels(fmt, state).inc()
+    if state == "done":
+        EXPORT_BYTES.labels(fmt).inc(size or 0)
+        EXPORT_SECONDS.labels(fmt).observe(max(0.0, time.time() - created_at))
+
+
+class HttpMetricsMiddleware:
+    """Pure ASGI: counts each answered request by its route's template (`scope["route"]`,
+    set by the router), so job ids never become label values."""
+
+    def __init__(self, app: ASGIApp, routes: Iterable[tuple[str, str]] = ()) -> None:
+        self.app = app
+        for route, method in routes:  # (template, method) of every route, at 0
+            for status in STATUS_CLASSES:
+                HTTP_REQUESTS.labels(route, method, status)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", None)
+            template = "other" if route is None else route or "/"
+            method = scope.get("method", "GET")
+            method = method if method in _METHODS else "other"  # any token is a method
+            HTTP_REQUESTS.labels(template, method, f"{status // 100}xx").inc()
 
 
 def exposition(source_in_use: int, draining: bool) -> bytes:

@@ -6,6 +6,7 @@ New fields get defaults and go at the end, so older clients keep decoding.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -327,9 +328,40 @@ def encode(obj: object) -> bytes:
     return _encoder.encode(obj)
 
 
+# Line ends to `str.splitlines` (and so to httpx `iter_lines`) that JSON may carry raw:
+# U+2028, U+2029 and NEL (U+0085); JSON escapes the others. One pattern each: a pattern that
+# starts with one literal is searched fast, an alternation of two is not.
+_SEPARATORS = re.compile(b"\xe2\x80[\xa8\xa9]")
+_NEL = re.compile(b"\xc2\x85")
+
+
+def _escaped(match: re.Match[bytes]) -> bytes:
+    return b"\\u2028" if match.group() == b"\xe2\x80\xa8" else b"\\u2029"
+
+
+def _nel(match: re.Match[bytes]) -> bytes:
+    return b"\\u0085"
+
+
+def escape_line_separators(text: bytes) -> bytes:
+    """JSON text with U+2028, U+2029 and U+0085 written as `\\u2028`, `\\u2029`,
+    `\\u0085`: valid JSON may carry them raw, but generic line readers (`str.splitlines`,
+    httpx `iter_lines`) end a line at them. In JSON they can only occur inside strings,
+    where the escape means the same character, so replacing the bytes is exact.
+
+    A search for their last byte (memchr) rules out most lines at little cost; regular
+    expressions do the rest, faster than `bytes.replace` with a multi-byte needle
+    (docs/benchmarks.md#line-separators)."""
+    if b"\xa8" in text or b"\xa9" in text:
+        text = _SEPARATORS.sub(_escaped, text)
+    if b"\x85" in text:
+        text = _NEL.sub(_nel, text)
+    return text
+
+
 def encode_line(line: Line) -> bytes:
-    """One NDJSON line, newline included."""
-    return _encoder.encode(line) + b"\n"
+    """One NDJSON line, newline included; whole to any line reader (see above)."""
+    return escape_line_separators(_encoder.encode(line)) + b"\n"
 
 
 @lru_cache(maxsize=128)
@@ -363,10 +395,13 @@ class ExportRequest(msgspec.Struct, forbid_unknown_fields=True):
     CSV file per domain (`history.csv`, ...), UTF-8 with a BOM, spreadsheet-safe cells;
     `xlsx`: a workbook, a sheet per domain, typed cells; `parquet`: one domain (`domain` is
     required), typed columns. `domain` narrows any format to that one of the job's domains.
-    Column types come from the domain file (docs/exports.md#typed-formats-xlsx-and-parquet)."""
+    Column types come from the domain file (docs/exports.md#typed-formats-xlsx-and-parquet).
+    `spreadsheet` (CSV formats): false writes plain RFC 4180 for programs, without the BOM
+    and the `'` before text that would start a formula (as `export.csv?spreadsheet=0`)."""
 
     format: ExportFormat
     domain: str | None = None
+    spreadsheet: bool = True
 
 
 class ExportLinks(msgspec.Struct):
@@ -397,3 +432,4 @@ class ExportStatus(msgspec.Struct):
     error: ExportFailure | None
     links: ExportLinks
     domain: str | None = None  # the one domain exported, if the request named one
+    spreadsheet: bool = True  # as requested (CSV formats: BOM and formula defusing)

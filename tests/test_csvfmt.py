@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from svc.core.csv_cells import BOM, CsvWriter, cell, complete_rows, encode
+from tests.support import defused
 
 
 def test_header_rows_and_crlf() -> None:
@@ -39,6 +40,41 @@ def test_spreadsheet_safe_defuses_formulas_but_not_numbers() -> None:
         assert cell(text) == text
     assert cell(-5, spreadsheet_safe=True) == "-5"
     assert cell("safe", spreadsheet_safe=True) == "safe"
+
+
+BEFORE_FORMULA = [
+    " ",
+    "  ",
+    "\u00a0",
+    "\n",
+    "\r\n",
+    "\u3000",
+    "\u2028",
+    "\u200b",
+    "\ufeff",
+    " \u200b\n",
+]
+
+
+@given(
+    st.sampled_from(BEFORE_FORMULA),
+    st.sampled_from(["=", "+", "-", "@"]),
+    st.text(max_size=10),
+)
+def test_formulas_after_whitespace_or_invisible_characters_are_defused(
+    before: str, start: str, rest: str
+) -> None:
+    text = before + start + rest
+    assert cell(text, spreadsheet_safe=True) == "'" + text
+    assert cell(text) == text
+
+
+@given(st.text(max_size=12))
+def test_defusing_agrees_with_an_independent_rule(text: str) -> None:
+    expected = "'" + text if defused(text) else text
+    assert cell(text, spreadsheet_safe=True) == expected
+    for safe in ("  plain", "\u00a0100 kg", "a=b", "\n", " "):
+        assert cell(safe, spreadsheet_safe=True) == safe
 
 
 def test_writer_takes_what_was_written_since() -> None:

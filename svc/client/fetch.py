@@ -291,7 +291,8 @@ def _download(
                 assert state is not None
                 if isinstance(line, p.Records):
                     prefix = {DOMAIN_KEY: line.domain}
-                    out.write(b"\n".join(encoder.encode(prefix | r) for r in line.data) + b"\n")
+                    text = b"\n".join(encoder.encode(prefix | r) for r in line.data)
+                    out.write(p.escape_line_separators(text) + b"\n")  # as the server's lines
                     out.flush()
                     state.since, state.bytes = line.since, out.tell()
                     state.counts[line.domain] = state.counts.get(line.domain, 0) + len(line.data)

@@ -7,9 +7,12 @@ holds a comma, a quote or a line break.
 
 `spreadsheet_safe` defuses formula injection for files people open in Excel or LibreOffice:
 a text cell starting with ``= + - @``, a tab or a carriage return gets a leading ``'``
-(OWASP's advice), so ``=HYPERLINK(...)`` in a comment is shown, not run. So does the text of
-any other value written as a JSON string: base64 starts with ``+`` for bytes 0xF8-0xFB (one
-RAW in 64, e.g. SYS_GUID keys). Numbers are never touched: ``-5`` as a number stays ``-5``.
+(OWASP's advice), so ``=HYPERLINK(...)`` in a comment is shown, not run. So does one whose
+``= + - @`` follows leading whitespace of any kind (spaces, NBSP, line breaks) or invisible
+characters (zero-width spaces, a BOM), which spreadsheets may skip before reading a formula,
+and the text of any other value written as a JSON string: base64 starts with ``+`` for bytes
+0xF8-0xFB (one RAW in 64, e.g. SYS_GUID keys). Numbers are never touched: ``-5`` as a number
+stays ``-5``.
 """
 
 from __future__ import annotations
@@ -23,8 +26,18 @@ import msgspec
 
 BOM = "\ufeff"  # lets Excel read a downloaded file as UTF-8
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"  # zero-width characters, the BOM
+_HIDDEN_FORMULA = re.compile(f"[\\s{_INVISIBLE}]+[=+\\-@]")
 _json = msgspec.json.Encoder(decimal_format="number")  # as the records write Decimals
 _QUOTE_OR_END = re.compile(rb'"|\r\n')
+
+
+def _formula_like(text: str) -> bool:
+    """Text a spreadsheet could take as a formula (the first test decides most cells)."""
+    if text.startswith(_FORMULA_START):
+        return True
+    first = text[:1]
+    return (first.isspace() or first in _INVISIBLE) and _HIDDEN_FORMULA.match(text) is not None
 
 
 def cell(value: object, spreadsheet_safe: bool = False) -> str:
@@ -32,7 +45,7 @@ def cell(value: object, spreadsheet_safe: bool = False) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        if spreadsheet_safe and value.startswith(_FORMULA_START):
+        if spreadsheet_safe and _formula_like(value):
             return "'" + value
         return value
     if isinstance(value, bool):

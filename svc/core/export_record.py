@@ -58,6 +58,7 @@ class ExportRecord(msgspec.Struct):
     version: int = 0
     attempts: int = 0  # times a writer started on it
     domain: str | None = None  # the one domain exported; None: every domain of the job
+    spreadsheet: bool = True  # CSV formats: a BOM and formula defusing (false: plain)
 
     @property
     def records(self) -> int:

@@ -13,7 +13,8 @@ export is byte for byte the export that was not interrupted.
   (docs/benchmarks.md#engine-figures-behind-the-code). A line is one record with its
   domain first, `{"_domain": "history", ...}`: the lines of `trace-svc fetch --records-only`.
 - ``csv.zip``: one CSV file per domain (UTF-8 with a BOM, a header row, cells of
-  `svc.core.csv_cells` with formula defusing: files people open in Excel), each appended to as
+  `svc.core.csv_cells` with formula defusing: files people open in Excel; with
+  `spreadsheet` false plain RFC 4180 for programs), each appended to as
   a plain file, then zipped in one pass (stdlib zipfile, deflate) once every domain is
   written. A zip's central directory is written last, so it cannot be checkpointed
   mid-entry; plain CSV can. The cost: the uncompressed CSV on disk until it is zipped
@@ -130,7 +131,7 @@ class NdjsonGzWriter(ExportWriter):
         d = self.domains[domain]
         tagged = [(d.name, *row) for row in rows]
         records = p.shape_records(tagged, (DOMAIN_KEY, *d.columns), arrays=False)
-        lines = _encoder.encode_lines(records)
+        lines = p.escape_line_separators(_encoder.encode_lines(records))
         del tagged, records
         # wbits 31: a gzip member with mtime 0 and no name, so output is deterministic
         gz = zlib.compressobj(6, zlib.DEFLATED, 31)
@@ -141,6 +142,17 @@ class NdjsonGzWriter(ExportWriter):
 
 
 class CsvZipWriter(ExportWriter):
+    def __init__(
+        self,
+        work: Path,
+        export_id: str,
+        domains: Sequence[Domain],
+        created_at: float,
+        spreadsheet: bool = True,
+    ):
+        super().__init__(work, export_id, domains, created_at)
+        self.spreadsheet = spreadsheet  # False: plain RFC 4180, no BOM, no defusing
+
     def _csv(self, domain: int) -> Path:
         return self.work / f"{self.export_id}.{domain}.csv.part"
 
@@ -153,13 +165,14 @@ class CsvZipWriter(ExportWriter):
         return earlier and cut_back(self._csv(domain), length)
 
     def begin(self, domain: int) -> int:
-        writer = CsvWriter(spreadsheet_safe=True)
+        writer = CsvWriter(spreadsheet_safe=self.spreadsheet)
         writer.header(self.domains[domain].columns)
-        return append_durably(self._csv(domain), (BOM + writer.take()).encode())
+        head = BOM if self.spreadsheet else ""
+        return append_durably(self._csv(domain), (head + writer.take()).encode())
 
     def append(self, domain: int, rows: list[Row]) -> int:
         width = len(self.domains[domain].columns)
-        writer = CsvWriter(spreadsheet_safe=True)
+        writer = CsvWriter(spreadsheet_safe=self.spreadsheet)
         writer.rows(row[:width] for row in rows)
         return append_durably(self._csv(domain), writer.take().encode())
 

@@ -35,6 +35,14 @@ def check_request(fmt: p.ExportFormat, domain: str | None, job_domains: list[str
 
 
 def writer_for(
-    fmt: p.ExportFormat, work: Path, export_id: str, domains: Sequence[Domain], created_at: float
+    fmt: p.ExportFormat,
+    work: Path,
+    export_id: str,
+    domains: Sequence[Domain],
+    created_at: float,
+    spreadsheet: bool = True,
 ) -> ExportWriter:
+    """`spreadsheet` (csv.zip): False writes plain RFC 4180, without the BOM and defusing."""
+    if fmt == "csv.zip":
+        return CsvZipWriter(work, export_id, domains, created_at, spreadsheet)
     return WRITERS[fmt](work, export_id, domains, created_at)

@@ -41,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from svc import process
+from svc import metrics, process
 from svc import protocol as p
 from svc.core.export_record import ACTIVE, Checkpoint, ExportRecord, new_export_id
 from svc.engine.positions import start_at
@@ -122,7 +122,12 @@ class ExportRunner:
     # --- the API's side ------------------------------------------------------------------
 
     async def create(
-        self, spec: JobSpec, fmt: p.ExportFormat, domain: str | None = None
+        self,
+        spec: JobSpec,
+        fmt: p.ExportFormat,
+        domain: str | None = None,
+        *,
+        spreadsheet: bool = True,
     ) -> ExportRecord:
         """Store a queued export of `spec` (of its `domain` only, if given) and start
         writing it (when a slot is free)."""
@@ -144,8 +149,10 @@ class ExportRunner:
             checkpoint=Checkpoint(records=[0] * len(names)),
             total=sum(totals[d].records for d in names) if known else None,
             domain=domain,
+            spreadsheet=spreadsheet,
         )
         await self.store.create_export(record, limit=self.service.settings.exports_per_key)
+        metrics.export_started(fmt)
         self.submit(record.export_id)
         return record
 
@@ -217,7 +224,9 @@ class ExportRunner:
         stamp = spec.created_at if spec is not None else record.created_at
         # the domains as the job reads them: its selected columns (svc.core.select)
         domains = [self.service.domain(spec, d) for d in names] if spec else []
-        return writer_for(record.format, self.work, record.export_id, domains, stamp)
+        return writer_for(
+            record.format, self.work, record.export_id, domains, stamp, record.spreadsheet
+        )
 
     async def _save(self, record: ExportRecord) -> None:
         """Store `record` (renewing the lease while running); its version moves on."""
@@ -287,6 +296,7 @@ class ExportRunner:
         log.warning("export %s failed: %s", record.export_id, code)
         record.state, record.worker, record.lease_until = "failed", None, 0.0
         record.error_code, record.error = code, detail
+        metrics.export_finished(record.format, "failed", record.created_at, None)
         try:
             await self._save(record)
         except Exception as exc:
@@ -375,4 +385,5 @@ class ExportRunner:
         record.state, record.worker, record.lease_until = "done", None, 0.0
         await self._save(record)
         await self._io(writer.remove)
+        metrics.export_finished(record.format, "done", record.created_at, record.size)
         log.info("export %s: done, %s bytes", record.export_id, record.size)

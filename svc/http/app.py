@@ -18,11 +18,13 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from svc import logs, resource_dir
+from svc import logs, metrics, resource_dir
 from svc.engine.service import Service
 from svc.errors import MethodNotAllowed, NotFound, TraceError
 from svc.exports.runner import ExportRunner
 from svc.exports.storage import open_storage
+from svc.http import paths
+from svc.http.params import PAGE_FORMATS
 from svc.http.problems import problem, problem_of
 from svc.http.routes import api_routes
 from svc.store.purge import purge_periodically
@@ -105,6 +107,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.service = await service_factory()
+        metrics.known_domains(app.state.service.domains, PAGE_FORMATS)
         app.state.background = set()
         settings = app.state.service.settings  # expired jobs: purged now and periodically
         purge = purge_periodically(app.state.service.store, settings.job_purge_seconds)
@@ -124,7 +127,11 @@ def create_app(
     routes: list[Route | Mount] = [*api, _api_fallback(api)]
     if frontend is not None and frontend.is_dir():
         routes.append(Mount("/", StaticFiles(directory=frontend, html=True)))
-    middleware = [Middleware(logs.RequestLogMiddleware)]
+    routed = [(e.path, e.method) for e in paths.ROUTED]
+    middleware = [
+        Middleware(logs.RequestLogMiddleware),
+        Middleware(metrics.HttpMetricsMiddleware, routes=routed),
+    ]
     if cors_origins:
         middleware.append(_cors(cors_origins))
     return Starlette(

@@ -49,4 +49,5 @@ def status_of(record: ExportRecord) -> p.ExportStatus:
         error=error,
         links=links,
         domain=record.domain,
+        spreadsheet=record.spreadsheet,
     )

@@ -32,6 +32,8 @@ class TimedStore(JobStore):
 
     def __init__(self, inner: JobStore) -> None:
         self.inner = inner
+        for op in JobStore.__abstractmethods__:  # each operation's error series, at 0
+            STORE_ERRORS.labels(op)
 
     async def create(self, spec: JobSpec, *, limit: int | None = None) -> None:
         async with _store_op("create"):

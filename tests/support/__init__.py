@@ -3,7 +3,13 @@
 The servers, fakes and plugins live in their own modules here (servers, redis_server,
 cutproxy, nginx, browser, frontend, oracle_fakes); this package re-exports the everyday helpers."""
 
-from tests.support.csv_rows import FORMULA_START, assert_rows_equal, read_csv, same_value
+from tests.support.csv_rows import (
+    FORMULA_START,
+    assert_rows_equal,
+    defused,
+    read_csv,
+    same_value,
+)
 from tests.support.jobs import (
     Line,
     Records,
@@ -27,6 +33,7 @@ __all__ = [
     "assert_problem",
     "assert_rows_equal",
     "create_job",
+    "defused",
     "expected_rows",
     "iter_lines",
     "last_since",

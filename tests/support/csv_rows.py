@@ -8,6 +8,16 @@ import json
 from typing import Any
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # text cells spreadsheets would run
+_SKIPPED = "\u200b\u200c\u200d\u2060\ufeff"  # invisible: skipped like whitespace
+
+
+def defused(text: str) -> bool:
+    """Whether the spreadsheet form of a text cell gets a leading `'`: it starts a formula,
+    at once or after whitespace (NBSP and line breaks included) or invisible characters."""
+    rest = text
+    while rest[:1] and (rest[0].isspace() or rest[0] in _SKIPPED):
+        rest = rest[1:]
+    return text.startswith(FORMULA_START) or rest[:1] in ("=", "+", "-", "@")
 
 
 def read_csv(body: bytes, bom: bool) -> list[list[str]]:
@@ -23,7 +33,7 @@ def same_value(cell: str, value: Any, spreadsheet: bool) -> bool:
     if value is None:
         return cell == ""
     if isinstance(value, str):
-        return cell == ("'" + value if spreadsheet and value.startswith(FORMULA_START) else value)
+        return cell == ("'" + value if spreadsheet and defused(value) else value)
     return json.dumps(json.loads(cell)) == json.dumps(value)  # same type, same value (-0.0)
 
 

@@ -32,21 +32,14 @@ def all_errors() -> list[type[TraceError]]:
     return out
 
 
-def _problem_response(status: int, errors: list[type[TraceError]]) -> dict[str, Any]:
-    codes = sorted({e.code for e in errors})
+def _problem_response(errors: list[type[TraceError]]) -> dict[str, Any]:
+    """A plain `$ref` to `Problem` (generators cannot merge an `allOf` that narrows it);
+    the codes this status may carry are listed in the description and in `x-codes`."""
     retry = any(e.retryable for e in errors)
     response: dict[str, Any] = {
         "description": "; ".join(f"`{e.code}`: {e.title}" for e in errors),
-        "content": {
-            PROBLEM: {
-                "schema": {
-                    "allOf": [
-                        {"$ref": REF.format(name="Problem")},
-                        {"properties": {"code": {"enum": codes}, "status": {"const": status}}},
-                    ]
-                }
-            }
-        },
+        "content": {PROBLEM: {"schema": {"$ref": REF.format(name="Problem")}}},
+        "x-codes": sorted({e.code for e in errors}),
     }
     if retry:
         response["headers"] = {
@@ -67,10 +60,45 @@ def _schema_of(ok: Any) -> dict[str, Any]:
     return schema
 
 
+_RECORD = {
+    "title": "Record",
+    "description": "One record: an object keyed by column (`format=objects`) or an array of "
+    "values in the order of the domain's columns (`format=arrays`).",
+    "anyOf": [{"type": "object", "additionalProperties": True}, {"type": "array", "items": {}}],
+}
+_VALUE = {"description": "A column's value: text, a number, or null"}  # any JSON value
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+def _complete_for_generators(schemas: dict[str, Any]) -> None:
+    """What client generators need beyond valid JSON Schema: every array has `items`
+    (openapi-python-client drops a schema whose array has none, and every schema that
+    refers to it), and every enum of a property a named schema (datamodel-code-generator
+    numbers the colliding names of inline ones: `Type1`, `Type2`, ...)."""
+    schemas["Record"] = _RECORD
+    schemas["Records"]["properties"]["data"]["items"] = {"$ref": REF.format(name="Record")}
+    schemas["Page"]["properties"]["data"]["items"] = {"$ref": REF.format(name="Record")}
+    schemas["Group"]["properties"]["key"]["items"] = _VALUE
+    enums: dict[str, Any] = {}
+    for name, schema in schemas.items():
+        schema.setdefault("title", name)
+        for prop, sub in schema.get("properties", {}).items():
+            if "enum" in sub:  # a named schema of its own: `RecordsType`, `ExportStatusState`
+                title = name + _camel(prop)
+                text = all(isinstance(v, str) for v in sub["enum"])
+                enums[title] = {"title": title, **({"type": "string"} if text else {}), **sub}
+                sub.clear()
+                sub["$ref"] = REF.format(name=title)
+    schemas.update(enums)
+
+
 def components(domains: list[str]) -> dict[str, Any]:
     """The schemas of every wire struct, and `Line`: the union of the NDJSON lines.
 
-    A job request's domains are the configured ones: their names are listed.
+    A job request's domains are the configured ones: their names are `DomainName`.
     """
     structs = (
         p.JobRequest,
@@ -91,13 +119,16 @@ def components(domains: list[str]) -> dict[str, Any]:
     schemas["Problem"]["properties"]["code"]["enum"] = sorted(
         {e.code for e in all_errors()} | {"http_error"}
     )
+    _complete_for_generators(schemas)
+    schemas["DomainName"] = {"title": "DomainName", "type": "string", "enum": domains}
+    domain_name = {"$ref": REF.format(name="DomainName")}
     for variant in schemas["JobRequest"]["properties"]["domains"]["anyOf"]:
         if variant.get("type") == "array":
-            variant["items"]["enum"] = domains
+            variant["items"] = domain_name
     for field in ("where", "select"):
         for variant in schemas["JobRequest"]["properties"][field]["anyOf"]:
             if variant.get("type") == "object":  # keyed by the job's domains
-                variant["propertyNames"] = {"enum": domains}
+                variant["propertyNames"] = domain_name
     return schemas
 
 
@@ -107,6 +138,15 @@ _REQUEST_ID = {
     "required": False,
     "description": "Your id for this request (1-64 printable ASCII characters), echoed back "
     "and logged; one is made when it is missing or not valid.",
+    "schema": {"type": "string"},
+}
+
+
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "ETags you hold (or `*`): 304 without a body when one is current.",
     "schema": {"type": "string"},
 }
 
@@ -140,10 +180,15 @@ def document(settings: Settings, domains: list[str]) -> dict[str, Any]:
             },
         }
         responses: dict[str, Any] = {str(status): ok_response}
+        if op.conditional:
+            responses["304"] = {
+                "description": "Not modified: `If-None-Match` named the current `ETag`.",
+                "headers": {"ETag": {"description": "The ETag", "schema": {"type": "string"}}},
+            }
         for code, errs in sorted(by_status.items()):
-            responses[str(code)] = _problem_response(code, errs)
+            responses[str(code)] = _problem_response(errs)
         operation: dict[str, Any] = {
-            "operationId": f"{op.method}_{op.path}".replace("/", "_").strip("_") or op.method,
+            "operationId": op.endpoint.name,  # generated clients name their calls by it
             "summary": op.summary,
             "description": op.description,
             "parameters": [
@@ -156,6 +201,7 @@ def document(settings: Settings, domains: list[str]) -> dict[str, Any]:
                 }
                 for prm in op.params
             ]
+            + ([_IF_NONE_MATCH] if op.conditional else [])
             + [_REQUEST_ID],
             "responses": responses,
         }

@@ -32,6 +32,7 @@ class Operation:
     api: bool = True  # under /api: API keys apply
     headers: dict[str, str] = field(default_factory=dict)  # response headers of `ok`
     also: tuple[tuple[str, Any], ...] = ()  # other media types of `ok`, and their schemas
+    conditional: bool = False  # `If-None-Match` with the ETag of `ok` answers 304
 
     @property
     def method(self) -> str:

@@ -96,12 +96,12 @@ CSV_TEXT = {
 }
 
 
-def _domain(domains: list[str]) -> Param:
+def _domain() -> Param:
     return Param(
         "domain",
         "query",
         "The domain; may be left out with a `since` (which names it).",
-        {"type": "string", "enum": domains},
+        {"$ref": "#/components/schemas/DomainName"},  # the configured domains
     )
 
 
@@ -192,6 +192,8 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             (200, "The job.", "application/json", p.JobDescription),
             params=(_job_id(),),
             errors=(JobNotFound, NotFound, UnknownDomain, StoreUnavailable),
+            headers={"ETag": "A digest of this body; it changes when the totals arrive"},
+            conditional=True,
         ),
         Operation(
             paths.STREAM,
@@ -213,7 +215,7 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             (200, "The page.", "application/json", p.Page),
             params=(
                 _job_id(),
-                _domain(domains),
+                _domain(),
                 Param(
                     "limit",
                     "query",
@@ -244,7 +246,7 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             (200, "The CSV file.", "text/csv", CSV_TEXT),
             params=(
                 _job_id(),
-                _domain(domains),
+                _domain(),
                 _since(),
                 _offset("Start at the offset-th record (0-based) instead of after a `since`."),
                 _flag(
@@ -269,10 +271,11 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             "Export a job to a file",
             "Writes every record of the job to one file in the background: `ndjson.gz` (one "
             'record a line, `{"_domain": ..., <columns>}`), `csv.zip` (one CSV file per '
-            "domain), `xlsx` (a sheet per domain, typed cells) or `parquet` (the one `domain` "
-            "named, typed columns; 400 when the server lacks the optional pyarrow). `domain` "
-            "narrows any format to one of the job's domains. Poll the status URL (`Location`) "
-            "until `state` is `done`, then download "
+            "domain; `spreadsheet: false` for plain RFC 4180 without the BOM and the `'` of "
+            "formula defusing), `xlsx` (a sheet per domain, typed cells) or `parquet` (the one "
+            "`domain` named, typed columns; 400 when the server lacks the optional pyarrow). "
+            "`domain` narrows any format to one of the job's domains. Poll the status URL "
+            "(`Location`) until `state` is `done`, then download "
             f"`links.file`. At most {settings.exports_per_key} exports of one API key may be "
             "queued or running at once; the file lives as long as its job.",
             (202, "The export is queued.", "application/json", p.ExportStatus),
@@ -306,7 +309,8 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
             paths.EXPORT_FILE,
             "Download a finished export",
             "The file, with `Content-Length`, `ETag` (its SHA-256 in quotes) and "
-            "`Accept-Ranges: bytes`. One `Range` (`bytes=a-b`, `bytes=a-`, `bytes=-n`) gets a "
+            "`Accept-Ranges: bytes`; `If-None-Match` with that ETag gets a 304. One `Range` "
+            "(`bytes=a-b`, `bytes=a-`, `bytes=-n`) gets a "
             "206; several ranges, a malformed one, or an `If-Range` other than the current "
             "ETag get the whole file (200); a range starting beyond the end gets 416 with "
             "`Content-Range: bytes */SIZE`. HEAD answers the same headers. With S3 storage "
@@ -336,6 +340,7 @@ def operations(settings: Settings, domains: list[str]) -> tuple[Operation, ...]:
                 "Content-Disposition": "`attachment` with a file name",
                 "Location": "S3 storage: the pre-signed URL of the 307",
             },
+            conditional=True,
         ),
         Operation(
             paths.AGGREGATION,

@@ -16,14 +16,16 @@ from svc.http import limits
 from svc.http.app_state import exports_of
 from svc.http.params import read_export_request
 from svc.http.problems import problem_of
-from svc.http.routes.shared import job_of, json_response
+from svc.http.routes.shared import job_of, json_response, none_match, not_modified
 from svc.http.wire import status_of
 
 
 async def create_export(request: Request) -> Response:
     _, _, spec = await job_of(request, starts_work=True)
     req = await read_export_request(request)
-    record = await exports_of(request).create(spec, req.format, req.domain)
+    record = await exports_of(request).create(
+        spec, req.format, req.domain, spreadsheet=req.spreadsheet
+    )
     status = status_of(record)
     return json_response(status, 202, {"Location": status.links.self_})
 
@@ -47,6 +49,9 @@ async def export_file(request: Request) -> Response:
     runner, record = await _export_of(request)
     if record.state != "done" or record.sha256 is None or record.size is None:
         raise ExportNotReady(f"the export is {record.state}")
+    etag = f'"{record.sha256}"'
+    if none_match(request, etag):  # before the redirect too: the client has the file
+        return not_modified({"ETag": etag, "Cache-Control": "private, no-cache"})
     name = record.file_name
     url = await runner.storage.signed_url(name, runner.service.settings.export_url_seconds)
     if url is not None:
@@ -54,7 +59,6 @@ async def export_file(request: Request) -> Response:
     path = runner.storage.local_path(name)
     if path is None or not path.is_file():
         raise ExportNotFound("the export's file is not on this server's disk")
-    etag = f'"{record.sha256}"'
     headers = {
         "ETag": etag,
         "Cache-Control": "private, no-cache",

@@ -11,7 +11,13 @@ from svc.engine.service import Service
 from svc.http.app_state import run_in_background, service_of
 from svc.http.auth import authorize
 from svc.http.params import read_job_request
-from svc.http.routes.shared import client_key, job_of, json_response, unless_gone
+from svc.http.routes.shared import (
+    client_key,
+    conditional_json,
+    job_of,
+    json_response,
+    unless_gone,
+)
 from svc.http.wire import iso, job_links
 from svc.store import JobSpec
 
@@ -48,7 +54,8 @@ async def _warm_totals(service: Service, spec: JobSpec) -> None:
 async def describe_job(request: Request) -> Response:
     service, _, spec = await job_of(request)
     totals = await service.store.get_totals(spec.job_id)
-    return json_response(
+    return conditional_json(
+        request,
         p.JobDescription(
             job_id=spec.job_id,
             cid_count=len(spec.cids),
@@ -64,7 +71,7 @@ async def describe_job(request: Request) -> Response:
             links=job_links(spec.job_id),
             where=spec.where,
             select=spec.select,
-        )
+        ),
     )
 
 

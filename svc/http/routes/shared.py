@@ -4,6 +4,7 @@ against, JSON answers, and reads that end with their client."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Awaitable
 from typing import Any, NamedTuple, TypeVar
 
@@ -52,6 +53,30 @@ def client_key(request: Request, owner: str | None) -> str:
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(p.encode(data), status, headers, media_type="application/json")
+
+
+def none_match(request: Request, etag: str) -> bool:
+    """True when `If-None-Match` names `etag` (or is `*`): the client has this version
+    (RFC 9110 13.1.2, weak comparison: `W/` ignored)."""
+    header = request.headers.get("if-none-match")
+    if header is None:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
+def not_modified(headers: dict[str, str]) -> Response:
+    """304: no body; the validators and caching headers the 200 would have carried."""
+    return Response(status_code=304, headers=headers)
+
+
+def conditional_json(request: Request, data: Any) -> Response:
+    """A JSON body with an ETag (a digest of the body), or 304 when the client has it."""
+    body = p.encode(data)
+    etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    if none_match(request, etag):
+        return not_modified({"ETag": etag})
+    return Response(body, 200, {"ETag": etag}, media_type="application/json")
 
 
 async def unless_gone(request: Request, work: Awaitable[T]) -> T:
