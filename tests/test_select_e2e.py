@@ -357,11 +357,12 @@ def test_the_openapi_document_describes_select(server: ServerProcess) -> None:
     schemas = doc["components"]["schemas"]
     variants = schemas["JobRequest"]["properties"]["select"]["anyOf"]
     keyed = next(v for v in variants if v.get("type") == "object")
-    assert keyed["propertyNames"] == {"enum": ["history", "materials"]}
+    assert keyed["propertyNames"] == {"$ref": "#/components/schemas/DomainName"}
+    assert schemas["DomainName"]["enum"] == ["history", "materials"]
     assert keyed["additionalProperties"]["type"] == "array"
     assert keyed["additionalProperties"]["minItems"] == 1
     assert "select" in schemas["JobCreated"]["properties"]
     assert "select" in schemas["JobDescription"]["properties"]
-    assert "invalid_select" in schemas["Problem"]["properties"]["code"]["enum"]
+    assert "invalid_select" in schemas["ProblemCode"]["enum"]
     create = doc["paths"]["/api/trace/job"]["post"]
     assert "`select`" in create["description"] and "400" in create["responses"]
