@@ -37,6 +37,9 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator
+from typing import Any
+
+import msgspec
 
 from svc import metrics
 from svc import protocol as p
@@ -147,6 +150,7 @@ class JobStream:
             )
             first = spec.domains.index(self._start.domain)
             total_records = 0
+            chain = self._start.chain  # the records digest's, across domains
             for index, name in enumerate(spec.domains):
                 if index < first:
                     total_records += (await service.totals(spec, name)).records
@@ -163,12 +167,12 @@ class JobStream:
                     totals = service.totals_if_known(spec, name)
                 counting = service.totals_future(spec, name) if totals is None else None
                 yield _domain_start(name, domain.columns, totals, size)
-                start = self._start if index == first else Start(name)
+                start = self._start if index == first else Start(name, chain=chain)
                 batches = self._batches if index == first else None
                 if batches is None:
                     batches = service.batches(spec, start, self.arrays)
                 self._batches = batches
-                walk = DomainWalk(service, spec, start, batches, first=opened)
+                walk = DomainWalk(service, spec, start, batches, first=opened, encode=p.encode)
                 del opened  # the walk hands it out and keeps it no longer
                 try:
                     async for batch in walk:
@@ -176,8 +180,11 @@ class JobStream:
                         if not more and index == len(spec.domains) - 1:
                             service.start_aggregations(spec)  # every page is read
                         line, since = None, batch.since
-                        if since is not None:  # the batch has records
-                            line = p.encode_line(p.Records(name, batch.number, batch.data, since))
+                        if since is not None:  # the batch has records: the hashed bytes
+                            assert batch.encoded is not None  # the walk was given `encode`
+                            data: Any = msgspec.Raw(batch.encoded)  # as a list, already encoded
+                            line = p.encode_line(p.Records(name, batch.number, data, since))
+                            del data
                             stats.sent(name, count, len(line))
                         del batch  # a slow reader holds this line's bytes, never its records
                         if line is not None:
@@ -195,9 +202,12 @@ class JobStream:
                 self._batches = None
                 yield p.encode_line(p.DomainEnd(name, walk.seen))
                 total_records += walk.seen
+                chain = walk.chain
             yield p.encode_line(p.Aggregation(await service.aggregation(spec)))
             self.outcome = "complete"
-            yield p.encode_line(p.Complete(round(time.monotonic() - started, 3), total_records))
+            elapsed = round(time.monotonic() - started, 3)
+            hexdigest = None if chain is None else chain.hex()
+            yield p.encode_line(p.Complete(elapsed, total_records, hexdigest))
         except TraceError as exc:
             log.warning("stream of job %s failed: %s", spec.job_id, exc.code)
             self.outcome = "error"

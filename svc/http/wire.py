@@ -48,4 +48,5 @@ def status_of(record: ExportRecord) -> p.ExportStatus:
         sha256=record.sha256,
         error=error,
         links=links,
+        digest=record.digest,
     )
