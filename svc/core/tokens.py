@@ -36,7 +36,10 @@ class Cursor(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fields
     domain: str
     batch: int  # batch number of the last records line sent in `domain` (0: none yet)
     cid: str | None  # key of the last record sent, None at the start of the domain
-    rid: int | str | None  # tie-break of the last record (database's own row id)
+    # tie-break of the last record (database's own row id); None with a `cid`: a bookmark,
+    # the position before that CID's records (every record before it was sent or matched
+    # nothing)
+    rid: int | str | None
     seen: int = 0  # records of `domain` up to and including the last one sent
     snapshot: int | None = None  # Oracle SCN the job reads AS OF, if any
     # the records digest's chain after the last records line (svc.core.digest); None: not
@@ -98,7 +101,7 @@ class TokenCodec:
             cursor = _decoder.decode(body[1:])
         except msgspec.DecodeError:
             raise InvalidToken() from None
-        if cursor.batch < 0 or cursor.seen < 0 or (cursor.cid is None) != (cursor.rid is None):
+        if cursor.batch < 0 or cursor.seen < 0 or (cursor.cid is None and cursor.rid is not None):
             raise InvalidToken()
         if cursor.chain is not None and len(cursor.chain) != digest.SIZE:
             raise InvalidToken()

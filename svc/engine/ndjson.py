@@ -102,8 +102,27 @@ class JobStream:
         self._first_page: Batch | None = None  # read by open(), before the first byte
         self._first_task: asyncio.Future[Batch] | None = None  # or still being read
         self._batches: Batches | None = None  # the first domain's, made by open()
+        self._walk: DomainWalk | None = None  # the walk under way
         # complete, error or drained; the response sets slow_reader; else client_gone
         self.outcome = "client_gone"
+
+    def heartbeat_line(self) -> bytes:
+        """A heartbeat, with a bookmark when the read under way has passed records that
+        matched nothing (or empty chunks) since the last records line: its `since` resumes
+        after them, and becomes the stream's `since` (for its error or reconnect line)."""
+        batches = self._batches
+        passed = None if batches is None else batches.passed
+        if passed is None:
+            return HEARTBEAT_LINE
+        walk, start = self._walk, self._start
+        if walk is not None:
+            domain, number, seen, chain = walk.domain, walk.number, walk.seen, walk.chain
+        elif self._first_task is not None or self._first_page is not None:  # first domain
+            domain, number, seen, chain = start.domain, start.batch, start.seen, start.chain
+        else:
+            return HEARTBEAT_LINE
+        self.since = self.service.sign(self.spec, domain, number, passed, seen, chain)
+        return p.encode_line(p.Heartbeat(self.since))
 
     def shed(self) -> None:
         """The client has stopped reading: drop what was read ahead of it (`Batches.shed`)."""
@@ -173,6 +192,7 @@ class JobStream:
                     batches = service.batches(spec, start, self.arrays)
                 self._batches = batches
                 walk = DomainWalk(service, spec, start, batches, first=opened, encode=p.encode)
+                self._walk = walk
                 del opened  # the walk hands it out and keeps it no longer
                 try:
                     async for batch in walk:
@@ -199,7 +219,7 @@ class JobStream:
                     yield reconnect_line("draining", self.since)
                     return
                 batches.close()
-                self._batches = None
+                self._batches, self._walk = None, None
                 yield p.encode_line(p.DomainEnd(name, walk.seen))
                 total_records += walk.seen
                 chain = walk.chain

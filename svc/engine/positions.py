@@ -32,7 +32,7 @@ def start_at(
     """The start in `domain` after `cursor` (a position in it), else at `offset` (numbered as
     if batches of `limit` records came before it), else at the domain's first record."""
     if cursor is not None:
-        after = None if cursor.cid is None or cursor.rid is None else Key(cursor.cid, cursor.rid)
+        after = None if cursor.cid is None else Key(cursor.cid, cursor.rid)  # rid None: a bookmark
         return Start(domain, after, None, cursor.batch, cursor.seen, cursor.chain)
     if offset:  # the records before an offset were never hashed: no digest from here
         return Start(domain, None, offset, -(-offset // limit), offset, None)
