@@ -17,6 +17,7 @@ from svc.errors import (
     ExportStorageFull,
     InvalidFilter,
     InvalidToken,
+    JobExpired,
     JobNotFound,
     NotFound,
     Overloaded,
@@ -125,6 +126,7 @@ _STREAM_ERRORS: tuple[type[TraceError], ...] = (
     JobNotFound,
     NotFound,  # a job id with a slash names no route
     SnapshotTooOld,
+    JobExpired,  # a since token of a job that is gone
     TooManyRequests,
     SourceError,
     SourceMisconfigured,
