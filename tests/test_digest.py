@@ -10,6 +10,7 @@ import hashlib
 import json
 import random
 import zlib
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -201,3 +202,25 @@ def test_a_token_without_a_chain_still_resumes(
     for raw in lines:
         state.feed(raw)
     assert state.complete
+
+
+def test_the_reference_implementation_in_the_protocol_holds(
+    uncut: dict[str, list[bytes]],
+) -> None:
+    """docs/protocol.md's reference implementation, run as written, accepts the stream and
+    refuses it with a record changed."""
+    doc = (Path(__file__).resolve().parent.parent / "docs/protocol.md").read_text()
+    section = doc[doc.index("## Digest") :]
+    code = section[
+        section.index("```python") + 9 : section.index("```", section.index("```python") + 9)
+    ]
+    assert len(code.strip().splitlines()) <= 10
+    scope: dict[str, Any] = {}
+    exec(code, scope)  # noqa: S102 - the documentation's own code
+    for fmt in ("objects", "arrays"):
+        scope["verify"](uncut[fmt])
+    lines = list(uncut["objects"])
+    at = next(i for i, raw in enumerate(lines) if json.loads(raw)["type"] == "records")
+    lines[at] = lines[at].replace(b'"data":[{', b'"data":[ {', 1)
+    with pytest.raises(AssertionError, match="records lost"):
+        scope["verify"](lines)

@@ -5,6 +5,7 @@ the server's order, however many times its stream was resumed.
 ``h = SHA-256(h || the bytes of the line's data value as they appear in the line)``.
 The complete line carries ``h`` in hex. The state travels in the `since` token, so a
 stream resumed anywhere ends with the digest of an uncut one (docs/protocol.md#digest).
+What it costs: docs/benchmarks.md#records-digest.
 """
 
 from __future__ import annotations
