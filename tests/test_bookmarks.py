@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from svc.client._resume import StreamState
 from svc.config import Settings
 from svc.core.domains import load_domains
 from svc.core.tokens import TokenCodec
@@ -22,7 +24,8 @@ from svc.engine.service import Service
 from svc.sources import Lane, Row
 from svc.sources.sqlite import SqliteSource
 from svc.store.embedded import EmbeddedJobStore
-from tests.support.servers import TEST_SECRET
+from tests.support import create_job
+from tests.support.servers import TEST_SECRET, start_server
 
 EMPTY = 3500  # CIDs without records, before the real ones: 3.5 chunks of 1000
 
@@ -105,3 +108,54 @@ def test_a_heartbeat_after_an_empty_stretch_resumes_after_it(
 
 def _records(lines: list[bytes]) -> list[Any]:
     return [r for raw in lines if b'"records"' in raw for r in json.loads(raw)["data"]]
+
+
+def test_over_http_a_heartbeat_carries_a_bookmark_that_resumes_after_the_stretch(
+    demo_db: Path, demo_cids: list[str], tmp_path: Path
+) -> None:
+    """A real server, heartbeats every 20 ms; materials filtered to nothing over 101 chunks:
+    heartbeats while it reads them carry bookmarks; resumed from the last, the stream ends
+    at once with the whole stream's count and digest."""
+    env = {"TRACE_HEARTBEAT_SECONDS": "0.02", "TRACE_STREAM_BATCH_SIZE": "500"}
+    server = start_server(tmp_path / "data", demo_db, env)
+    try:
+        cids = [f"0-no-records-{i:06d}" for i in range(100_000)] + demo_cids
+        job = create_job(
+            server.url,
+            cids,
+            ["history", "materials"],
+            where={"materials": {"MATERIALPARTNAME": ["NO-SUCH-PART"]}},
+        )
+        url = f"{server.url}/api/trace/job/{job['job_id']}/stream"
+        with httpx.stream("GET", url, timeout=60) as r:
+            whole = [json.loads(line) for line in r.iter_lines() if line]
+        marks = [line["since"] for line in whole if line["type"] == "heartbeat" and "since" in line]
+        assert marks, "no heartbeat carried a bookmark"
+        tokens = TokenCodec([TEST_SECRET])
+        last = tokens.verify(marks[-1], job["job_id"])
+        assert last.rid is None and last.cid is not None
+        complete = whole[-1]
+        assert complete["type"] == "complete" and complete["digest"]
+
+        state = StreamState(None)  # the Python client keeps the newest position
+        for line in whole[:-1]:
+            state.feed(json.dumps(line, separators=(",", ":")).encode())
+        assert state.since == _newest(whole[:-1])
+
+        with httpx.stream("GET", url, params={"since": marks[-1]}, timeout=60) as r:
+            rest = [json.loads(line) for line in r.iter_lines() if line]
+        assert rest[-1]["type"] == "complete"
+        assert rest[-1]["total_records"] == complete["total_records"]
+        assert rest[-1]["digest"] == complete["digest"]
+        if last.domain == "materials":
+            assert not [line for line in rest if line["type"] == "records"]
+    finally:
+        server.stop()
+
+
+def _newest(lines: list[dict[str, Any]]) -> str | None:
+    since = None
+    for line in lines:
+        if line["type"] in ("records", "heartbeat") and line.get("since"):
+            since = line["since"]
+    return since
