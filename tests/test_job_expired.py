@@ -5,6 +5,7 @@ with the job id and its last position."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import httpx
 import msgspec
 import pytest
 
-from svc.client import TraceClient
+from svc.client import AsyncTraceClient, TraceClient
 from svc.client.errors import JobExpired
 from svc.core.tokens import TokenCodec
 from tests.support import assert_problem, create_job
@@ -106,3 +107,27 @@ def test_the_python_client_stops_at_410_with_the_job_and_its_position(
             list(client.iter_pages(job["job_id"], "history", since=since))
         assert paged.value.job_id == job["job_id"] and paged.value.since == since
     assert sleeps == []  # final: never retried
+
+
+def test_the_async_client_stops_at_410_too(
+    short_lived: ServerProcess, demo_cids: list[str]
+) -> None:
+    job = create_job(short_lived.url, demo_cids[:200], ["history"])
+    since = _first_records(short_lived, job["job_id"])["since"]
+    time.sleep(TTL + 1)
+    sleeps: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    async def run() -> JobExpired:
+        async with AsyncTraceClient(short_lived.url, sleep=no_sleep) as client:
+            try:
+                async for _ in client.iter_lines(job["job_id"], since):
+                    pass
+            except JobExpired as exc:
+                return exc
+        raise AssertionError("no JobExpired")
+
+    raised = asyncio.run(run())
+    assert raised.job_id == job["job_id"] and raised.since == since and sleeps == []
