@@ -8,6 +8,8 @@ one run (so the ratios are measured on one machine at one moment):
   did per batch before the digest), and the digest of its data;
 - JSON path (the database built each record's JSON): framing the records line from the
   raw records, and the digest of its data;
+- an export's writer appending the rows (ndjson.gz, csv.zip), and what it adds for the
+  job's digest (shaping and encoding each batch as an objects line, then the SHA-256);
 - a whole stream over HTTP (objects, no gzip, this service on loopback), for the per-record cost
   of everything a stream does.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,9 @@ sys.path.insert(0, str(ROOT))
 from svc import protocol as p  # noqa: E402
 from svc.core import digest  # noqa: E402
 from svc.core.domains import load_domains  # noqa: E402
+from svc.exports.formats import writer_for  # noqa: E402
+from svc.exports.runner import _objects_line_data  # noqa: E402
+from svc.protocol import ExportFormat  # noqa: E402
 from svc.sources.demo import build_demo_database  # noqa: E402
 from tests.support.servers import start_server  # noqa: E402
 
@@ -47,6 +53,19 @@ def best(runs: int, work: Any) -> float:
         work()
         times.append(time.perf_counter() - t)
     return min(times)
+
+
+FORMATS: tuple[ExportFormat, ...] = ("ndjson.gz", "csv.zip")
+
+
+def _append_all(fmt: ExportFormat, batches: list[list[Any]]) -> None:
+    """An export writer appending every batch to a file in a scratch directory."""
+    with tempfile.TemporaryDirectory() as work:
+        writer = writer_for(fmt, Path(work), "bench", [load_domains()["history"]], time.time())
+        writer.resume(0, 0)
+        writer.begin(0)
+        for b in batches:
+            writer.append(0, b)
 
 
 def main() -> None:
@@ -83,6 +102,15 @@ def main() -> None:
             h = digest.chain(h, data)
 
     rows_s, json_s, chain_s = (best(args.runs, f) for f in (rows_line, json_line, chain))
+    export_digest = _objects_line_data(columns)
+
+    def export_chain() -> None:
+        h = digest.START
+        for b in batches:
+            h = digest.chain(h, export_digest(b))
+
+    appends = {fmt: best(args.runs, lambda fmt=fmt: _append_all(fmt, batches)) for fmt in FORMATS}
+    export_s = best(args.runs, export_chain)
     per = 1e9 / n
     print(f"{n} history records, batches of {BATCH}, {sum(map(len, encoded)) / n:.0f} B/record")
     print(f"rows path: shape + encode line   {rows_s * per:7.0f} ns/record")
@@ -90,6 +118,11 @@ def main() -> None:
     print(f"digest: SHA-256 over data        {chain_s * per:7.0f} ns/record")
     print(f"  vs rows path encoding          {100 * chain_s / rows_s:6.1f} %")
     print(f"  vs JSON path framing           {100 * chain_s / json_s:6.1f} %")
+    for fmt, append_s in appends.items():
+        print(f"export {fmt:9} append            {append_s * per:7.0f} ns/record")
+    print(f"export digest: shape+encode+SHA  {export_s * per:7.0f} ns/record")
+    for fmt, append_s in appends.items():
+        print(f"  vs {fmt:9} append            {100 * export_s / append_s:6.1f} %")
 
     server = start_server(ROOT / "bench/out/digest-server", args.db, {})
     try:
