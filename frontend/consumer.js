@@ -9,7 +9,12 @@
  *   `TextDecoder` (a UTF-8 character split across chunks is reassembled), then
  *   through the pure `LineDecoder`;
  * - every `records` line carries a `since` token; the last one seen (also from
- *   `reconnect` and `error` lines) is kept in `consumer.since`;
+ *   `reconnect` and `error` lines, and a heartbeat's bookmark) is kept in `consumer.since`;
+ * - the records digest is computed over the `records` lines as they arrive
+ *   (`digest.js`) and checked against the `complete` line's: a mismatch ends it
+ *   with a `StreamError` `digest_mismatch` (not retried);
+ * - a 410 (`job_expired`: the job is gone) is final: the `StreamError` names the job
+ *   and the last position (`jobId`, `since`), and it is never retried;
  * - after a network error, a `reconnect` line, a retryable `error` line, a
  *   retryable HTTP status (408, 429, 502, 503, 504; `Retry-After` honoured) or
  *   a body that ends without `complete`, it waits a jittered exponential
@@ -28,6 +33,7 @@
  * @module consumer
  */
 
+import { RecordsDigest } from './digest.js';
 import { LineDecoder } from './ndjson.js';
 import { problemError, readJsonBody } from './problem.js';
 
@@ -73,6 +79,9 @@ import { problemError, readJsonBody } from './problem.js';
  * @property {Line} complete the `complete` line
  * @property {string|null} since the last token seen
  * @property {number} connections HTTP requests made
+ * @property {string|null} digest the records digest computed here (hex), checked
+ *   against the `complete` line's; null when it could not be checked (no WebCrypto
+ *   outside a secure context, a start token without a chain, or no digest sent)
  */
 
 /** An error that ended a connection or the consumer; `code` is the wire code. */
@@ -80,7 +89,8 @@ export class StreamError extends Error {
   /**
    * @param {string} message
    * @param {{code: string, retryable?: boolean, status?: number,
-   *          retryAfterMs?: number, problem?: any, cause?: unknown}} details
+   *          retryAfterMs?: number, problem?: any, cause?: unknown,
+   *          jobId?: string, since?: string|null}} details
    */
   constructor(message, details) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -95,6 +105,9 @@ export class StreamError extends Error {
     this.retryAfterMs = details.retryAfterMs;
     /** the problem+json body, when there was one */
     this.problem = details.problem;
+    /** a 410 (the job is gone): its job id and the last position the consumer had */
+    this.jobId = details.jobId;
+    this.since = details.since;
   }
 }
 
@@ -206,6 +219,8 @@ export class StreamConsumer {
     this._progressed = false;
     /** @private */
     this._started = false;
+    /** @private the records digest over the records lines received */
+    this._digest = new RecordsDigest(this.since);
   }
 
   /**
@@ -226,8 +241,14 @@ export class StreamConsumer {
         this._setState('connecting');
         const outcome = await this._connectOnce();
         if (outcome.kind === 'complete') {
+          const digest = await this._checkDigest(outcome.line);
           this._setState('done');
-          return { complete: outcome.line, since: this.since, connections: this.connections };
+          return {
+            complete: outcome.line,
+            since: this.since,
+            connections: this.connections,
+            digest,
+          };
         }
         this.attempt = this._progressed ? 1 : this.attempt + 1;
         if (this.attempt > this._maxRetries) throw outcome.error;
@@ -243,6 +264,26 @@ export class StreamConsumer {
       this._setState('failed', { error: asError(err) });
       throw err;
     }
+  }
+
+  /**
+   * The digest computed over the records received, checked against `complete`'s.
+   * @private
+   * @param {Line} complete
+   * @returns {Promise<string|null>} the digest, or null when it could not be checked
+   */
+  async _checkDigest(complete) {
+    const computed = await this._digest.hex();
+    const expected = complete.digest;
+    if (computed === null || typeof expected !== 'string') return null;
+    if (computed !== expected) {
+      throw new StreamError(
+        `the records digest does not match: the server sent ${expected}, ` +
+          `the records received give ${computed}`,
+        { code: 'digest_mismatch', since: this.since },
+      );
+    }
+    return computed;
   }
 
   /**
@@ -352,6 +393,7 @@ export class StreamConsumer {
       if (!response.ok) {
         const error = await errorFromResponse(response);
         if (error.retryable) return { kind: 'retry', error };
+        if (error.status === 410) throw gone(error, this.streamUrl, this.since);
         throw error;
       }
       if (!response.body) {
@@ -426,6 +468,7 @@ export class StreamConsumer {
     switch (line.type) {
       case 'records':
         if (typeof line.since === 'string') this.since = line.since;
+        this._digest.add(raw);
         this._progressed = true;
         this.attempt = 0;
         opts.onLine?.(line);
@@ -455,7 +498,8 @@ export class StreamConsumer {
       case 'complete':
         opts.onLine?.(line);
         return { kind: 'complete', line };
-      case 'heartbeat': // liveness only (its bytes re-armed the idle timer): nothing to hand on
+      case 'heartbeat': // liveness (its bytes re-armed the idle timer), perhaps a bookmark
+        if (typeof line.since === 'string') this.since = line.since;
         return undefined;
       default:
         opts.onLine?.(line);
@@ -490,6 +534,24 @@ export async function errorFromResponse(response) {
     retryable: RETRYABLE_STATUS.has(status),
     retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
   });
+}
+
+/**
+ * A 410 (the job expired or was purged; or its snapshot is too old) as the final error
+ * a UI shows: the job, the last position, and the server's word on how to go on.
+ * @param {StreamError} error
+ * @param {string} streamUrl
+ * @param {string|null} since
+ * @returns {StreamError}
+ */
+export function gone(error, streamUrl, since) {
+  const match = /\/job\/([^/?#]+)\//.exec(streamUrl);
+  const jobId = match ? decodeURIComponent(match[1]) : '?';
+  const detail = error.problem?.detail ?? error.message;
+  return new StreamError(
+    `job ${jobId} is gone (${error.code}); last position: ${since ?? 'the start'}. ${detail}`,
+    { code: error.code, status: error.status, problem: error.problem, jobId, since },
+  );
 }
 
 /**

@@ -21,6 +21,7 @@
     ├── MethodNotAllowed             405 method_not_allowed
     ├── RequestTimeout               408 request_timeout
     ├── SnapshotTooOld               410 snapshot_too_old
+    ├── JobExpired                   410 job_expired (a since token proves the job existed)
     ├── HeadersTooLarge              431 headers_too_large
     ├── SourceError                  500 source_error (the database refused a query; not retryable)
     │   └── SourceMisconfigured      500 source_misconfigured (a table, column, grant or
@@ -147,6 +148,17 @@ class SnapshotTooOld(TraceError):
     status = 410
     code = "snapshot_too_old"
     title = "The job's snapshot is no longer available in the database's undo; create a new job"
+
+
+class JobExpired(TraceError):
+    """A correctly signed `since` token names a job that has expired or was purged: the job
+    did exist, unlike a `job_not_found`. The detail says where the token was and how to
+    go on: create the job again, then continue from that position with `offset`. Final:
+    resuming again cannot help."""
+
+    status = 410
+    code = "job_expired"
+    title = "The job has expired; create it again and continue with offset"
 
 
 class SourceError(TraceError):

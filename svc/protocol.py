@@ -100,8 +100,13 @@ class Aggregation(_Line, tag="aggregation"):
 
 
 class Complete(_Line, tag="complete"):
+    """`digest`: the records digest (docs/protocol.md#digest) in lowercase hex; None when
+    the stream was resumed from a token that carries no chain (an older token, or one a
+    page at an offset signed)."""
+
     elapsed_seconds: float
     total_records: int
+    digest: str | None = None
 
 
 class Error(_Line, tag="error"):
@@ -116,9 +121,13 @@ class Reconnect(_Line, tag="reconnect"):
     since: str | None
 
 
-class Heartbeat(_Line, tag="heartbeat"):
+class Heartbeat(_Line, tag="heartbeat", omit_defaults=True):
     """Written when a stream has been silent for TRACE_HEARTBEAT_SECONDS (a slow query):
-    it keeps proxies from cutting the connection. It carries no token and changes nothing."""
+    it keeps proxies from cutting the connection. `since` (a bookmark), present when the
+    stream has moved past records that matched nothing since its last records line: a
+    position after them, to resume from instead of the last records line's."""
+
+    since: str | None = None
 
 
 Line = (
@@ -151,6 +160,9 @@ class Page(msgspec.Struct):
     next: str | None
     offset: int | None = None
     columns: list[str] | None = None  # format=arrays: the names of each array's values
+    # the records digest's chain after this page, in hex (docs/protocol.md#digest); None:
+    # not known (the walk started at an offset, or from a token without a chain)
+    digest: str | None = None
 
 
 class Links(msgspec.Struct):
@@ -433,3 +445,6 @@ class ExportStatus(msgspec.Struct):
     links: ExportLinks
     domain: str | None = None  # the one domain exported, if the request named one
     spreadsheet: bool = True  # as requested (CSV formats: BOM and formula defusing)
+    # the job's records digest, as the complete line of its objects stream carries it
+    # (docs/protocol.md#digest), once every record is written; None before
+    digest: str | None = None

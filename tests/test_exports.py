@@ -245,6 +245,9 @@ def test_an_interrupted_export_finishes_after_a_restart_exactly(
         clean = finished(second.url, start_export(second.url, job["job_id"], fmt))
         assert download(second.url, clean) == blob  # byte for byte: nothing twice, nothing lost
         assert clean["sha256"] == resumed["sha256"] == hashlib.sha256(blob).hexdigest()
+        # the job's records digest, checkpointed with the export: its objects stream's
+        digest = list(iter_lines(second.url, job["job_id"]))[-1]["digest"]
+        assert resumed["digest"] == clean["digest"] == digest is not None
         assert not list((data / "exports" / ".work").iterdir())  # temporary files are gone
     finally:
         second.stop()

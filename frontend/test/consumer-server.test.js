@@ -78,6 +78,9 @@ test('records arrive exactly once across drops, reconnects, errors and a 503', a
     const result = await consumer.run();
     assert.equal(result.complete.type, 'complete');
     assertSameRows(got, want);
+    // the records digest, computed here across every resume, is the service's
+    assert.match(result.digest ?? '', /^[0-9a-f]{64}$/);
+    assert.equal(result.digest, result.complete.digest);
     const conns = proxy.connections;
     assert.equal(conns.length, faults.length + 1);
     assert.deepEqual(conns.map((c) => c.fault), [...faults.map((f) => f.action), null]);
@@ -116,6 +119,9 @@ test('a half-open connection is noticed by the idle timeout and resumed exactly'
     const result = await consumer.run();
     assert.equal(result.complete.type, 'complete');
     assertSameRows(got, want);
+    // the records digest, computed here across every resume, is the service's
+    assert.match(result.digest ?? '', /^[0-9a-f]{64}$/);
+    assert.equal(result.digest, result.complete.digest);
     const conns = proxy.connections;
     assert.deepEqual(conns.map((c) => c.fault), ['stall', 'stall', 'stall', null]);
     assert.equal(conns[0].since, null);

@@ -20,7 +20,9 @@ from svc.client._resume import (
     Retry,
     StreamState,
     as_retry,
+    check_page,
     check_status,
+    page_chain,
     page_params,
 )
 from svc.client.models import Batch, Job, job_decoder
@@ -69,7 +71,9 @@ class AsyncTraceClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _request(self, method: str, url: str, **kw: Any) -> httpx.Response:
+    async def _request(
+        self, method: str, url: str, job: str | None = None, **kw: Any
+    ) -> httpx.Response:
         budget = Budget(self._retry)
         while True:
             retry_after = None
@@ -80,7 +84,7 @@ class AsyncTraceClient:
             else:
                 if response.is_success:
                     return response
-                retry_after = check_status(response)
+                retry_after = check_status(response, job, (kw.get("params") or {}).get("since"))
                 reason = f"HTTP {response.status_code}"
             await self._sleep(budget.fail(reason, retry_after, None))
 
@@ -138,11 +142,16 @@ class AsyncTraceClient:
         since: str | None = None,
         offset: int | None = None,
     ) -> AsyncIterator[p.Page]:
-        """REST pages of one domain from `since` or `offset` on, following `next`."""
+        """REST pages of one domain from `since` or `offset` on, following `next`; each
+        page's digest is checked against the chain over the pages received (DigestMismatch)."""
         params = page_params(domain, limit, since, offset)
+        chain = page_chain(since, offset)
         while True:
-            response = await self._request("GET", f"/api/trace/job/{job_id}/result", params=params)
+            response = await self._request(
+                "GET", f"/api/trace/job/{job_id}/result", job_id, params=params
+            )
             page = _page_decoder.decode(response.content)
+            chain = check_page(response.content, page, chain, params.get("since"))
             yield page
             if page.next is None:
                 return
@@ -160,7 +169,7 @@ class AsyncTraceClient:
                 ) as response:
                     if response.status_code != 200:
                         await response.aread()
-                        delay = check_status(response)
+                        delay = check_status(response, job_id, state.since)
                         reason = f"HTTP {response.status_code}"
                     else:
                         lines = LineBuffer()

@@ -14,7 +14,15 @@ import httpx
 import msgspec
 
 from svc import protocol as p
-from svc.client.errors import ProblemError, RetriesExhausted, StreamError
+from svc.client.errors import (
+    DigestMismatch,
+    JobExpired,
+    ProblemError,
+    RetriesExhausted,
+    StreamError,
+)
+from svc.core import digest
+from svc.core.tokens import peek_chain
 
 # Failures that a new request may cure. (LocalProtocolError, UnsupportedProtocol: not.)
 RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
@@ -93,8 +101,11 @@ class _Problem(msgspec.Struct):
     detail: str = ""
 
 
-def check_status(response: httpx.Response) -> float | None:
-    """For a read, non-2xx answer: its Retry-After when worth retrying, else ProblemError."""
+def check_status(
+    response: httpx.Response, job_id: str | None = None, since: str | None = None
+) -> float | None:
+    """For a read, non-2xx answer: its Retry-After when worth retrying, else ProblemError
+    (JobExpired for a 410 job_expired, with the job and the caller's last `since`)."""
     status = response.status_code
     if status in RETRYABLE_STATUSES:
         return retry_after(response.headers.get("retry-after"))
@@ -102,7 +113,10 @@ def check_status(response: httpx.Response) -> float | None:
         body = msgspec.json.decode(response.content, type=_Problem)
     except msgspec.MsgspecError:
         body = _Problem()
-    raise ProblemError(status, body.code or f"http_{status}", body.detail or response.reason_phrase)
+    code, detail = body.code or f"http_{status}", body.detail or response.reason_phrase
+    if status == 410 and code == "job_expired":
+        raise JobExpired(status, code, detail, job_id or "?", since)
+    raise ProblemError(status, code, detail)
 
 
 class Resume(Exception):
@@ -142,6 +156,13 @@ class _Kind(msgspec.Struct):
 _kind_decoder = msgspec.json.Decoder(_Kind)
 
 
+class _RecordsData(msgspec.Struct):
+    data: msgspec.Raw  # the exact bytes of a records line's data value, which the digest hashes
+
+
+_data_decoder = msgspec.json.Decoder(_RecordsData)
+
+
 def decode_line(raw: bytes) -> p.Line | None:
     """A protocol line, or None for a line type this client does not know (a newer
     server's)."""
@@ -167,10 +188,15 @@ class StreamState:
     domain's last batch), or an unknown line type. A `domain_start` is handed on again only
     when it brings the total for the first time. `reconnect` and retryable `error` lines
     raise Resume; a non-retryable `error` raises StreamError.
+
+    `chain` is the records digest's chain over the records lines handed on (from the chain
+    in the `since` it started from; None: not known), checked against `complete`'s digest:
+    a mismatch raises DigestMismatch. A heartbeat's `since` (a bookmark) moves `since` on.
     """
 
     def __init__(self, since: str | None) -> None:
         self.since = since
+        self.chain: bytes | None = digest.START if since is None else peek_chain(since)
         self.meta = False
         self.totals: dict[str, int | None] = {}  # domain_start handed on, with its total
         self.batches: dict[str, int] = {}  # last records batch handed on, per domain
@@ -188,13 +214,18 @@ class StreamState:
         if not raw.strip():
             return None
         line = decode_line(raw)
-        if line is None or isinstance(line, p.Heartbeat):  # liveness only: nothing to hand on
+        if line is None:
+            return None
+        if isinstance(line, p.Heartbeat):  # liveness, perhaps a bookmark: nothing to hand on
+            self.since = line.since or self.since
             return None
         if isinstance(line, p.Records):
             if line.domain in self.ended or line.batch <= self.batches.get(line.domain, 0):
                 return None
             self.batches[line.domain] = line.batch
             self.since = line.since
+            if self.chain is not None:
+                self.chain = digest.chain(self.chain, memoryview(_data_decoder.decode(raw).data))
             return line
         if isinstance(line, p.DomainStart):
             if line.domain not in self.totals:
@@ -220,6 +251,9 @@ class StreamState:
             self.aggregated = True
             return line
         if isinstance(line, p.Complete):
+            if line.digest is not None and self.chain is not None:
+                if line.digest != self.chain.hex():
+                    raise DigestMismatch(line.digest, self.chain.hex(), self.since)
             self.complete = True
             return line
         if isinstance(line, p.Reconnect):
@@ -243,3 +277,29 @@ def page_params(
     if offset is not None:
         params["offset"] = offset
     return params
+
+
+class _PageData(msgspec.Struct):
+    data: msgspec.Raw
+
+
+_page_data_decoder = msgspec.json.Decoder(_PageData)
+
+
+def page_chain(since: str | None, offset: int | None) -> bytes | None:
+    """The digest's chain before the first page a walk asks for (None: not known)."""
+    if since is not None:
+        return peek_chain(since)
+    return None if offset else digest.START
+
+
+def check_page(body: bytes, page: p.Page, chain: bytes | None, since: str | None) -> bytes | None:
+    """The chain after `page` (whose JSON is `body`); DigestMismatch if the page's digest
+    says otherwise."""
+    if chain is None or page.digest is None:
+        return None
+    if page.data:
+        chain = digest.chain(chain, memoryview(_page_data_decoder.decode(body).data))
+    if page.digest != chain.hex():
+        raise DigestMismatch(page.digest, chain.hex(), since)
+    return chain

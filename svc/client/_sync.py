@@ -20,7 +20,9 @@ from svc.client._resume import (
     Retry,
     StreamState,
     as_retry,
+    check_page,
     check_status,
+    page_chain,
     page_params,
 )
 from svc.client.models import Batch, Job, job_decoder
@@ -69,7 +71,7 @@ class TraceClient:
     def close(self) -> None:
         self._http.close()
 
-    def _request(self, method: str, url: str, **kw: Any) -> httpx.Response:
+    def _request(self, method: str, url: str, job: str | None = None, **kw: Any) -> httpx.Response:
         budget = Budget(self._retry)
         while True:
             retry_after = None
@@ -80,7 +82,7 @@ class TraceClient:
             else:
                 if response.is_success:
                     return response
-                retry_after = check_status(response)
+                retry_after = check_status(response, job, (kw.get("params") or {}).get("since"))
                 reason = f"HTTP {response.status_code}"
             self._sleep(budget.fail(reason, retry_after, None))
 
@@ -134,11 +136,16 @@ class TraceClient:
         since: str | None = None,
         offset: int | None = None,
     ) -> Iterator[p.Page]:
-        """REST pages of one domain from `since` or `offset` on, following `next`."""
+        """REST pages of one domain from `since` or `offset` on, following `next`; each
+        page's digest is checked against the chain over the pages received (DigestMismatch)."""
         params = page_params(domain, limit, since, offset)
+        chain = page_chain(since, offset)
         while True:
-            response = self._request("GET", f"/api/trace/job/{job_id}/result", params=params)
+            response = self._request(
+                "GET", f"/api/trace/job/{job_id}/result", job_id, params=params
+            )
             page = _page_decoder.decode(response.content)
+            chain = check_page(response.content, page, chain, params.get("since"))
             yield page
             if page.next is None:
                 return
@@ -156,7 +163,7 @@ class TraceClient:
                 ) as response:
                     if response.status_code != 200:
                         response.read()
-                        delay = check_status(response)
+                        delay = check_status(response, job_id, state.since)
                         reason = f"HTTP {response.status_code}"
                     else:
                         lines = LineBuffer()

@@ -1,4 +1,4 @@
-"""The client's exceptions: one base, three cases."""
+"""The client's exceptions: one base and its cases."""
 
 from __future__ import annotations
 
@@ -17,6 +17,18 @@ class ProblemError(TraceClientError):
         self.detail = detail
 
 
+class JobExpired(ProblemError):
+    """410 `job_expired`: the job is gone (its TTL passed, or it was purged). Final: create
+    the job again and continue with `offset` (the detail says where). `since` is the last
+    position the caller has."""
+
+    def __init__(self, status: int, code: str, detail: str, job_id: str, since: str | None):
+        super().__init__(status, code, detail)
+        self.job_id = job_id
+        self.since = since
+        self.args = (f"job {job_id} expired (last since: {since}): HTTP {status} {code}: {detail}",)
+
+
 class StreamError(TraceClientError):
     """A non-retryable `error` line; `since` is the last token the caller has seen."""
 
@@ -25,6 +37,18 @@ class StreamError(TraceClientError):
         self.code = code
         self.message = message
         self.since = since
+
+
+class DigestMismatch(StreamError):
+    """The `complete` line's digest is not the chain over the records this client received:
+    something was lost, repeated, reordered or changed in transit."""
+
+    def __init__(self, expected: str, computed: str, since: str | None) -> None:
+        super().__init__(
+            "digest_mismatch", f"the server's digest {expected} != received {computed}", since
+        )
+        self.expected = expected
+        self.computed = computed
 
 
 class RetriesExhausted(TraceClientError):

@@ -36,6 +36,9 @@ class Checkpoint(msgspec.Struct):
     since: str | None = None  # the position after the last batch written in `domain`
     bytes: int = 0  # length of the file being appended to at this checkpoint
     records: list[int] = msgspec.field(default_factory=list)  # per domain, written so far
+    # the job's records digest (svc.core.digest) over what is written, in hex: its chain
+    # goes on from here (a since token carries it too); None: not known (an older record)
+    digest: str | None = None
 
 
 class ExportRecord(msgspec.Struct):
@@ -51,6 +54,7 @@ class ExportRecord(msgspec.Struct):
     total: int | None = None
     size: int | None = None
     sha256: str | None = None
+    digest: str | None = None  # the job's records digest (objects), once written whole
     error_code: str | None = None
     error: str | None = None
     worker: str | None = None  # who holds the lease

@@ -38,6 +38,11 @@ class Batches(Protocol):
     async def next(self) -> Batch:
         """The next batch; after one with `more` False, no other is asked for."""
 
+    @property
+    def passed(self) -> Key | None:
+        """While `next` has found no record yet: a position after what it passed (records
+        that matched nothing, empty chunks), a bookmark (`Key.rid` None); else None."""
+
     def shed(self) -> None:
         """Drop what was read ahead (the client has stopped reading); nothing is lost: the
         next batch is the one that would have followed."""
@@ -70,6 +75,10 @@ class RowBatches:
 
     def _records(self, page: RowPage) -> list[Any]:
         return p.shape_records(page.rows, self.reader.domain.columns, self.arrays)
+
+    @property
+    def passed(self) -> Key | None:
+        return self.reader.passed
 
     def shed(self) -> None:
         pass  # nothing is read ahead

@@ -113,6 +113,8 @@ class JsonBatches:
         self._busy = False  # in next(): shed() leaves the pages alone
         self._last = after  # key of the last record handed out
         self._rows: RowBatches | None = None  # the rows path, after a page JSON cannot hold
+        self._passed: Key | None = None  # see `passed`
+        self._range_end = 0  # the end of the last range taken from the queue
         self._key_at = domain.key_index if arrays else domain.columns[domain.key_index]
 
     # --- pages -------------------------------------------------------------------------
@@ -155,6 +157,7 @@ class JsonBatches:
             return None
         start, end, task, _ = self._inflight[0]
         ((text, rids_text, count),) = await task
+        self._range_end = end
         if self._inflight.popleft()[3]:
             self.budget.give()
         self._held = page = _Page(_records.decode(text), _tiebreaks.decode(rids_text))
@@ -175,6 +178,10 @@ class JsonBatches:
 
     # --- batches -----------------------------------------------------------------------
 
+    @property
+    def passed(self) -> Key | None:
+        return self._rows.passed if self._rows is not None else self._passed
+
     async def next(self) -> Batch:
         if self._rows is not None:
             return await self._rows.next()
@@ -182,7 +189,7 @@ class JsonBatches:
         try:
             return await self._next_batch()
         finally:
-            self._busy = False
+            self._busy, self._passed = False, None
 
     async def _next_batch(self) -> Batch:
         start = self._last
@@ -194,6 +201,9 @@ class JsonBatches:
                     self._held = held = await self._page()
                     if held is None:
                         break
+                    if not out and not held.left and self._range_end < len(self._cids):
+                        # a range that matched nothing, nothing taken yet: a bookmark after it
+                        self._passed = Key(self._cids[self._range_end], None)
                     continue
                 if len(out) == self.limit:
                     break

@@ -37,6 +37,9 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator
+from typing import Any
+
+import msgspec
 
 from svc import metrics
 from svc import protocol as p
@@ -99,8 +102,27 @@ class JobStream:
         self._first_page: Batch | None = None  # read by open(), before the first byte
         self._first_task: asyncio.Future[Batch] | None = None  # or still being read
         self._batches: Batches | None = None  # the first domain's, made by open()
+        self._walk: DomainWalk | None = None  # the walk under way
         # complete, error or drained; the response sets slow_reader; else client_gone
         self.outcome = "client_gone"
+
+    def heartbeat_line(self) -> bytes:
+        """A heartbeat, with a bookmark when the read under way has passed records that
+        matched nothing (or empty chunks) since the last records line: its `since` resumes
+        after them, and becomes the stream's `since` (for its error or reconnect line)."""
+        batches = self._batches
+        passed = None if batches is None else batches.passed
+        if passed is None:
+            return HEARTBEAT_LINE
+        walk, start = self._walk, self._start
+        if walk is not None:
+            domain, number, seen, chain = walk.domain, walk.number, walk.seen, walk.chain
+        elif self._first_task is not None or self._first_page is not None:  # first domain
+            domain, number, seen, chain = start.domain, start.batch, start.seen, start.chain
+        else:
+            return HEARTBEAT_LINE
+        self.since = self.service.sign(self.spec, domain, number, passed, seen, chain)
+        return p.encode_line(p.Heartbeat(self.since))
 
     def shed(self) -> None:
         """The client has stopped reading: drop what was read ahead of it (`Batches.shed`)."""
@@ -147,6 +169,7 @@ class JobStream:
             )
             first = spec.domains.index(self._start.domain)
             total_records = 0
+            chain = self._start.chain  # the records digest's, across domains
             for index, name in enumerate(spec.domains):
                 if index < first:
                     total_records += (await service.totals(spec, name)).records
@@ -163,12 +186,13 @@ class JobStream:
                     totals = service.totals_if_known(spec, name)
                 counting = service.totals_future(spec, name) if totals is None else None
                 yield _domain_start(name, domain.columns, totals, size)
-                start = self._start if index == first else Start(name)
+                start = self._start if index == first else Start(name, chain=chain)
                 batches = self._batches if index == first else None
                 if batches is None:
                     batches = service.batches(spec, start, self.arrays)
                 self._batches = batches
-                walk = DomainWalk(service, spec, start, batches, first=opened)
+                walk = DomainWalk(service, spec, start, batches, first=opened, encode=p.encode)
+                self._walk = walk
                 del opened  # the walk hands it out and keeps it no longer
                 try:
                     async for batch in walk:
@@ -176,8 +200,11 @@ class JobStream:
                         if not more and index == len(spec.domains) - 1:
                             service.start_aggregations(spec)  # every page is read
                         line, since = None, batch.since
-                        if since is not None:  # the batch has records
-                            line = p.encode_line(p.Records(name, batch.number, batch.data, since))
+                        if since is not None:  # the batch has records: the hashed bytes
+                            assert batch.encoded is not None  # the walk was given `encode`
+                            data: Any = msgspec.Raw(batch.encoded)  # as a list, already encoded
+                            line = p.encode_line(p.Records(name, batch.number, data, since))
+                            del data
                             stats.sent(name, count, len(line))
                         del batch  # a slow reader holds this line's bytes, never its records
                         if line is not None:
@@ -192,12 +219,15 @@ class JobStream:
                     yield reconnect_line("draining", self.since)
                     return
                 batches.close()
-                self._batches = None
+                self._batches, self._walk = None, None
                 yield p.encode_line(p.DomainEnd(name, walk.seen))
                 total_records += walk.seen
+                chain = walk.chain
             yield p.encode_line(p.Aggregation(await service.aggregation(spec)))
             self.outcome = "complete"
-            yield p.encode_line(p.Complete(round(time.monotonic() - started, 3), total_records))
+            elapsed = round(time.monotonic() - started, 3)
+            hexdigest = None if chain is None else chain.hex()
+            yield p.encode_line(p.Complete(elapsed, total_records, hexdigest))
         except TraceError as exc:
             log.warning("stream of job %s failed: %s", spec.job_id, exc.code)
             self.outcome = "error"

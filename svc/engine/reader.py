@@ -76,6 +76,9 @@ class DomainReader:
         self.where = shape
         self.filter_binds = filter_binds(domain, dialect, where)
         self._key = domain.key_index
+        # during a read that has found no record yet: the position after the chunks it
+        # passed (a bookmark, `Key.rid` None); None otherwise
+        self.passed: Key | None = None
         self.page_seconds = PAGE_QUERY_SECONDS.labels(dialect.name, domain.name)
 
     async def _fetch_page(self, sql: str, binds: dict[str, Any]) -> list[Row]:
@@ -94,19 +97,25 @@ class DomainReader:
         rows: list[Row] = []
         if chunk is None:
             chunk = self.plan.chunk_of(after)
-        while chunk < self.plan.chunk_count:
-            need = limit - len(rows)
-            binds = self.plan.page_binds(chunk, after, need + 1, self.scn)
-            binds.update(self.filter_binds)
-            got = await self._fetch_page(self._sql, binds)
-            if len(got) > need:
-                rows.extend(got[:need])
-                return RowPage(rows, self._key_of(rows[-1]) if rows else after, True)
-            rows.extend(got)
-            if got:
-                after = self._key_of(got[-1])
-            chunk += 1  # this chunk is exhausted
-        return RowPage(rows, after, False)
+        self.passed = None
+        try:
+            while chunk < self.plan.chunk_count:
+                need = limit - len(rows)
+                binds = self.plan.page_binds(chunk, after, need + 1, self.scn)
+                binds.update(self.filter_binds)
+                got = await self._fetch_page(self._sql, binds)
+                if len(got) > need:
+                    rows.extend(got[:need])
+                    return RowPage(rows, self._key_of(rows[-1]) if rows else after, True)
+                rows.extend(got)
+                if got:
+                    after = self._key_of(got[-1])
+                chunk += 1  # this chunk is exhausted
+                if not rows and chunk < self.plan.chunk_count:
+                    self.passed = Key(self.plan.cids[chunk * self.plan.slots], None)
+            return RowPage(rows, after, False)
+        finally:
+            self.passed = None
 
     async def read_at(self, offset: int, limit: int, chunk_records: list[int]) -> RowPage:
         """`limit` records from the `offset`-th on (0-based), given each chunk's record count.

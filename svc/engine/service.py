@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from svc import protocol as p
 from svc.config import Settings
+from svc.core import digest
 from svc.core.admission import Admission
 from svc.core.domains import Domain
 from svc.core.filters import normalize_where
@@ -31,6 +32,7 @@ from svc.errors import (
     InvalidFilter,
     InvalidSelect,
     InvalidToken,
+    JobExpired,
     JobNotFound,
     RateLimited,
     TooManyCids,
@@ -119,8 +121,15 @@ class Service(Tallies):
         await self.store.create(spec, limit=self.settings.max_jobs_per_key or None)
         return spec
 
-    async def job(self, job_id: str, owner: str | None) -> JobSpec:
-        spec = await self.store.get(job_id)
+    async def job(self, job_id: str, owner: str | None, since: str | None = None) -> JobSpec:
+        """The job `job_id` as `owner` may see it. Not found, while `since` is a token this
+        service signed for that job: it existed and has expired (`JobExpired`)."""
+        try:
+            spec = await self.store.get(job_id)
+        except JobNotFound:
+            if since is not None:
+                self._expired(job_id, since)
+            raise
         if spec.owner != owner:
             raise JobNotFound()  # another key's job: do not reveal that it exists
         gone = [d for d in spec.domains if d not in self.domains]
@@ -137,6 +146,21 @@ class Service(Tallies):
             except InvalidSelect as exc:
                 raise InvalidSelect(f"this job's columns no longer fit: {exc.detail}") from None
         return spec
+
+    def _expired(self, job_id: str, since: str) -> None:
+        """Raise `JobExpired` if `since` is this service's token of `job_id`."""
+        try:
+            cursor = self.tokens.verify(since, job_id)
+        except BadRequest:
+            return  # no proof that the job existed: not found, as any unknown id
+        raise JobExpired(
+            f"job {job_id} has expired (TRACE_JOB_TTL_SECONDS) or was purged; the since token "
+            f"was after record {cursor.seen} of domain {cursor.domain!r}: create the job "
+            f"again with the same container ids, domains and filter, then continue that "
+            f"domain with offset={cursor.seen} (GET .../result?domain={cursor.domain}"
+            f"&offset={cursor.seen}, or export.csv?domain={cursor.domain}&offset={cursor.seen})"
+            f" and stream the domains after it"
+        )
 
     def _state(self, spec: JobSpec) -> JobState:
         state = self._jobs.get(spec.job_id)
@@ -192,11 +216,13 @@ class Service(Tallies):
             raise InvalidToken()
         return cursor
 
-    def sign(self, spec: JobSpec, domain: str, batch: int, last: Key, seen: int) -> str:
+    def sign(
+        self, spec: JobSpec, domain: str, batch: int, last: Key, seen: int, chain: bytes | None
+    ) -> str:
         """The token of the position after `last`, the `seen`-th record of `domain`, sent
-        in batch number `batch`."""
+        in batch number `batch`, with the records digest's `chain` there (None: unknown)."""
         return self.tokens.sign(
-            Cursor(spec.job_id, domain, batch, last.cid, last.rid, seen, spec.snapshot)
+            Cursor(spec.job_id, domain, batch, last.cid, last.rid, seen, spec.snapshot, chain)
         )
 
     def position(
@@ -235,12 +261,18 @@ class Service(Tallies):
         totals = await self.totals(spec, domain)
         rows = RowBatches(self.reader(spec, domain), start.after, limit, arrays)
         batch = await (await self._at_start(spec, start, rows)).next()
+        # the page's data as its body holds them (encoded again there: pages are not the
+        # bulk path), hashed on from the start's chain
+        data, chain = p.encode(batch.data), start.chain
+        if batch.data and chain is not None:
+            chain = digest.chain(chain, data)
         token = None
         if batch.more and batch.last is not None:  # numbered as the walk would number it
             seen = start.seen + len(batch.data)
-            token = self.sign(spec, domain, start.batch + 1, batch.last, seen)
+            token = self.sign(spec, domain, start.batch + 1, batch.last, seen, chain)
         columns = list(self.domain(spec, domain).columns) if arrays else None
-        return p.Page(domain, limit, totals.records, batch.data, token, offset, columns)
+        hexdigest = None if chain is None else chain.hex()
+        return p.Page(domain, limit, totals.records, batch.data, token, offset, columns, hexdigest)
 
     async def close(self) -> None:
         await self.source.close()

@@ -38,11 +38,13 @@ import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from svc import metrics, process
 from svc import protocol as p
+from svc.core import digest as records_digest
 from svc.core.export_record import ACTIVE, Checkpoint, ExportRecord, new_export_id
 from svc.engine.positions import start_at
 from svc.engine.service import Service
@@ -58,6 +60,12 @@ T = TypeVar("T")
 
 LEASE_SECONDS = 120.0  # renewed at every batch; a page query never takes this long
 _HASH_CHUNK = 1 << 20
+
+
+def _objects_line_data(columns: tuple[str, ...]) -> Callable[[list[Any]], bytes]:
+    """A batch of rows as an objects stream's records line holds them: what the job's
+    records digest hashes (so the export records the digest its stream ends with)."""
+    return lambda rows: p.encode(p.shape_records(rows, columns, arrays=False))
 
 
 class _HandBack(Exception):
@@ -146,7 +154,7 @@ class ExportRunner:
             created_at=now,
             updated_at=now,
             expires_at=spec.expires_at,
-            checkpoint=Checkpoint(records=[0] * len(names)),
+            checkpoint=Checkpoint(records=[0] * len(names), digest=records_digest.START.hex()),
             total=sum(totals[d].records for d in names) if known else None,
             domain=domain,
             spreadsheet=spreadsheet,
@@ -340,8 +348,10 @@ class ExportRunner:
     def _start_over(self, record: ExportRecord, writer: ExportWriter) -> None:
         log.warning("export %s: its files are gone; starting over", record.export_id)
         writer.remove()
-        record.checkpoint = Checkpoint(records=[0] * len(writer.domains))
-        record.size = record.sha256 = None
+        record.checkpoint = Checkpoint(
+            records=[0] * len(writer.domains), digest=records_digest.START.hex()
+        )
+        record.size = record.sha256 = record.digest = None
 
     async def _write_domains(
         self, record: ExportRecord, spec: JobSpec, writer: ExportWriter
@@ -357,22 +367,30 @@ class ExportRunner:
                 cp.bytes = await self._io(writer.begin, index)
                 await self._save(record)
             start = start_at(name, service.cursor(spec, cp.since))
+            if cp.since is None:  # a domain's start: the chain goes on from the last domain's
+                start = replace(
+                    start, chain=None if cp.digest is None else bytes.fromhex(cp.digest)
+                )
             if service.draining.is_set():  # everything so far is checkpointed
                 raise _HandBack()
             rows = await service.file_rows(spec, start)
+            columns = service.domain(spec, name).columns  # as the job reads it (select)
+            walk = DomainWalk(service, spec, start, rows, encode=_objects_line_data(columns))
             try:
-                async for batch in DomainWalk(service, spec, start, rows):
+                async for batch in walk:
                     if not batch.data:
                         continue
                     cp.bytes = await self._io(writer.append, index, batch.data)
                     cp.records[index] += len(batch.data)
                     cp.since = batch.since
+                    cp.digest = None if walk.chain is None else walk.chain.hex()
                     del batch  # memory: one batch
                     await self._check_budget()
                     await self._save(record)
             except Drained:  # ... and so is everything now
                 raise _HandBack() from None
         cp.stage = "pack"
+        record.digest = cp.digest
         await self._save(record)
 
     async def _pack(self, record: ExportRecord, writer: ExportWriter) -> None:

@@ -39,7 +39,7 @@ from starlette.types import Message, Receive, Scope, Send
 from svc import metrics
 from svc.core.gzip_lines import GzipLines, off_loop
 from svc.engine.body import Abort, Body
-from svc.engine.ndjson import HEARTBEAT_LINE, reconnect_line
+from svc.engine.ndjson import HEARTBEAT_LINE, JobStream, reconnect_line
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,10 @@ class StreamResponse(Response):
     def last_words(self, since: str | None) -> bytes | None:
         """What a slow reader is sent before the connection closes (None: nothing)."""
         return None
+
+    def beat(self) -> bytes:
+        """The heartbeat line to write now."""
+        return self.heartbeat_line or b""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         outcome = "client_gone"
@@ -153,7 +157,7 @@ class StreamResponse(Response):
                         wake = min(wake, started + SHED_SECONDS)
                 elif hb and now - wire.last_write >= hb and not lock.locked():
                     try:  # a heartbeat that cannot drain is a slow reader too
-                        await asyncio.wait_for(write(beat), slow or None)
+                        await asyncio.wait_for(write(self.beat()), slow or None)
                     except TimeoutError:
                         wire.slow = True
                         main.cancel()
@@ -213,6 +217,12 @@ class NdjsonResponse(StreamResponse):
 
     def last_words(self, since: str | None) -> bytes | None:
         return reconnect_line("slow_reader", since)
+
+    def beat(self) -> bytes:
+        """A heartbeat; a stream's carries a bookmark when it has one (`JobStream`)."""
+        if isinstance(self.stream, JobStream):
+            return self.stream.heartbeat_line()
+        return HEARTBEAT_LINE
 
 
 class CsvResponse(StreamResponse):

@@ -50,4 +50,5 @@ def status_of(record: ExportRecord) -> p.ExportStatus:
         links=links,
         domain=record.domain,
         spreadsheet=record.spreadsheet,
+        digest=record.digest,
     )

@@ -13,10 +13,12 @@ SLOTS = 1000  # CIDs bound per statement: Oracle caps IN lists at 1000 binds
 
 @dataclass(frozen=True)
 class Key:
-    """The last record's position: its key (CID) and tie-break value."""
+    """The last record's position: its key (CID) and tie-break value. A `rid` of None is a
+    bookmark: the position before every record of `cid` (what comes before it was passed,
+    matching nothing); the page statements then read `cid`'s records too."""
 
     cid: str
-    rid: int | str
+    rid: int | str | None
 
 
 class Plan:

@@ -18,6 +18,7 @@ from svc.errors import (
     InvalidFilter,
     InvalidSelect,
     InvalidToken,
+    JobExpired,
     JobNotFound,
     NotFound,
     Overloaded,
@@ -126,6 +127,7 @@ _STREAM_ERRORS: tuple[type[TraceError], ...] = (
     JobNotFound,
     NotFound,  # a job id with a slash names no route
     SnapshotTooOld,
+    JobExpired,  # a since token of a job that is gone
     TooManyRequests,
     SourceError,
     SourceMisconfigured,

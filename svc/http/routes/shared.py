@@ -35,12 +35,14 @@ def refuse_when_draining(service: Service) -> None:
 
 async def job_of(request: Request, *, starts_work: bool = False) -> JobAccess:
     """The job of the path, authorized: another key's job is not found. `starts_work`: a
-    stream, download or export, which a draining server refuses first."""
+    stream, download or export, which a draining server refuses first. A `since` token of
+    the job proves that it existed: gone, it is `job_expired`, not `job_not_found`."""
     service = service_of(request)
     if starts_work:
         refuse_when_draining(service)
     owner = authorize(request)
-    spec = await service.job(request.path_params["job_id"], owner)
+    since = request.query_params.get("since")
+    spec = await service.job(request.path_params["job_id"], owner, since)
     return JobAccess(service, owner, spec)
 
 
