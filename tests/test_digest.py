@@ -187,6 +187,19 @@ def test_an_export_records_the_jobs_digest(
     assert status["sha256"] and status["digest"] == json.loads(uncut["objects"][-1])["digest"]
 
 
+def test_a_selected_jobs_stream_and_export_agree_on_its_digest(
+    server: ServerProcess, demo_cids: list[str]
+) -> None:
+    """With `select`, the chain is over the selected columns, in the stream and the export."""
+    body = {"container_ids": demo_cids[:300], "select": {"history": ["EVENTNAME"]}}
+    job = httpx.post(f"{server.url}/api/trace/job", json=body, timeout=30).json()
+    lines = read_raw(server, job["job_id"], None)
+    complete = json.loads(lines[-1])
+    assert complete["type"] == "complete" and complete["digest"] == chain(lines)
+    status = finished(server.url, start_export(server.url, job["job_id"], "ndjson.gz"))
+    assert status["digest"] == complete["digest"]
+
+
 def test_a_token_without_a_chain_still_resumes(
     server: ServerProcess, job: dict[str, Any], uncut: dict[str, list[bytes]]
 ) -> None:
