@@ -43,9 +43,15 @@ _aggregate_sql = lru_cache(maxsize=64)(aggregate_sql)
 _distinct_sql = lru_cache(maxsize=64)(distinct_sql)
 
 
+def _unknown() -> list[int] | None:
+    return None
+
+
 class DomainReader:
     """`where`: the job's filter of this domain (canonical, `svc.core.filters`); every page,
-    offset page and count applies it."""
+    offset page and count applies it. `chunk_records`: the records of each chunk when the
+    job's totals have been counted (else None); a chunk counted empty is not read at all,
+    so a job that matches little costs what it returns, not what it names."""
 
     def __init__(
         self,
@@ -54,8 +60,10 @@ class DomainReader:
         plan: Plan,
         scn: int | None = None,
         where: Conditions | None = None,
+        chunk_records: Callable[[], list[int] | None] = _unknown,
     ) -> None:
         self.source = source
+        self.chunk_records = chunk_records
         self.domain = domain
         self.plan = plan
         self.scn = scn
@@ -89,7 +97,11 @@ class DomainReader:
         rows: list[Row] = []
         if chunk is None:
             chunk = self.plan.chunk_of(after)
+        counts = self.chunk_records()
         while chunk < self.plan.chunk_count:
+            if counts is not None and not counts[chunk]:
+                chunk += 1  # counted empty: nothing to read
+                continue
             need = limit - len(rows)
             binds = self.plan.page_binds(chunk, after, need + 1, self.scn)
             binds.update(self.filter_binds)

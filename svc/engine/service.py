@@ -69,7 +69,7 @@ class Service(Tallies):
         # queue, and would let stalled clients hold megabytes each (svc.engine.json_batches).
         self.read_ahead = ReadAhead(READ_AHEAD_PER_THREAD * max(2, settings.sqlite_json_threads))
         self._jobs: WeightedLru[str, JobState] = WeightedLru(JOB_CACHE_CIDS, JobState.weight)
-        super().__init__()
+        super().__init__(settings.max_aggregations)
         rate = settings.job_create_rate  # per replica (see svc.core.ratelimit)
         self._create_rate = TokenBuckets(rate, settings.job_create_burst) if rate else None
 
@@ -137,8 +137,14 @@ class Service(Tallies):
 
     def reader(self, spec: JobSpec, domain: str) -> DomainReader:
         where = spec.where.get(domain) if spec.where else None
+        plan = self._state(spec).plan
         return DomainReader(
-            self.source, self.domains[domain], self._state(spec).plan, spec.snapshot, where
+            self.source,
+            self.domains[domain],
+            plan,
+            spec.snapshot,
+            where,
+            lambda: self.chunk_records_if_known(spec, domain),  # empty chunks are skipped
         )
 
     def batches(self, spec: JobSpec, start: Start, arrays: bool) -> Batches:
