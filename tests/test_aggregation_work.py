@@ -14,13 +14,17 @@ the test opens, so what runs, waits in line or is cancelled is seen query by que
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
+import respx
+
 from svc import protocol as p
 from svc.client._resume import StreamState
+from svc.client.fetch import fetch
 from svc.config import Settings
 from svc.core.domains import load_domains
 from svc.core.tokens import TokenCodec
@@ -192,3 +196,28 @@ def test_the_client_hands_on_aggregating_once_across_resumes() -> None:
     line = p.encode_line(p.Aggregating(["history"]))
     assert state.feed(line) == p.Aggregating(["history"])
     assert state.feed(line) is None  # said again by a resumed stream
+
+
+def test_fetch_says_it_waits_and_keeps_the_line_out_of_the_file(tmp_path: Path) -> None:
+    base, job = "http://agg.test", "j"
+    lines = [
+        p.Meta(job, ["history"], 1, resumed=False),
+        p.DomainStart("history", ["CONTAINERID"], 1, 1),
+        p.Records("history", 1, [{"CONTAINERID": "a"}], "t1"),
+        p.DomainEnd("history", 1),
+        p.Aggregating(["history"]),
+        p.Aggregation(p.JobAggregation({"history": p.DomainCount(1, 1)})),
+        p.Complete(0.1, 1),
+    ]
+    described = {"job_id": job, "cid_count": 1, "domains": ["history"], "expires_at": "x"}
+    progress = io.StringIO()
+    with respx.mock() as router:
+        router.get(f"{base}/api/trace/job/{job}").respond(json=described)
+        router.get(f"{base}/api/trace/job/{job}/stream").respond(
+            content=b"".join(p.encode_line(x) for x in lines)
+        )
+        code = fetch(f"{base}/api/trace/job/{job}", tmp_path / "out", progress_out=progress)
+    assert code == 0
+    assert "fetch: computing aggregations (history)..." in progress.getvalue()
+    written = [json.loads(x)["type"] for x in (tmp_path / "out").read_text().splitlines()]
+    assert "aggregating" not in written and written[-2:] == ["aggregation", "complete"]
