@@ -200,7 +200,7 @@ def test_the_client_hands_on_aggregating_once_across_resumes() -> None:
 
 def test_fetch_says_it_waits_and_keeps_the_line_out_of_the_file(tmp_path: Path) -> None:
     base, job = "http://agg.test", "j"
-    lines = [
+    lines: list[p.Line] = [
         p.Meta(job, ["history"], 1, resumed=False),
         p.DomainStart("history", ["CONTAINERID"], 1, 1),
         p.Records("history", 1, [{"CONTAINERID": "a"}], "t1"),
