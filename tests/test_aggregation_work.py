@@ -176,10 +176,11 @@ def test_the_stream_says_it_waits_and_its_leaving_cancels_the_work(
         await _settle()
         assert source.cancelled == source.started and not source.ran
 
-        source.gate.set()  # a new stream: aggregating, then aggregation and complete
-        types = [
-            json.loads(x)["type"] async for x in JobStream(svc, spec, None, None, True).lines()
-        ]
+        types = []  # a new stream: aggregating, then (the gate opened) aggregation, complete
+        async for raw in JobStream(svc, spec, None, None, True).lines():
+            types.append(json.loads(raw)["type"])
+            if types[-1] == "aggregating":
+                source.gate.set()
         assert types[-3:] == ["aggregating", "aggregation", "complete"]
         # stored now: the next stream does not wait, and says nothing of it
         types = [

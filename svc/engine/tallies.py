@@ -234,8 +234,10 @@ class Tallies:
         else:
             async with self._aggregation_slots:  # at most TRACE_MAX_AGGREGATIONS at once
                 known = await self.reader(spec, domain).aggregate()
-            try:
-                await self.store.put_aggregations(spec.job_id, domain, encode_aggregations(known))
+            self._state(spec).aggregations[domain] = known  # kept even if cancelled now
+            try:  # a computed result is stored even when its last waiter has just left
+                put = self.store.put_aggregations(spec.job_id, domain, encode_aggregations(known))
+                await asyncio.shield(put)
             except StoreUnavailable:
                 log.warning("could not store aggregations of job %s/%s", spec.job_id, domain)
         self._state(spec).aggregations[domain] = known
