@@ -4,7 +4,9 @@ One server over the demo database (114,892 CIDs by default). Measured, in this o
 
 - `complete` vs the last records line on a new full-size job: seconds from the stream
   request to the last `domain_end` and to `complete`, and their ratio (target <= 1.25);
-  whether an `aggregating` line came, and when.
+  whether an `aggregating` line came, and when; and the records' speed against the
+  `sqlite3` shell writing the same rows as `json_object` lines, timed just before and just
+  after the stream (target: at least 1.0).
 - dropped aggregations: the server's CPU seconds (utime + stime, /proc) for one whole
   `GET .../aggregation` of a new job, then for 8 new jobs whose `GET .../aggregation` is
   dropped after 0.3 s, until the server is idle again (target: at most 2x the one), and
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -71,6 +74,24 @@ def create(base: str, cids: list[str], where: dict[str, Any] | None = None) -> s
 def wait_totals(base: str, job_id: str, domains: int) -> None:
     while len(httpx.get(f"{base}/api/trace/job/{job_id}", timeout=60).json()["totals"]) < domains:
         time.sleep(0.1)
+
+
+def sqlite3_shell_seconds(db: Path) -> float:
+    """The `sqlite3` shell writing every record of both demo tables as `json_object` lines
+    in key order (C, one core): the yardstick of the records' own speed."""
+    selects = []
+    for domain in load_domains().values():
+        pairs = ", ".join(f"'{c}', {c}" for c in domain.columns)
+        selects.append(
+            f"SELECT json_object({pairs}) FROM {domain.table} ORDER BY {domain.key}, rowid;"
+        )
+    started = time.perf_counter()
+    subprocess.run(
+        ["sqlite3", "-readonly", str(db), " ".join(selects)],
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+    return time.perf_counter() - started
 
 
 def stream_times(base: str, job_id: str) -> dict[str, float]:
@@ -178,10 +199,14 @@ def main() -> None:
     server = start_server(ROOT / "bench/out/data-i24", db, {"TRACE_LOG_FORMAT": "text"})
     try:
         if not args.skip_full:
-            print(
-                "complete vs last records, new job:",
-                stream_times(server.url, create(server.url, cids)),
+            shell = sqlite3_shell_seconds(db)
+            times = stream_times(server.url, create(server.url, cids))
+            shell_after = sqlite3_shell_seconds(db)  # before and after: the load moves
+            times["sqlite3_shell_s"] = round((shell + shell_after) / 2, 2)
+            times["records_speed_vs_shell"] = round(
+                times["sqlite3_shell_s"] / times["records_s"], 2
             )
+            print("new job: complete vs last records, records vs the sqlite3 shell:", times)
         print("dropped aggregations:", dropped_aggregations(server, cids, args.jobs))
         print("no-match streams:", no_match_streams(server, cids[:20_000], 5))
     finally:
