@@ -95,6 +95,14 @@ class DomainEnd(_Line, tag="domain_end"):
     total_records: int
 
 
+class Aggregating(_Line, tag="aggregating"):
+    """Sent after the last `domain_end` when the aggregations are not ready yet: the
+    `aggregation` line follows once they are computed (heartbeats meanwhile). `domains`:
+    those still being computed. It carries no position: keep the last `since`."""
+
+    domains: list[str]
+
+
 class Aggregation(_Line, tag="aggregation"):
     data: JobAggregation
 
@@ -135,6 +143,7 @@ Line = (
     | DomainStart
     | Records
     | DomainEnd
+    | Aggregating
     | Aggregation
     | Complete
     | Error

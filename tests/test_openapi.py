@@ -126,6 +126,7 @@ def test_stream_is_documented_as_ndjson_lines(doc: dict[str, Any]) -> None:
         "domain_start",
         "records",
         "domain_end",
+        "aggregating",
         "aggregation",
         "complete",
         "error",

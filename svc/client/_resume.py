@@ -29,7 +29,7 @@ RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProt
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 _KNOWN = frozenset(
     {"meta", "domain_start", "records", "domain_end", "aggregation", "complete", "error"}
-    | {"reconnect"}
+    | {"reconnect", "aggregating"}
 )
 
 
@@ -185,9 +185,9 @@ class StreamState:
 
     `feed` returns the line to hand on, or None for a line the caller already has (the
     `meta` and `domain_start` a resume re-sends; a `domain_end` re-sent after a resume at a
-    domain's last batch), or an unknown line type. A `domain_start` is handed on again only
-    when it brings the total for the first time. `reconnect` and retryable `error` lines
-    raise Resume; a non-retryable `error` raises StreamError.
+    domain's last batch; a second `aggregating`), or an unknown line type. A `domain_start`
+    is handed on again only when it brings the total for the first time. `reconnect` and
+    retryable `error` lines raise Resume; a non-retryable `error` raises StreamError.
 
     `chain` is the records digest's chain over the records lines handed on (from the chain
     in the `since` it started from; None: not known), checked against `complete`'s digest:
@@ -201,6 +201,7 @@ class StreamState:
         self.totals: dict[str, int | None] = {}  # domain_start handed on, with its total
         self.batches: dict[str, int] = {}  # last records batch handed on, per domain
         self.ended: set[str] = set()
+        self.aggregating = False  # an `aggregating` line handed on
         self.aggregated = False
         self.complete = False
 
@@ -244,6 +245,11 @@ class StreamState:
             if line.domain in self.ended:
                 return None
             self.ended.add(line.domain)
+            return line
+        if isinstance(line, p.Aggregating):  # once: a resume may say it again
+            if self.aggregating or self.aggregated:
+                return None
+            self.aggregating = True
             return line
         if isinstance(line, p.Aggregation):
             if self.aggregated:

@@ -109,7 +109,8 @@ class TraceClient:
         return job_decoder.decode(self._request("GET", f"/api/trace/job/{job_id}").content)
 
     def iter_lines(self, job_id: str, since: str | None = None) -> Iterator[p.Line]:
-        """Every line of the stream once, resuming as needed (objects format)."""
+        """Every line of the stream once, resuming as needed (objects format). An
+        `Aggregating` line says the stream waits while its aggregations are computed."""
         return self._lines(job_id, since, arrays=False)
 
     def iter_records(self, job_id: str, since: str | None = None) -> Iterator[tuple[str, Any]]:

@@ -287,6 +287,9 @@ def _download(
                 written += len(line.data)
             elif isinstance(line, p.DomainEnd):
                 progress.total(line.domain, line.total_records)
+            elif isinstance(line, p.Aggregating):  # a state, not data: not in the file
+                progress.status(f"computing aggregations ({', '.join(line.domains)})...")
+                continue
             if records_only:
                 assert state is not None
                 if isinstance(line, p.Records):

@@ -51,6 +51,10 @@ class Progress:
         if time.monotonic() - self.last >= LOG_EVERY_SECONDS:
             self.log()
 
+    def status(self, text: str) -> None:
+        """A passing state of the download, e.g. "computing aggregations (history)..."."""
+        print(f"fetch: {text}", file=self.out, flush=True)
+
     def log(self) -> None:
         now = time.monotonic()
         self.last = now
@@ -108,6 +112,9 @@ class BarProgress(Progress):
     def advance(self, domain: str, n: int) -> None:
         if domain in self.tasks:
             self.bars.advance(self.tasks[domain], n)
+
+    def status(self, text: str) -> None:
+        self.bars.console.print(text)
 
 
 def make_progress(out: IO[str], totals: dict[str, int | None], held: dict[str, int]) -> Progress:

@@ -397,6 +397,15 @@ class Settings:
             "file once per connection (docs/benchmarks.md)"
         ),
     )
+    max_aggregations: int = setting(
+        "TRACE_MAX_AGGREGATIONS",
+        positive,
+        2,
+        (
+            "aggregation computations running at once in this process (one domain of one job "
+            "each); more wait in line, and one nobody waits for any more is cancelled"
+        ),
+    )
     database_json: bool = setting(
         "TRACE_DATABASE_JSON",
         boolean,

@@ -23,6 +23,9 @@ run), and a stream whose client stops reading drops what it read ahead (`shed`, 
 the response when a line has waited a second to drain) and reads it again from its last
 key once the client reads again.
 
+Chunks counted empty when the job's totals were counted are not asked for (as in
+`DomainReader.read`).
+
 A page with a BLOB value or a -0.0 (which SQLite's JSON cannot write as the rows path
 does) sends the rest of the domain to the rows path (`RowBatches`), from the last key
 handed out.
@@ -138,7 +141,18 @@ class JsonBatches:
         finally:
             self.reader.page_seconds.observe(time.perf_counter() - started)
 
+    def _skip_empty_chunks(self) -> None:
+        """Move `_next` past the chunks counted empty (`DomainReader.chunk_records`)."""
+        counts, slots = self.reader.chunk_records(), self.reader.plan.slots
+        if counts is None:
+            return
+        chunk = self._next // slots
+        while chunk < len(counts) and not counts[chunk]:
+            chunk += 1
+            self._next = max(self._next, min(chunk * slots, len(self._cids)))
+
     def _ask_ahead(self) -> None:
+        self._skip_empty_chunks()
         while len(self._inflight) < self.ahead and self._next < len(self._cids):
             waited_for = not self._inflight and (self._held is None or not self._held.left)
             budgeted = not waited_for
@@ -149,6 +163,7 @@ class JsonBatches:
             after, self._first_after = self._first_after, None
             self._ask(start, end, after, budgeted=budgeted)
             self._next = end
+            self._skip_empty_chunks()
 
     async def _page(self) -> _Page | None:
         """The next range's records (None: no range is left)."""

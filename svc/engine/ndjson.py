@@ -21,7 +21,8 @@ heartbeats while it is read. A new job's totals are not waited for there: the fi
 
 The job's declared aggregations (`svc.core.aggregates`) start once the stream has read its last
 page, on the source's count lane, while the client still receives the last lines; the
-`aggregation` line waits for them. Started earlier, beside the pages, they did not end a
+`aggregation` line waits for them, and an `aggregating` line says so when they take longer
+than a moment. Started earlier, beside the pages, they did not end a
 SQLite stream sooner and slowed its records (both compete for the same two cores;
 bench/aggregation_bench.py, docs/benchmarks.md#aggregations). A resumed stream finds them
 stored with the job and does not compute them again.
@@ -63,6 +64,10 @@ TOTAL_WAIT_SECONDS = 0.2
 # enough for a fast page and for a failing source to answer with a problem, short enough
 # for heartbeats to cover a slow first query (a proxy cuts a silent connection).
 FIRST_PAGE_WAIT_SECONDS = 1.0
+
+# How long a stream waits for its aggregations before it says it is computing them (an
+# `aggregating` line): long enough for stored ones to load, short enough to be told at once.
+AGGREGATING_AFTER_SECONDS = 0.1
 
 HEARTBEAT_LINE = p.encode_line(p.Heartbeat())
 
@@ -157,6 +162,8 @@ class JobStream:
         service, spec, cursor = self.service, self.spec, self.cursor
         started = time.monotonic()
         stats = metrics.StreamStats(spec.job_id, cursor is not None, self.arrays)
+        # this stream will want the aggregations: computed while it runs, else cancelled
+        unwant = service.want_aggregations(spec)
         try:
             yield p.encode_line(
                 p.Meta(
@@ -223,6 +230,9 @@ class JobStream:
                 yield p.encode_line(p.DomainEnd(name, walk.seen))
                 total_records += walk.seen
                 chain = walk.chain
+            pending = await service.aggregations_pending(spec, AGGREGATING_AFTER_SECONDS)
+            if pending:  # say why the stream waits ("computing aggregations...")
+                yield p.encode_line(p.Aggregating(pending))
             yield p.encode_line(p.Aggregation(await service.aggregation(spec)))
             self.outcome = "complete"
             elapsed = round(time.monotonic() - started, 3)
@@ -241,6 +251,7 @@ class JobStream:
                 p.Error("internal", "Internal error; resume with since", True, self.since)
             )
         finally:
+            unwant()
             if self._first_task is not None:  # closed before its first page arrived
                 self._first_task.cancel()
             if self._batches is not None:  # reads ahead under way: stop them

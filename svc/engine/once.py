@@ -4,7 +4,7 @@ Totals and aggregations are costly queries that every stream, page and export of
 ask for together: the first asker starts the task, the others share it; once it is done the
 caller keeps the value (with the job's state), and the task is forgotten. A failure is
 raised to those awaiting it and logged (so asyncio does not warn of an exception never
-retrieved), and the next asker tries again.
+retrieved), and the next asker tries again; so does the next asker after `cancel`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,14 @@ class Once(Generic[V]):
             task.add_done_callback(lambda done: self._forget(key, done))
         return task
 
+    def cancel(self, key: Key) -> None:
+        """Stop the task computing `key`, if one runs; the next asker starts afresh."""
+        task = self._running.pop(key, None)
+        if task is not None:
+            task.cancel()
+
     def _forget(self, key: Key, done: asyncio.Future[V]) -> None:
-        self._running.pop(key, None)
+        if self._running.get(key) is done:  # not a task started after this one was cancelled
+            del self._running[key]
         if not done.cancelled() and done.exception() is not None:  # seen: no asyncio warning
             log.info("%s %s/%s failed: %s", self.doing, *key, done.exception())

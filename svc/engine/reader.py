@@ -44,11 +44,18 @@ _aggregate_sql = lru_cache(maxsize=64)(aggregate_sql)
 _distinct_sql = lru_cache(maxsize=64)(distinct_sql)
 
 
+def _unknown() -> list[int] | None:
+    return None
+
+
 class DomainReader:
     """`where`: the job's filter of this domain (canonical, `svc.core.filters`); every page,
     offset page and count applies it. `columns`: the job's selection of this domain
     (canonical, `svc.core.select`); pages read those columns only (`domain` is then the
-    narrowed domain), aggregations the declared domain's (`declared`)."""
+    narrowed domain), aggregations the declared domain's (`declared`). `chunk_records`: the
+    records of each chunk when the job's totals have been counted (else None); a chunk
+    counted empty is not read at all, so a job that matches little costs what it returns,
+    not what it names."""
 
     def __init__(
         self,
@@ -58,8 +65,11 @@ class DomainReader:
         scn: int | None = None,
         where: Conditions | None = None,
         columns: Sequence[str] | None = None,
+        *,
+        chunk_records: Callable[[], list[int] | None] = _unknown,
     ) -> None:
         self.source = source
+        self.chunk_records = chunk_records
         self.declared = domain
         self.domain = domain = narrow(domain, tuple(columns)) if columns else domain
         self.plan = plan
@@ -97,20 +107,24 @@ class DomainReader:
         rows: list[Row] = []
         if chunk is None:
             chunk = self.plan.chunk_of(after)
+        counts = self.chunk_records()
         self.passed = None
         try:
             while chunk < self.plan.chunk_count:
-                need = limit - len(rows)
-                binds = self.plan.page_binds(chunk, after, need + 1, self.scn)
-                binds.update(self.filter_binds)
-                got = await self._fetch_page(self._sql, binds)
-                if len(got) > need:
-                    rows.extend(got[:need])
-                    return RowPage(rows, self._key_of(rows[-1]) if rows else after, True)
-                rows.extend(got)
-                if got:
-                    after = self._key_of(got[-1])
-                chunk += 1  # this chunk is exhausted
+                if counts is not None and not counts[chunk]:
+                    chunk += 1  # counted empty: nothing to read
+                else:
+                    need = limit - len(rows)
+                    binds = self.plan.page_binds(chunk, after, need + 1, self.scn)
+                    binds.update(self.filter_binds)
+                    got = await self._fetch_page(self._sql, binds)
+                    if len(got) > need:
+                        rows.extend(got[:need])
+                        return RowPage(rows, self._key_of(rows[-1]) if rows else after, True)
+                    rows.extend(got)
+                    if got:
+                        after = self._key_of(got[-1])
+                    chunk += 1  # this chunk is exhausted
                 if not rows and chunk < self.plan.chunk_count:
                     self.passed = Key(self.plan.cids[chunk * self.plan.slots], None)
             return RowPage(rows, after, False)

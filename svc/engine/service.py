@@ -73,7 +73,7 @@ class Service(Tallies):
         # queue, and would let stalled clients hold megabytes each (svc.engine.json_batches).
         self.read_ahead = ReadAhead(READ_AHEAD_PER_THREAD * max(2, settings.sqlite_json_threads))
         self._jobs: WeightedLru[str, JobState] = WeightedLru(JOB_CACHE_CIDS, JobState.weight)
-        super().__init__()
+        super().__init__(settings.max_aggregations)
         rate = settings.job_create_rate  # per replica (see svc.core.ratelimit)
         self._create_rate = TokenBuckets(rate, settings.job_create_burst) if rate else None
 
@@ -177,7 +177,15 @@ class Service(Tallies):
         where = spec.where.get(domain) if spec.where else None
         columns = spec.select.get(domain) if spec.select else None
         plan = self._state(spec).plan
-        return DomainReader(self.source, self.domains[domain], plan, spec.snapshot, where, columns)
+        return DomainReader(
+            self.source,
+            self.domains[domain],
+            plan,
+            spec.snapshot,
+            where,
+            columns,
+            chunk_records=lambda: self.chunk_records_if_known(spec, domain),  # skip empty ones
+        )
 
     def batches(self, spec: JobSpec, start: Start, arrays: bool) -> Batches:
         """A stream's batches from `start` (after a key; a stream has no offset): built as

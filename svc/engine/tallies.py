@@ -5,6 +5,12 @@ request needs them first, and kept with the job's state and in the job store; so
 declared aggregations (`svc.core.aggregates`), once a stream or the aggregation route asks.
 Both are computed once per process however many ask at once (`svc.engine.once`), on the
 source's count lane; counting gives way to a stream's first page (`first_page`).
+
+Aggregation work is bounded: at most `TRACE_MAX_AGGREGATIONS` domains are computed at once
+(the others wait in line), and a computation is wanted only while a stream of its job runs
+or a request for it waits (`want_aggregations`): when the last of them leaves, it is
+cancelled, whether running (its query is interrupted) or still in line. Totals are not:
+they are few cheap queries, stored for every later stream and page.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from svc import protocol as p
@@ -48,12 +54,14 @@ class Tallies:
     store: JobStore
     domains: dict[str, Domain]
 
-    def __init__(self) -> None:
+    def __init__(self, max_aggregations: int = 2) -> None:
         self._counting: Once[DomainTotals] = Once("counting")
         self._first_pages = 0  # streams reading their first page (see first_page)
         self._no_first_pages = asyncio.Event()
         self._no_first_pages.set()
         self._aggregating: Once[dict[str, p.Aggregate]] = Once("aggregating")
+        self._aggregation_slots = asyncio.Semaphore(max_aggregations)
+        self._wanted: dict[tuple[str, str], int] = {}  # (job, domain): streams and requests
 
     def reader(self, spec: JobSpec, domain: str) -> DomainReader:
         raise NotImplementedError
@@ -124,6 +132,16 @@ class Tallies:
             log.warning("could not store totals of job %s/%s", spec.job_id, domain)
         return totals
 
+    def chunk_records_if_known(self, spec: JobSpec, domain: str) -> list[int] | None:
+        """Records in each chunk if counted in this process, or all zero when the domain's
+        stored total is zero; else None. What lets readers skip empty chunks."""
+        state = self._state(spec)
+        known = state.chunk_records.get(domain)
+        totals = state.totals.get(domain)
+        if known is None and totals is not None and not totals.records:
+            known = state.chunk_records[domain] = [0] * state.plan.chunk_count
+        return known
+
     async def chunk_records(self, spec: JobSpec, domain: str) -> list[int]:
         """Records in each of the domain's chunks (for offset paging)."""
         state = self._state(spec)
@@ -144,10 +162,51 @@ class Tallies:
             t = await self.totals(spec, name)
             totals[name] = p.DomainCount(t.records, t.containers)
         aggregations = {}
-        for name in spec.domains:
-            if self.domains[name].aggregations:
-                aggregations[name] = await asyncio.shield(self.aggregations_future(spec, name))
+        release = self.want_aggregations(spec)
+        try:
+            for name in spec.domains:
+                if self.domains[name].aggregations:
+                    future = self.aggregations_future(spec, name)
+                    aggregations[name] = await asyncio.shield(future)
+        finally:
+            release()
         return p.JobAggregation(totals, aggregations)
+
+    def want_aggregations(self, spec: JobSpec) -> Callable[[], None]:
+        """Mark the job's aggregations as waited for (by a stream, until it ends, or by a
+        request); call what this returns when done: a computation nobody wants any more is
+        cancelled (docs/limits.md#aggregations)."""
+        keys = [(spec.job_id, n) for n in spec.domains if self.domains[n].aggregations]
+        for key in keys:
+            self._wanted[key] = self._wanted.get(key, 0) + 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            for key in keys:
+                left = self._wanted.pop(key) - 1
+                if left:
+                    self._wanted[key] = left
+                else:
+                    self._aggregating.cancel(key)
+
+        return release
+
+    async def aggregations_pending(self, spec: JobSpec, wait: float) -> list[str]:
+        """The domains whose aggregations are not ready after `wait` seconds (started now
+        if need be): what a stream's `aggregating` line names."""
+        futures = {
+            name: self.aggregations_future(spec, name)
+            for name in spec.domains
+            if self.domains[name].aggregations
+        }
+        pending = [f for f in futures.values() if not f.done()]
+        if pending and wait > 0:
+            await asyncio.wait(pending, timeout=wait)
+        return [name for name, f in futures.items() if not f.done()]
 
     def start_aggregations(self, spec: JobSpec) -> None:
         """Start computing (or loading) the job's aggregations that are not known yet."""
@@ -173,9 +232,12 @@ class Tallies:
         if blob is not None:
             known = decode_aggregations(blob)
         else:
-            known = await self.reader(spec, domain).aggregate()
-            try:
-                await self.store.put_aggregations(spec.job_id, domain, encode_aggregations(known))
+            async with self._aggregation_slots:  # at most TRACE_MAX_AGGREGATIONS at once
+                known = await self.reader(spec, domain).aggregate()
+            self._state(spec).aggregations[domain] = known  # kept even if cancelled now
+            try:  # a computed result is stored even when its last waiter has just left
+                put = self.store.put_aggregations(spec.job_id, domain, encode_aggregations(known))
+                await asyncio.shield(put)
             except StoreUnavailable:
                 log.warning("could not store aggregations of job %s/%s", spec.job_id, domain)
         self._state(spec).aggregations[domain] = known
