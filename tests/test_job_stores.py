@@ -1,4 +1,5 @@
-"""One contract for every job store, run against the embedded store and a real Redis.
+"""One contract for every job store, run against the embedded store, a real Redis and a
+real 3-master Redis Cluster.
 
 Each test gets a factory of stores that share one backing store (one SQLite file, or one
 Redis key prefix), so a second store stands for a restarted process or another replica.
@@ -30,7 +31,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(params=["embedded", "redis"])
+@pytest.fixture(params=["embedded", "redis", "cluster"])
 async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreFactory]:
     """stores(ttl=60, refresh_on_access=False) -> a store over this test's backing store."""
     factory = StoreFactory(request.param, request, tmp_path)
