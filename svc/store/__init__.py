@@ -98,7 +98,8 @@ class JobStore(abc.ABC):
 
     @abc.abstractmethod
     async def ping(self) -> None:
-        """Raise `StoreUnavailable` if the store cannot serve requests."""
+        """Raise `StoreUnavailable` if the store cannot serve requests: a keyed write, as job
+        creation needs (a full or read-only store is not ready), not a mere PING."""
 
     # --- exports ----------------------------------------------------------------------
 
