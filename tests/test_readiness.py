@@ -34,7 +34,7 @@ def admin(private_redis: RedisServer) -> Iterator[redis.Redis]:
     client = redis.Redis(port=private_redis.port)
     yield client
     client.config_set("maxmemory", 0)
-    client.execute_command("REPLICAOF", "NO", "ONE")
+    client.replicaof("NO", "ONE")
     client.close()
 
 
@@ -58,10 +58,10 @@ def test_a_full_redis_is_not_ready(service: ServerProcess, admin: redis.Redis) -
 
 
 def test_a_read_only_replica_is_not_ready(service: ServerProcess, admin: redis.Redis) -> None:
-    admin.execute_command("REPLICAOF", "127.0.0.1", str(free_port()))  # no master there
+    admin.replicaof("127.0.0.1", free_port())  # no master there
     assert admin.ping()
     assert_problem(_create(service), 503, "store_unavailable")
     assert_problem(httpx.get(f"{service.url}/readyz", timeout=5), 503, "store_unavailable")
-    admin.execute_command("REPLICAOF", "NO", "ONE")
+    admin.replicaof("NO", "ONE")
     assert httpx.get(f"{service.url}/readyz", timeout=5).status_code == 200
     assert _create(service).status_code == 201
