@@ -316,6 +316,16 @@ class Settings:
             "running; more get 429 too_many_exports"
         ),
     )
+    export_lease_seconds: int = setting(
+        "TRACE_EXPORT_LEASE_SECONDS",
+        positive,
+        15,
+        (
+            "an export writer's lease, renewed every third of it while the writer lives; "
+            "replicas look for exports whose writer died as often, so another replica takes "
+            "over a dead one's export within about 4/3 of it"
+        ),
+    )
     export_disk_budget_mb: int = setting(
         "TRACE_EXPORT_DISK_BUDGET_MB",
         positive,
