@@ -248,6 +248,16 @@ class Settings:
         "jobs a key or address may create in a burst before TRACE_JOB_CREATE_RATE applies",
     )
     # --- the HTTP server: limits and timeouts (docs/limits.md "HTTP server") ---
+    forwarded_allow_ips: str | None = setting(
+        "TRACE_FORWARDED_ALLOW_IPS",
+        str,
+        None,
+        (
+            "comma-separated addresses or networks (or `*`) of proxies whose X-Forwarded-For "
+            "and X-Forwarded-Proto are trusted: the client address (per-address limits, logs) "
+            "is then the one the proxy saw; unset: uvicorn's FORWARDED_ALLOW_IPS or 127.0.0.1"
+        ),
+    )
     max_header_bytes: int = setting(
         "TRACE_MAX_HEADER_BYTES",
         positive,
