@@ -238,7 +238,7 @@ class Settings:
         60,
         (
             "jobs per minute one API key (with keys off: one client address) may create, counted "
-            "per replica; 0: no limit"
+            "in Redis for all replicas (with the embedded store: per process); 0: no limit"
         ),
     )
     job_create_burst: int = setting(

@@ -129,6 +129,12 @@ class JobStore(abc.ABC):
     @abc.abstractmethod
     async def delete_export(self, export_id: str) -> None: ...
 
+    async def take_token(self, key: str, per_minute: float, burst: int) -> float | None:
+        """A token of `key`'s bucket shared by every replica: 0.0 when admitted, else the
+        seconds until one is due; None when this store is not shared (the caller then
+        counts in its own process)."""
+        return None
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         pass
 

@@ -108,7 +108,7 @@ class RedisJobStore(JobStore):
                     )
                     for name in ("PUT_STATISTIC", "TOUCH_JOB", "RESERVE_JOB", "TOUCH_OWNER"):
                         self._scripts[name] = client.register_script(getattr(k, name))
-                    for name in ("INDEX_EXPORT", "SAVE_EXPORT", "PROBE"):
+                    for name in ("INDEX_EXPORT", "SAVE_EXPORT", "PROBE", "TAKE_TOKEN"):
                         self._scripts[name] = client.register_script(getattr(k, name))
                     self._client = client
         return self._client
@@ -373,6 +373,15 @@ class RedisJobStore(JobStore):
             pipe.srem(k.exports_active_key(self.prefix), export_id)
             pipe.zrem(k.exports_expiry_key(self.prefix), export_id)
             await pipe.execute()
+
+    async def take_token(self, key: str, per_minute: float, burst: int) -> float | None:
+        """One script a request on `{prefix}rate:{<key>}` (see `redis_scripts.TAKE_TOKEN`)."""
+        rate_per_ms = per_minute / 60_000
+        async with self._guard():
+            wait_ms = await self._run(
+                "TAKE_TOKEN", [f"{self.prefix}rate:{{{key}}}"], [repr(rate_per_ms), burst]
+            )
+        return int(wait_ms) / 1000
 
     async def ping(self) -> None:
         """A scripted write and delete on a key of its own (a random one, so over time on

@@ -124,6 +124,23 @@ redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3], 'state', ARGV[4])
 return 1
 """
 
+# A token bucket (KEYS[1], a hash: t tokens, at ms) on Redis's own clock, so replicas with
+# skewed clocks agree. ARGV: tokens a ms, burst. Returns 0 when a token was taken, else
+# the ms until one is due. The key expires once the bucket would be full again.
+TAKE_TOKEN = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 't', 'at')
+local tokens, at = tonumber(state[1]) or burst, tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / rate) end
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'at', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 1000)
+return wait
+"""
+
 # A write and a delete on a key of its own (readiness: what job creation needs).
 PROBE = """
 redis.call('SET', KEYS[1], ARGV[1], 'PX', 5000)

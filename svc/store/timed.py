@@ -89,5 +89,9 @@ class TimedStore(JobStore):
         async with _store_op("delete_export"):
             await self.inner.delete_export(export_id)
 
+    async def take_token(self, key: str, per_minute: float, burst: int) -> float | None:
+        async with _store_op("take_token"):
+            return await self.inner.take_token(key, per_minute, burst)
+
     async def close(self) -> None:
         await self.inner.close()

@@ -19,7 +19,7 @@ from svc.store import JobSpec
 async def create_job(request: Request) -> Response:
     owner = authorize(request)
     service = service_of(request)
-    service.admit_job(client_key(request, owner))
+    await service.admit_job(client_key(request, owner))
     req = await read_job_request(request, service.settings.max_cids)
     spec = await service.create_job(req.container_ids, req.domains, owner, req.where)
     metrics.JOBS_CREATED.inc()

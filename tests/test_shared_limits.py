@@ -1,0 +1,68 @@
+"""Limits that hold across replicas: with Redis as the job store, the creation rate is one
+bucket per client for every replica and worker, not one per process.
+
+Two real replicas share one Redis; a client with a burst of 2 jobs gets its two jobs on
+either replica, then 429 on both (with buckets per process it would get 2 on each). The
+bucket script also runs on a Redis Cluster (one key, its own slot).
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from svc.store.redis import RedisJobStore
+from tests.support import all_cids
+from tests.support.redis_cluster import RedisCluster
+from tests.support.servers import start_server
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def test_the_creation_rate_is_shared_by_two_replicas(
+    small_demo_db: Path, tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    env = {
+        "TRACE_REDIS_URL": redis_url,
+        "TRACE_REDIS_PREFIX": redis_prefix,
+        "TRACE_JOB_CREATE_RATE": "1",  # a token a minute: none comes back during the test
+        "TRACE_JOB_CREATE_BURST": "2",
+    }
+    a = start_server(tmp_path / "a", small_demo_db, env)
+    b = start_server(tmp_path / "b", small_demo_db, env)
+    try:
+        body = {"container_ids": all_cids(small_demo_db)[:5]}
+
+        def create(base: str) -> httpx.Response:
+            return httpx.post(f"{base}/api/trace/job", json=body, timeout=10)
+
+        assert create(a.url).status_code == 201
+        assert create(b.url).status_code == 201
+        for server in (a, b):
+            refused = create(server.url)
+            assert refused.status_code == 429, refused.text
+            assert 1 <= int(refused.headers["retry-after"]) <= 60
+    finally:
+        a.stop()
+        b.stop()
+
+
+async def test_the_bucket_on_a_cluster(redis_cluster: RedisCluster) -> None:
+    prefix = f"rate-{uuid.uuid4().hex[:8]}:"
+    stores = [RedisJobStore(url, prefix=prefix, ttl=60) for url in redis_cluster.urls]
+    try:
+        waits = [await stores[i % 3].take_token("client-1", 60, 3) for i in range(4)]
+        assert waits[:3] == [0.0, 0.0, 0.0]
+        assert waits[3] is not None and 0 < waits[3] <= 1.0  # a token a second
+        assert await stores[0].take_token("client-2", 60, 3) == 0.0  # its own bucket
+    finally:
+        for store in stores:
+            await store.close()
