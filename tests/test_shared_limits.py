@@ -3,11 +3,13 @@ bucket per client for every replica and worker, not one per process.
 
 Two real replicas share one Redis; a client with a burst of 2 jobs gets its two jobs on
 either replica, then 429 on both (with buckets per process it would get 2 on each). The
-bucket script also runs on a Redis Cluster (one key, its own slot).
+bucket script also runs on a Redis Cluster (one key, its own slot). The per-client stream
+cap too: a client's stream held open on one replica is its only one on the other.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import httpx
 import pytest
 
 from svc.store.redis import RedisJobStore
-from tests.support import all_cids
+from tests.support import all_cids, create_job
 from tests.support.redis_cluster import RedisCluster
 from tests.support.servers import start_server
 
@@ -66,3 +68,37 @@ async def test_the_bucket_on_a_cluster(redis_cluster: RedisCluster) -> None:
     finally:
         for store in stores:
             await store.close()
+
+
+def test_the_per_client_stream_cap_holds_across_replicas(
+    medium_demo_db: Path, tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    env = {
+        "TRACE_REDIS_URL": redis_url,
+        "TRACE_REDIS_PREFIX": redis_prefix,
+        "TRACE_MAX_STREAMS_PER_CLIENT": "1",
+        "TRACE_STREAM_BATCH_SIZE": "500",
+    }
+    a = start_server(tmp_path / "a", medium_demo_db, env)
+    b = start_server(tmp_path / "b", medium_demo_db, env)
+    try:
+        job = create_job(a.url, all_cids(medium_demo_db))
+        stream = f"/api/trace/job/{job['job_id']}/stream"
+        identity = {"Accept-Encoding": "identity"}  # ~25 MB, more than socket buffers hold
+        with httpx.stream("GET", a.url + stream, headers=identity, timeout=30) as held:
+            assert held.status_code == 200
+            lines = held.iter_lines()  # kept: a dropped iterator closes the response
+            next(lines)
+            refused = httpx.get(b.url + stream, timeout=10)
+            assert refused.status_code == 429, refused.text
+            assert refused.json()["code"] == "too_many_requests"
+        deadline = time.monotonic() + 10  # the slot is given back as the first stream ends
+        while True:
+            with httpx.stream("GET", b.url + stream, timeout=30) as again:
+                if again.status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "the slot was never given back"
+            time.sleep(0.1)
+    finally:
+        a.stop()
+        b.stop()

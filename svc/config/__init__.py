@@ -252,11 +252,7 @@ class Settings:
         "TRACE_FORWARDED_ALLOW_IPS",
         str,
         None,
-        (
-            "comma-separated addresses or networks (or `*`) of proxies whose X-Forwarded-For "
-            "and X-Forwarded-Proto are trusted: the client address (per-address limits, logs) "
-            "is then the one the proxy saw; unset: uvicorn's FORWARDED_ALLOW_IPS or 127.0.0.1"
-        ),
+        "proxies (addresses, networks or `*`) trusted for X-Forwarded-For; unset: 127.0.0.1",
     )
     max_header_bytes: int = setting(
         "TRACE_MAX_HEADER_BYTES",
@@ -330,11 +326,7 @@ class Settings:
         "TRACE_EXPORT_LEASE_SECONDS",
         positive,
         15,
-        (
-            "an export writer's lease, renewed every third of it while the writer lives; "
-            "replicas look for exports whose writer died as often, so another replica takes "
-            "over a dead one's export within about 4/3 of it"
-        ),
+        "export writers' lease, renewed (and dead writers sought) every third of it",
     )
     export_disk_budget_mb: int = setting(
         "TRACE_EXPORT_DISK_BUDGET_MB",

@@ -135,6 +135,18 @@ class JobStore(abc.ABC):
         counts in its own process)."""
         return None
 
+    async def hold_client_slot(self, client: str, limit: int, lease: float) -> str | None:
+        """Hold one of `client`'s `limit` stream slots shared by every replica, for `lease`
+        seconds (renew it with `renew_client_slot`): the slot's id; `TooManyRequests` when
+        all are held; None when this store is not shared (the process counts alone)."""
+        return None
+
+    async def renew_client_slot(self, client: str, slot: str, lease: float) -> None:  # noqa: B027
+        pass
+
+    async def release_client_slot(self, client: str, slot: str) -> None:  # noqa: B027
+        pass
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         pass
 

@@ -43,7 +43,14 @@ from redis.exceptions import RedisError
 
 from svc.core import export_record as exports
 from svc.core.export_record import ExportRecord
-from svc.errors import ExportNotFound, JobNotFound, StoreUnavailable, TooManyExports, TooManyJobs
+from svc.errors import (
+    ExportNotFound,
+    JobNotFound,
+    StoreUnavailable,
+    TooManyExports,
+    TooManyJobs,
+    TooManyRequests,
+)
 from svc.protocol import DomainTotals
 from svc.store import JobSpec, JobStore, codec
 from svc.store import redis_scripts as k
@@ -108,7 +115,7 @@ class RedisJobStore(JobStore):
                     )
                     for name in ("PUT_STATISTIC", "TOUCH_JOB", "RESERVE_JOB", "TOUCH_OWNER"):
                         self._scripts[name] = client.register_script(getattr(k, name))
-                    for name in ("INDEX_EXPORT", "SAVE_EXPORT", "PROBE", "TAKE_TOKEN"):
+                    for name in ("INDEX_EXPORT", "SAVE_EXPORT", "PROBE", "TAKE_TOKEN", "HOLD_SLOT"):
                         self._scripts[name] = client.register_script(getattr(k, name))
                     self._client = client
         return self._client
@@ -382,6 +389,29 @@ class RedisJobStore(JobStore):
                 "TAKE_TOKEN", [f"{self.prefix}rate:{{{key}}}"], [repr(rate_per_ms), burst]
             )
         return int(wait_ms) / 1000
+
+    def _slots_key(self, client: str) -> str:
+        return f"{self.prefix}streams:{{{client}}}"
+
+    async def hold_client_slot(self, client: str, limit: int, lease: float) -> str | None:
+        slot = secrets.token_hex(8)
+        async with self._guard():
+            held = await self._run(
+                "HOLD_SLOT", [self._slots_key(client)], [limit, round(lease * 1000), slot]
+            )
+        if not held:
+            raise TooManyRequests(
+                f"at most {limit} concurrent streams per client, on all replicas together"
+            )
+        return slot
+
+    async def renew_client_slot(self, client: str, slot: str, lease: float) -> None:
+        async with self._guard():
+            await self._run("HOLD_SLOT", [self._slots_key(client)], [0, round(lease * 1000), slot])
+
+    async def release_client_slot(self, client: str, slot: str) -> None:
+        async with self._guard():
+            await (await self._redis()).zrem(self._slots_key(client), slot)
 
     async def ping(self) -> None:
         """A scripted write and delete on a key of its own (a random one, so over time on

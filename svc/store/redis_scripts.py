@@ -141,6 +141,23 @@ redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 1000)
 return wait
 """
 
+# Hold a slot among a client's concurrent streams (KEYS[1]: a sorted set, slot id -> lease
+# end in ms on Redis's clock; a slot whose holder died drops out when its lease ends).
+# ARGV: limit, lease ms, slot id; ARGV[1] 0 renews without a limit. 1 held, 0 all taken.
+HOLD_SLOT = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local limit = tonumber(ARGV[1])
+if limit > 0 and redis.call('ZSCORE', KEYS[1], ARGV[3]) == false
+   and redis.call('ZCARD', KEYS[1]) >= limit then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1
+"""
+
 # A write and a delete on a key of its own (readiness: what job creation needs).
 PROBE = """
 redis.call('SET', KEYS[1], ARGV[1], 'PX', 5000)

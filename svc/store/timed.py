@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from svc.core.export_record import ExportRecord
-from svc.errors import ExportNotFound, JobNotFound, TooManyExports
+from svc.errors import ExportNotFound, JobNotFound, TooManyExports, TooManyRequests
 from svc.metrics import STORE_ERRORS, STORE_SECONDS
 from svc.protocol import DomainTotals
 from svc.store import JobSpec, JobStore
@@ -19,8 +19,8 @@ async def _store_op(op: str) -> AsyncIterator[None]:
     try:
         yield
     except Exception as exc:
-        # a missing job or export is an answer, not a failure (so is the export quota)
-        if not isinstance(exc, JobNotFound | ExportNotFound | TooManyExports):
+        # a missing job or export is an answer, not a failure (so are the quotas)
+        if not isinstance(exc, JobNotFound | ExportNotFound | TooManyExports | TooManyRequests):
             STORE_ERRORS.labels(op).inc()
         raise
     finally:
@@ -92,6 +92,18 @@ class TimedStore(JobStore):
     async def take_token(self, key: str, per_minute: float, burst: int) -> float | None:
         async with _store_op("take_token"):
             return await self.inner.take_token(key, per_minute, burst)
+
+    async def hold_client_slot(self, client: str, limit: int, lease: float) -> str | None:
+        async with _store_op("hold_client_slot"):
+            return await self.inner.hold_client_slot(client, limit, lease)
+
+    async def renew_client_slot(self, client: str, slot: str, lease: float) -> None:
+        async with _store_op("renew_client_slot"):
+            await self.inner.renew_client_slot(client, slot, lease)
+
+    async def release_client_slot(self, client: str, slot: str) -> None:
+        async with _store_op("release_client_slot"):
+            await self.inner.release_client_slot(client, slot)
 
     async def close(self) -> None:
         await self.inner.close()
