@@ -102,3 +102,31 @@ def test_the_per_client_stream_cap_holds_across_replicas(
     finally:
         a.stop()
         b.stop()
+
+
+@pytest.mark.parametrize("store", ["embedded", "redis"])
+def test_with_keys_off_the_job_quota_counts_per_address(
+    small_demo_db: Path, tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    env = {
+        "TRACE_MAX_JOBS_PER_KEY": "1",
+        "TRACE_JOB_CREATE_RATE": "0",
+        "TRACE_FORWARDED_ALLOW_IPS": "127.0.0.1",  # the test names its client addresses
+    }
+    if store == "redis":
+        env["TRACE_REDIS_URL"] = request.getfixturevalue("redis_url")
+        env["TRACE_REDIS_PREFIX"] = request.getfixturevalue("redis_prefix")
+    srv = start_server(tmp_path / "data", small_demo_db, env)
+    try:
+        body = {"container_ids": all_cids(small_demo_db)[:5]}
+
+        def create(address: str) -> httpx.Response:
+            headers = {"X-Forwarded-For": address}
+            return httpx.post(f"{srv.url}/api/trace/job", json=body, headers=headers, timeout=10)
+
+        assert create("198.51.100.7").status_code == 201
+        refused = create("198.51.100.7")
+        assert refused.status_code == 429 and refused.json()["code"] == "too_many_jobs"
+        assert create("203.0.113.9").status_code == 201  # another address: its own quota
+    finally:
+        srv.stop()

@@ -230,7 +230,7 @@ class Settings:
         "TRACE_MAX_JOBS_PER_KEY",
         non_negative,
         200,
-        "most live jobs one API key may hold (with keys off: all jobs together); 0: no limit",
+        "most live jobs one API key (with keys off: one address) may hold; 0: no limit",
     )
     job_create_rate: int = setting(
         "TRACE_JOB_CREATE_RATE",
@@ -318,7 +318,7 @@ class Settings:
         positive,
         2,
         (
-            "most exports one API key (with keys off: all clients together) may have queued or "
+            "most exports one API key (with keys off: one client address) may have queued or "
             "running; more get 429 too_many_exports"
         ),
     )

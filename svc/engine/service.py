@@ -107,6 +107,7 @@ class Service(Tallies):
         domains: list[str] | None,
         owner: str | None,
         where: Where | None = None,
+        quota_key: str | None = None,
     ) -> JobSpec:
         names = self.check_domains(domains)
         if len(cids) > self.settings.max_cids:  # entries: duplicates cost memory too
@@ -118,7 +119,8 @@ class Service(Tallies):
         spec = await asyncio.to_thread(
             new_spec, cids, names, self.settings.job_ttl, owner, snapshot, filters
         )
-        await self.store.create(spec, limit=self.settings.max_jobs_per_key or None)
+        limit = self.settings.max_jobs_per_key or None
+        await self.store.create(spec, limit=limit, quota_key=quota_key)
         return spec
 
     async def job(self, job_id: str, owner: str | None) -> JobSpec:

@@ -140,8 +140,11 @@ class ExportRunner:
 
     # --- the API's side ------------------------------------------------------------------
 
-    async def create(self, spec: JobSpec, fmt: p.ExportFormat) -> ExportRecord:
-        """Store a queued export of `spec` and start writing it (when a slot is free)."""
+    async def create(
+        self, spec: JobSpec, fmt: p.ExportFormat, quota_key: str | None = None
+    ) -> ExportRecord:
+        """Store a queued export of `spec` and start writing it (when a slot is free).
+        `quota_key`: whom TRACE_EXPORTS_PER_KEY counts (default the job's owner)."""
         await self._check_budget()
         now = time.time()
         totals = await self.store.get_totals(spec.job_id)
@@ -158,7 +161,8 @@ class ExportRunner:
             checkpoint=Checkpoint(records=[0] * len(spec.domains)),
             total=sum(totals[d].records for d in spec.domains) if known else None,
         )
-        await self.store.create_export(record, limit=self.service.settings.exports_per_key)
+        limit = self.service.settings.exports_per_key
+        await self.store.create_export(record, limit=limit, quota_key=quota_key)
         self.submit(record.export_id)
         return record
 

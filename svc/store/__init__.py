@@ -64,13 +64,16 @@ class JobStore(abc.ABC):
     """
 
     @abc.abstractmethod
-    async def create(self, spec: JobSpec, *, limit: int | None = None) -> None:
+    async def create(
+        self, spec: JobSpec, *, limit: int | None = None, quota_key: str | None = None
+    ) -> None:
         """Store `spec` atomically: a reader never sees half a job.
 
         With a `limit`, raise `TooManyJobs` (with the seconds until the owner's oldest
-        live job expires) if `spec.owner` already holds `limit` live jobs; the check and
-        the write are one atomic step, so concurrent creations never overshoot. All
-        anonymous jobs (owner None) count together.
+        live job expires) if `quota_key` (default `spec.owner`; with keys off the route
+        passes the client's address) already holds `limit` live jobs; the check and the
+        write are one atomic step, so concurrent creations never overshoot. Without a key
+        all anonymous jobs (owner None) count together.
         """
 
     @abc.abstractmethod
@@ -104,10 +107,12 @@ class JobStore(abc.ABC):
     # --- exports ----------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def create_export(self, export: ExportRecord, *, limit: int | None = None) -> None:
-        """Store a new export. With a `limit`, raise `TooManyExports` if `export.owner`
-        already has `limit` live exports queued or running (check and write are one
-        atomic step; all anonymous exports count together)."""
+    async def create_export(
+        self, export: ExportRecord, *, limit: int | None = None, quota_key: str | None = None
+    ) -> None:
+        """Store a new export. With a `limit`, raise `TooManyExports` if `quota_key`
+        (default `export.owner`) already has `limit` live exports queued or running (check
+        and write are one atomic step; without a key all anonymous exports count together)."""
 
     @abc.abstractmethod
     async def get_export(self, export_id: str) -> ExportRecord:

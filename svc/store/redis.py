@@ -143,11 +143,13 @@ class RedisJobStore(JobStore):
 
     # -- JobStore ---------------------------------------------------------------------
 
-    async def create(self, spec: JobSpec, *, limit: int | None = None) -> None:
+    async def create(
+        self, spec: JobSpec, *, limit: int | None = None, quota_key: str | None = None
+    ) -> None:
         blob = await asyncio.to_thread(codec.dumps, spec)
         now = self.clock()
         ttl_ms = max(1, round((spec.expires_at - now) * 1000))
-        owner_key = k.owner_jobs_key(self.prefix, spec.owner)
+        owner_key = k.owner_jobs_key(self.prefix, quota_key or spec.owner)
         if limit:
             args = [round(now * 1000), round(spec.expires_at * 1000), spec.job_id, limit]
             async with self._guard():
@@ -262,8 +264,12 @@ class RedisJobStore(JobStore):
 
     # --- exports ----------------------------------------------------------------------
 
-    async def create_export(self, export: ExportRecord, *, limit: int | None = None) -> None:
-        owner_key = k.owner_exports_key(self.prefix, export.owner)
+    async def create_export(
+        self, export: ExportRecord, *, limit: int | None = None, quota_key: str | None = None
+    ) -> None:
+        # finished exports leave this index when saved (by `export.owner`) or at the next
+        # creation (by their state), so a quota key other than the owner is fine
+        owner_key = k.owner_exports_key(self.prefix, quota_key or export.owner)
         now = self.clock()
         async with self._guard():
             redis = await self._redis()
@@ -297,7 +303,7 @@ class RedisJobStore(JobStore):
                     },
                 )
         except StoreUnavailable:
-            await self._unindex(export.export_id, export.owner, expiry=True)
+            await self._unindex(export.export_id, quota_key or export.owner, expiry=True)
             raise
 
     async def _hget_all(self, ids: list[str], field: str) -> list[Any]:

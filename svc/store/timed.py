@@ -33,9 +33,11 @@ class TimedStore(JobStore):
     def __init__(self, inner: JobStore) -> None:
         self.inner = inner
 
-    async def create(self, spec: JobSpec, *, limit: int | None = None) -> None:
+    async def create(
+        self, spec: JobSpec, *, limit: int | None = None, quota_key: str | None = None
+    ) -> None:
         async with _store_op("create"):
-            await self.inner.create(spec, limit=limit)
+            await self.inner.create(spec, limit=limit, quota_key=quota_key)
 
     async def get(self, job_id: str) -> JobSpec:
         async with _store_op("get"):
@@ -65,9 +67,11 @@ class TimedStore(JobStore):
         async with _store_op("purge_expired"):
             return await self.inner.purge_expired()
 
-    async def create_export(self, export: ExportRecord, *, limit: int | None = None) -> None:
+    async def create_export(
+        self, export: ExportRecord, *, limit: int | None = None, quota_key: str | None = None
+    ) -> None:
         async with _store_op("create_export"):
-            await self.inner.create_export(export, limit=limit)
+            await self.inner.create_export(export, limit=limit, quota_key=quota_key)
 
     async def get_export(self, export_id: str) -> ExportRecord:
         async with _store_op("get_export"):
