@@ -2,7 +2,7 @@
 
 Two replicas share one Redis and S3-compatible storage (moto's server on loopback); each
 has its own data directory, so the survivor does not see the dead one's partial file and
-writes the export again from the start. Settings are the defaults (a 15 s lease), so the
+writes the export again from the start. Settings are the defaults (a 10 s lease), so the
 30 s is what a deployment gets. The finished file must be byte-identical to a clean export.
 """
 

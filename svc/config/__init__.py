@@ -325,7 +325,7 @@ class Settings:
     export_lease_seconds: int = setting(
         "TRACE_EXPORT_LEASE_SECONDS",
         positive,
-        15,
+        10,
         "export writers' lease, renewed (and dead writers sought) every third of it",
     )
     export_disk_budget_mb: int = setting(
