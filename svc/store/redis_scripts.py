@@ -16,6 +16,8 @@ over them runs on one shard, while different jobs spread over the shards::
                                      outlive the only record of its name)
     {prefix}{exports}:owner:<owner>  sorted set: the owner's exports queued or running, scored
                                      by expiry
+    {prefix}rate:{<client>}          hash: the client's creation-rate bucket
+    {prefix}streams:{<client>}       sorted set: the client's running streams, leased
 
 Every script touches only the keys it is given (KEYS), all in one slot: the cluster rule.
 """
