@@ -18,7 +18,7 @@ import { formatCount } from './progress.js';
  * @typedef {object} ExportStatus the service's answer (svc/protocol.py ExportStatus)
  * @property {string} export_id
  * @property {string} format
- * @property {'queued'|'running'|'done'|'failed'} state
+ * @property {'queued'|'running'|'recovering'|'done'|'failed'} state
  * @property {number} records
  * @property {number|null} total
  * @property {number|null} size
@@ -117,6 +117,8 @@ export function describeExport(status) {
       const pct = Math.min(100, Math.floor((status.records / status.total) * 100));
       return `writing: ${written} / ${formatCount(status.total)} (${pct}%)`;
     }
+    case 'recovering': // its writer died; another replica takes it over
+      return `recovering: ${written} records written so far`;
     case 'done':
       return `done: ${written} records, ${formatBytes(status.size ?? 0)}`;
     case 'failed':

@@ -408,7 +408,9 @@ def shape_records(rows: list[tuple[Any, ...]], columns: tuple[str, ...], arrays:
 # --- exports: a job written to a file in the background (svc/exports) ------------------
 
 ExportFormat = Literal["ndjson.gz", "csv.zip", "xlsx", "parquet"]
-ExportState = Literal["queued", "running", "done", "failed"]
+# `recovering`: running, but its writer's lease ran out (the writer died); another replica
+# takes it over (status only: never stored).
+ExportState = Literal["queued", "running", "recovering", "done", "failed"]
 
 
 class ExportRequest(msgspec.Struct, forbid_unknown_fields=True):

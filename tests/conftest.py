@@ -9,7 +9,10 @@ from svc.sources.demo import build_demo_database
 from tests.support import all_cids
 from tests.support.servers import ServerProcess, start_server
 
-pytest_plugins = ["tests.support.redis_server"]  # redis_url, private_redis, redis_prefix
+pytest_plugins = [
+    "tests.support.redis_server",  # redis_url, private_redis, redis_prefix
+    "tests.support.redis_cluster",  # redis_cluster: 3 masters
+]
 
 DEMO_CIDS = 1500
 

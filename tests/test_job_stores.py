@@ -1,4 +1,5 @@
-"""One contract for every job store, run against the embedded store and a real Redis.
+"""One contract for every job store, run against the embedded store, a real Redis and a
+real 3-master Redis Cluster.
 
 Each test gets a factory of stores that share one backing store (one SQLite file, or one
 Redis key prefix), so a second store stands for a restarted process or another replica.
@@ -30,7 +31,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(params=["embedded", "redis"])
+@pytest.fixture(params=["embedded", "redis", "cluster"])
 async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreFactory]:
     """stores(ttl=60, refresh_on_access=False) -> a store over this test's backing store."""
     factory = StoreFactory(request.param, request, tmp_path)
@@ -342,3 +343,18 @@ async def test_exports_expire_with_their_job_and_are_listed_for_deletion(
     assert short.export_id in expired and long.export_id not in expired
     await store.delete_export(short.export_id)
     assert short.export_id not in {e.export_id for e in await store.expired_exports(stores.now())}
+
+
+async def test_quota_keys_count_apart(stores: StoreFactory) -> None:
+    """With keys off the service counts quotas per client address (`quota_key`): anonymous
+    jobs and exports of one address do not use up another's."""
+    store = stores()
+    tag = new_export_id()
+    await store.create(job_spec(owner=None), limit=1, quota_key=f"addr:a-{tag}")
+    with pytest.raises(TooManyJobs):
+        await store.create(job_spec(owner=None), limit=1, quota_key=f"addr:a-{tag}")
+    await store.create(job_spec(owner=None), limit=1, quota_key=f"addr:b-{tag}")
+    await store.create_export(export_record(None), limit=1, quota_key=f"addr:a-{tag}")
+    with pytest.raises(TooManyExports):
+        await store.create_export(export_record(None), limit=1, quota_key=f"addr:a-{tag}")
+    await store.create_export(export_record(None), limit=1, quota_key=f"addr:b-{tag}")

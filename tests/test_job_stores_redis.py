@@ -40,9 +40,9 @@ async def test_redis_keys_and_ttls(
         await store.put_totals(spec.job_id, "history", DomainTotals(10, 2))
         await store.put_aggregations(spec.job_id, "history", b"{}")
         job_key, totals_key, aggregations_key = (
-            f"{redis_prefix}job:{spec.job_id}",
-            f"{redis_prefix}totals:{spec.job_id}",
-            f"{redis_prefix}aggregations:{spec.job_id}",
+            f"{redis_prefix}job:{{{spec.job_id}}}",
+            f"{redis_prefix}totals:{{{spec.job_id}}}",
+            f"{redis_prefix}aggregations:{{{spec.job_id}}}",
         )
         assert sorted(await raw_redis.keys(f"{redis_prefix}*")) == sorted(
             [job_key.encode(), totals_key.encode(), aggregations_key.encode()]
@@ -53,7 +53,7 @@ async def test_redis_keys_and_ttls(
         assert await raw_redis.hget(totals_key, "history") == b"[10,2]"
         # statistics of a missing job are not written (they would never expire with it)
         await store.put_totals("gone", "history", DomainTotals(1, 1))
-        assert not await raw_redis.exists(f"{redis_prefix}totals:gone")
+        assert not await raw_redis.exists(f"{redis_prefix}totals:{{gone}}")
     finally:
         await store.close()
 
@@ -70,10 +70,10 @@ async def test_redis_refresh_extends_the_totals_too(
         await store.put_totals(spec.job_id, "history", DomainTotals(10, 2))
         await store.put_aggregations(spec.job_id, "history", b"{}")
         for key in ("job", "totals", "aggregations"):
-            await raw_redis.pexpire(f"{redis_prefix}{key}:{spec.job_id}", 5000)
+            await raw_redis.pexpire(f"{redis_prefix}{key}:{{{spec.job_id}}}", 5000)
         await store.get(spec.job_id)  # cached, but still touches every key
         for key in ("job", "totals", "aggregations"):
-            assert await raw_redis.pttl(f"{redis_prefix}{key}:{spec.job_id}") > 99_000
+            assert await raw_redis.pttl(f"{redis_prefix}{key}:{{{spec.job_id}}}") > 99_000
     finally:
         await store.close()
 
@@ -87,7 +87,7 @@ async def test_redis_cache_still_sees_deletion(
     try:
         spec = job_spec()
         await store.create(spec)
-        await raw_redis.delete(f"{redis_prefix}job:{spec.job_id}")
+        await raw_redis.delete(f"{redis_prefix}job:{{{spec.job_id}}}")
         with pytest.raises(JobNotFound):
             await store.get(spec.job_id)
     finally:
@@ -103,7 +103,7 @@ async def test_redis_full_size_job_is_under_one_megabyte(
     try:
         spec = job_spec(some_cids(114_892, seed=1))
         await store.create(spec)
-        usage = await raw_redis.memory_usage(f"{redis_prefix}job:{spec.job_id}")
+        usage = await raw_redis.memory_usage(f"{redis_prefix}job:{{{spec.job_id}}}")
         assert usage is not None and usage <= 1_000_000
         fresh = RedisJobStore(redis_url, prefix=redis_prefix, ttl=100)
         try:
@@ -121,7 +121,7 @@ async def test_redis_undecodable_job_is_unavailable_not_a_crash(
 ) -> None:
     store = RedisJobStore(redis_url, prefix=redis_prefix, ttl=100)
     try:
-        await raw_redis.set(f"{redis_prefix}job:bad", b"J9 from the future", ex=100)
+        await raw_redis.set(f"{redis_prefix}job:{{bad}}", b"J9 from the future", ex=100)
         with pytest.raises(StoreUnavailable):
             await store.get("bad")
     finally:

@@ -86,6 +86,7 @@ test('describeExport and formatBytes', () => {
   assert.equal(describeExport(status({})), 'queued');
   assert.equal(describeExport(status({ state: 'running', records: 1234, total: 5000 })), 'writing: 1,234 / 5,000 (24%)');
   assert.equal(describeExport(status({ state: 'running', records: 7 })), 'writing: 7 records');
+  assert.equal(describeExport(status({ state: 'recovering', records: 7 })), 'recovering: 7 records written so far');
   assert.equal(describeExport(status({ state: 'done', records: 40, size: 3 * 1024 * 1024 })), 'done: 40 records, 3.0 MiB');
   assert.equal(
     describeExport(status({ state: 'failed', error: { code: 'export_storage_full', message: 'no room' } })),

@@ -14,18 +14,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from svc.config import parsers as parse
 from svc.config.declare import Setting, declared, reference_table, setting
-from svc.config.parsers import (
-    boolean,
-    csv_list,
-    export_storage,
-    gzip_level,
-    log_format,
-    non_negative,
-    positive,
-    seconds,
-    snapshot_mode,
-)
 
 __all__ = ["SETTINGS", "Setting", "Settings", "reference_table"]
 
@@ -52,7 +42,7 @@ class Settings:
     )
     secrets: list[str] = setting(
         "TRACE_SECRET",
-        csv_list,
+        parse.csv_list,
         [],
         (
             "token signing secrets, comma-separated: sign with the first, accept any (rotation); "
@@ -69,37 +59,37 @@ class Settings:
     )
     batch_size: int = setting(
         "TRACE_STREAM_BATCH_SIZE",
-        positive,
+        parse.positive,
         5000,
         "records per NDJSON records line",
     )
     job_ttl: int = setting(
         "TRACE_JOB_TTL_SECONDS",
-        positive,
+        parse.positive,
         86400,
         "how long a job is kept",
     )
     job_ttl_refresh: bool = setting(
         "TRACE_JOB_TTL_REFRESH",
-        boolean,
+        parse.boolean,
         False,
         "extend a job's TTL whenever it is read",
     )
     max_cids: int = setting(
         "TRACE_MAX_CIDS",
-        positive,
+        parse.positive,
         120_000,
         "most container ids a job may hold",
     )
     max_page_limit: int = setting(
         "TRACE_MAX_PAGE_LIMIT",
-        positive,
+        parse.positive,
         50_000,
         "largest `limit` of a REST page",
     )
     api_keys: list[str] = setting(
         "TRACE_API_KEYS",
-        csv_list,
+        parse.csv_list,
         [],
         (
             "comma-separated API keys; when set, /api needs `Authorization: Bearer KEY` and jobs "
@@ -120,19 +110,19 @@ class Settings:
     )
     demo_cids: int = setting(
         "TRACE_DEMO_CIDS",
-        positive,
+        parse.positive,
         20_000,
         "CIDs of the demo database built when none exists",
     )
     oracle_pool_min: int = setting(
         "TRACE_ORACLE_POOL_MIN",
-        positive,
+        parse.positive,
         4,
         "Oracle: connections the pool opens on first use and keeps",
     )
     oracle_pool_max: int = setting(
         "TRACE_ORACLE_POOL_MAX",
-        positive,
+        parse.positive,
         4,
         (
             "Oracle: most pooled connections; equal to the minimum (a fixed-size pool) is "
@@ -141,13 +131,13 @@ class Settings:
     )
     oracle_pool_increment: int = setting(
         "TRACE_ORACLE_POOL_INCREMENT",
-        positive,
+        parse.positive,
         1,
         "Oracle: connections opened at a time when the pool grows",
     )
     oracle_pool_wait_ms: int = setting(
         "TRACE_ORACLE_POOL_WAIT_MS",
-        positive,
+        parse.positive,
         5000,
         (
             "Oracle: how long a query waits for a free pooled connection before failing with "
@@ -156,13 +146,13 @@ class Settings:
     )
     oracle_call_timeout_ms: int = setting(
         "TRACE_ORACLE_CALL_TIMEOUT_MS",
-        positive,
+        parse.positive,
         30_000,
         "Oracle: most time one database round trip may take",
     )
     oracle_snapshot: str | None = setting(
         "TRACE_ORACLE_SNAPSHOT",
-        snapshot_mode,
+        parse.snapshot_mode,
         None,
         (
             "Oracle: `scn` makes every job read AS OF the SCN of its creation, so resumed streams "
@@ -173,13 +163,13 @@ class Settings:
     # --- load: admission, slow readers, liveness, browsers ---
     max_streams: int = setting(
         "TRACE_MAX_STREAMS",
-        positive,
+        parse.positive,
         64,
         "most concurrent streams and page reads of this process; more get 503 overloaded",
     )
     max_streams_per_client: int = setting(
         "TRACE_MAX_STREAMS_PER_CLIENT",
-        positive,
+        parse.positive,
         8,
         (
             "most concurrent streams and page reads of one API key (or one address when keys are "
@@ -188,7 +178,7 @@ class Settings:
     )
     slow_reader_seconds: float = setting(
         "TRACE_SLOW_READER_SECONDS",
-        seconds,
+        parse.seconds,
         60.0,
         (
             "a stream whose last batch has not drained to its client within this time is ended "
@@ -197,7 +187,7 @@ class Settings:
     )
     heartbeat_seconds: float = setting(
         "TRACE_HEARTBEAT_SECONDS",
-        seconds,
+        parse.seconds,
         15.0,
         (
             "a stream silent this long writes a heartbeat line (keeps proxies from cutting a slow "
@@ -206,20 +196,20 @@ class Settings:
     )
     cors_origins: list[str] = setting(
         "TRACE_CORS_ORIGINS",
-        csv_list,
+        parse.csv_list,
         [],
         "comma-separated origins whose browser pages may call the API (CORS); unset: none",
     )
     metrics_public: bool = setting(
         "TRACE_METRICS_PUBLIC",
-        boolean,
+        parse.boolean,
         False,
         "serve /metrics without an API key even when keys are on",
     )
     # --- job store limits (docs/limits.md "Job store") ---
     job_purge_seconds: int = setting(
         "TRACE_JOB_PURGE_SECONDS",
-        positive,
+        parse.positive,
         60,
         (
             "how often expired jobs are deleted from the embedded job store and its file space "
@@ -228,29 +218,35 @@ class Settings:
     )
     max_jobs_per_key: int = setting(
         "TRACE_MAX_JOBS_PER_KEY",
-        non_negative,
+        parse.non_negative,
         200,
-        "most live jobs one API key may hold (with keys off: all jobs together); 0: no limit",
+        "most live jobs one API key (with keys off: one address) may hold; 0: no limit",
     )
     job_create_rate: int = setting(
         "TRACE_JOB_CREATE_RATE",
-        non_negative,
+        parse.non_negative,
         60,
         (
             "jobs per minute one API key (with keys off: one client address) may create, counted "
-            "per replica; 0: no limit"
+            "in Redis for all replicas (with the embedded store: per process); 0: no limit"
         ),
     )
     job_create_burst: int = setting(
         "TRACE_JOB_CREATE_BURST",
-        positive,
+        parse.positive,
         10,
         "jobs a key or address may create in a burst before TRACE_JOB_CREATE_RATE applies",
     )
     # --- the HTTP server: limits and timeouts (docs/limits.md "HTTP server") ---
+    forwarded_allow_ips: str | None = setting(
+        "TRACE_FORWARDED_ALLOW_IPS",
+        str,
+        None,
+        "proxies (addresses, networks or `*`) trusted for X-Forwarded-For; unset: 127.0.0.1",
+    )
     max_header_bytes: int = setting(
         "TRACE_MAX_HEADER_BYTES",
-        positive,
+        parse.positive,
         16384,
         (
             "largest request head (request line and headers) in bytes; a larger one is answered "
@@ -259,7 +255,7 @@ class Settings:
     )
     header_timeout: int = setting(
         "TRACE_HEADER_TIMEOUT_SECONDS",
-        positive,
+        parse.positive,
         10,
         (
             "seconds a connection has to deliver a complete request head, from connecting or from "
@@ -268,19 +264,19 @@ class Settings:
     )
     body_timeout: int = setting(
         "TRACE_BODY_TIMEOUT_SECONDS",
-        positive,
+        parse.positive,
         30,
         "seconds a request body has to arrive in full; then 408 request_timeout and close",
     )
     keepalive: int = setting(
         "TRACE_KEEPALIVE_SECONDS",
-        positive,
+        parse.positive,
         5,
         "seconds an idle keep-alive connection stays open after a response",
     )
     max_connections: int = setting(
         "TRACE_MAX_CONNECTIONS",
-        positive,
+        parse.positive,
         1000,
         (
             "most open HTTP connections; a request on a connection beyond them is answered 503 "
@@ -299,7 +295,7 @@ class Settings:
     )  # None: data_dir / "exports"
     export_storage: str = setting(
         "TRACE_EXPORT_STORAGE",
-        export_storage,
+        parse.export_storage,
         "local",
         (
             "`local` (files in TRACE_EXPORTS_DIR) or `s3://bucket[/prefix]` (S3-compatible object "
@@ -309,16 +305,22 @@ class Settings:
     )
     exports_per_key: int = setting(
         "TRACE_EXPORTS_PER_KEY",
-        positive,
+        parse.positive,
         2,
         (
-            "most exports one API key (with keys off: all clients together) may have queued or "
+            "most exports one API key (with keys off: one client address) may have queued or "
             "running; more get 429 too_many_exports"
         ),
     )
+    export_lease_seconds: int = setting(
+        "TRACE_EXPORT_LEASE_SECONDS",
+        parse.positive,
+        10,
+        "export writers' lease, renewed (and dead writers sought) every third of it",
+    )
     export_disk_budget_mb: int = setting(
         "TRACE_EXPORT_DISK_BUDGET_MB",
-        positive,
+        parse.positive,
         10240,
         (
             "most MiB the files in TRACE_EXPORTS_DIR (finished and being written) may take; "
@@ -327,20 +329,20 @@ class Settings:
     )
     export_url_seconds: int = setting(
         "TRACE_EXPORT_URL_SECONDS",
-        positive,
+        parse.positive,
         900,
         "S3 storage: how long a pre-signed download URL stays valid",
     )
     export_workers: int = setting(
         "TRACE_EXPORT_WORKERS",
-        positive,
+        parse.positive,
         2,
         "exports this process writes at once; the rest wait queued",
     )
     # --- logs (svc/logs.py) ---
     log_format: str | None = setting(
         "TRACE_LOG_FORMAT",
-        log_format,
+        parse.log_format,
         None,
         (
             "`json` (one object a line) or `text` (for people); unset: text when stderr is a "
@@ -350,7 +352,7 @@ class Settings:
     # --- compression, worker processes and SQLite's threads ---
     gzip_level: int = setting(
         "TRACE_GZIP",
-        gzip_level,
+        parse.gzip_level,
         1,
         (
             "gzip level (1-9) of streams and result pages for clients that send `Accept-Encoding: "
@@ -360,7 +362,7 @@ class Settings:
     )  # 0: off; why level 1: (docs/benchmarks.md#compression)
     workers: int = setting(
         "TRACE_WORKERS",
-        positive,
+        parse.positive,
         1,
         (
             "worker processes serving the one port (to use several cores); TRACE_MAX_STREAMS, "
@@ -370,7 +372,7 @@ class Settings:
     )
     sqlite_read_threads: int = setting(
         "TRACE_SQLITE_READ_THREADS",
-        positive,
+        parse.positive,
         1,
         (
             "SQLite: threads that read pages as rows (CSV, REST pages); one serves concurrent "
@@ -380,7 +382,7 @@ class Settings:
     )
     sqlite_json_threads: int = setting(
         "TRACE_SQLITE_JSON_THREADS",
-        positive,
+        parse.positive,
         2,
         (
             "SQLite: threads that build NDJSON streams' pages as JSON in the database; they hold "
@@ -389,7 +391,7 @@ class Settings:
     )
     sqlite_mmap_mb: int = setting(
         "TRACE_SQLITE_MMAP_MB",
-        non_negative,
+        parse.non_negative,
         0,
         (
             "SQLite: bytes of the database file each connection reads through memory maps, in MB "
@@ -399,7 +401,7 @@ class Settings:
     )
     max_aggregations: int = setting(
         "TRACE_MAX_AGGREGATIONS",
-        positive,
+        parse.positive,
         2,
         (
             "aggregation computations running at once in this process (one domain of one job "
@@ -408,7 +410,7 @@ class Settings:
     )
     database_json: bool = setting(
         "TRACE_DATABASE_JSON",
-        boolean,
+        parse.boolean,
         True,
         (
             "SQLite: the database builds the records of NDJSON streams as JSON, read ahead on "

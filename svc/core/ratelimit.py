@@ -1,8 +1,9 @@
 """Token buckets, one per key (pure: the clock is injected).
 
 Each key's bucket holds at most `burst` tokens and gains `per_minute / 60` tokens a second;
-taking a token admits one request. The buckets live in this process only, so with N
-replicas a client may get up to N times the rate. Memory is bounded: at most `max_keys`
+taking a token admits one request. The buckets live in this process only: with Redis as
+the job store the service counts in Redis instead (`JobStore.take_token`), and these serve
+the embedded store. Memory is bounded: at most `max_keys`
 buckets are kept, least recently used first out (a dropped bucket starts full again, which
 only ever admits more, never less).
 """

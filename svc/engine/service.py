@@ -74,7 +74,7 @@ class Service(Tallies):
         self.read_ahead = ReadAhead(READ_AHEAD_PER_THREAD * max(2, settings.sqlite_json_threads))
         self._jobs: WeightedLru[str, JobState] = WeightedLru(JOB_CACHE_CIDS, JobState.weight)
         super().__init__(settings.max_aggregations)
-        rate = settings.job_create_rate  # per replica (see svc.core.ratelimit)
+        rate = settings.job_create_rate  # the store's shared buckets, or these (per process)
         self._create_rate = TokenBuckets(rate, settings.job_create_burst) if rate else None
 
     # --- jobs -------------------------------------------------------------------------
@@ -89,13 +89,19 @@ class Service(Tallies):
             raise UnknownDomain(f"unknown domain(s): {', '.join(sorted(set(unknown)))[:200]}")
         return list(dict.fromkeys(names))
 
-    def admit_job(self, client: str) -> None:
+    async def admit_job(self, client: str) -> None:
         """Raise `RateLimited` when `client` (an API key's fingerprint, or an address when
         keys are off) creates jobs faster than TRACE_JOB_CREATE_RATE. Called before the
-        body is read."""
+        body is read. Counted in the job store when it is shared (Redis: every replica and
+        worker draws from one bucket), else in this process."""
         if self._create_rate is None:
             return
-        wait = self._create_rate.take(client)
+        settings = self.settings
+        wait = await self.store.take_token(
+            client, settings.job_create_rate, settings.job_create_burst
+        )
+        if wait is None:
+            wait = self._create_rate.take(client)
         if wait:
             raise RateLimited(retry_after=wait)
 
@@ -106,6 +112,7 @@ class Service(Tallies):
         owner: str | None,
         where: Where | None = None,
         select: Select | None = None,
+        quota_key: str | None = None,
     ) -> JobSpec:
         names = self.check_domains(domains)
         if len(cids) > self.settings.max_cids:  # entries: duplicates cost memory too
@@ -118,7 +125,8 @@ class Service(Tallies):
         spec = await asyncio.to_thread(
             new_spec, cids, names, self.settings.job_ttl, owner, snapshot, filters, columns
         )
-        await self.store.create(spec, limit=self.settings.max_jobs_per_key or None)
+        limit = self.settings.max_jobs_per_key or None
+        await self.store.create(spec, limit=limit, quota_key=quota_key)
         return spec
 
     async def job(self, job_id: str, owner: str | None, since: str | None = None) -> JobSpec:

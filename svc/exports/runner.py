@@ -16,16 +16,20 @@ the rest wait. Writing one export:
    checkpoint `publish`, move the finished file into storage (`os.replace`, or an S3
    upload), and only then mark the export `done`.
 
-A process killed at any point leaves a checkpoint whose bytes are on disk. At start (and
-every TRACE_JOB_PURGE_SECONDS) the runner picks up queued exports and running ones whose
-lease ran out or that are its own (the same host and exports directory: a restart after
-`kill -9` resumes at once), cuts the file back to the checkpoint and goes on from its
-`since`. On SIGTERM a writer stops after its batch in flight and hands the export back
-as `queued`. A retryable failure (the database or job store unavailable) also hands it
-back, to be tried again at the next sweep; any other failure marks it `failed`.
+A process killed at any point leaves a checkpoint whose bytes are on disk. The lease is
+short (TRACE_EXPORT_LEASE_SECONDS) and renewed every third of it while the writer lives,
+also during a slow batch. At start and every third of the lease, the runner picks up
+queued exports and running ones whose lease ran out or that are its own (its identity is
+kept in the data directory: a restart after `kill -9`, even under a new hostname, resumes
+at once), cuts the file back to the checkpoint (or starts over when the file is elsewhere)
+and goes on from its `since`. So another replica finishes a dead one's export within about
+4/3 of the lease. While a lease has run out, its status says `recovering`. On SIGTERM a
+writer stops after its batch in flight and hands the export back as `queued`. A retryable
+failure (the database or job store unavailable) also hands it back, to be tried again at
+the next sweep; any other failure marks it `failed`.
 
-Files of expired exports (their job's TTL) are deleted by the same sweep, then their
-records. The disk budget counts every file under the exports directory.
+Files of expired exports (their job's TTL) are deleted every TRACE_JOB_PURGE_SECONDS, then
+their records. The disk budget counts every file under the exports directory.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import asyncio
 import hashlib
 import logging
 import os
-import socket
+import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -58,7 +62,6 @@ from svc.store import JobSpec
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-LEASE_SECONDS = 120.0  # renewed at every batch; a page query never takes this long
 _HASH_CHUNK = 1 << 20
 
 
@@ -76,13 +79,29 @@ class _LostLease(Exception):
     """Another runner owns the export now (or it was deleted): stop without writing."""
 
 
-def worker_identity(exports_dir: Path, worker: int | None = None) -> str:
-    """This host and exports directory (and, under `serve --workers`, the worker's slot):
-    the same after a restart, so a process reclaims its own interrupted exports at once
-    instead of waiting for their lease to end, and never one a sibling worker is writing."""
-    digest = hashlib.sha256(str(exports_dir.resolve()).encode()).hexdigest()[:12]
+def worker_identity(data_dir: Path, worker: int | None = None) -> str:
+    """A random name kept in the data directory (`writer-id`), and under `serve --workers`
+    the worker's slot: the same after a restart, also under a new hostname, so a process
+    reclaims its own interrupted exports at once instead of waiting for their lease to end,
+    and never one a sibling worker is writing. Replicas need data directories of their own."""
+    path = data_dir / "writer-id"
+    try:
+        name = path.read_text().strip()
+    except FileNotFoundError:
+        name = ""
+    if not name:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        name = secrets.token_hex(8)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(name + "\n")
+        try:
+            os.link(tmp, path)  # first writer wins: sibling workers agree on one name
+        except FileExistsError:
+            name = path.read_text().strip()
+        finally:
+            tmp.unlink()
     slot = "" if worker is None else f":w{worker}"
-    return f"{socket.gethostname()}:{digest}{slot}"
+    return f"{name}{slot}"
 
 
 def disk_usage(root: Path) -> int:
@@ -117,12 +136,14 @@ class ExportRunner:
         self.root = settings.exports_path
         self.work = self.root / ".work"  # temporary files; the finished ones are moved out
         self.work.mkdir(parents=True, exist_ok=True)
-        self.worker = worker_identity(self.root, process.worker_slot)
+        self.worker = worker_identity(settings.data_dir, process.worker_slot)
+        self.lease = float(settings.export_lease_seconds)
         self.budget = settings.export_disk_budget_mb * 1024 * 1024
         self.sweep_seconds = settings.job_purge_seconds
         self._slots = asyncio.Semaphore(settings.export_workers)
         self._pool = ThreadPoolExecutor(settings.export_workers + 1, "export-file")
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._saving: dict[str, asyncio.Lock] = {}  # one record write at a time per export
 
     async def _io(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -136,9 +157,11 @@ class ExportRunner:
         domain: str | None = None,
         *,
         spreadsheet: bool = True,
+        quota_key: str | None = None,
     ) -> ExportRecord:
         """Store a queued export of `spec` (of its `domain` only, if given) and start
-        writing it (when a slot is free)."""
+        writing it (when a slot is free). `quota_key`: whom TRACE_EXPORTS_PER_KEY counts
+        (default the job's owner)."""
         check_request(fmt, domain, spec.domains)
         await self._check_budget()
         now = time.time()
@@ -159,7 +182,8 @@ class ExportRunner:
             domain=domain,
             spreadsheet=spreadsheet,
         )
-        await self.store.create_export(record, limit=self.service.settings.exports_per_key)
+        limit = self.service.settings.exports_per_key
+        await self.store.create_export(record, limit=limit, quota_key=quota_key)
         metrics.export_started(fmt)
         self.submit(record.export_id)
         return record
@@ -189,16 +213,32 @@ class ExportRunner:
         task.add_done_callback(lambda done: self._tasks.pop(export_id, None))
 
     async def run_forever(self) -> None:
-        """Pick up interrupted and queued exports, purge expired ones: now and every
-        `sweep_seconds`, until cancelled (the app's lifespan runs this)."""
+        """Pick up interrupted and queued exports now and every third of the lease, purge
+        expired ones every `sweep_seconds`, until cancelled (the app's lifespan runs this)."""
+        purged = float("-inf")
         while True:
+            purge = time.monotonic() - purged >= self.sweep_seconds
             try:
-                await self.sweep()
+                await self.sweep(purge=purge)
+                if purge:
+                    purged = time.monotonic()
             except Exception as exc:  # a store outage: next time
                 log.warning("export sweep failed: %s: %s", type(exc).__name__, exc)
-            await asyncio.sleep(self.sweep_seconds)
+            await asyncio.sleep(self.lease / 3)
 
-    async def sweep(self) -> None:
+    async def sweep(self, *, purge: bool = True) -> None:
+        if purge:
+            await self._purge()
+        if self.service.draining.is_set():
+            return
+        now = time.time()
+        for record in await self.store.active_exports():
+            if record.state == "queued" or record.worker == self.worker:
+                self.submit(record.export_id)
+            elif record.lease_until < now:  # its runner died
+                self.submit(record.export_id)
+
+    async def _purge(self) -> None:
         for record in await self.store.expired_exports(time.time()):
             task = self._tasks.get(record.export_id)
             if task is not None:  # its writer stops before its files go
@@ -208,14 +248,6 @@ class ExportRunner:
             await self._io(self._writer(record).remove)
             await self.store.delete_export(record.export_id)
             log.info("export %s expired with its job; file deleted", record.export_id)
-        if self.service.draining.is_set():
-            return
-        now = time.time()
-        for record in await self.store.active_exports():
-            if record.state == "queued" or record.worker == self.worker:
-                self.submit(record.export_id)
-            elif record.lease_until < now:  # its runner died
-                self.submit(record.export_id)
 
     async def stop(self) -> None:
         """Stop every writer; each hands its export back (queued) at its checkpoint."""
@@ -237,15 +269,32 @@ class ExportRunner:
         )
 
     async def _save(self, record: ExportRecord) -> None:
-        """Store `record` (renewing the lease while running); its version moves on."""
-        now = time.time()
-        record.updated_at = now
-        if record.state == "running":
-            record.lease_until = now + LEASE_SECONDS
-        saved = await self.store.save_export(record)
-        if saved is None:
-            raise _LostLease()
-        record.version = saved.version
+        """Store `record` (renewing the lease while running); its version moves on. The
+        writer and its lease renewal take turns, so neither sees the other's version."""
+        lock = self._saving.setdefault(record.export_id, asyncio.Lock())
+        async with lock:
+            now = time.time()
+            record.updated_at = now
+            if record.state == "running":
+                record.lease_until = now + self.lease
+            saved = await self.store.save_export(record)
+            if saved is None:
+                raise _LostLease()
+            record.version = saved.version
+
+    async def _renew(self, record: ExportRecord) -> None:
+        """Renew the lease every third of it while the writer lives (a batch may be slow);
+        a store outage is retried at the next turn, a lost lease ends the renewal."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            if record.state != "running":
+                return
+            try:
+                await self._save(record)
+            except _LostLease:
+                return
+            except Exception as exc:
+                log.warning("export %s: lease not renewed: %s", record.export_id, exc)
 
     async def _claim(self, export_id: str) -> ExportRecord | None:
         try:
@@ -274,6 +323,7 @@ class ExportRunner:
             if record is None:
                 return
             log.info("export %s: writing (attempt %d)", export_id, record.attempts)
+            renewal = asyncio.ensure_future(self._renew(record))
             try:
                 await self._write(record)
             except _LostLease:
@@ -291,6 +341,9 @@ class ExportRunner:
             except Exception:
                 log.exception("export %s failed", export_id)
                 await self._fail(record, "internal", "Internal error")
+            finally:
+                renewal.cancel()
+                self._saving.pop(export_id, None)
 
     async def _hand_back(self, record: ExportRecord) -> None:
         record.state, record.worker, record.lease_until = "queued", None, 0.0
@@ -363,8 +416,9 @@ class ExportRunner:
         for index in range(cp.domain, len(names)):
             name = names[index]
             if index > cp.domain:  # the previous domain is complete
-                cp.domain, cp.since = index, None
-                cp.bytes = await self._io(writer.begin, index)
+                begun = await self._io(writer.begin, index)
+                # all at once: a lease renewal may save the checkpoint at any await
+                cp.domain, cp.since, cp.bytes = index, None, begun
                 await self._save(record)
             start = start_at(name, service.cursor(spec, cp.since))
             if cp.since is None:  # a domain's start: the chain goes on from the last domain's

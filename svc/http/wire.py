@@ -4,6 +4,7 @@ table (`svc.http.paths`)."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from svc import protocol as p
 from svc.core.export_record import ExportRecord
@@ -38,7 +39,11 @@ def status_of(record: ExportRecord) -> p.ExportStatus:
         export_id=record.export_id,
         job_id=record.job_id,
         format=record.format,
-        state=record.state,
+        state=(
+            "recovering"
+            if record.state == "running" and record.lease_until < time.time()
+            else record.state
+        ),
         records=record.records,
         total=record.total,
         created_at=iso(record.created_at),

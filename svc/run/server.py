@@ -168,6 +168,7 @@ def run_server(
         host=host,
         port=port,
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,  # None: uvicorn's default
         http=protocol_class(settings) if http is None else http,
         ws="none",  # no route upgrades; an Upgrade header is served as plain HTTP
         h11_max_incomplete_event_size=settings.max_header_bytes,

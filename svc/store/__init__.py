@@ -69,13 +69,16 @@ class JobStore(abc.ABC):
     """
 
     @abc.abstractmethod
-    async def create(self, spec: JobSpec, *, limit: int | None = None) -> None:
+    async def create(
+        self, spec: JobSpec, *, limit: int | None = None, quota_key: str | None = None
+    ) -> None:
         """Store `spec` atomically: a reader never sees half a job.
 
         With a `limit`, raise `TooManyJobs` (with the seconds until the owner's oldest
-        live job expires) if `spec.owner` already holds `limit` live jobs; the check and
-        the write are one atomic step, so concurrent creations never overshoot. All
-        anonymous jobs (owner None) count together.
+        live job expires) if `quota_key` (default `spec.owner`; with keys off the route
+        passes the client's address) already holds `limit` live jobs; the check and the
+        write are one atomic step, so concurrent creations never overshoot. Without a key
+        all anonymous jobs (owner None) count together.
         """
 
     @abc.abstractmethod
@@ -103,15 +106,18 @@ class JobStore(abc.ABC):
 
     @abc.abstractmethod
     async def ping(self) -> None:
-        """Raise `StoreUnavailable` if the store cannot serve requests."""
+        """Raise `StoreUnavailable` if the store cannot serve requests: a keyed write, as job
+        creation needs (a full or read-only store is not ready), not a mere PING."""
 
     # --- exports ----------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def create_export(self, export: ExportRecord, *, limit: int | None = None) -> None:
-        """Store a new export. With a `limit`, raise `TooManyExports` if `export.owner`
-        already has `limit` live exports queued or running (check and write are one
-        atomic step; all anonymous exports count together)."""
+    async def create_export(
+        self, export: ExportRecord, *, limit: int | None = None, quota_key: str | None = None
+    ) -> None:
+        """Store a new export. With a `limit`, raise `TooManyExports` if `quota_key`
+        (default `export.owner`) already has `limit` live exports queued or running (check
+        and write are one atomic step; without a key all anonymous exports count together)."""
 
     @abc.abstractmethod
     async def get_export(self, export_id: str) -> ExportRecord:
@@ -132,6 +138,24 @@ class JobStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete_export(self, export_id: str) -> None: ...
+
+    async def take_token(self, key: str, per_minute: float, burst: int) -> float | None:
+        """A token of `key`'s bucket shared by every replica: 0.0 when admitted, else the
+        seconds until one is due; None when this store is not shared (the caller then
+        counts in its own process)."""
+        return None
+
+    async def hold_client_slot(self, client: str, limit: int, lease: float) -> str | None:
+        """Hold one of `client`'s `limit` stream slots shared by every replica, for `lease`
+        seconds (renew it with `renew_client_slot`): the slot's id; `TooManyRequests` when
+        all are held; None when this store is not shared (the process counts alone)."""
+        return None
+
+    async def renew_client_slot(self, client: str, slot: str, lease: float) -> None:  # noqa: B027
+        pass
+
+    async def release_client_slot(self, client: str, slot: str) -> None:  # noqa: B027
+        pass
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         pass

@@ -155,7 +155,11 @@ class EmbeddedJobStore(JobStore):
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, work)
 
-    async def create(self, spec: JobSpec, *, limit: int | None = None) -> None:
+    async def create(
+        self, spec: JobSpec, *, limit: int | None = None, quota_key: str | None = None
+    ) -> None:
+        counted = quota_key or spec.owner  # the `owner` column is what the quota counts
+
         def write(conn: sqlite3.Connection) -> None:
             blob = codec.dumps(spec)  # in the worker thread: tens of ms for a large job
             with conn:
@@ -165,7 +169,7 @@ class EmbeddedJobStore(JobStore):
                     live, oldest = conn.execute(
                         "SELECT COUNT(*), MIN(expires_at) FROM trace_jobs "
                         "WHERE owner IS ? AND expires_at >= ?",
-                        (spec.owner, now),
+                        (counted, now),
                     ).fetchone()
                     if live >= limit:
                         raise TooManyJobs(
@@ -175,7 +179,7 @@ class EmbeddedJobStore(JobStore):
                         )
                 conn.execute(
                     "INSERT INTO trace_jobs (job_id, spec, expires_at, owner) VALUES (?, ?, ?, ?)",
-                    (spec.job_id, blob, spec.expires_at, spec.owner),
+                    (spec.job_id, blob, spec.expires_at, counted),
                 )
 
         await self._run(write)
@@ -285,7 +289,11 @@ class EmbeddedJobStore(JobStore):
 
     # --- exports (a table of their own; added to older files by CREATE IF NOT EXISTS) ---
 
-    async def create_export(self, export: ExportRecord, *, limit: int | None = None) -> None:
+    async def create_export(
+        self, export: ExportRecord, *, limit: int | None = None, quota_key: str | None = None
+    ) -> None:
+        counted = quota_key or export.owner  # the `owner` column is what the quota counts
+
         def write(conn: sqlite3.Connection) -> None:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")  # the count and the insert are one step
@@ -293,7 +301,7 @@ class EmbeddedJobStore(JobStore):
                     (active,) = conn.execute(
                         "SELECT COUNT(*) FROM trace_exports WHERE owner IS ? AND state IN "
                         "('queued', 'running') AND expires_at >= ?",
-                        (export.owner, self.clock()),
+                        (counted, self.clock()),
                     ).fetchone()
                     if active >= limit:
                         raise TooManyExports(
@@ -303,7 +311,7 @@ class EmbeddedJobStore(JobStore):
                     "INSERT INTO trace_exports VALUES (?, ?, ?, ?, ?, ?)",
                     (
                         export.export_id,
-                        export.owner,
+                        counted,
                         export.state,
                         export.expires_at,
                         export.version,

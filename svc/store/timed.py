@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from svc.core.export_record import ExportRecord
-from svc.errors import ExportNotFound, JobNotFound, TooManyExports
+from svc.errors import ExportNotFound, JobNotFound, TooManyExports, TooManyRequests
 from svc.metrics import STORE_ERRORS, STORE_SECONDS
 from svc.protocol import DomainTotals
 from svc.store import JobSpec, JobStore
@@ -19,8 +19,8 @@ async def _store_op(op: str) -> AsyncIterator[None]:
     try:
         yield
     except Exception as exc:
-        # a missing job or export is an answer, not a failure (so is the export quota)
-        if not isinstance(exc, JobNotFound | ExportNotFound | TooManyExports):
+        # a missing job or export is an answer, not a failure (so are the quotas)
+        if not isinstance(exc, JobNotFound | ExportNotFound | TooManyExports | TooManyRequests):
             STORE_ERRORS.labels(op).inc()
         raise
     finally:
@@ -35,9 +35,11 @@ class TimedStore(JobStore):
         for op in JobStore.__abstractmethods__:  # each operation's error series, at 0
             STORE_ERRORS.labels(op)
 
-    async def create(self, spec: JobSpec, *, limit: int | None = None) -> None:
+    async def create(
+        self, spec: JobSpec, *, limit: int | None = None, quota_key: str | None = None
+    ) -> None:
         async with _store_op("create"):
-            await self.inner.create(spec, limit=limit)
+            await self.inner.create(spec, limit=limit, quota_key=quota_key)
 
     async def get(self, job_id: str) -> JobSpec:
         async with _store_op("get"):
@@ -67,9 +69,11 @@ class TimedStore(JobStore):
         async with _store_op("purge_expired"):
             return await self.inner.purge_expired()
 
-    async def create_export(self, export: ExportRecord, *, limit: int | None = None) -> None:
+    async def create_export(
+        self, export: ExportRecord, *, limit: int | None = None, quota_key: str | None = None
+    ) -> None:
         async with _store_op("create_export"):
-            await self.inner.create_export(export, limit=limit)
+            await self.inner.create_export(export, limit=limit, quota_key=quota_key)
 
     async def get_export(self, export_id: str) -> ExportRecord:
         async with _store_op("get_export"):
@@ -90,6 +94,22 @@ class TimedStore(JobStore):
     async def delete_export(self, export_id: str) -> None:
         async with _store_op("delete_export"):
             await self.inner.delete_export(export_id)
+
+    async def take_token(self, key: str, per_minute: float, burst: int) -> float | None:
+        async with _store_op("take_token"):
+            return await self.inner.take_token(key, per_minute, burst)
+
+    async def hold_client_slot(self, client: str, limit: int, lease: float) -> str | None:
+        async with _store_op("hold_client_slot"):
+            return await self.inner.hold_client_slot(client, limit, lease)
+
+    async def renew_client_slot(self, client: str, slot: str, lease: float) -> None:
+        async with _store_op("renew_client_slot"):
+            await self.inner.renew_client_slot(client, slot, lease)
+
+    async def release_client_slot(self, client: str, slot: str) -> None:
+        async with _store_op("release_client_slot"):
+            await self.inner.release_client_slot(client, slot)
 
     async def close(self) -> None:
         await self.inner.close()

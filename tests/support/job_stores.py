@@ -32,8 +32,9 @@ class OffsetClock:
 
 class StoreFactory:
     """`stores(ttl=60, refresh_on_access=False)`: a store over this test's backing store (an
-    embedded SQLite file or a Redis prefix). `wait(s)` lets s seconds pass for expiry: on a
-    fake clock for the embedded store; really for Redis, which expires its keys itself."""
+    embedded SQLite file, or a Redis prefix on one server or on a 3-master cluster, each store
+    seeded from another node). `wait(s)` lets s seconds pass for expiry: on a fake clock for
+    the embedded store; really for Redis, which expires its keys itself."""
 
     def __init__(self, kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
         self.kind, self._request, self._tmp_path = kind, request, tmp_path
@@ -48,7 +49,10 @@ class StoreFactory:
                 path, ttl=ttl, refresh_on_access=refresh_on_access, clock=self.clock
             )
         else:
-            url = self._request.getfixturevalue("redis_url")
+            if self.kind == "cluster":  # any node: the store finds the others
+                url = self._request.getfixturevalue("redis_cluster").urls[len(self.made) % 3]
+            else:
+                url = self._request.getfixturevalue("redis_url")
             prefix = self._request.getfixturevalue("redis_prefix")
             store = RedisJobStore(url, prefix=prefix, ttl=ttl, refresh_on_access=refresh_on_access)
         self.made.append(store)

@@ -48,11 +48,18 @@ def _sub(pattern: str, repl: str, text: str, count: int = 1) -> str:
 
 
 def local_config(
-    prefix: Path, upstream_port: int, listen_port: int, *, read_timeout: float | None = None
+    prefix: Path,
+    upstream_port: int | tuple[int, int],
+    listen_port: int,
+    *,
+    read_timeout: float | None = None,
 ) -> str:
-    """deploy/nginx.conf for a private nginx in `prefix` in front of 127.0.0.1:upstream_port."""
+    """deploy/nginx.conf for a private nginx in `prefix` in front of 127.0.0.1:upstream_port
+    (both upstreams; or a pair of ports, one for each)."""
     text = SHIPPED.read_text()
-    text = _sub(r"server trace-[ab]:8000", f"server 127.0.0.1:{upstream_port}", text, count=2)
+    a, b = upstream_port if isinstance(upstream_port, tuple) else (upstream_port, upstream_port)
+    text = _sub(r"server trace-a:8000", f"server 127.0.0.1:{a}", text)
+    text = _sub(r"server trace-b:8000", f"server 127.0.0.1:{b}", text)
     text = _sub(r"listen 80;", f"listen 127.0.0.1:{listen_port};", text)
     text = _sub(r"worker_processes auto;", "worker_processes 1;", text)
     text = _sub(r"access_log /dev/stdout;", f"access_log {prefix}/access.log;", text)
@@ -72,7 +79,13 @@ def local_config(
 class Nginx:
     """One nginx master (and its worker) in `prefix`, listening on a free loopback port."""
 
-    def __init__(self, prefix: Path, upstream_port: int, *, read_timeout: float | None) -> None:
+    def __init__(
+        self,
+        prefix: Path,
+        upstream_port: int | tuple[int, int],
+        *,
+        read_timeout: float | None = None,
+    ) -> None:
         self.prefix = prefix
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

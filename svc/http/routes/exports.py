@@ -16,15 +16,20 @@ from svc.http import limits
 from svc.http.app_state import exports_of
 from svc.http.params import read_export_request
 from svc.http.problems import problem_of
-from svc.http.routes.shared import job_of, json_response, none_match, not_modified
+from svc.http.routes.shared import client_key, job_of, json_response, none_match, not_modified
 from svc.http.wire import status_of
 
 
 async def create_export(request: Request) -> Response:
-    _, _, spec = await job_of(request, starts_work=True)
+    _, owner, spec = await job_of(request, starts_work=True)
     req = await read_export_request(request)
+    # with keys off the quota counts per client address (client_key), not for everyone
     record = await exports_of(request).create(
-        spec, req.format, req.domain, spreadsheet=req.spreadsheet
+        spec,
+        req.format,
+        req.domain,
+        spreadsheet=req.spreadsheet,
+        quota_key=client_key(request, owner),
     )
     status = status_of(record)
     return json_response(status, 202, {"Location": status.links.self_})

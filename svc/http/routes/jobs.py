@@ -25,9 +25,12 @@ from svc.store import JobSpec
 async def create_job(request: Request) -> Response:
     owner = authorize(request)
     service = service_of(request)
-    service.admit_job(client_key(request, owner))
+    client = client_key(request, owner)  # with keys off: the address, also for the quota
+    await service.admit_job(client)
     req = await read_job_request(request, service.settings.max_cids)
-    spec = await service.create_job(req.container_ids, req.domains, owner, req.where, req.select)
+    spec = await service.create_job(
+        req.container_ids, req.domains, owner, req.where, req.select, quota_key=client
+    )
     metrics.JOBS_CREATED.inc()
     run_in_background(request, _warm_totals(service, spec))
     links = job_links(spec.job_id)

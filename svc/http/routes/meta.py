@@ -24,6 +24,7 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready when jobs can be created: the store's ping writes a key (`JobStore.ping`)."""
     service = service_of(request)
     refuse_when_draining(service)
     await service.store.ping()

@@ -17,6 +17,7 @@ from svc.core import csv_cells, gzip_lines
 from svc.engine.body import Body
 from svc.engine.csv_download import CsvOptions, DomainCsv, filename
 from svc.engine.ndjson import JobStream
+from svc.engine.shared_slots import SharedSlot
 from svc.http.params import (
     PAGE_FORMATS,
     STREAM_FORMATS,
@@ -50,17 +51,29 @@ async def _streamed(
     admission = job.service.admission
     client = client_key(request, job.owner)
     admission.acquire(client)
+    shared: SharedSlot | None = None
     try:
+        # the cap across replicas, when the store is shared (Redis)
+        limit = job.service.settings.max_streams_per_client
+        shared = await SharedSlot.hold(job.service.store, client, limit)
         await open_body()
     except BaseException:
         admission.release(client)
+        if shared is not None:
+            shared.release()
         raise
+
+    def closed(outcome: str) -> None:
+        admission.release(client)
+        if shared is not None:
+            shared.release()
+
     return response(
         body,
         headers=headers,
         heartbeat=heartbeat,
         slow_reader=job.service.settings.slow_reader_seconds,
-        on_close=lambda outcome: admission.release(client),
+        on_close=closed,
         gzip_level=gzip_level,
     )
 
