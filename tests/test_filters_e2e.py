@@ -21,7 +21,6 @@ import pytest
 from svc.client import AsyncTraceClient, Retry, TraceClient
 from tests.support import (
     DOMAINS,
-    Line,
     Row,
     create_job,
     expected_rows,
@@ -34,7 +33,7 @@ from tests.support import (
 from tests.support.cutproxy import CutProxy
 from tests.support.problems import assert_problem
 from tests.support.servers import ServerProcess, start_server
-from tests.support.walks import page_walk, read_bytes_then_cut, read_until_cut
+from tests.support.walks import page_walk, read_through_random_cuts, read_until_cut
 
 WHERE: dict[str, Any] = {
     "history": {
@@ -128,18 +127,8 @@ def test_cut_after_kth_line_then_resume(
 def test_repeated_random_byte_cuts_lose_and_repeat_nothing(
     server: ServerProcess, job: dict[str, Any], truth: dict[str, list[Row]]
 ) -> None:
-    rng = random.Random(1414)
-    since: str | None = None
-    parts: list[list[Line]] = []
-    for _attempt in range(200):
-        lines, done = read_bytes_then_cut(server, job["job_id"], since, rng.randrange(1, 400_000))
-        parts.append(lines)
-        since = last_since(lines) or since
-        if done:
-            break
-    else:
-        pytest.fail("the stream never completed")
-    assert _attempt >= 3  # it was cut, and resumed, several times
+    parts, cuts = read_through_random_cuts(server, job["job_id"], 1414, 400_000)
+    assert cuts >= 3  # it was cut, and resumed, several times
     assert records_union(*parts) == truth
 
 

@@ -15,7 +15,6 @@ import dataclasses
 import gzip
 import io
 import json
-import random
 import uuid
 import zipfile
 from pathlib import Path
@@ -28,7 +27,6 @@ from svc.client import AsyncTraceClient, TraceClient
 from svc.core.csv_cells import BOM
 from tests.support import (
     DOMAINS,
-    Line,
     Row,
     assert_problem,
     assert_rows_equal,
@@ -41,7 +39,7 @@ from tests.support import (
 )
 from tests.support.exports import finished, start_export
 from tests.support.servers import ServerProcess, start_server
-from tests.support.walks import page_walk, read_bytes_then_cut, read_until_cut
+from tests.support.walks import page_walk, read_through_random_cuts, read_until_cut
 
 SELECT: dict[str, list[str]] = {
     "history": ["EVENTNAME", "TXNDATE", "EVENTNAME"],  # the key is added first
@@ -144,18 +142,8 @@ def test_cut_after_kth_line_then_resume(
 def test_repeated_random_byte_cuts_lose_and_repeat_nothing(
     server: ServerProcess, job: dict[str, Any], truth: dict[str, list[Row]]
 ) -> None:
-    rng = random.Random(2929)
-    since: str | None = None
-    parts: list[list[Line]] = []
-    for _attempt in range(200):
-        lines, done = read_bytes_then_cut(server, job["job_id"], since, rng.randrange(1, 120_000))
-        parts.append(lines)
-        since = last_since(lines) or since
-        if done:
-            break
-    else:
-        pytest.fail("the stream never completed")
-    assert _attempt >= 3  # it was cut, and resumed, several times
+    parts, cuts = read_through_random_cuts(server, job["job_id"], 2929, 120_000)
+    assert cuts >= 3  # it was cut, and resumed, several times
     assert records_union(*parts) == truth
 
 

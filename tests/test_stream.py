@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from tests.support import (
-    Line,
     create_job,
     iter_lines,
     last_since,
@@ -21,7 +20,7 @@ from tests.support import (
     sql_truth,
 )
 from tests.support.servers import ServerProcess
-from tests.support.walks import page_walk, read_bytes_then_cut, read_until_cut
+from tests.support.walks import page_walk, read_through_random_cuts, read_until_cut
 
 BATCH = 700  # the server fixture's TRACE_STREAM_BATCH_SIZE
 
@@ -104,18 +103,7 @@ def test_repeated_random_byte_cuts_lose_and_repeat_nothing(
     most: int,
 ) -> None:
     """Cuts at random bytes of the wire, inside the gzip stream too (~8x smaller there)."""
-    rng = random.Random(20261123)
-    since: str | None = None
-    parts: list[list[Line]] = []
-    for _attempt in range(200):
-        cut = rng.randrange(1, most)
-        lines, done = read_bytes_then_cut(server, job["job_id"], since, cut, encoding)
-        parts.append(lines)
-        since = last_since(lines) or since
-        if done:
-            break
-    else:
-        pytest.fail("the stream never completed")
+    parts, _ = read_through_random_cuts(server, job["job_id"], 20261123, most, encoding)
     assert records_union(*parts) == truth
 
 

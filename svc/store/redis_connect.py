@@ -13,6 +13,7 @@ works) and never a timeout (see `svc.store.redis` on outages).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -31,13 +32,16 @@ def _retry() -> Retry:
 
 async def connect(url: str, *, timeout: float, health_check_interval: int) -> Client:
     """A client for `url`: a `RedisCluster` when the server is a cluster node."""
-    plain = aioredis.Redis.from_url(
-        url,
-        socket_connect_timeout=timeout,
-        socket_timeout=timeout,
-        retry=_retry(),
-        health_check_interval=health_check_interval,
-    )
+
+    def options() -> dict[str, Any]:  # a client of each kind gets its own retry object
+        return {
+            "socket_connect_timeout": timeout,
+            "socket_timeout": timeout,
+            "retry": _retry(),
+            "health_check_interval": health_check_interval,
+        }
+
+    plain = aioredis.Redis.from_url(url, **options())
     try:
         info = await plain.info("cluster")
     except BaseException:
@@ -46,13 +50,7 @@ async def connect(url: str, *, timeout: float, health_check_interval: int) -> Cl
     if not info.get("cluster_enabled"):
         return plain
     await plain.aclose()
-    cluster = RedisCluster.from_url(
-        url,
-        socket_connect_timeout=timeout,
-        socket_timeout=timeout,
-        retry=_retry(),
-        health_check_interval=health_check_interval,
-    )
+    cluster = RedisCluster.from_url(url, **options())
     try:
         await cluster.initialize()
     except BaseException:

@@ -4,13 +4,14 @@ lines or bytes, and REST paging by `next` to the end."""
 from __future__ import annotations
 
 import json
+import random
 import re
 import zlib
 from typing import Any
 
 import httpx
 
-from tests.support.jobs import Line, iter_lines
+from tests.support.jobs import Line, iter_lines, last_since
 from tests.support.servers import ServerProcess
 
 
@@ -46,6 +47,23 @@ def read_bytes_then_cut(
     complete_lines = buf.split(b"\n")[:-1]  # the last piece may be a partial line
     lines = [json.loads(x) for x in complete_lines if x]
     return lines, bool(lines) and lines[-1]["type"] == "complete"
+
+
+def read_through_random_cuts(
+    server: ServerProcess, job_id: str, seed: int, most: int, encoding: str = "identity"
+) -> tuple[list[list[Line]], int]:
+    """A stream read to its `complete` line through cuts at random byte counts below `most`,
+    each resumed with the newest `since`: the parts read, and how many cuts it took."""
+    rng = random.Random(seed)
+    since: str | None = None
+    parts: list[list[Line]] = []
+    for cuts in range(200):
+        lines, done = read_bytes_then_cut(server, job_id, since, rng.randrange(1, most), encoding)
+        parts.append(lines)
+        since = last_since(lines) or since
+        if done:
+            return parts, cuts
+    raise AssertionError("the stream never completed")
 
 
 def page_walk(server: ServerProcess, job_id: str, domain: str, limit: int) -> list[Any]:
