@@ -20,7 +20,7 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
-from svc.exports.runner import worker_identity
+from svc.exports.files import worker_identity
 from tests.support import all_cids, create_job
 from tests.support.exports import finished, poll, start_export
 from tests.support.servers import start_server

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from svc.exports.runner import worker_identity
+from svc.exports.files import worker_identity
 from svc.sources.demo import build_demo_database
 from svc.store import new_spec
 from svc.store.embedded import EmbeddedJobStore

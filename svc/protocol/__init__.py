@@ -6,11 +6,21 @@ New fields get defaults and go at the end, so older clients keep decoding.
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
+
+# The encoding and the export bodies live beside this module; both are part of the wire.
+from svc.protocol.encoding import encode as encode
+from svc.protocol.encoding import encode_line as encode_line
+from svc.protocol.encoding import escape_line_separators as escape_line_separators
+from svc.protocol.encoding import shape_records as shape_records
+from svc.protocol.exports import ExportFailure as ExportFailure
+from svc.protocol.exports import ExportFormat as ExportFormat
+from svc.protocol.exports import ExportLinks as ExportLinks
+from svc.protocol.exports import ExportRequest as ExportRequest
+from svc.protocol.exports import ExportState as ExportState
+from svc.protocol.exports import ExportStatus as ExportStatus
 
 
 class _Line(msgspec.Struct, tag_field="type", omit_defaults=False):
@@ -339,123 +349,5 @@ class JobRequest(msgspec.Struct, forbid_unknown_fields=True):
     select: Select | None = None
 
 
-# Decimals (exact Oracle NUMBERs) as JSON numbers, not strings; SQLite never yields them.
-_encoder = msgspec.json.Encoder(decimal_format="number")
 line_decoder: msgspec.json.Decoder[Line] = msgspec.json.Decoder(Line)
 job_request_decoder = msgspec.json.Decoder(JobRequest)
-
-
-def encode(obj: object) -> bytes:
-    return _encoder.encode(obj)
-
-
-# Line ends to `str.splitlines` (and so to httpx `iter_lines`) that JSON may carry raw:
-# U+2028, U+2029 and NEL (U+0085); JSON escapes the others. One pattern each: a pattern that
-# starts with one literal is searched fast, an alternation of two is not.
-_SEPARATORS = re.compile(b"\xe2\x80[\xa8\xa9]")
-_NEL = re.compile(b"\xc2\x85")
-
-
-def _escaped(match: re.Match[bytes]) -> bytes:
-    return b"\\u2028" if match.group() == b"\xe2\x80\xa8" else b"\\u2029"
-
-
-def _nel(match: re.Match[bytes]) -> bytes:
-    return b"\\u0085"
-
-
-def escape_line_separators(text: bytes) -> bytes:
-    """JSON text with U+2028, U+2029 and U+0085 written as `\\u2028`, `\\u2029`,
-    `\\u0085`: valid JSON may carry them raw, but generic line readers (`str.splitlines`,
-    httpx `iter_lines`) end a line at them. In JSON they can only occur inside strings,
-    where the escape means the same character, so replacing the bytes is exact.
-
-    A search for their last byte (memchr) rules out most lines at little cost; regular
-    expressions do the rest, faster than `bytes.replace` with a multi-byte needle
-    (docs/benchmarks.md#line-separators)."""
-    if b"\xa8" in text or b"\xa9" in text:
-        text = _SEPARATORS.sub(_escaped, text)
-    if b"\x85" in text:
-        text = _NEL.sub(_nel, text)
-    return text
-
-
-def encode_line(line: Line) -> bytes:
-    """One NDJSON line, newline included; whole to any line reader (see above)."""
-    return escape_line_separators(_encoder.encode(line)) + b"\n"
-
-
-@lru_cache(maxsize=128)
-def _record_type(columns: tuple[str, ...]) -> type[msgspec.Struct]:
-    """A Struct that encodes as one JSON object with `columns` as keys, in order.
-
-    Faster than dict(zip(...)) per row (docs/benchmarks.md#sizes-and-encoding-costs); fields
-    are named f0, f1, ... so any configured column name (even `A$B`) is a valid key.
-    """
-    fields = [(f"f{i}", Any) for i in range(len(columns))]
-    return msgspec.defstruct("Record", fields, rename={f"f{i}": c for i, c in enumerate(columns)})
-
-
-def shape_records(rows: list[tuple[Any, ...]], columns: tuple[str, ...], arrays: bool) -> list[Any]:
-    """Rows without their trailing tie-break column, as arrays or as objects."""
-    width = len(columns)
-    if arrays:
-        return [row[:width] for row in rows]
-    record = _record_type(columns)
-    return [record(*row[:width]) for row in rows]
-
-
-# --- exports: a job written to a file in the background (svc/exports) ------------------
-
-ExportFormat = Literal["ndjson.gz", "csv.zip", "xlsx", "parquet"]
-# `recovering`: running, but its writer's lease ran out (the writer died); another replica
-# takes it over (status only: never stored).
-ExportState = Literal["queued", "running", "recovering", "done", "failed"]
-
-
-class ExportRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """`ndjson.gz`: one record a line, `{"_domain": ..., <columns>}`, gzip; `csv.zip`: one
-    CSV file per domain (`history.csv`, ...), UTF-8 with a BOM, spreadsheet-safe cells;
-    `xlsx`: a workbook, a sheet per domain, typed cells; `parquet`: one domain (`domain` is
-    required), typed columns. `domain` narrows any format to that one of the job's domains.
-    Column types come from the domain file (docs/exports.md#typed-formats-xlsx-and-parquet).
-    `spreadsheet` (CSV formats): false writes plain RFC 4180 for programs, without the BOM
-    and the `'` before text that would start a formula (as `export.csv?spreadsheet=0`)."""
-
-    format: ExportFormat
-    domain: str | None = None
-    spreadsheet: bool = True
-
-
-class ExportLinks(msgspec.Struct):
-    self_: str = msgspec.field(name="self")
-    file: str  # answers 409 export_not_ready until `state` is done
-    job: str
-
-
-class ExportFailure(msgspec.Struct):
-    code: str
-    message: str
-
-
-class ExportStatus(msgspec.Struct):
-    """An export's state; the body of 202 Accepted and of its status URL."""
-
-    export_id: str
-    job_id: str
-    format: ExportFormat
-    state: ExportState
-    records: int  # written so far
-    total: int | None  # records of the whole job, once counted
-    created_at: str  # RFC 3339, UTC
-    updated_at: str
-    expires_at: str  # with its job
-    size: int | None  # bytes of the finished file
-    sha256: str | None  # hex digest of the finished file; its ETag is this in quotes
-    error: ExportFailure | None
-    links: ExportLinks
-    domain: str | None = None  # the one domain exported, if the request named one
-    spreadsheet: bool = True  # as requested (CSV formats: BOM and formula defusing)
-    # the job's records digest, as the complete line of its objects stream carries it
-    # (docs/protocol.md#digest), once every record is written; None before
-    digest: str | None = None
