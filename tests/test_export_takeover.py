@@ -18,11 +18,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 from svc.exports.files import worker_identity
 from tests.support import all_cids, create_job
 from tests.support.exports import finished, poll, start_export
+from tests.support.s3 import moto_s3
 from tests.support.servers import start_server
 
 BUCKET = "trace-takeover"
@@ -31,19 +31,8 @@ TAKEOVER = 30.0  # seconds from kill -9 to done, at the default lease
 
 @pytest.fixture(scope="module")
 def s3_env() -> Iterator[dict[str, str]]:
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    httpx.put(f"{endpoint}/{BUCKET}").raise_for_status()  # CreateBucket
-    yield {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "test-key",
-        "AWS_SECRET_ACCESS_KEY": "test-secret",
-        "AWS_REGION": "us-east-1",
-        "AWS_ALLOW_HTTP": "true",
-    }
-    moto.stop()
+    with moto_s3(BUCKET) as env:
+        yield env
 
 
 def _download(base: str, status: dict[str, object]) -> bytes:

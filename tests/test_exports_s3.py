@@ -16,10 +16,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 from tests.support import all_cids, create_job, iter_lines, records_of
 from tests.support.exports import as_file_values, file_records, finished, start_export
+from tests.support.s3 import moto_s3
 from tests.support.servers import start_server
 
 BUCKET = "trace-exports"
@@ -27,19 +27,8 @@ BUCKET = "trace-exports"
 
 @pytest.fixture(scope="module")
 def s3_env() -> Iterator[dict[str, str]]:
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    httpx.put(f"{endpoint}/{BUCKET}").raise_for_status()  # CreateBucket
-    yield {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "test-key",
-        "AWS_SECRET_ACCESS_KEY": "test-secret",
-        "AWS_REGION": "us-east-1",
-        "AWS_ALLOW_HTTP": "true",
-    }
-    moto.stop()
+    with moto_s3(BUCKET) as env:
+        yield env
 
 
 @pytest.mark.parametrize("fmt", ["ndjson.gz", "csv.zip"])

@@ -35,7 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 import msgspec
@@ -84,6 +84,13 @@ def canonical_timestamp(text: str) -> str:
 def _name(value: str) -> str:
     """A client's name, quoted and cut short for an error detail."""
     return repr(value[:64])
+
+
+def refuse_other_domains(field: str, named: Iterable[str], job_domains: list[str]) -> None:
+    """`UnknownDomain` when a job's `where` or `select` (`field`) names a domain outside it."""
+    outside = [d for d in named if d not in job_domains]
+    if outside:
+        raise UnknownDomain(f"{field} names {_name(outside[0])}, which is not a domain of this job")
 
 
 def _value(where: str, column: Filterable, value: FilterValue) -> FilterValue:
@@ -151,9 +158,7 @@ def normalize_where(
     """
     if not where:
         return None
-    outside = [d for d in where if d not in job_domains]
-    if outside:
-        raise UnknownDomain(f"where names {_name(outside[0])}, which is not a domain of this job")
+    refuse_other_domains("where", where, job_domains)
     out: Where = {}
     count = 0
     for name in job_domains:

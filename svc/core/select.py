@@ -28,16 +28,13 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 from svc.core.domains import Domain
-from svc.errors import InvalidSelect, UnknownDomain
+from svc.core.filters import refuse_other_domains
+from svc.errors import InvalidSelect
 from svc.protocol import MAX_COLUMN_NAME, Select
 
 MAX_SELECT_COLUMNS = 1000  # names of all domains of a job together (Oracle: 1000 a table)
 
 __all__ = ["MAX_SELECT_COLUMNS", "explain_wire_error", "narrow", "normalize_select", "selected"]
-
-
-def _name(value: str) -> str:
-    return repr(value[:64])
 
 
 def selected(domain: Domain, names: list[str]) -> list[str]:
@@ -68,9 +65,7 @@ def normalize_select(
     """
     if not select:
         return None
-    outside = [d for d in select if d not in job_domains]
-    if outside:
-        raise UnknownDomain(f"select names {_name(outside[0])}, which is not a domain of this job")
+    refuse_other_domains("select", select, job_domains)
     if sum(map(len, select.values())) > MAX_SELECT_COLUMNS:
         raise InvalidSelect(f"a job's select may name at most {MAX_SELECT_COLUMNS} columns")
     out: Select = {}
