@@ -66,9 +66,15 @@ class GatedSource(SqliteSource):
         return await super().fetch(sql, binds, lane=lane)
 
 
-def _service(db: Path, tmp_path: Path, at_once: int = 2) -> tuple[Service, GatedSource]:
+def _service(
+    db: Path, tmp_path: Path, at_once: int = 2, database_json: bool = True
+) -> tuple[Service, GatedSource]:
+    """`database_json=False`: the rows path, whose streams compute the aggregations after
+    their last page (the JSON path folds them from its pages: test_folded_aggregations.py)."""
     source = GatedSource(str(db))
-    settings = Settings(batch_size=500, data_dir=tmp_path, max_aggregations=at_once)
+    settings = Settings(
+        batch_size=500, data_dir=tmp_path, max_aggregations=at_once, database_json=database_json
+    )
     store = EmbeddedJobStore(tmp_path / "jobs.sqlite3", ttl=600)
     return Service(settings, load_domains(), source, store, TokenCodec([TEST_SECRET])), source
 
@@ -160,7 +166,7 @@ def test_the_stream_says_it_waits_and_its_leaving_cancels_the_work(
     demo_db: Path, demo_cids: list[str], tmp_path: Path
 ) -> None:
     async def run() -> None:
-        svc, source = _service(demo_db, tmp_path)
+        svc, source = _service(demo_db, tmp_path, database_json=False)
         spec = await _job(svc, demo_cids[:1100])
         types: list[str] = []
         gen = JobStream(svc, spec, None, None, True).lines()

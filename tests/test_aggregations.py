@@ -3,8 +3,9 @@
 - Every kind (count by one and by two columns, with and without an "other" bucket, sums
   with and without groups, min and max, distinct counts), merged from many chunks, equals
   one plain GROUP BY / aggregate query over the job's rows in a temporary table.
-- Caching: computed once, stored with the job (embedded store and real Redis): another
-  process's request, and a resumed stream, run no aggregate query at all.
+- Caching: computed once (a job's first stream folds them from its pages), stored with the
+  job (embedded store and real Redis): another process's request, and a resumed stream,
+  run no aggregate query at all. On the rows path they start once the last page is read.
 - Over a real server: the route and the stream's line agree; a second request runs no
   aggregate query (the `trace_aggregate_query_seconds` metric does not move).
 """
@@ -232,6 +233,8 @@ class RecordingSource(SqliteSource):
         self, sql: str, binds: Mapping[str, object], *, lane: Lane = "read"
     ) -> list[Row]:
         kind = "aggregate" if AGGREGATE_SQL.match(sql) else "other"
+        if sql.startswith("WITH page AS MATERIALIZED"):
+            kind = "folded"  # a page that brings its aggregations (folded_page_sql)
         if sql.startswith("SELECT COUNT(*), COUNT(DISTINCT"):
             kind = "totals"
         self.seen.append((kind, lane))
@@ -271,13 +274,21 @@ def test_computed_once_then_reused_by_another_process_and_a_resumed_stream(
         spec = await first.create_job(demo_cids[:1400], None, None)
         lines = [json.loads(x) async for x in JobStream(first, spec, None, None, True).lines()]
         assert lines[-1]["type"] == "complete"
-        # Every aggregate query ran once per chunk, on the count lane.
-        assert source.count("aggregate") == per_chunk * Plan(spec.cids).chunk_count == 6
-        assert {lane for kind, lane in source.seen if kind == "aggregate"} == {"count"}
+        # The stream folded them from its pages: no aggregate query ran.
+        assert source.count("aggregate") == 0 and source.count("folded") > 2
         line = lines[-2]
         assert line["type"] == "aggregation"
         assert set(line["data"]["aggregations"]) == {"history", "materials"}
         assert line["data"]["domains"]["history"]["containers"] == 1400
+        # ... and they are what the separate pass computes: every aggregate query once per
+        # chunk, on the count lane.
+        computed = await first.reader(spec, "history").aggregate()
+        computed_m = await first.reader(spec, "materials").aggregate()
+        assert source.count("aggregate") == per_chunk * Plan(spec.cids).chunk_count == 6
+        assert {lane for kind, lane in source.seen if kind == "aggregate"} == {"count"}
+        folded = line["data"]["aggregations"]
+        assert _close(folded["history"], json.loads(p.encode(computed)))
+        assert _close(folded["materials"], json.loads(p.encode(computed_m)))
         # The same process again: no query at all.
         before = len(source.seen)
         again = await first.aggregation(spec)
@@ -302,18 +313,20 @@ def test_computed_once_then_reused_by_another_process_and_a_resumed_stream(
             async for x in JobStream(third, spec3, third.cursor(spec3, since), since, True).lines()
         ]
         assert resumed[0]["resumed"] is True and resumed[-2] == line
-        assert source3.count("aggregate") == 0
+        assert source3.count("aggregate") == 0 and source3.count("folded") == 0
         await third.close()
 
     asyncio.run(run())
 
 
+@pytest.mark.parametrize("database_json", [True, False])
 def test_aggregations_start_once_the_last_page_is_read(
-    demo_db: Path, demo_cids: list[str], tmp_path: Path
+    demo_db: Path, demo_cids: list[str], tmp_path: Path, database_json: bool
 ) -> None:
-    """The stream's pages never compete with its aggregations."""
+    """The stream's pages never compete with its aggregations: on the JSON path the pages
+    bring them (no aggregate query at all), on the rows path they start after the last."""
     source = RecordingSource(str(demo_db))
-    settings = Settings(batch_size=300, data_dir=tmp_path)
+    settings = Settings(batch_size=300, data_dir=tmp_path, database_json=database_json)
     store = EmbeddedJobStore(tmp_path / "jobs.sqlite3", ttl=600)
     svc = Service(settings, load_domains(), source, store, TokenCodec([TEST_SECRET]))
 
@@ -331,7 +344,9 @@ def test_aggregations_start_once_the_last_page_is_read(
     assert seen[last_records][1] == "materials"
     assert sum(1 for kind, _, _ in seen if kind == "records") > 10
     assert all(ran == 0 for _, _, ran in seen[:last_records])
-    assert seen[-1][0] == "complete" and seen[-1][2] == 3  # one chunk: 1 + 2 statements
+    # one chunk: 1 + 2 statements on the rows path
+    assert seen[-1][0] == "complete" and seen[-1][2] == (0 if database_json else 3)
+    assert (source.count("folded") > 0) == database_json
 
 
 # --- over a real server --------------------------------------------------------------------

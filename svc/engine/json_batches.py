@@ -29,6 +29,11 @@ Chunks counted empty when the job's totals were counted are not asked for (as in
 A page with a BLOB value or a -0.0 (which SQLite's JSON cannot write as the rows path
 does) sends the rest of the domain to the rows path (`RowBatches`), from the last key
 handed out.
+
+Given an `AggregationFold` at a domain's beginning, the pages also bring the domain's
+aggregations over their rows (`svc.engine.folding`): a page's share is merged when its
+first record is handed out, and the whole handed on after the last page; shedding half a
+page, or leaving for the rows path, abandons the fold.
 """
 
 from __future__ import annotations
@@ -41,15 +46,18 @@ from functools import lru_cache
 
 import msgspec
 
+from svc.core.aggregates.queries import folded_page_sql
 from svc.core.sql.pages import json_page_sql
 from svc.core.sql.plan import Key
 from svc.engine.batches import Batch, RowBatches
+from svc.engine.folding import AggregationFold, PagePart
 from svc.engine.reader import DomainReader
 from svc.sources import JsonUnsupported, Row
 
 FIRST_RANGE_CIDS = 128  # before any records per CID are known: a quick first page
 
 _json_page_sql = lru_cache(maxsize=64)(json_page_sql)
+_folded_page_sql = lru_cache(maxsize=64)(folded_page_sql)
 _records = msgspec.json.Decoder(list[msgspec.Raw])
 _tiebreaks = msgspec.json.Decoder(list[int | str])
 
@@ -79,8 +87,11 @@ def _retrieve(done: asyncio.Future[list[Row]]) -> None:
 class _Page:
     """One range's records, handed out in order."""
 
-    def __init__(self, records: list[msgspec.Raw], rids: list[int | str]) -> None:
+    def __init__(
+        self, records: list[msgspec.Raw], rids: list[int | str], part: PagePart | None = None
+    ) -> None:
         self.records, self.rids, self.at = records, rids, 0
+        self.part = part  # its share of a fold, merged when its first record is handed out
 
     @property
     def left(self) -> int:
@@ -96,15 +107,28 @@ class JsonBatches:
         arrays: bool,
         ahead: int = 2,
         budget: ReadAhead | None = None,
+        fold: AggregationFold | None = None,
     ) -> None:
         if not reader.source.builds_json:
             raise ValueError("this source does not build pages as JSON")
         self.reader, self.limit, self.arrays, self.ahead = reader, limit, arrays, ahead
         self.budget = budget if budget is not None else ReadAhead(ahead)
         domain, plan = reader.domain, reader.plan
+        dialect = reader.source.dialect
         self._sql = _json_page_sql(
-            domain, reader.source.dialect, arrays=arrays, slots=plan.slots, where=reader.where
+            domain, dialect, arrays=arrays, slots=plan.slots, where=reader.where
         )
+        # folding needs every page from the domain's first
+        self._fold = fold if after is None and fold is not None and fold.live else None
+        if self._fold is not None:
+            self._sql = _folded_page_sql(
+                domain,
+                self._fold.declared,
+                dialect,
+                arrays=arrays,
+                slots=plan.slots,
+                where=reader.where,
+            )
         self._cids = plan.cids
         self._next = bisect_left(self._cids, after.cid) if after else 0  # first CID not asked
         self._first_after = after  # the key the first range starts after
@@ -169,13 +193,23 @@ class JsonBatches:
         """The next range's records (None: no range is left)."""
         self._ask_ahead()
         if not self._inflight:
+            if self._fold is not None:  # every page was taken: the aggregations are whole
+                self._fold.finish()
             return None
         start, end, task, _ = self._inflight[0]
-        ((text, rids_text, count),) = await task
+        rows = await task
+        part = None
+        if self._fold is not None:
+            (text, rids_text, count), part = self._fold.split(rows)
+            if not count:  # nothing to hand out: nothing to read again either
+                self._fold.merge(part)
+                part = None
+        else:
+            ((text, rids_text, count),) = rows
         self._range_end = end
         if self._inflight.popleft()[3]:
             self.budget.give()
-        self._held = page = _Page(_records.decode(text), _tiebreaks.decode(rids_text))
+        self._held = page = _Page(_records.decode(text), _tiebreaks.decode(rids_text), part)
         if count >= self._page_limit:  # the range may go on past its limit: by keyset
             last = self._key(page, count - 1)
             self._ask(bisect_left(self._cids, last.cid, start, end), end, last, front=True)
@@ -223,10 +257,14 @@ class JsonBatches:
                 if len(out) == self.limit:
                     break
                 take = min(self.limit - len(out), held.left)
+                if held.part is not None and self._fold is not None:
+                    self._fold.merge(held.part)
+                held.part = None
                 out.extend(held.records[held.at : held.at + take])
                 held.at += take
                 self._last = self._key(held, held.at - 1)
         except JsonUnsupported:
+            self._stop_folding()
             self.close()
             self._rows = RowBatches(self.reader, start, self.limit, self.arrays)
             self._last = start
@@ -239,11 +277,32 @@ class JsonBatches:
         key handed out, as a stream resumed there would."""
         if self._rows is not None or self._busy:
             return
-        self.close()
+        held = self._held
+        if held is not None and 0 < held.at < len(held.records):
+            self._stop_folding()  # its rest would be read, and merged, again
+        self._drop()
         self._next = bisect_left(self._cids, self._last.cid) if self._last else 0
         self._first_after = self._last
 
+    def _stop_folding(self) -> None:
+        if self._fold is not None:
+            self._fold.abandon()
+            self._fold = None
+            self._sql = _json_page_sql(
+                self.reader.domain,
+                self.reader.source.dialect,
+                arrays=self.arrays,
+                slots=self.reader.plan.slots,
+                where=self.reader.where,
+            )
+
     def close(self) -> None:
+        if self._fold is not None:  # no page will be taken: an unfinished fold is wrong
+            self._fold.abandon()
+        self._drop()
+
+    def _drop(self) -> None:
+        """Cancel the pages asked for and drop the one being handed out."""
         while self._inflight:
             _, _, task, budgeted = self._inflight.popleft()
             task.cancel()

@@ -46,6 +46,7 @@ from svc import metrics
 from svc import protocol as p
 from svc.core.tokens import Cursor
 from svc.engine.batches import Batch, Batches
+from svc.engine.folding import AggregationFold
 from svc.engine.positions import Start, start_at
 from svc.engine.service import Service
 from svc.engine.walk import DomainWalk, Drained
@@ -108,6 +109,7 @@ class JobStream:
         self._first_task: asyncio.Future[Batch] | None = None  # or still being read
         self._batches: Batches | None = None  # the first domain's, made by open()
         self._walk: DomainWalk | None = None  # the walk under way
+        self._fold: AggregationFold | None = None  # its aggregations, folded from its pages
         # complete, error or drained; the response sets slow_reader; else client_gone
         self.outcome = "client_gone"
 
@@ -138,7 +140,8 @@ class JobStream:
         """Start reading the first page and give it `wait` seconds: a failure within them
         is raised before the first byte. A slower page is left to `lines()`, so that the
         headers go out and heartbeats keep a proxy from cutting the silent connection."""
-        batches = self.service.batches(self.spec, self._start, self.arrays)
+        self._fold = await self.service.stream_fold(self.spec, self._start)
+        batches = self.service.batches(self.spec, self._start, self.arrays, self._fold)
         self._batches = batches
 
         async def first() -> Batch:
@@ -196,7 +199,8 @@ class JobStream:
                 start = self._start if index == first else Start(name, chain=chain)
                 batches = self._batches if index == first else None
                 if batches is None:
-                    batches = service.batches(spec, start, self.arrays)
+                    self._fold = await service.stream_fold(spec, start)
+                    batches = service.batches(spec, start, self.arrays, self._fold)
                 self._batches = batches
                 walk = DomainWalk(service, spec, start, batches, first=opened, encode=p.encode)
                 self._walk = walk
@@ -226,7 +230,8 @@ class JobStream:
                     yield reconnect_line("draining", self.since)
                     return
                 batches.close()
-                self._batches, self._walk = None, None
+                service.fold_ended(spec, self._fold)
+                self._batches, self._walk, self._fold = None, None, None
                 yield p.encode_line(p.DomainEnd(name, walk.seen))
                 total_records += walk.seen
                 chain = walk.chain
@@ -256,5 +261,6 @@ class JobStream:
                 self._first_task.cancel()
             if self._batches is not None:  # reads ahead under way: stop them
                 self._batches.close()
+            service.fold_ended(spec, self._fold)  # a stream that ends early abandons it
             stats.outcome = self.outcome
             stats.finish()

@@ -39,6 +39,10 @@ class Once(Generic[V]):
             task.add_done_callback(lambda done: self._forget(key, done))
         return task
 
+    def running(self, key: Key) -> bool:
+        """Whether a task computes `key` now."""
+        return key in self._running
+
     def cancel(self, key: Key) -> None:
         """Stop the task computing `key`, if one runs; the next asker starts afresh."""
         task = self._running.pop(key, None)

@@ -23,6 +23,7 @@ from svc.core.select import narrow, normalize_select
 from svc.core.sql.plan import Key, Plan
 from svc.core.tokens import Cursor, TokenCodec
 from svc.engine.batches import Batches, FileRowBatches, RowBatches
+from svc.engine.folding import AggregationFold
 from svc.engine.json_batches import JsonBatches, ReadAhead
 from svc.engine.positions import Start, start_at
 from svc.engine.reader import DomainReader
@@ -195,17 +196,31 @@ class Service(Tallies):
             chunk_records=lambda: self.chunk_records_if_known(spec, domain),  # skip empty ones
         )
 
-    def batches(self, spec: JobSpec, start: Start, arrays: bool) -> Batches:
+    def _builds_json(self) -> bool:
+        return self.settings.database_json and self.source.builds_json
+
+    def batches(
+        self, spec: JobSpec, start: Start, arrays: bool, fold: AggregationFold | None = None
+    ) -> Batches:
         """A stream's batches from `start` (after a key; a stream has no offset): built as
-        JSON by the database where it can (`svc.engine.json_batches`), else from rows."""
+        JSON by the database where it can (`svc.engine.json_batches`), else from rows.
+        `fold` (`stream_fold`): the pages also bring the domain's aggregations."""
         assert not start.offset, "a stream starts after a key"
         reader, size = self.reader(spec, start.domain), self.settings.batch_size
-        if self.settings.database_json and self.source.builds_json:
+        if self._builds_json():
             ahead = max(2, self.settings.sqlite_json_threads)
             return JsonBatches(
-                reader, start.after, size, arrays, ahead=ahead, budget=self.read_ahead
+                reader, start.after, size, arrays, ahead=ahead, budget=self.read_ahead, fold=fold
             )
         return RowBatches(reader, start.after, size, arrays)
+
+    async def stream_fold(self, spec: JobSpec, start: Start) -> AggregationFold | None:
+        """A fold of the domain's aggregations for a stream's batches from `start`: only
+        from a domain's first record, on the JSON path, when they are not known yet
+        (`Tallies.fold_for`). The stream calls `fold_ended` when done with the domain."""
+        if start.after is not None or start.offset or not self._builds_json():
+            return None
+        return await self.fold_for(spec, start.domain)
 
     async def file_rows(self, spec: JobSpec, start: Start) -> FileRowBatches:
         """The batches of the CSV download and the export writer from `start`: the rows as
@@ -291,5 +306,6 @@ class Service(Tallies):
         return p.Page(domain, limit, totals.records, batch.data, token, offset, columns, hexdigest)
 
     async def close(self) -> None:
+        await self.stored()  # aggregations folded by streams: stored before the store closes
         await self.source.close()
         await self.store.close()

@@ -11,6 +11,10 @@ Aggregation work is bounded: at most `TRACE_MAX_AGGREGATIONS` domains are comput
 or a request for it waits (`want_aggregations`): when the last of them leaves, it is
 cancelled, whether running (its query is interrupted) or still in line. Totals are not:
 they are few cheap queries, stored for every later stream and page.
+
+A job's first stream usually computes no aggregation at all: it folds them from the pages
+it reads (`fold_for`, `svc.engine.folding`), and they are kept and stored as computed ones
+are when its last page of the domain is read.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from svc import protocol as p
 from svc.core.aggregates.merging import decode_aggregations, encode_aggregations
 from svc.core.domains import Domain
 from svc.core.sql.plan import Plan
+from svc.engine.folding import AggregationFold
 from svc.engine.once import Once
 from svc.engine.reader import DomainReader
 from svc.errors import StoreUnavailable
@@ -62,6 +67,8 @@ class Tallies:
         self._aggregating: Once[dict[str, p.Aggregate]] = Once("aggregating")
         self._aggregation_slots = asyncio.Semaphore(max_aggregations)
         self._wanted: dict[tuple[str, str], int] = {}  # (job, domain): streams and requests
+        self._folding: dict[tuple[str, str], AggregationFold] = {}  # one stream's fold each
+        self._storing: set[asyncio.Task[None]] = set()  # folded outcomes being stored
 
     def reader(self, spec: JobSpec, domain: str) -> DomainReader:
         raise NotImplementedError
@@ -222,6 +229,68 @@ class Tallies:
         return self._aggregating.future(
             (spec.job_id, domain), known, lambda: self._load_aggregations(spec, domain)
         )
+
+    async def fold_for(self, spec: JobSpec, domain: str) -> AggregationFold | None:
+        """A fold of the domain's aggregations for a stream about to read all its pages,
+        unless they are known (here or in the job store), computed already, or folded by
+        another stream."""
+        key = (spec.job_id, domain)
+        declared = self.domains[domain]
+        if not declared.aggregations or self._state(spec).aggregations.get(domain) is not None:
+            return None
+        if self._aggregating.running(key) or key in self._folding:
+            return None
+        try:
+            blob = await self.store.get_aggregations(spec.job_id, domain)
+        except StoreUnavailable:
+            blob = None  # fold: the outcome will be kept in this process at least
+        if blob is not None:
+            self._state(spec).aggregations[domain] = decode_aggregations(blob)
+            return None
+        if self._aggregating.running(key) or key in self._folding:  # while we asked
+            return None
+
+        def done(outcome: dict[str, p.Aggregate]) -> None:
+            if self._folding.get(key) is fold:
+                del self._folding[key]
+            self._kept(spec, domain, outcome)
+
+        fold = self._folding[key] = AggregationFold(declared, done)
+        return fold
+
+    async def stored(self) -> None:
+        """Wait for the folded outcomes being stored (before the store closes)."""
+        if self._storing:
+            await asyncio.wait(set(self._storing))
+
+    def fold_ended(self, spec: JobSpec, fold: AggregationFold | None) -> None:
+        """The stream that folds is done with the domain: an unfinished fold is abandoned,
+        and another stream may fold."""
+        if fold is None:
+            return
+        fold.abandon()
+        key = (spec.job_id, fold.declared.name)
+        if self._folding.get(key) is fold:
+            del self._folding[key]
+
+    def _kept(self, spec: JobSpec, domain: str, outcome: dict[str, p.Aggregate]) -> None:
+        """A folded outcome: kept with the job's state and stored, as a computed one."""
+        state = self._state(spec)
+        if state.aggregations.get(domain) is not None:
+            return
+        state.aggregations[domain] = outcome
+
+        async def store() -> None:
+            try:
+                await self.store.put_aggregations(spec.job_id, domain, encode_aggregations(outcome))
+            except StoreUnavailable:
+                log.warning("could not store aggregations of job %s/%s", spec.job_id, domain)
+            except Exception:  # a cache: this process keeps them; the log says why
+                log.exception("storing aggregations of job %s/%s failed", spec.job_id, domain)
+
+        task = asyncio.ensure_future(store())
+        self._storing.add(task)
+        task.add_done_callback(self._storing.discard)
 
     async def _load_aggregations(self, spec: JobSpec, domain: str) -> dict[str, p.Aggregate]:
         try:

@@ -12,7 +12,8 @@ from typing import Unpack
 
 from svc.core.domains import Domain
 from svc.core.sql.dialects import Dialect, read_column, utc_alias
-from svc.core.sql.where import ChunkOptions, chunk_rows
+from svc.core.sql.pages import json_page_columns, json_page_rows
+from svc.core.sql.where import ChunkOptions, WhereShape, chunk_rows
 
 
 @dataclass(frozen=True)
@@ -83,3 +84,55 @@ def distinct_sql(
         f"SELECT DISTINCT {col}{utc_alias(domain, column)}"
         f"{chunk_rows(domain, dialect, options)} AND {col} IS NOT NULL"
     )
+
+
+# Tags of the rows of `folded_page_sql`: the page, the grouped rows, then one per distinct.
+PAGE_ROW, GROUPED_ROW, FIRST_DISTINCT_ROW = 0, 1, 2
+
+
+def folded_page_sql(
+    page: Domain, declared: Domain, dialect: Dialect, *, arrays: bool, slots: int, where: WhereShape
+) -> str:
+    """A JSON page (`svc.core.sql.pages.json_page_sql`, SQLite only) whose rows also give the
+    declared domain's aggregations over them, so that a stream that reads every page of a
+    domain has its aggregations when it ends, without reading the rows again.
+
+    The page's rows are materialized once and read by several branches of one UNION ALL,
+    each row tagged by its first column: `PAGE_ROW` (the page's row, as `json_page_sql`
+    gives it), `GROUPED_ROW` (`aggregate_sql`'s rows over this page), and
+    `FIRST_DISTINCT_ROW + k` (the distinct values of the k-th distinct aggregation, in
+    `declared.aggregations` order). Values keep their SQL types (no JSON between). Short
+    rows are padded with NULLs to the widest. `page` is the job's selection of `declared`.
+    """
+    shape = aggregate_shape(declared)
+    distinct = [
+        a.column for a in declared.aggregations if a.kind == "distinct" and a.column is not None
+    ]
+    wanted: dict[int, None] = {}  # the declared columns the aggregations read, once each
+    if shape is not None:
+        wanted.update(dict.fromkeys(shape.groups + shape.sums + shape.extremes))
+    wanted.update(dict.fromkeys(distinct))
+    extra = ", ".join(f"{read_column(declared, dialect, at)} AS TRACE_A{at}" for at in wanted)
+    rows, record = json_page_rows(
+        page, dialect, arrays=arrays, slots=slots, where=where, extra=extra
+    )
+    # (columns, FROM and after), the page's row first: its one string holds 3 columns
+    branches = [([str(PAGE_ROW), json_page_columns(record)], 4, "")]
+    if shape is not None:
+        groups = [f"TRACE_A{at}" for at in shape.groups]
+        selected = [str(GROUPED_ROW), *groups, "count(*)"]
+        selected += [f"sum(TRACE_A{at})" for at in shape.sums]
+        for at in shape.extremes:
+            selected += [f"min(TRACE_A{at})", f"max(TRACE_A{at})"]
+        grouped = f" GROUP BY {', '.join(groups)}" if groups else ""
+        branches.append((selected, len(selected), grouped))
+    for k, at in enumerate(distinct):
+        value = f"TRACE_A{at}"
+        rest = f" WHERE {value} IS NOT NULL GROUP BY {value}"
+        branches.append(([str(FIRST_DISTINCT_ROW + k), value], 2, rest))
+    width = max(n for _, n, _ in branches)  # shorter rows padded with NULLs
+    parts = [
+        f"SELECT {', '.join(columns + ['NULL'] * (width - n))} FROM page{rest}"
+        for columns, n, rest in branches
+    ]
+    return f"WITH page AS MATERIALIZED ({rows}) " + " UNION ALL ".join(parts)

@@ -76,16 +76,18 @@ def json_value_guard(col: str) -> str:
     )
 
 
-def json_page_sql(
-    domain: Domain, dialect: Dialect, *, arrays: bool, slots: int = SLOTS, where: WhereShape = ()
-) -> str:
-    """One keyset page built whole by the database (SQLite only): a single row of the
-    records as one JSON array text (objects keyed by the domain's column names, or
-    arrays), their tie-breaks as another, and their count.
-
-    The same rows, order and binds as `page_sql`; the page takes up to `:limit` rows from
-    the CIDs bound, so a page may span every CID of a segment (`svc.engine.json_batches`).
-    """
+def json_page_rows(
+    domain: Domain,
+    dialect: Dialect,
+    *,
+    arrays: bool,
+    slots: int = SLOTS,
+    where: WhereShape = (),
+    extra: str = "",
+) -> tuple[str, str]:
+    """The keyset page of `json_page_sql` as rows of guarded values (`TRACE_V<i>`, then
+    `extra` columns, then the tie-break), and the expression that builds one record's JSON
+    from such a row: the parts `svc.core.aggregates.queries.folded_page_sql` reuses."""
     if dialect.name != SQLITE.name:
         raise ValueError(f"{dialect.name} does not build pages as JSON here")
     values = ", ".join(
@@ -100,14 +102,35 @@ def json_page_sql(
             for name, v in zip(domain.columns, names, strict=True)
         )
         record = f"json_object({', '.join(pairs)})"
+    columns = values + (f", {extra}" if extra else "")
+    rows = _keyset_page(domain, dialect, columns, slots, False, where, dialect.limit_clause)
+    return rows, record
+
+
+def json_page_columns(record: str) -> str:
+    """The page's one row, from its records' rows: the records as one JSON array text,
+    their tie-breaks as another, their count."""
     # The records are joined as text: json_group_array would parse each record again
     # (slower: docs/benchmarks.md#page-sql-and-sources); the record is built in the outer
     # query, as a JSON value passed through a subquery column would be quoted as a string.
-    rows = _keyset_page(domain, dialect, values, slots, False, where, dialect.limit_clause)
     return (
-        f"SELECT '[' || coalesce(group_concat({record}, ','), '') || ']',"
-        f" json_group_array({RID_ALIAS}), count(*) FROM ({rows})"
+        f"'[' || coalesce(group_concat({record}, ','), '') || ']',"
+        f" json_group_array({RID_ALIAS}), count(*)"
     )
+
+
+def json_page_sql(
+    domain: Domain, dialect: Dialect, *, arrays: bool, slots: int = SLOTS, where: WhereShape = ()
+) -> str:
+    """One keyset page built whole by the database (SQLite only): a single row of the
+    records as one JSON array text (objects keyed by the domain's column names, or
+    arrays), their tie-breaks as another, and their count.
+
+    The same rows, order and binds as `page_sql`; the page takes up to `:limit` rows from
+    the CIDs bound, so a page may span every CID of a segment (`svc.engine.json_batches`).
+    """
+    rows, record = json_page_rows(domain, dialect, arrays=arrays, slots=slots, where=where)
+    return f"SELECT {json_page_columns(record)} FROM ({rows})"
 
 
 def totals_sql(domain: Domain, dialect: Dialect, **options: Unpack[ChunkOptions]) -> str:

@@ -1,0 +1,91 @@
+"""A domain's declared aggregations folded from the pages a stream reads anyway.
+
+A job's first stream reads every row of every domain; computing the aggregations after it
+(`DomainReader.aggregate`) read them all again, and on two cores `complete` came as long
+after the last records as the records took (docs/benchmarks.md#aggregations). So a stream
+that starts at a domain's beginning on the JSON path, while that domain's aggregations are
+neither known nor being computed, reads `svc.core.aggregates.queries.folded_page_sql`
+instead: each page's rows also come back grouped for the aggregations, and an
+`AggregationFold` merges them as the pages are handed out, in order.
+
+The fold counts each row once or not at all: a page is merged when its first record is
+handed out, and anything that would read a merged row again or skip one abandons it: the
+client stops reading while a page is half handed out (the pages read ahead and the rest of
+that page are dropped, and read again from the last record handed out), a page JSON
+cannot hold sends the domain to the rows path, the stream ends early. Only a fold that saw
+the domain's last page is kept (`finish`): then `done` gets the outcome the separate pass
+would compute (sums of REALs up to the order of addition). An abandoned fold leaves the
+aggregations to that pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from svc import protocol as p
+from svc.core.aggregates.merging import DomainMerger
+from svc.core.aggregates.queries import FIRST_DISTINCT_ROW, GROUPED_ROW, PAGE_ROW
+from svc.core.domains import Domain
+from svc.sources import Row
+
+
+@dataclass
+class PagePart:
+    """A page's share of the aggregations: `aggregate_sql`'s rows and each distinct
+    aggregation's values (by its position among them), over the page's rows."""
+
+    grouped: list[Row]
+    distinct: dict[int, list[Row]]
+
+
+class AggregationFold:
+    """Merges the rows of `folded_page_sql` over `declared` (the job's whole domain);
+    `done` receives the outcome once the domain's last page was taken."""
+
+    def __init__(self, declared: Domain, done: Callable[[dict[str, p.Aggregate]], None]) -> None:
+        self.declared = declared
+        self._merger = DomainMerger(declared)
+        self._distinct = [a.name for a in declared.aggregations if a.kind == "distinct"]
+        self._done: Callable[[dict[str, p.Aggregate]], None] | None = done
+
+    @property
+    def live(self) -> bool:
+        """Still folding: neither finished nor abandoned."""
+        return self._done is not None
+
+    def split(self, rows: list[Row]) -> tuple[Row, PagePart]:
+        """One page's rows: the page's own row (its records' JSON, tie-breaks and count, as
+        `json_page_sql` gives it) and its share of the aggregations, for `merge` once the
+        page's first record is handed out (a page dropped before that is read again)."""
+        page: Row | None = None
+        part = PagePart([], {})
+        for row in rows:
+            tag = row[0]
+            if tag == PAGE_ROW:
+                page = row[1:4]
+            elif tag == GROUPED_ROW:
+                part.grouped.append(row[1:])
+            else:
+                part.distinct.setdefault(tag - FIRST_DISTINCT_ROW, []).append(row[1:2])
+        if page is None:
+            raise ValueError("a folded page without its page row")
+        return page, part
+
+    def merge(self, part: PagePart) -> None:
+        if self._done is None:
+            return
+        if part.grouped:
+            self._merger.add_grouped(part.grouped)
+        for k, values in part.distinct.items():
+            self._merger.add_distinct(self._distinct[k], values)
+
+    def abandon(self) -> None:
+        """A row would be read twice or not at all: the outcome would be wrong."""
+        self._done = None
+
+    def finish(self) -> None:
+        """The domain's last page was taken: hand the outcome on (once)."""
+        done, self._done = self._done, None
+        if done is not None:
+            done(self._merger.result())
