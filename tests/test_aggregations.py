@@ -319,13 +319,17 @@ def test_computed_once_then_reused_by_another_process_and_a_resumed_stream(
     asyncio.run(run())
 
 
-@pytest.mark.parametrize("database_json", [True, False])
+@pytest.mark.parametrize("path", ["json", "rows", "remote rows"])
 def test_aggregations_start_once_the_last_page_is_read(
-    demo_db: Path, demo_cids: list[str], tmp_path: Path, database_json: bool
+    demo_db: Path, demo_cids: list[str], tmp_path: Path, path: str
 ) -> None:
-    """The stream's pages never compete with its aggregations: on the JSON path the pages
-    bring them (no aggregate query at all), on the rows path they start after the last."""
+    """The stream's pages never compete with its aggregations on the service's cores: on
+    the JSON path the pages bring them (no aggregate query at all), on the rows path they
+    start after the last page; on a remote source (Oracle: its server runs them) they start
+    at once, beside the pages."""
+    database_json = path == "json"
     source = RecordingSource(str(demo_db))
+    source.remote = path == "remote rows"
     settings = Settings(batch_size=300, data_dir=tmp_path, database_json=database_json)
     store = EmbeddedJobStore(tmp_path / "jobs.sqlite3", ttl=600)
     svc = Service(settings, load_domains(), source, store, TokenCodec([TEST_SECRET]))
@@ -343,6 +347,9 @@ def test_aggregations_start_once_the_last_page_is_read(
     last_records = max(i for i, (kind, _, _) in enumerate(seen) if kind == "records")
     assert seen[last_records][1] == "materials"
     assert sum(1 for kind, _, _ in seen if kind == "records") > 10
+    if path == "remote rows":
+        assert seen[last_records][2] >= 1 and seen[-1][2] == 3  # started before the last records
+        return
     assert all(ran == 0 for _, _, ran in seen[:last_records])
     # one chunk: 1 + 2 statements on the rows path
     assert seen[-1][0] == "complete" and seen[-1][2] == (0 if database_json else 3)

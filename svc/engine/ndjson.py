@@ -19,13 +19,14 @@ follows the headers at once; a slower first page is sent after the headers, with
 heartbeats while it is read. A new job's totals are not waited for there: the first
 `domain_start` goes out without them, and again with them when counted.
 
-The job's declared aggregations (`svc.core.aggregates`) start once the stream has read its last
-page, on the source's count lane, while the client still receives the last lines; the
-`aggregation` line waits for them, and an `aggregating` line says so when they take longer
-than a moment. Started earlier, beside the pages, they did not end a
-SQLite stream sooner and slowed its records (both compete for the same two cores;
-bench/aggregation_bench.py, docs/benchmarks.md#aggregations). A resumed stream finds them
-stored with the job and does not compute them again.
+The job's declared aggregations (`svc.core.aggregates`): a job's first stream on the JSON
+path folds them from its own pages (`svc.engine.folding`), so they are ready with its last
+records. Otherwise they are computed on the source's count lane: on a source whose queries
+run in another server (`Source.remote`: Oracle) from the stream's start, beside its pages;
+on SQLite's rows path once the last page is read (there they would compete with the pages
+for the same cores: docs/benchmarks.md#aggregations). The `aggregation` line waits for
+them, and an `aggregating` line says so when they take longer than a moment. A resumed
+stream finds them stored with the job and does not compute them again.
 
 When the client goes away the generator is cancelled: the query in flight is interrupted
 and no cursor or connection is left behind. Lines after the first byte carry failures as
@@ -161,12 +162,24 @@ class JobStream:
             self._first_task = task
             task.add_done_callback(_retrieve)  # a stream never iterated: no asyncio warning
 
+    async def _aggregate_early(self) -> None:
+        """Start the aggregations beside the pages (a remote source's server runs them),
+        once the totals are counted: the count lane takes one query at a time, and
+        `domain_start` waits for the totals, not for these."""
+        try:
+            for name in self.spec.domains:
+                await self.service.totals(self.spec, name)
+        except Exception:  # the stream meets the failure itself, and reports it
+            return
+        self.service.start_aggregations(self.spec)
+
     async def lines(self) -> AsyncGenerator[bytes, None]:
         service, spec, cursor = self.service, self.spec, self.cursor
         started = time.monotonic()
         stats = metrics.StreamStats(spec.job_id, cursor is not None, self.arrays)
         # this stream will want the aggregations: computed while it runs, else cancelled
         unwant = service.want_aggregations(spec)
+        early = asyncio.ensure_future(self._aggregate_early()) if service.source.remote else None
         try:
             yield p.encode_line(
                 p.Meta(
@@ -256,6 +269,8 @@ class JobStream:
                 p.Error("internal", "Internal error; resume with since", True, self.since)
             )
         finally:
+            if early is not None:
+                early.cancel()
             unwant()
             if self._first_task is not None:  # closed before its first page arrived
                 self._first_task.cancel()

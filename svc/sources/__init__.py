@@ -32,6 +32,8 @@ class Source(abc.ABC):
     dialect: Dialect
     in_use = 0  # connections lent out right now (0 between pages: none is held)
     builds_json = False  # runs `pages.json_page_sql` exactly as rows would encode
+    # its queries run in another server (Oracle): the service's cores wait while they run
+    remote = False
 
     @abc.abstractmethod
     async def fetch(

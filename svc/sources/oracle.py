@@ -141,6 +141,7 @@ def statement_cache_size(domains: Iterable[Domain], snapshot: bool = False) -> i
 
 class OracleSource(Source):
     dialect = ORACLE
+    remote = True  # a stream starts its aggregations beside its pages (`JobStream`)
 
     def __init__(
         self,
