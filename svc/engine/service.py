@@ -205,7 +205,7 @@ class Service(Tallies):
             return JsonBatches(
                 reader, start.after, size, arrays, ahead=ahead, budget=self.read_ahead
             )
-        return RowBatches(reader, start.after, size, arrays)
+        return RowBatches(reader, start.after, size, arrays, budget=self.read_ahead)
 
     async def file_rows(self, spec: JobSpec, start: Start) -> FileRowBatches:
         """The batches of the CSV download and the export writer from `start`: the rows as
