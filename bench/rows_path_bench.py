@@ -11,7 +11,9 @@ is the median of the rounds' ratios. The load average is recorded at the start a
 and the server's CPU seconds for each stream.
 
 `--against DIR` also runs the same server from another checkout (its `svc`, this venv),
-interleaved in the same rounds: before/after ratios measured back to back.
+interleaved in the same rounds: before/after ratios measured back to back. Two servers of
+the same code differed by up to ~5 % in one position or the other, so a small difference
+is measured both ways (`--service DIR` runs the first server from another checkout).
 
     .venv/bin/python bench/rows_path_bench.py [--rounds 3] [--against /work/wt/rows-base]
         [--env NAME=VALUE ...]   (extra server settings, for both servers)
@@ -66,6 +68,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--db", type=Path, default=ROOT / "bench/out/demo114.sqlite3")
+    ap.add_argument("--service", type=Path, default=ROOT, help="the checkout served first")
     ap.add_argument("--against", type=Path, help="another checkout, run in the same rounds")
     ap.add_argument("--env", action="append", default=[], help="NAME=VALUE for the servers")
     args = ap.parse_args()
@@ -73,7 +76,7 @@ def main() -> None:
     cids = job_cids(db)
     env = ROWS | dict(e.split("=", 1) for e in args.env)
     load_start = os.getloadavg()
-    servers = {"service": start_server(ROOT / "bench/out/data-rows", db, env)}
+    servers = {"service": start_server(ROOT / "bench/out/data-rows", db, env, cwd=args.service)}
     if args.against is not None:
         servers["against"] = start_server(
             ROOT / "bench/out/data-rows-against", db, env, cwd=args.against
@@ -109,6 +112,8 @@ def main() -> None:
     result: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "env": env,
+        "service": str(args.service),
+        "against": str(args.against),
         "load_start": load_start,
         "load_end": load_end,
         "plain_records_per_s": [rate(x) for x in plain],
