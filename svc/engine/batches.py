@@ -3,7 +3,10 @@
 One interface (`Batches`), three producers:
 
 - `RowBatches`: the reader's pages of rows (`svc.engine.reader.RowPage`), shaped into objects
-  or arrays and encoded by msgspec. Every source can do this.
+  or arrays and encoded by msgspec. Every source can do this. A stream's (given the
+  process's budget of pages read ahead) asks for its next page as soon as it hands out a
+  batch, so the database reads it while the batch is encoded and sent; REST pages, the CSV
+  download and the export writer read a page when asked for.
 - `FileRowBatches`: the same pages, the rows left as read, for the writers of CSV and export
   files (they encode rows themselves).
 - `JsonBatches` (`svc.engine.json_batches`): the database builds the records' JSON itself, a

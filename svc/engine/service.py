@@ -70,7 +70,8 @@ class Service(Tallies):
         self.draining = asyncio.Event()
         self.admission = Admission(settings.max_streams, settings.max_streams_per_client)
         # Pages read ahead, all streams together: more than a few per reading thread only
-        # queue, and would let stalled clients hold megabytes each (svc.engine.json_batches).
+        # queue, and would let stalled clients hold megabytes each (svc.engine.json_batches;
+        # a rows stream takes one, svc.engine.batches).
         self.read_ahead = ReadAhead(READ_AHEAD_PER_THREAD * max(2, settings.sqlite_json_threads))
         self._jobs: WeightedLru[str, JobState] = WeightedLru(JOB_CACHE_CIDS, JobState.weight)
         super().__init__(settings.max_aggregations)
@@ -197,7 +198,8 @@ class Service(Tallies):
 
     def batches(self, spec: JobSpec, start: Start, arrays: bool) -> Batches:
         """A stream's batches from `start` (after a key; a stream has no offset): built as
-        JSON by the database where it can (`svc.engine.json_batches`), else from rows."""
+        JSON by the database where it can (`svc.engine.json_batches`), else from rows read
+        a page ahead; both within the process's budget of pages read ahead."""
         assert not start.offset, "a stream starts after a key"
         reader, size = self.reader(spec, start.domain), self.settings.batch_size
         if self.settings.database_json and self.source.builds_json:
