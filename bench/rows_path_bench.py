@@ -112,8 +112,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "env": env,
-        "service": str(args.service),
-        "against": str(args.against),
+        "checkouts": {"service": str(args.service), "against": str(args.against)},
         "load_start": load_start,
         "load_end": load_end,
         "plain_records_per_s": [rate(x) for x in plain],
