@@ -6,7 +6,9 @@ One server over the demo database (114,892 CIDs by default). Measured, in this o
   request to the last `domain_end` and to `complete`, and their ratio (target <= 1.25);
   whether an `aggregating` line came, and when; and the records' speed against the
   `sqlite3` shell writing the same rows as `json_object` lines, timed just before and just
-  after the stream (target: at least 1.0).
+  after the stream (target: at least 1.0), and against the plain in-process loop
+  (`bench/plain_loop.py`, rows and msgspec) right after; and the same job streamed again
+  (totals and aggregations known: the records alone).
 - dropped aggregations: the server's CPU seconds (utime + stime, /proc) for one whole
   `GET .../aggregation` of a new job, then for 8 new jobs whose `GET .../aggregation` is
   dropped after 0.3 s, until the server is idle again (target: at most 2x the one), and
@@ -39,6 +41,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.plain_loop import plain_loop  # noqa: E402
 from bench.stream_bench import demo_db, job_cids  # noqa: E402
 from svc.core.domains import load_domains  # noqa: E402
 from svc.core.sql.plan import Plan  # noqa: E402
@@ -224,6 +227,10 @@ def main() -> None:
             times["sqlite3_shell_s"] = round((shell + shell_after) / 2, 2)
             times["records_speed_vs_shell"] = round(
                 times["sqlite3_shell_s"] / times["records_s"], 2
+            )
+            times["plain_loop_s"] = round(plain_loop(db, cids)["seconds"], 2)
+            times["records_speed_vs_plain_loop"] = round(
+                times["plain_loop_s"] / times["records_s"], 2
             )
             print(f"round {round_ + 1}, new job: complete vs last records, vs the shell:", times)
         if args.only_full:

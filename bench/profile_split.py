@@ -15,11 +15,15 @@ that names it, and each bucket is reported as a share of the stream's wall time:
 - waiting: the loop in epoll and worker threads at their queues, where py-spy cannot tell
   a wait from work (reported, not part of the split).
 
-    .venv/bin/python bench/profile_split.py   (needs py-spy: `.venv/bin/pip install py-spy`)
+    .venv/bin/python bench/profile_split.py [--rows]   (py-spy is in the bench extra)
+
+`--rows` profiles the rows path (`TRACE_DATABASE_JSON=0`: what Oracle streams get), and
+also splits the fetch: SQLite stepping the query, the driver building row tuples.
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
 import shutil
 import signal
@@ -67,9 +71,13 @@ def bucket(stack: str) -> str:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", action="store_true", help="TRACE_DATABASE_JSON=0")
+    rows = ap.parse_args().rows
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     db = demo_db(ROOT / "bench/out/demo114.sqlite3", 114_892)
-    server = start_server(ROOT / "bench/out/data-profile", db, QUIET)
+    env = QUIET | ({"TRACE_DATABASE_JSON": "0"} if rows else {})
+    server = start_server(ROOT / "bench/out/data-profile", db, env)
     out = ROOT / "bench/out/profile.txt"
     try:
         job = new_job(server.url, job_cids(db))

@@ -92,7 +92,7 @@ async def _lines(stream: JobStream) -> list[dict[str, Any]]:
     return [json.loads(x) async for x in stream.lines()]
 
 
-CASES = {
+CASES: dict[str, tuple[p.Where, p.Select | None, int | None, bool]] = {
     "plain": ({}, None, None, True),
     "filtered": (
         {"history": {"EVENTNAME": ["Hold", "MoveIn", "MoveOut"]}},
@@ -134,7 +134,7 @@ def test_a_cut_stream_resumed_mid_domain_is_exact_and_its_aggregations_computed(
     folds `materials`; records once each, aggregations as an uncut stream's."""
 
     async def run() -> None:
-        where = {"history": {"EVENTNAME": ["Hold", "MoveIn"]}}
+        where: p.Where = {"history": {"EVENTNAME": ["Hold", "MoveIn"]}}
         svc, source = _service(demo_db, tmp_path, 50)
         spec = await svc.create_job(demo_cids[:900], None, None, where, None)
         seen: list[dict[str, Any]] = []

@@ -19,6 +19,7 @@ from starlette.types import Message
 from svc.config import Settings
 from svc.core.domains import load_domains
 from svc.core.tokens import TokenCodec
+from svc.engine.json_batches import ReadAhead
 from svc.engine.ndjson import JobStream
 from svc.engine.service import Service
 from svc.http.responses import NdjsonResponse
@@ -90,13 +91,15 @@ class _Census:
 async def _census_of_one_stream(db: Path, data_dir: Path, batch_size: int) -> tuple[int, _Census]:
     """Stream a whole job through NdjsonResponse (defaults: heartbeat 15 s, slow reader 60 s)
     in-process, to an ASGI `send` that takes every line at once; count what it created."""
-    # Rows read one page at a time: the database-built path's page queries are tasks of
-    # their own (at most its read-ahead at once), not watchdogs, and would blur the count.
+    # Rows read one page at a time, none ahead: a page read ahead (the database-built
+    # path's, or the rows path's) is a task of its own, not a watchdog, and would blur the
+    # count.
     settings = Settings(batch_size=batch_size, data_dir=data_dir, database_json=False)
     store = EmbeddedJobStore(data_dir / f"jobs-{batch_size}.sqlite3", ttl=600)
     service = Service(
         settings, load_domains(), SqliteSource(str(db)), store, TokenCodec([TEST_SECRET])
     )
+    service.read_ahead = ReadAhead(0)
     try:
         spec = await service.create_job(all_cids(db)[:3000], None, None)
         await service.aggregation(spec)  # totals and aggregations before: nothing to wait for

@@ -414,7 +414,7 @@ class Settings:
         True,
         (
             "SQLite: the database builds the records of NDJSON streams as JSON, read ahead on "
-            "TRACE_SQLITE_JSON_THREADS (off: rows encoded by the service, one page at a time)"
+            "TRACE_SQLITE_JSON_THREADS (off: rows encoded by the service, one page read ahead)"
         ),
     )
 

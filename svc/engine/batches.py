@@ -3,7 +3,10 @@
 One interface (`Batches`), three producers:
 
 - `RowBatches`: the reader's pages of rows (`svc.engine.reader.RowPage`), shaped into objects
-  or arrays and encoded by msgspec. Every source can do this.
+  or arrays and encoded by msgspec. Every source can do this. A stream's (given the
+  process's budget of pages read ahead) asks for its next page as soon as it hands out a
+  batch, so the database reads it while the batch is encoded and sent; REST pages, the CSV
+  download and the export writer read a page when asked for.
 - `FileRowBatches`: the same pages, the rows left as read, for the writers of CSV and export
   files (they encode rows themselves).
 - `JsonBatches` (`svc.engine.json_batches`): the database builds the records' JSON itself, a
@@ -16,6 +19,7 @@ key of its last record, so a `since` token from any resumes the others.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -51,13 +55,40 @@ class Batches(Protocol):
         """Stop any read under way (the stream ended or its client left)."""
 
 
-class RowBatches:
-    """One page of rows at a time, read when asked for (no read-ahead), after `after` (or
-    from an offset: `from_offset`)."""
+class Budget(Protocol):
+    """Pages the process's streams may have read ahead of their clients, in all
+    (`svc.engine.json_batches.ReadAhead`)."""
 
-    def __init__(self, reader: DomainReader, after: Key | None, limit: int, arrays: bool) -> None:
+    def take(self) -> bool: ...
+
+    def give(self) -> None: ...
+
+
+def _retrieve(done: asyncio.Future[RowPage]) -> None:
+    if not done.cancelled():
+        done.exception()
+
+
+class RowBatches:
+    """One page of rows at a time, after `after` (or from an offset: `from_offset`).
+
+    With a `budget`, the next page is asked for as soon as a batch is handed out (one page
+    ahead, if the budget has one to give), so the database reads it while the batch is
+    encoded and sent; `shed` drops it. Without, a page is read when asked for."""
+
+    def __init__(
+        self,
+        reader: DomainReader,
+        after: Key | None,
+        limit: int,
+        arrays: bool,
+        *,
+        budget: Budget | None = None,
+    ) -> None:
         self.reader, self.after, self.limit, self.arrays = reader, after, limit, arrays
+        self.budget = budget
         self._offset: tuple[int, list[int]] | None = None
+        self._ahead: asyncio.Future[RowPage] | None = None  # the next page, asked for
 
     def from_offset(self, offset: int, chunk_records: list[int]) -> None:
         """Read the first page from the `offset`-th record (0-based) instead, given each
@@ -68,10 +99,21 @@ class RowBatches:
         if self._offset is not None:
             (offset, chunk_records), self._offset = self._offset, None
             page = await self.reader.read_at(offset, self.limit, chunk_records)
+        elif self._ahead is not None:  # out of shed()'s reach: this call waits for it
+            ahead, self._ahead = self._ahead, None
+            self._give()
+            page = await ahead
         else:
             page = await self.reader.read(self.after, self.limit)
         self.after = page.last
+        if page.more and self.budget is not None and self.budget.take():
+            self._ahead = asyncio.ensure_future(self.reader.read(page.last, self.limit))
+            self._ahead.add_done_callback(_retrieve)  # one shed may have failed first
         return Batch(self._records(page), page.last, page.more)
+
+    def _give(self) -> None:
+        assert self.budget is not None
+        self.budget.give()
 
     def _records(self, page: RowPage) -> list[Any]:
         return p.shape_records(page.rows, self.reader.domain.columns, self.arrays)
@@ -81,10 +123,14 @@ class RowBatches:
         return self.reader.passed
 
     def shed(self) -> None:
-        pass  # nothing is read ahead
+        """Drop the page read ahead: the next batch reads it again from `after`."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.cancel()
+            self._give()
 
     def close(self) -> None:
-        pass
+        self.shed()
 
 
 class FileRowBatches(RowBatches):

@@ -5,8 +5,8 @@ each numbered and signed by the domain walk (`svc.engine.walk`); the database wo
 in the source, off the event loop. Its memory is bounded by the
 batches, not the job: a batch's records are encoded into its line and dropped before the
 line is handed on, and the next batch is asked for only once the line is handed on, which
-the server allows once the line before it has drained to the socket. Rows are read a page
-at a time when asked for; pages the database builds as JSON (SQLite) are read up to two
+the server allows once the line before it has drained to the socket. Rows are read one
+page ahead; pages the database builds as JSON (SQLite) are read up to two
 ahead, each at most twice a batch, within the process's budget of pages read ahead. So a
 stream holds one line in flight and at most three pages
 (docs/benchmarks.md#engine-figures-behind-the-code), and a fast client gets the next page

@@ -71,7 +71,8 @@ class Service(Tallies):
         self.draining = asyncio.Event()
         self.admission = Admission(settings.max_streams, settings.max_streams_per_client)
         # Pages read ahead, all streams together: more than a few per reading thread only
-        # queue, and would let stalled clients hold megabytes each (svc.engine.json_batches).
+        # queue, and would let stalled clients hold megabytes each (svc.engine.json_batches;
+        # a rows stream takes one, svc.engine.batches).
         self.read_ahead = ReadAhead(READ_AHEAD_PER_THREAD * max(2, settings.sqlite_json_threads))
         self._jobs: WeightedLru[str, JobState] = WeightedLru(JOB_CACHE_CIDS, JobState.weight)
         super().__init__(settings.max_aggregations)
@@ -203,8 +204,9 @@ class Service(Tallies):
         self, spec: JobSpec, start: Start, arrays: bool, fold: AggregationFold | None = None
     ) -> Batches:
         """A stream's batches from `start` (after a key; a stream has no offset): built as
-        JSON by the database where it can (`svc.engine.json_batches`), else from rows.
-        `fold` (`stream_fold`): the pages also bring the domain's aggregations."""
+        JSON by the database where it can (`svc.engine.json_batches`), else from rows read
+        a page ahead; both within the process's budget of pages read ahead. `fold`
+        (`stream_fold`): the JSON pages also bring the domain's aggregations."""
         assert not start.offset, "a stream starts after a key"
         reader, size = self.reader(spec, start.domain), self.settings.batch_size
         if self._builds_json():
@@ -212,7 +214,7 @@ class Service(Tallies):
             return JsonBatches(
                 reader, start.after, size, arrays, ahead=ahead, budget=self.read_ahead, fold=fold
             )
-        return RowBatches(reader, start.after, size, arrays)
+        return RowBatches(reader, start.after, size, arrays, budget=self.read_ahead)
 
     async def stream_fold(self, spec: JobSpec, start: Start) -> AggregationFold | None:
         """A fold of the domain's aggregations for a stream's batches from `start`: only

@@ -10,6 +10,11 @@ SQLite, whose JSON functions write REALs exactly (17 significant digits where ne
 system's SQLite 3.40 rounds them to 15), and it hands rows over faster. `builds_json` says
 whether this engine can build pages (`svc.engine.json_batches`): it is probed, not assumed.
 
+Statements run with their named parameters numbered (`?N`, in the order SQLite numbered the
+names, learnt once per statement text) and bound by position: APSW binding a page's 1003
+names from a dict took ~3 ms a query, and ~2 ms by position while they were still named,
+10-15 % of a 5000-row page each (docs/benchmarks.md#rows-path-against-the-plain-loop).
+
 One thread for row pages, not four: the driver releases the interpreter lock for each
 step of a query and takes it back to build each row, so reading threads running at once
 queue on that lock at every row. A page built as JSON holds the lock only to hand over
@@ -25,7 +30,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,12 +42,60 @@ from svc.core.sql.pages import json_value_guard
 from svc.errors import SourceUnavailable
 from svc.sources import JsonUnsupported, Lane, Row, Source
 
+Bindings = Mapping[str, object] | Sequence[object]
+
 log = logging.getLogger(__name__)
 
 
 # A short slice of a query between checks for a client gone away; checking costs nothing
 # measurable (docs/benchmarks.md#page-sql-and-sources).
 _STEPS_PER_CHECK = 20_000
+
+# Statements kept as they run (`SqliteSource._statement`): every page, count and aggregate
+# statement of the domains in use, a few per domain and filter shape.
+_STATEMENTS_KEPT = 256
+Statement = tuple[str, tuple[str, ...] | None]  # the text run, its parameters' names
+
+# A statement's tokens that may hold a parameter's marker without being one (strings,
+# quoted names, comments), and its parameters; SQLite's own tokenizer decides in the end.
+_TOKENS = re.compile(
+    r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`(?:[^`]|``)*`|\[[^\]]*\]|--[^\n]*|/\*.*?(?:\*/|\Z)"
+    r"|[:@$]\w+|\?\d*",
+    re.DOTALL,
+)
+
+
+def numbered(sql: str, names: Sequence[str]) -> str | None:
+    """`sql` with each named parameter written `?N`, N its place in `names` (1-based), or
+    None if it holds another parameter. APSW binding a statement of 1003 named parameters
+    took ~2 ms a query, even by position (its names are looked up one by one), against
+    ~0.1 ms numbered (docs/benchmarks.md#rows-path-against-the-plain-loop)."""
+    place = {name: i + 1 for i, name in enumerate(names)}
+    unknown: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        token = match.group()
+        if token[0] in ":@$":
+            at = place.get(token[1:])
+            if at is not None:
+                return f"?{at}"
+            unknown.append(token)
+        elif token[0] == "?":
+            unknown.append(token)
+        return token
+
+    text = _TOKENS.sub(number, sql)
+    return None if unknown else text
+
+
+def _parameters(conn: apsw.Connection, sql: str, binds: Bindings) -> tuple[str | None, ...]:
+    """The names of `sql`'s parameters, in SQLite's order (without their marker)."""
+    cur = conn.execute(sql, binds, explain=2)
+    try:
+        return tuple(cur.bindings_names)
+    finally:
+        cur.close()
+
 
 # Errors after which a connection is still sound (the query failed, not the connection).
 _REUSABLE = (apsw.SQLError, apsw.InterruptError, apsw.BusyError, apsw.LockedError)
@@ -99,6 +153,7 @@ class SqliteSource(Source):
             "control": ThreadPoolExecutor(1, "sqlite-control"),
         }
         self.builds_json = builds_exact_json()
+        self._statements: dict[str, Statement] = {}  # a statement's text -> as it runs
 
     def _connect(self) -> apsw.Connection:
         if not self.path.exists():
@@ -130,8 +185,35 @@ class SqliteSource(Source):
         else:
             conn.close()
 
+    def _statement(self, conn: apsw.Connection, sql: str, binds: Mapping[str, object]) -> Statement:
+        """`sql` as it runs: its named parameters numbered (`numbered`), with their names
+        in SQLite's order, as SQLite parsed them (an EXPLAIN QUERY PLAN of it: nothing
+        runs); learnt once per statement text. Names None: an unnamed parameter (not in the
+        service's SQL), bound as given."""
+        known = self._statements.get(sql)
+        if known is None:
+            known = (sql, None)
+            if binds:
+                names = _parameters(conn, sql, binds)
+                if all(names):
+                    named = tuple(n for n in names if n is not None)
+                    text = numbered(sql, named)
+                    if text is None or _parameters(conn, text, [None] * len(named)) != tuple(
+                        str(i + 1) for i in range(len(named))
+                    ):
+                        text = sql  # not as expected: bound by position all the same
+                    known = (text, named)
+            if len(self._statements) >= _STATEMENTS_KEPT:
+                self._statements.clear()
+            self._statements[sql] = known
+        return known
+
     def _query(self, conn: apsw.Connection, sql: str, binds: Mapping[str, object]) -> list[Row]:
-        cur = conn.execute(sql, binds)
+        text, names = self._statement(conn, sql, binds)
+        if names is None:
+            cur = conn.execute(text, binds)
+        else:
+            cur = conn.execute(text, [binds[name] for name in names])
         try:
             return cur.fetchall()
         finally:

@@ -53,8 +53,10 @@ def start_server(
     port: int | None = None,
     args: tuple[str, ...] = (),
     wait: float = 30.0,
+    cwd: Path = ROOT,
 ) -> ServerProcess:
-    """Start `python -m svc serve` and wait until /healthz answers."""
+    """Start `python -m svc serve` and wait until /healthz answers. `cwd`: the checkout
+    whose `svc` runs (`-m` imports from the working directory first; benches compare two)."""
     port = port or free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("TRACE_")}
     full_env.update(
@@ -72,7 +74,7 @@ def start_server(
     with log_path.open("wb") as log:  # the child keeps its own descriptor
         proc = subprocess.Popen(
             [sys.executable, "-m", "svc", "serve", "--port", str(port), *args],
-            cwd=ROOT,
+            cwd=cwd,
             env=full_env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -5,10 +5,16 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from svc.core.sql.dialects import Binds
 
 SLOTS = 1000  # CIDs bound per statement: Oracle caps IN lists at 1000 binds
+
+
+@lru_cache(maxsize=8)
+def _slot_names(slots: int) -> tuple[str, ...]:
+    return tuple(f"c{i}" for i in range(slots))
 
 
 @dataclass(frozen=True)
@@ -41,9 +47,11 @@ class Plan:
         return bisect_left(self.cids, after.cid) // self.slots
 
     def _cid_binds(self, first: int, end: int) -> Binds:
-        binds: Binds = {f"c{i}": None for i in range(self.slots)}
-        for i, cid in enumerate(self.cids[first:end]):
-            binds[f"c{i}"] = cid
+        """`:c0`... bound to `cids[first:end]`, the rest of the slots to NULL (built in C: a
+        page's 1000 binds were ~0.3 ms of the event loop's time in Python loops)."""
+        names = _slot_names(self.slots)
+        binds: Binds = dict.fromkeys(names)
+        binds.update(zip(names, self.cids[first:end], strict=False))  # at most `slots`
         return binds
 
     def page_binds(
