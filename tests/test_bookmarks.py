@@ -113,13 +113,22 @@ def _records(lines: list[bytes]) -> list[Any]:
 def test_over_http_a_heartbeat_carries_a_bookmark_that_resumes_after_the_stretch(
     demo_db: Path, demo_cids: list[str], tmp_path: Path
 ) -> None:
-    """A real server, heartbeats every 20 ms; materials filtered to nothing over 101 chunks:
-    heartbeats while it reads them carry bookmarks; resumed from the last, the stream ends
-    at once with the whole stream's count and digest."""
-    env = {"TRACE_HEARTBEAT_SECONDS": "0.02", "TRACE_STREAM_BATCH_SIZE": "500"}
+    """A real server, heartbeats every 5 ms; after the records, 100 chunks of CIDs without
+    any, and materials filtered to nothing: heartbeats while the stream reads them carry
+    bookmarks; resumed from the last, the stream ends at once with the whole stream's
+    count and digest. Other jobs' counting keeps the counting lane busy first, so that
+    this job's totals are not known yet and the stretches are read, not skipped."""
+    env = {
+        "TRACE_HEARTBEAT_SECONDS": "0.005",
+        "TRACE_STREAM_BATCH_SIZE": "500",
+        "TRACE_JOB_CREATE_RATE": "0",
+        "TRACE_MAX_JOBS_PER_KEY": "0",
+    }
     server = start_server(tmp_path / "data", demo_db, env)
     try:
-        cids = [f"0-no-records-{i:06d}" for i in range(100_000)] + demo_cids
+        for j in range(20):  # counted first, one query at a time
+            create_job(server.url, [f"busy-{j}-{i:06d}" for i in range(100_000)] + demo_cids)
+        cids = demo_cids + [f"z-no-records-{i:06d}" for i in range(100_000)]
         job = create_job(
             server.url,
             cids,
