@@ -5,7 +5,7 @@ A job's first stream reads every row of every domain; computing the aggregations
 after the last records as the records took (docs/benchmarks.md#aggregations). So a stream
 that starts at a domain's beginning on the JSON path, while that domain's aggregations are
 neither known nor being computed, reads `svc.core.aggregates.queries.folded_page_sql`
-instead: each page's rows also come back grouped for the aggregations, and an
+instead: each page also brings its rows grouped for the aggregations, and an
 `AggregationFold` merges them as the pages are handed out, in order.
 
 The fold counts each row once or not at all: a page is merged when its first record is
@@ -22,21 +22,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+import msgspec
 
 from svc import protocol as p
 from svc.core.aggregates.merging import DomainMerger
-from svc.core.aggregates.queries import FIRST_DISTINCT_ROW, GROUPED_ROW, PAGE_ROW
+from svc.core.aggregates.queries import aggregate_shape
 from svc.core.domains import Domain
 from svc.sources import Row
+
+# The aggregations' JSON as SQLite writes it: integers and REALs (written exactly) come back
+# as the same Python values the rows path reads; text as text.
+_json_rows = msgspec.json.Decoder(list[tuple[Any, ...]])
+_json_values = msgspec.json.Decoder(list[Any])
 
 
 @dataclass
 class PagePart:
     """A page's share of the aggregations: `aggregate_sql`'s rows and each distinct
-    aggregation's values (by its position among them), over the page's rows."""
+    aggregation's values (in the domain's order), over the page's rows."""
 
     grouped: list[Row]
-    distinct: dict[int, list[Row]]
+    distinct: list[list[Any]]
 
 
 class AggregationFold:
@@ -47,6 +55,7 @@ class AggregationFold:
         self.declared = declared
         self._merger = DomainMerger(declared)
         self._distinct = [a.name for a in declared.aggregations if a.kind == "distinct"]
+        self._grouped = aggregate_shape(declared) is not None
         self._done: Callable[[dict[str, p.Aggregate]], None] | None = done
 
     @property
@@ -55,30 +64,25 @@ class AggregationFold:
         return self._done is not None
 
     def split(self, rows: list[Row]) -> tuple[Row, PagePart]:
-        """One page's rows: the page's own row (its records' JSON, tie-breaks and count, as
-        `json_page_sql` gives it) and its share of the aggregations, for `merge` once the
-        page's first record is handed out (a page dropped before that is read again)."""
-        page: Row | None = None
-        part = PagePart([], {})
-        for row in rows:
-            tag = row[0]
-            if tag == PAGE_ROW:
-                page = row[1:4]
-            elif tag == GROUPED_ROW:
-                part.grouped.append(row[1:])
-            else:
-                part.distinct.setdefault(tag - FIRST_DISTINCT_ROW, []).append(row[1:2])
-        if page is None:
-            raise ValueError("a folded page without its page row")
-        return page, part
+        """A page's one row: the page's own columns (its records' JSON, tie-breaks and
+        count, as `json_page_sql` gives them) and its share of the aggregations, for
+        `merge` once the page's first record is handed out (a page dropped before that is
+        read again)."""
+        ((text, rids, count, *aggregates),) = rows
+        at = 0
+        grouped: list[Row] = []
+        if self._grouped:
+            grouped, at = _json_rows.decode(aggregates[0]), 1
+        distinct = [_json_values.decode(values) for values in aggregates[at:]]
+        return (text, rids, count), PagePart(grouped, distinct)
 
     def merge(self, part: PagePart) -> None:
         if self._done is None:
             return
         if part.grouped:
             self._merger.add_grouped(part.grouped)
-        for k, values in part.distinct.items():
-            self._merger.add_distinct(self._distinct[k], values)
+        for name, values in zip(self._distinct, part.distinct, strict=True):
+            self._merger.add_distinct_values(name, values)
 
     def abandon(self) -> None:
         """A row would be read twice or not at all: the outcome would be wrong."""

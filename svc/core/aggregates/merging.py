@@ -212,8 +212,11 @@ class _Distinct:
         self.buckets = [array("q") for _ in range(_BUCKETS)]
 
     def add(self, rows: list[Row]) -> None:
+        self.add_values([value for (value,) in rows])
+
+    def add_values(self, values: list[Any]) -> None:
         buckets = self.buckets
-        for (value,) in rows:
+        for value in values:
             h = fingerprint(value)
             buckets[h % _BUCKETS].append(h)
 
@@ -270,6 +273,10 @@ class DomainMerger:
 
     def add_distinct(self, name: str, rows: list[Row]) -> None:
         self.distinct[name].add(rows)
+
+    def add_distinct_values(self, name: str, values: list[Any]) -> None:
+        """`add_distinct` of bare values (a folded page's, `folding.AggregationFold`)."""
+        self.distinct[name].add_values(values)
 
     def result(self) -> dict[str, p.Aggregate]:
         return {name: part.result() for name, part in self.order}

@@ -86,23 +86,21 @@ def distinct_sql(
     )
 
 
-# Tags of the rows of `folded_page_sql`: the page, the grouped rows, then one per distinct.
-PAGE_ROW, GROUPED_ROW, FIRST_DISTINCT_ROW = 0, 1, 2
-
-
 def folded_page_sql(
     page: Domain, declared: Domain, dialect: Dialect, *, arrays: bool, slots: int, where: WhereShape
 ) -> str:
-    """A JSON page (`svc.core.sql.pages.json_page_sql`, SQLite only) whose rows also give the
-    declared domain's aggregations over them, so that a stream that reads every page of a
-    domain has its aggregations when it ends, without reading the rows again.
+    """A JSON page (`svc.core.sql.pages.json_page_sql`, SQLite only) that also gives the
+    declared domain's aggregations over its rows, so that a stream that reads every page of
+    a domain has its aggregations when it ends, without reading the rows again.
 
-    The page's rows are materialized once and read by several branches of one UNION ALL,
-    each row tagged by its first column: `PAGE_ROW` (the page's row, as `json_page_sql`
-    gives it), `GROUPED_ROW` (`aggregate_sql`'s rows over this page), and
-    `FIRST_DISTINCT_ROW + k` (the distinct values of the k-th distinct aggregation, in
-    `declared.aggregations` order). Values keep their SQL types (no JSON between). Short
-    rows are padded with NULLs to the widest. `page` is the job's selection of `declared`.
+    The page's rows are materialized once and read again for the aggregations. Still one
+    row: the page's three columns, then `aggregate_sql`'s rows over the page as one JSON
+    array of arrays (if the domain has a count, sum or min_max), then each distinct
+    aggregation's values as one JSON array (in `declared.aggregations` order). One row,
+    not a row per group or value: a worker thread takes the interpreter lock for every row
+    it hands over, and on two busy cores each take can wait (docs/benchmarks.md#aggregations).
+    JSON cannot hold a BLOB: one in an aggregated column fails the page as one in a record
+    does. `page` is the job's selection of `declared`.
     """
     shape = aggregate_shape(declared)
     distinct = [
@@ -116,23 +114,23 @@ def folded_page_sql(
     rows, record = json_page_rows(
         page, dialect, arrays=arrays, slots=slots, where=where, extra=extra
     )
-    # (columns, FROM and after), the page's row first: its one string holds 3 columns
-    branches = [([str(PAGE_ROW), json_page_columns(record)], 4, "")]
+    columns = [json_page_columns(record)]
     if shape is not None:
         groups = [f"TRACE_A{at}" for at in shape.groups]
-        selected = [str(GROUPED_ROW), *groups, "count(*)"]
+        selected = [*groups, "count(*)"]
         selected += [f"sum(TRACE_A{at})" for at in shape.sums]
         for at in shape.extremes:
             selected += [f"min(TRACE_A{at})", f"max(TRACE_A{at})"]
         grouped = f" GROUP BY {', '.join(groups)}" if groups else ""
-        branches.append((selected, len(selected), grouped))
-    for k, at in enumerate(distinct):
+        names = [f"TRACE_G{i}" for i in range(len(selected))]
+        aliased = ", ".join(f"{c} AS {n}" for c, n in zip(selected, names, strict=True))
+        columns.append(
+            f"(SELECT json_group_array(json_array({', '.join(names)}))"
+            f" FROM (SELECT {aliased} FROM page{grouped}))"
+        )
+    for at in distinct:
         value = f"TRACE_A{at}"
-        rest = f" WHERE {value} IS NOT NULL GROUP BY {value}"
-        branches.append(([str(FIRST_DISTINCT_ROW + k), value], 2, rest))
-    width = max(n for _, n, _ in branches)  # shorter rows padded with NULLs
-    parts = [
-        f"SELECT {', '.join(columns + ['NULL'] * (width - n))} FROM page{rest}"
-        for columns, n, rest in branches
-    ]
-    return f"WITH page AS MATERIALIZED ({rows}) " + " UNION ALL ".join(parts)
+        columns.append(
+            f"(SELECT json_group_array(DISTINCT {value}) FROM page WHERE {value} IS NOT NULL)"
+        )
+    return f"WITH page AS MATERIALIZED ({rows}) SELECT {', '.join(columns)} FROM page"
