@@ -290,3 +290,36 @@ def test_one_stream_folds_a_domain_and_an_abandoned_fold_frees_it(
         await svc.close()
 
     asyncio.run(run())
+
+
+def test_infinite_and_large_values_fold_as_the_separate_pass_computes(tmp_path: Path) -> None:
+    """SQLite's JSON writes an infinite REAL as 9e999 and keeps integers past 2**53: the
+    fold reads them back as the rows path does."""
+    db = tmp_path / "edges.sqlite3"
+    values = [float("inf"), -float("inf"), 2**62 + 1, 0.1 + 0.2, 5e-324, None, 7, 7.0]
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE T (CID TEXT, G TEXT, N)")
+        rows = [(f"c{i:03}", f"g{i % 3}", values[i % len(values)]) for i in range(60)]
+        conn.executemany("INSERT INTO T VALUES (?, ?, ?)", rows)
+    domains = tmp_path / "domains.toml"
+    domains.write_text(
+        '[domains.t]\ntable = "T"\nkey = "CID"\ntiebreak = "rowid"\ncolumns = ["CID", "G", "N"]\n'
+        '[[domains.t.aggregations]]\nname = "by_g"\nkind = "count"\nby = ["G", "N"]\n'
+        '[[domains.t.aggregations]]\nname = "n"\nkind = "min_max"\ncolumn = "N"\n'
+        '[[domains.t.aggregations]]\nname = "nd"\nkind = "distinct"\ncolumn = "N"\n'
+    )
+
+    async def run() -> None:
+        source = CountingSource(str(db))
+        settings = Settings(batch_size=10, data_dir=tmp_path)
+        store = EmbeddedJobStore(tmp_path / "jobs.sqlite3", ttl=600)
+        svc = Service(settings, load_domains(domains), source, store, TokenCodec([TEST_SECRET]))
+        spec = await svc.create_job([r[0] for r in rows], None, None)
+        lines = await _lines(JobStream(svc, spec, None, None, True))
+        assert lines[-1]["type"] == "complete" and source.aggregate == 0 and source.folded > 1
+        folded = lines[-2]["data"]["aggregations"]
+        assert _close(folded, await _computed(svc, spec))
+        assert folded["t"]["nd"]["count"] == 6  # inf, -inf, 2**62+1, 0.3.., 5e-324, 7
+        await svc.close()
+
+    asyncio.run(run())

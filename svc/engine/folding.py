@@ -20,6 +20,7 @@ aggregations to that pass.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,15 @@ from svc.sources import Row
 # as the same Python values the rows path reads; text as text.
 _json_rows = msgspec.json.Decoder(list[tuple[Any, ...]])
 _json_values = msgspec.json.Decoder(list[Any])
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], text: str) -> Any:
+    """SQLite writes an infinite REAL as 9e999, which msgspec refuses and Python's json
+    reads as the infinity the rows path reads (rare: the fast decoder first)."""
+    try:
+        return decoder.decode(text)
+    except msgspec.ValidationError:
+        return json.loads(text)
 
 
 @dataclass
@@ -72,8 +82,8 @@ class AggregationFold:
         at = 0
         grouped: list[Row] = []
         if self._grouped:
-            grouped, at = _json_rows.decode(aggregates[0]), 1
-        distinct = [_json_values.decode(values) for values in aggregates[at:]]
+            grouped, at = _decode(_json_rows, aggregates[0]), 1
+        distinct = [_decode(_json_values, values) for values in aggregates[at:]]
         return (text, rids, count), PagePart(grouped, distinct)
 
     def merge(self, part: PagePart) -> None:
