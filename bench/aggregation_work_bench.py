@@ -20,7 +20,10 @@ One server over the demo database (114,892 CIDs by default). Measured, in this o
   aggregations of the full job are computed in process.
 
     .venv/bin/python bench/aggregation_work_bench.py [--cids 114892] [--rounds 2]
-        [--skip-full | --only-full]
+        [--skip-full | --only-full] [--against CHECKOUT]
+
+`--against`: another checkout (e.g. `git worktree add /tmp/before <commit>`), its server
+started from there with this venv, a new job streamed on it in each round too.
 """
 
 from __future__ import annotations
@@ -211,11 +214,18 @@ def main() -> None:
     ap.add_argument("--skip-full", action="store_true", help="no whole stream of a new job")
     ap.add_argument("--only-full", action="store_true", help="only the whole streams")
     ap.add_argument("--rounds", type=int, default=2, help="whole streams, each a new job")
+    ap.add_argument(
+        "--against", type=Path, help="another checkout's server, streamed in the same rounds"
+    )
     args = ap.parse_args()
     db = demo_db(args.db, args.cids)
     cids = job_cids(db)
     print(f"load average at start: {os.getloadavg()}")
     server = start_server(ROOT / "bench/out/data-i24", db, {"TRACE_LOG_FORMAT": "text"})
+    other = None
+    if args.against is not None:
+        data = ROOT / "bench/out/data-i24-against"
+        other = start_server(data, db, {"TRACE_LOG_FORMAT": "text"}, cwd=args.against)
     try:
         for round_ in range(0 if args.skip_full else args.rounds):
             shell = sqlite3_shell_seconds(db)
@@ -233,12 +243,20 @@ def main() -> None:
                 times["plain_loop_s"] / times["records_s"], 2
             )
             print(f"round {round_ + 1}, new job: complete vs last records, vs the shell:", times)
+            if other is not None:
+                theirs = stream_times(other.url, create(other.url, cids))
+                theirs["records_speed_vs_shell"] = round(
+                    times["sqlite3_shell_s"] / theirs["records_s"], 2
+                )
+                print(f"round {round_ + 1}, new job on {args.against}:", theirs)
         if args.only_full:
             return
         print("dropped aggregations:", dropped_aggregations(server, cids, args.jobs))
         print("no-match streams:", no_match_streams(server, cids[:20_000], 5))
     finally:
         server.stop()
+        if other is not None:
+            other.stop()
     print("one computation in process:", asyncio.run(computation_memory(db, cids)))
     print(f"load average at end: {os.getloadavg()}")
 
