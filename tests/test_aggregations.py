@@ -41,6 +41,7 @@ from svc.store.embedded import EmbeddedJobStore
 from svc.store.redis import RedisJobStore
 from tests.support import create_job, iter_lines
 from tests.support.servers import TEST_SECRET, ServerProcess
+from tests.support.truth import close_enough
 
 DOMAIN_FILE = """
 [domains.history]
@@ -136,17 +137,6 @@ class Truth:
         return out
 
 
-def _close(got: Any, want: Any) -> bool:
-    """Equal, with sums of floats equal to 1e-9 (the chunks add up in another order)."""
-    if isinstance(want, float) and isinstance(got, float):
-        return got == pytest.approx(want, rel=1e-9)
-    if isinstance(want, dict) and isinstance(got, dict):
-        return got.keys() == want.keys() and all(_close(got[k], want[k]) for k in want)
-    if isinstance(want, list) and isinstance(got, list):
-        return len(got) == len(want) and all(_close(g, w) for g, w in zip(got, want, strict=True))
-    return bool(got == want)
-
-
 @pytest.mark.parametrize(("n", "slots"), [(900, 100), (1500, 1000), (40, 7)])
 @pytest.mark.parametrize("domain", ["history", "materials"])
 def test_every_kind_equals_independent_sql(
@@ -168,7 +158,7 @@ def test_every_kind_equals_independent_sql(
     assert list(got) == [a.name for a in d.aggregations]
     for agg in d.aggregations:
         want = truth.of(d, agg)
-        assert _close(got[agg.name], want), (agg.name, got[agg.name], want)
+        assert close_enough(got[agg.name], want), (agg.name, got[agg.name], want)
     if n >= 900:  # the job is big enough for the buckets to be used
         assert got.get("equipment", {"other": 1})["other"] is not None
         assert got.get("spec_wc", {"other": 1})["other"] is not None
@@ -287,8 +277,8 @@ def test_computed_once_then_reused_by_another_process_and_a_resumed_stream(
         assert source.count("aggregate") == per_chunk * Plan(spec.cids).chunk_count == 6
         assert {lane for kind, lane in source.seen if kind == "aggregate"} == {"count"}
         folded = line["data"]["aggregations"]
-        assert _close(folded["history"], json.loads(p.encode(computed)))
-        assert _close(folded["materials"], json.loads(p.encode(computed_m)))
+        assert close_enough(folded["history"], json.loads(p.encode(computed)))
+        assert close_enough(folded["materials"], json.loads(p.encode(computed_m)))
         # The same process again: no query at all.
         before = len(source.seen)
         again = await first.aggregation(spec)
@@ -389,7 +379,7 @@ def test_route_and_stream_line_agree_and_the_second_request_queries_nothing(
     truth = Truth(demo_db, cids)
     for name, d in demo.items():
         for agg in d.aggregations:
-            assert _close(body["aggregations"][name][agg.name], truth.of(d, agg)), agg.name
+            assert close_enough(body["aggregations"][name][agg.name], truth.of(d, agg)), agg.name
     events = body["aggregations"]["history"]["events"]
     assert events["count"] == body["domains"]["history"]["records"] > 0
 

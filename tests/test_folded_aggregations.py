@@ -37,6 +37,7 @@ from svc.sources.sqlite import SqliteSource
 from svc.store import JobSpec
 from svc.store.embedded import EmbeddedJobStore
 from tests.support.servers import TEST_SECRET
+from tests.support.truth import close_enough
 
 AGGREGATE_SQL = re.compile(r"^SELECT (DISTINCT |.*GROUP BY)")
 FOLDED_SQL = "WITH page AS MATERIALIZED"
@@ -66,17 +67,6 @@ def _service(db: Path, tmp_path: Path, batch_size: int = 300) -> tuple[Service, 
     settings = Settings(batch_size=batch_size, data_dir=tmp_path)
     store = EmbeddedJobStore(tmp_path / "jobs.sqlite3", ttl=600)
     return Service(settings, load_domains(), source, store, TokenCodec([TEST_SECRET])), source
-
-
-def _close(got: Any, want: Any) -> bool:
-    """Equal, with sums of floats equal to 1e-9 (pages and chunks add in other orders)."""
-    if isinstance(want, float) and isinstance(got, float):
-        return got == pytest.approx(want, rel=1e-9)
-    if isinstance(want, dict) and isinstance(got, dict):
-        return got.keys() == want.keys() and all(_close(got[k], want[k]) for k in want)
-    if isinstance(want, list) and isinstance(got, list):
-        return len(got) == len(want) and all(_close(g, w) for g, w in zip(got, want, strict=True))
-    return bool(got == want)
 
 
 async def _computed(svc: Service, spec: JobSpec) -> dict[str, Any]:
@@ -119,7 +109,7 @@ def test_the_first_stream_folds_what_the_separate_pass_computes(
         assert lines[-1]["type"] == "complete"
         assert source.aggregate == 0 and source.folded > 1  # only the pages were read
         folded = lines[-2]["data"]["aggregations"]
-        assert _close(folded, await _computed(svc, spec))
+        assert close_enough(folded, await _computed(svc, spec))
         assert source.aggregate > 0  # (the pass ran, for the comparison)
         await svc.close()
 
@@ -168,7 +158,7 @@ def test_a_cut_stream_resumed_mid_domain_is_exact_and_its_aggregations_computed(
         other, _ = _service(demo_db, tmp_path / "other", 50)
         spec2 = await other.create_job(demo_cids[:900], None, None, where, None)
         uncut = await _lines(JobStream(other, spec2, None, None, False))
-        assert _close(rest[-2]["data"]["aggregations"], uncut[-2]["data"]["aggregations"])
+        assert close_enough(rest[-2]["data"]["aggregations"], uncut[-2]["data"]["aggregations"])
         await other.close()
         await svc.close()
 
@@ -207,7 +197,7 @@ def test_a_fold_that_could_count_a_row_twice_or_miss_one_gives_nothing(
         assert not fold.live
         if kept:
             assert len(outcomes) == 1
-            assert _close(json.loads(p.encode(outcomes[0])), computed)
+            assert close_enough(json.loads(p.encode(outcomes[0])), computed)
         else:
             assert outcomes == []
         if how != "unfinished":  # the records are whole all the same
@@ -237,24 +227,37 @@ def test_shedding_half_a_page_happens(demo_db: Path, demo_cids: list[str], tmp_p
     assert asyncio.run(run()) == {True, False}
 
 
-def test_a_page_json_cannot_hold_drops_the_fold(tmp_path: Path) -> None:
-    """A BLOB sends the rest of the domain to rows: the aggregations are then computed."""
-    db = tmp_path / "blob.sqlite3"
+def _table_service(
+    tmp_path: Path, columns: str, rows: list[tuple[Any, ...]], aggregations: str
+) -> tuple[Service, CountingSource]:
+    """A one-domain service over a table T(CID, ...) of `rows` (batches of 10)."""
+    db = tmp_path / "t.sqlite3"
     with sqlite3.connect(db) as conn:
-        conn.execute("CREATE TABLE T (CID TEXT, V, N REAL)")
-        rows = [(f"c{i:03}", b"\x00" if i == 40 else f"v{i % 3}", float(i)) for i in range(80)]
-        conn.executemany("INSERT INTO T VALUES (?, ?, ?)", rows)
+        conn.execute(f"CREATE TABLE T (CID TEXT, {columns})")
+        conn.executemany(f"INSERT INTO T VALUES ({', '.join('?' * len(rows[0]))})", rows)
+    names = ["CID"] + [c.split()[0] for c in columns.split(", ")]
     domains = tmp_path / "domains.toml"
     domains.write_text(
-        '[domains.t]\ntable = "T"\nkey = "CID"\ntiebreak = "rowid"\ncolumns = ["CID", "V", "N"]\n'
-        '[[domains.t.aggregations]]\nname = "n"\nkind = "sum"\ncolumn = "N"\n'
+        f'[domains.t]\ntable = "T"\nkey = "CID"\ntiebreak = "rowid"\ncolumns = {names!r}\n'.replace(
+            "'", '"'
+        )
+        + aggregations
     )
+    source = CountingSource(str(db))
+    settings = Settings(batch_size=10, data_dir=tmp_path)
+    store = EmbeddedJobStore(tmp_path / "jobs.sqlite3", ttl=600)
+    return Service(
+        settings, load_domains(domains), source, store, TokenCodec([TEST_SECRET])
+    ), source
+
+
+def test_a_page_json_cannot_hold_drops_the_fold(tmp_path: Path) -> None:
+    """A BLOB sends the rest of the domain to rows: the aggregations are then computed."""
+    rows = [(f"c{i:03}", b"\x00" if i == 40 else f"v{i % 3}", float(i)) for i in range(80)]
+    aggregations = '[[domains.t.aggregations]]\nname = "n"\nkind = "sum"\ncolumn = "N"\n'
 
     async def run() -> None:
-        source = CountingSource(str(db))
-        settings = Settings(batch_size=10, data_dir=tmp_path)
-        store = EmbeddedJobStore(tmp_path / "jobs.sqlite3", ttl=600)
-        svc = Service(settings, load_domains(domains), source, store, TokenCodec([TEST_SECRET]))
+        svc, source = _table_service(tmp_path, "V, N REAL", rows, aggregations)
         spec = await svc.create_job([r[0] for r in rows], None, None)
         lines = await _lines(JobStream(svc, spec, None, None, True))
         assert lines[-1]["type"] == "complete" and lines[-1]["total_records"] == 80
@@ -295,30 +298,21 @@ def test_one_stream_folds_a_domain_and_an_abandoned_fold_frees_it(
 def test_infinite_and_large_values_fold_as_the_separate_pass_computes(tmp_path: Path) -> None:
     """SQLite's JSON writes an infinite REAL as 9e999 and keeps integers past 2**53: the
     fold reads them back as the rows path does."""
-    db = tmp_path / "edges.sqlite3"
     values = [float("inf"), -float("inf"), 2**62 + 1, 0.1 + 0.2, 5e-324, None, 7, 7.0]
-    with sqlite3.connect(db) as conn:
-        conn.execute("CREATE TABLE T (CID TEXT, G TEXT, N)")
-        rows = [(f"c{i:03}", f"g{i % 3}", values[i % len(values)]) for i in range(60)]
-        conn.executemany("INSERT INTO T VALUES (?, ?, ?)", rows)
-    domains = tmp_path / "domains.toml"
-    domains.write_text(
-        '[domains.t]\ntable = "T"\nkey = "CID"\ntiebreak = "rowid"\ncolumns = ["CID", "G", "N"]\n'
+    rows = [(f"c{i:03}", f"g{i % 3}", values[i % len(values)]) for i in range(60)]
+    aggregations = (
         '[[domains.t.aggregations]]\nname = "by_g"\nkind = "count"\nby = ["G", "N"]\n'
         '[[domains.t.aggregations]]\nname = "n"\nkind = "min_max"\ncolumn = "N"\n'
         '[[domains.t.aggregations]]\nname = "nd"\nkind = "distinct"\ncolumn = "N"\n'
     )
 
     async def run() -> None:
-        source = CountingSource(str(db))
-        settings = Settings(batch_size=10, data_dir=tmp_path)
-        store = EmbeddedJobStore(tmp_path / "jobs.sqlite3", ttl=600)
-        svc = Service(settings, load_domains(domains), source, store, TokenCodec([TEST_SECRET]))
+        svc, source = _table_service(tmp_path, "G TEXT, N", rows, aggregations)
         spec = await svc.create_job([r[0] for r in rows], None, None)
         lines = await _lines(JobStream(svc, spec, None, None, True))
         assert lines[-1]["type"] == "complete" and source.aggregate == 0 and source.folded > 1
         folded = lines[-2]["data"]["aggregations"]
-        assert _close(folded, await _computed(svc, spec))
+        assert close_enough(folded, await _computed(svc, spec))
         assert folded["t"]["nd"]["count"] == 6  # inf, -inf, 2**62+1, 0.3.., 5e-324, 7
         await svc.close()
 

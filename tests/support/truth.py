@@ -78,3 +78,17 @@ def sql_truth(
     `where`: per domain, a predicate written by hand and its params (filtered jobs)."""
     where = where or {}
     return {d: expected_rows(db, cids, DOMAINS[d], *where.get(d, ("", ()))) for d in domains}
+
+
+def close_enough(got: Any, want: Any) -> bool:
+    """Equal, with floats equal to 1e-9 relative (sums of REALs added per chunk or per
+    page, in another order than one SQL SUM)."""
+    if isinstance(want, float) and isinstance(got, float):
+        return got == want or abs(got - want) <= 1e-9 * max(abs(got), abs(want))
+    if isinstance(want, dict) and isinstance(got, dict):
+        return got.keys() == want.keys() and all(close_enough(got[k], want[k]) for k in want)
+    if isinstance(want, list) and isinstance(got, list):
+        return len(got) == len(want) and all(
+            close_enough(g, w) for g, w in zip(got, want, strict=True)
+        )
+    return bool(got == want)
