@@ -117,7 +117,10 @@ def test_over_http_a_heartbeat_carries_a_bookmark_that_resumes_after_the_stretch
     any, and materials filtered to nothing: heartbeats while the stream reads them carry
     bookmarks; resumed from the last, the stream ends at once with the whole stream's
     count and digest. Other jobs' counting keeps the counting lane busy first, so that
-    this job's totals are not known yet and the stretches are read, not skipped."""
+    this job's totals are not known yet and materials is read, not skipped. That is a race
+    all the same (lost on a loaded machine): up to five attempts, each a new job; if the
+    counting won them all, materials must have been skipped as counted empty (the logic
+    of bookmarks is tested without races in process, above)."""
     env = {
         "TRACE_HEARTBEAT_SECONDS": "0.005",
         "TRACE_STREAM_BATCH_SIZE": "500",
@@ -126,25 +129,34 @@ def test_over_http_a_heartbeat_carries_a_bookmark_that_resumes_after_the_stretch
     }
     server = start_server(tmp_path / "data", demo_db, env)
     try:
-        for j in range(20):  # counted first, one query at a time
-            create_job(server.url, [f"busy-{j}-{i:06d}" for i in range(100_000)] + demo_cids)
-        cids = demo_cids + [f"z-no-records-{i:06d}" for i in range(100_000)]
-        job = create_job(
-            server.url,
-            cids,
-            ["history", "materials"],
-            where={"materials": {"MATERIALPARTNAME": ["NO-SUCH-PART"]}},
-        )
-        url = f"{server.url}/api/trace/job/{job['job_id']}/stream"
-        with httpx.stream("GET", url, timeout=60) as r:
-            whole = [json.loads(line) for line in r.iter_lines() if line]
-        marks = [line["since"] for line in whole if line["type"] == "heartbeat" and "since" in line]
-        assert marks, "no heartbeat carried a bookmark"
-        tokens = TokenCodec([TEST_SECRET])
-        last = tokens.verify(marks[-1], job["job_id"])
-        assert last.rid is None and last.cid is not None
+        for attempt in range(5):  # a race with the counting: the stretch may be skipped
+            for j in range(20):  # counted first, one query at a time
+                busy = [f"busy-{attempt}-{j}-{i:06d}" for i in range(100_000)]
+                create_job(server.url, busy + demo_cids)
+            cids = demo_cids + [f"z-no-records-{i:06d}" for i in range(100_000)]
+            job = create_job(
+                server.url,
+                cids,
+                ["history", "materials"],
+                where={"materials": {"MATERIALPARTNAME": ["NO-SUCH-PART"]}},
+            )
+            url = f"{server.url}/api/trace/job/{job['job_id']}/stream"
+            with httpx.stream("GET", url, timeout=60) as r:
+                whole = [json.loads(line) for line in r.iter_lines() if line]
+            heartbeats = [line for line in whole if line["type"] == "heartbeat"]
+            marks = [line["since"] for line in heartbeats if "since" in line]
+            if marks:
+                break
         complete = whole[-1]
         assert complete["type"] == "complete" and complete["digest"]
+        bookmarked = bool(marks)
+        if not bookmarked:  # the counting won every race: materials was skipped, not read
+            starts = [x for x in whole if x["type"] == "domain_start"]
+            assert [x["total"] for x in starts if x["domain"] == "materials"][0] == 0
+            marks = [[x for x in whole if x["type"] == "records"][-1]["since"]]
+        tokens = TokenCodec([TEST_SECRET])
+        last = tokens.verify(marks[-1], job["job_id"])
+        assert last.cid is not None and (last.rid is None) == bookmarked  # a bookmark: no rid
 
         state = StreamState(None)  # the Python client keeps the newest position
         for line in whole[:-1]:
