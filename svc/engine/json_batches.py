@@ -115,9 +115,10 @@ class JsonBatches:
         self.budget = budget if budget is not None else ReadAhead(ahead)
         domain, plan = reader.domain, reader.plan
         dialect = reader.source.dialect
-        self._sql = _json_page_sql(
+        self._plain_sql = _json_page_sql(
             domain, dialect, arrays=arrays, slots=plan.slots, where=reader.where
         )
+        self._sql = self._plain_sql
         # folding needs every page from the domain's first
         self._fold = fold if after is None and fold is not None and fold.live else None
         if self._fold is not None:
@@ -288,13 +289,7 @@ class JsonBatches:
         if self._fold is not None:
             self._fold.abandon()
             self._fold = None
-            self._sql = _json_page_sql(
-                self.reader.domain,
-                self.reader.source.dialect,
-                arrays=self.arrays,
-                slots=self.reader.plan.slots,
-                where=self.reader.where,
-            )
+            self._sql = self._plain_sql
 
     def close(self) -> None:
         if self._fold is not None:  # no page will be taken: an unfinished fold is wrong

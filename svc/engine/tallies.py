@@ -240,12 +240,9 @@ class Tallies:
             return None
         if self._aggregating.running(key) or key in self._folding:
             return None
-        try:
-            blob = await self.store.get_aggregations(spec.job_id, domain)
-        except StoreUnavailable:
-            blob = None  # fold: the outcome will be kept in this process at least
-        if blob is not None:
-            self._state(spec).aggregations[domain] = decode_aggregations(blob)
+        stored = await self._stored_aggregations(spec, domain)
+        if stored is not None:
+            self._state(spec).aggregations[domain] = stored
             return None
         if self._aggregating.running(key) or key in self._folding:  # while we asked
             return None
@@ -282,9 +279,7 @@ class Tallies:
 
         async def store() -> None:
             try:
-                await self.store.put_aggregations(spec.job_id, domain, encode_aggregations(outcome))
-            except StoreUnavailable:
-                log.warning("could not store aggregations of job %s/%s", spec.job_id, domain)
+                await self._store_aggregations(spec, domain, outcome)
             except Exception:  # a cache: this process keeps them; the log says why
                 log.exception("storing aggregations of job %s/%s failed", spec.job_id, domain)
 
@@ -292,22 +287,33 @@ class Tallies:
         self._storing.add(task)
         task.add_done_callback(self._storing.discard)
 
-    async def _load_aggregations(self, spec: JobSpec, domain: str) -> dict[str, p.Aggregate]:
+    async def _stored_aggregations(
+        self, spec: JobSpec, domain: str
+    ) -> dict[str, p.Aggregate] | None:
+        """The domain's aggregations from the job store, or None (not there, or the store
+        is down: a cache, so they are computed rather than the stream failing)."""
         try:
             blob = await self.store.get_aggregations(spec.job_id, domain)
-        except StoreUnavailable:  # a cache: compute rather than fail the stream's end
+        except StoreUnavailable:
             log.warning("could not read aggregations of job %s/%s", spec.job_id, domain)
-            blob = None
-        if blob is not None:
-            known = decode_aggregations(blob)
-        else:
+            return None
+        return None if blob is None else decode_aggregations(blob)
+
+    async def _store_aggregations(
+        self, spec: JobSpec, domain: str, known: dict[str, p.Aggregate]
+    ) -> None:
+        try:
+            await self.store.put_aggregations(spec.job_id, domain, encode_aggregations(known))
+        except StoreUnavailable:
+            log.warning("could not store aggregations of job %s/%s", spec.job_id, domain)
+
+    async def _load_aggregations(self, spec: JobSpec, domain: str) -> dict[str, p.Aggregate]:
+        known = await self._stored_aggregations(spec, domain)
+        if known is None:
             async with self._aggregation_slots:  # at most TRACE_MAX_AGGREGATIONS at once
                 known = await self.reader(spec, domain).aggregate()
             self._state(spec).aggregations[domain] = known  # kept even if cancelled now
-            try:  # a computed result is stored even when its last waiter has just left
-                put = self.store.put_aggregations(spec.job_id, domain, encode_aggregations(known))
-                await asyncio.shield(put)
-            except StoreUnavailable:
-                log.warning("could not store aggregations of job %s/%s", spec.job_id, domain)
+            # a computed result is stored even when its last waiter has just left
+            await asyncio.shield(self._store_aggregations(spec, domain, known))
         self._state(spec).aggregations[domain] = known
         return known
