@@ -6,9 +6,11 @@ One server over the demo database (114,892 CIDs by default). Measured, in this o
   request to the last `domain_end` and to `complete`, and their ratio (target <= 1.25);
   whether an `aggregating` line came, and when; and the records' speed against the
   `sqlite3` shell writing the same rows as `json_object` lines, timed just before and just
-  after the stream (target: at least 1.0), and against the plain in-process loop
-  (`bench/plain_loop.py`, rows and msgspec) right after; and the same job streamed again
-  (totals and aggregations known: the records alone).
+  after the stream (target: at least 1.0), and against the same shell reading the file
+  through memory maps as the service's JSON pages do (`sqlite3_shell_mapped_s`), and
+  against the plain in-process loop (`bench/plain_loop.py`, rows and msgspec) right after;
+  the server's RSS and RssAnon after the stream; and the same job streamed again (totals
+  and aggregations known: the records alone).
 - dropped aggregations: the server's CPU seconds (utime + stime, /proc) for one whole
   `GET .../aggregation` of a new job, then for 8 new jobs whose `GET .../aggregation` is
   dropped after 0.3 s, until the server is idle again (target: at most 2x the one), and
@@ -61,9 +63,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """RSS, or `RssAnon`: the process's own memory, without the file pages it maps (the
+    database file mapped by the JSON lane's connections is the OS's shared file cache)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -84,10 +88,12 @@ def wait_totals(base: str, job_id: str, domains: int) -> None:
         time.sleep(0.1)
 
 
-def sqlite3_shell_seconds(db: Path) -> float:
+def sqlite3_shell_seconds(db: Path, mapped: bool = False) -> float:
     """The `sqlite3` shell writing every record of both demo tables as `json_object` lines
-    in key order (C, one core): the yardstick of the records' own speed."""
-    selects = []
+    in key order (C, one core): the yardstick of the records' own speed. With its defaults,
+    or `mapped`: reading the file through memory maps, as the service's JSON pages do
+    (`TRACE_SQLITE_MMAP_MB`)."""
+    selects = ["PRAGMA mmap_size=1073741824;"] if mapped else []
     for domain in load_domains().values():
         pairs = ", ".join(f"'{c}', {c}" for c in domain.columns)
         selects.append(
@@ -229,14 +235,22 @@ def main() -> None:
     try:
         for round_ in range(0 if args.skip_full else args.rounds):
             shell = sqlite3_shell_seconds(db)
+            mapped = sqlite3_shell_seconds(db, mapped=True)
             job_id = create(server.url, cids)
             times = stream_times(server.url, job_id)
             # the same job again: totals and aggregations known, the records alone
             times["records_again_s"] = stream_times(server.url, job_id)["records_s"]
+            times["server_rss_mb"] = round(rss_mb(server.proc.pid), 1)
+            times["server_rss_anon_mb"] = round(rss_mb(server.proc.pid, "RssAnon"), 1)
             shell_after = sqlite3_shell_seconds(db)  # before and after: the load moves
+            mapped_after = sqlite3_shell_seconds(db, mapped=True)
             times["sqlite3_shell_s"] = round((shell + shell_after) / 2, 2)
             times["records_speed_vs_shell"] = round(
                 times["sqlite3_shell_s"] / times["records_s"], 2
+            )
+            times["sqlite3_shell_mapped_s"] = round((mapped + mapped_after) / 2, 2)
+            times["records_speed_vs_mapped_shell"] = round(
+                times["sqlite3_shell_mapped_s"] / times["records_s"], 2
             )
             times["plain_loop_s"] = round(plain_loop(db, cids)["seconds"], 2)
             times["records_speed_vs_plain_loop"] = round(

@@ -43,10 +43,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", type=Path, default=ROOT / "bench/out/demo114.sqlite3")
     ap.add_argument("--chunks", type=int, default=30)
+    ap.add_argument("--mmap-mb", type=int, default=0, help="PRAGMA mmap_size, in MB")
     args = ap.parse_args()
     plan = Plan(job_cids(args.db))
     conn = apsw.Connection(str(args.db), flags=apsw.SQLITE_OPEN_READONLY)
     conn.execute("PRAGMA cache_size=-8192").fetchall()
+    conn.execute(f"PRAGMA mmap_size={args.mmap_mb * 2**20}").fetchall()
 
     def run(sql: str, binds: dict[str, Any]) -> float:
         started = time.perf_counter()

@@ -373,17 +373,19 @@ def test_records_lines_hold_the_raw_json_the_database_built(demo_db: Path) -> No
     assert list(line["data"][0]) == list(DOMAINS["materials"].columns)
 
 
-def test_memory_maps_are_a_setting_and_read_the_same(demo_db: Path) -> None:
-    async def run(mmap_mb: int) -> tuple[int, list[Any]]:
+def test_memory_maps_are_a_setting_of_the_json_lane_and_read_the_same(demo_db: Path) -> None:
+    async def run(mmap_mb: int) -> tuple[int, int, list[Any]]:
         source = SqliteSource(str(demo_db), mmap_mb=mmap_mb)
         try:
-            ((mapped,),) = await source.fetch("PRAGMA mmap_size", {})
+            ((mapped,),) = await source.fetch("PRAGMA mmap_size", {}, lane="json")
+            ((rows_mapped,),) = await source.fetch("PRAGMA mmap_size", {}, lane="read")
             reader = _reader(source, DOMAINS["history"], all_cids(demo_db)[:200], 1000)
             batches = await _walk(lambda: JsonBatches(reader, None, 500, True), 500)
-            return mapped, [json.loads(d) for d, _, _ in batches]
+            return mapped, rows_mapped, [json.loads(d) for d, _, _ in batches]
         finally:
             await source.close()
 
-    (off, plain), (on, mapped) = asyncio.run(run(0)), asyncio.run(run(16))
+    (off, _, plain), (on, rows_on, mapped) = asyncio.run(run(0)), asyncio.run(run(16))
     assert (off, on) == (0, 16 * 1024 * 1024)
+    assert rows_on == 0  # only the JSON lane maps the file: RSS counts each mapping
     assert mapped == plain and plain

@@ -392,11 +392,12 @@ class Settings:
     sqlite_mmap_mb: int = setting(
         "TRACE_SQLITE_MMAP_MB",
         parse.non_negative,
-        0,
+        1024,
         (
-            "SQLite: bytes of the database file each connection reads through memory maps, in MB "
-            "(0: none, every page read is a system call); faster, but RSS then counts the mapped "
-            "file once per connection (docs/benchmarks.md)"
+            "SQLite: MB of the database file that the connections building JSON pages read "
+            "through memory maps (0: none, every page read is a system call and a copy); RSS "
+            "counts the mapped pages once per such connection, as shared file cache "
+            "(docs/benchmarks.md#memory-maps)"
         ),
     )
     max_aggregations: int = setting(

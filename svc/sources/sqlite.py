@@ -1,9 +1,10 @@
 """The SQLite source: the embedded demo database, read-only, off the event loop.
 
 Connections are pooled and lent to one worker thread per query; none is held between
-pages. Each lane has its own threads: `pool_size` for row pages (one by default),
-`json_threads` for pages the database builds as JSON (two), one for counting, one for
-readiness and the demo, so none waits behind another's queue.
+pages. Each lane has its own threads and connections: `pool_size` for row pages (one by
+default), `json_threads` for pages the database builds as JSON (two), one for counting, one
+for readiness and the demo, so none waits behind another's queue. The JSON lane's
+connections read the file through memory maps (`mmap_mb`).
 
 The driver is APSW, not the standard library's sqlite3 module: it bundles a current
 SQLite, whose JSON functions write REALs exactly (17 significant digits where needed; the
@@ -143,45 +144,52 @@ class SqliteSource(Source):
     ) -> None:
         self.path = Path(path)
         self._mmap_bytes = mmap_mb * 1024 * 1024
-        self._idle: queue.SimpleQueue[apsw.Connection] = queue.SimpleQueue()
-        # idle connections kept: one per thread of every lane
-        self._keep = pool_size + json_threads + 2
-        self._lanes: dict[Lane, ThreadPoolExecutor] = {
-            "read": ThreadPoolExecutor(pool_size, "sqlite-read"),
-            "json": ThreadPoolExecutor(json_threads, "sqlite-json"),
-            "count": ThreadPoolExecutor(1, "sqlite-count"),
-            "control": ThreadPoolExecutor(1, "sqlite-control"),
+        threads: dict[Lane, int] = {
+            "read": pool_size,
+            "json": json_threads,
+            "count": 1,
+            "control": 1,
         }
+        self._lanes = {lane: ThreadPoolExecutor(n, f"sqlite-{lane}") for lane, n in threads.items()}
+        # idle connections kept per lane, one per thread: a lane's connections stay its own,
+        # so only the JSON lane's map the file (`_connect`)
+        self._idle: dict[Lane, queue.SimpleQueue[apsw.Connection]] = {
+            lane: queue.SimpleQueue() for lane in threads
+        }
+        self._keep = threads
         self.builds_json = builds_exact_json()
         self._statements: dict[str, Statement] = {}  # a statement's text -> as it runs
 
-    def _connect(self) -> apsw.Connection:
+    def _connect(self, lane: Lane) -> apsw.Connection:
         if not self.path.exists():
             raise SourceUnavailable()
         conn = apsw.Connection(str(self.path), flags=apsw.SQLITE_OPEN_READONLY)
         conn.set_busy_timeout(5000)
+        # The JSON lane reads the file through memory maps: a page reads thousands of
+        # database pages at random (rows in time order, read in CID order), and a system
+        # call and a copy for each took 20-25 % of the page (docs/benchmarks.md#memory-maps).
+        # Only that lane's connections map it: RSS counts the mapped pages once per mapping
+        # (the OS's shared file cache, not the process's own memory).
+        mmap_bytes = self._mmap_bytes if lane == "json" else 0
         for pragma in (
             "PRAGMA query_only=1",
-            # No mmap by default: each pooled connection maps the file again, and RSS
-            # counts every mapping's pages (shared file cache, but RSS all the same).
-            # Reads go through a bounded page cache instead, one system call a page.
-            f"PRAGMA mmap_size={int(self._mmap_bytes)}",
+            f"PRAGMA mmap_size={int(mmap_bytes)}",
             "PRAGMA cache_size=-8192",
         ):
             conn.execute(pragma).fetchall()
         return conn
 
-    def _borrow(self) -> apsw.Connection:
+    def _borrow(self, lane: Lane) -> apsw.Connection:
         try:
-            return self._idle.get_nowait()
+            return self._idle[lane].get_nowait()
         except queue.Empty:
-            return self._connect()
+            return self._connect(lane)
 
-    def _give_back(self, conn: apsw.Connection) -> None:
+    def _give_back(self, lane: Lane, conn: apsw.Connection) -> None:
         """Return a connection after a query (called on the event loop thread)."""
         self.in_use -= 1
-        if self._idle.qsize() < self._keep:
-            self._idle.put(conn)
+        if self._idle[lane].qsize() < self._keep[lane]:
+            self._idle[lane].put(conn)
         else:
             conn.close()
 
@@ -228,7 +236,7 @@ class SqliteSource(Source):
         def work() -> list[Row]:
             if abandoned:  # its caller left while it was queued
                 raise asyncio.CancelledError()
-            conn = self._borrow_mapped()
+            conn = self._borrow_mapped(lane)
             lent.append(conn)
             # interrupt() is a no-op while a statement is still being prepared, so the
             # query also asks, every few thousand steps, whether its caller has left.
@@ -244,7 +252,7 @@ class SqliteSource(Source):
                 self.in_use -= 1
                 lent[0].close()
             else:
-                self._give_back(lent[0])
+                self._give_back(lane, lent[0])
 
         self.in_use += 1  # counted on the event loop thread only
         loop = asyncio.get_running_loop()
@@ -265,9 +273,9 @@ class SqliteSource(Source):
             log.warning("sqlite query failed: %s", exc)
             raise SourceUnavailable() from exc
 
-    def _borrow_mapped(self) -> apsw.Connection:
+    def _borrow_mapped(self, lane: Lane) -> apsw.Connection:
         try:
-            return self._borrow()
+            return self._borrow(lane)
         except apsw.Error as exc:
             log.warning("sqlite connect failed: %s", exc)
             raise SourceUnavailable() from exc
@@ -278,8 +286,9 @@ class SqliteSource(Source):
     async def close(self) -> None:
         for executor in self._lanes.values():
             executor.shutdown(wait=False, cancel_futures=True)
-        while True:
-            try:
-                self._idle.get_nowait().close()
-            except queue.Empty:
-                return
+        for idle in self._idle.values():
+            while True:
+                try:
+                    idle.get_nowait().close()
+                except queue.Empty:
+                    break
