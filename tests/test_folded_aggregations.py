@@ -28,6 +28,7 @@ from svc import protocol as p
 from svc.config import Settings
 from svc.core.domains import load_domains
 from svc.core.tokens import TokenCodec
+from svc.engine import tallies
 from svc.engine.folding import AggregationFold
 from svc.engine.json_batches import JsonBatches
 from svc.engine.ndjson import JobStream
@@ -290,6 +291,72 @@ def test_one_stream_folds_a_domain_and_an_abandoned_fold_frees_it(
         again = await _lines(JobStream(svc, spec, None, None, True))
         assert source.aggregate == 0 and source.folded == before  # plain pages this time
         assert again[-2]["type"] == "aggregation"
+        await svc.close()
+
+    asyncio.run(run())
+
+
+async def _until_records(gen: Any, seen: list[dict[str, Any]], n: int) -> None:
+    """Read `gen` until `n` records lines in all (the generator stays open)."""
+    async for raw in gen:
+        seen.append(json.loads(raw))
+        if sum(x["type"] == "records" for x in seen) == n:
+            return
+
+
+def test_the_aggregation_asked_while_a_stream_folds_waits_for_the_fold(
+    demo_db: Path, demo_cids: list[str], tmp_path: Path
+) -> None:
+    """`GET .../aggregation` (and a second stream) while the first stream folds: nothing is
+    computed beside it; both get the fold's outcome, every domain (the stream starts
+    folding materials after the request has its history)."""
+
+    async def run() -> None:
+        svc, source = _service(demo_db, tmp_path, 50)
+        spec = await svc.create_job(demo_cids[:900], None, None)
+        seen: list[dict[str, Any]] = []
+        gen = JobStream(svc, spec, None, None, False).lines()
+        await _until_records(gen, seen, 2)
+        asked = asyncio.ensure_future(svc.aggregation(spec))
+        second = asyncio.ensure_future(_lines(JobStream(svc, spec, None, None, True)))
+        await asyncio.sleep(0.3)
+        assert not asked.done()  # waiting for the fold, not computing
+        async for raw in gen:
+            seen.append(json.loads(raw))
+        got = json.loads(p.encode(await asyncio.wait_for(asked, 30)))
+        other = await asyncio.wait_for(second, 30)
+        assert seen[-1]["type"] == other[-1]["type"] == "complete"
+        assert got == seen[-2]["data"] == other[-2]["data"]
+        assert source.aggregate == 0  # folded once, by the first stream
+        assert close_enough(got["aggregations"], await _computed(svc, spec))
+        await svc.close()
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("how", ["abandoned", "stalled"])
+def test_a_fold_abandoned_or_stalled_leaves_the_waiter_to_compute(
+    demo_db: Path, demo_cids: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The first stream's client leaves (the fold is abandoned) or stops reading (its pages
+    stop coming): the request computes the aggregations rather than wait on."""
+    monkeypatch.setattr(tallies, "FOLD_STALLED_SECONDS", 0.5)
+
+    async def run() -> None:
+        svc, source = _service(demo_db, tmp_path, 50)
+        spec = await svc.create_job(demo_cids[:900], None, None)
+        gen = JobStream(svc, spec, None, None, False).lines()
+        await _until_records(gen, [], 2)
+        asked = asyncio.ensure_future(svc.aggregation(spec))
+        await asyncio.sleep(0.1)
+        assert not asked.done() and source.aggregate == 0
+        if how == "abandoned":
+            await gen.aclose()
+        got = json.loads(p.encode(await asyncio.wait_for(asked, 30)))
+        assert source.aggregate > 0  # computed, without the first stream going on
+        assert close_enough(got["aggregations"], await _computed(svc, spec))
+        if how == "stalled":
+            await gen.aclose()
         await svc.close()
 
     asyncio.run(run())

@@ -16,11 +16,17 @@ cannot hold sends the domain to the rows path, the stream ends early. Only a fol
 the domain's last page is kept (`finish`): then `done` gets the outcome the separate pass
 would compute (sums of REALs up to the order of addition). An abandoned fold leaves the
 aggregations to that pass.
+
+Whoever else wants the aggregations while a fold goes on (`GET .../aggregation`, a second
+stream of the job) waits for it (`ended`) rather than reading every row again, as long as
+its pages keep coming (`merged_at`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +73,8 @@ class AggregationFold:
         self._distinct = [a.name for a in declared.aggregations if a.kind == "distinct"]
         self._grouped = aggregate_shape(declared) is not None
         self._done: Callable[[dict[str, p.Aggregate]], None] | None = done
+        self.ended = asyncio.Event()  # finished or abandoned
+        self.merged_at = time.monotonic()  # when it last took a page (or began)
 
     @property
     def live(self) -> bool:
@@ -89,6 +97,7 @@ class AggregationFold:
     def merge(self, part: PagePart) -> None:
         if self._done is None:
             return
+        self.merged_at = time.monotonic()
         if part.grouped:
             self._merger.add_grouped(part.grouped)
         for name, values in zip(self._distinct, part.distinct, strict=True):
@@ -97,9 +106,11 @@ class AggregationFold:
     def abandon(self) -> None:
         """A row would be read twice or not at all: the outcome would be wrong."""
         self._done = None
+        self.ended.set()
 
     def finish(self) -> None:
         """The domain's last page was taken: hand the outcome on (once)."""
         done, self._done = self._done, None
         if done is not None:
             done(self._merger.result())
+        self.ended.set()

@@ -14,7 +14,9 @@ they are few cheap queries, stored for every later stream and page.
 
 A job's first stream usually computes no aggregation at all: it folds them from the pages
 it reads (`fold_for`, `svc.engine.folding`), and they are kept and stored as computed ones
-are when its last page of the domain is read.
+are when its last page of the domain is read. Asked for while such a fold goes on (by the
+route, or a second stream of the job), they wait for it rather than being computed beside
+it, unless it is abandoned or stalls (`_folded`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -38,6 +41,13 @@ from svc.store import JobSpec, JobStore
 
 log = logging.getLogger(__name__)
 
+# A fold whose stream took no page for this long (its client stopped reading) is not waited
+# for: whoever wants the aggregations computes them (a page takes well under a second).
+FOLD_STALLED_SECONDS = 5.0
+# How long after a fold of a job ends its stream's next domain is waited for, to be folded
+# rather than computed (the stream starts it within milliseconds).
+FOLD_NEXT_SECONDS = 1.0
+
 
 @dataclass
 class JobState:
@@ -47,6 +57,9 @@ class JobState:
     totals: dict[str, DomainTotals] = field(default_factory=dict)
     chunk_records: dict[str, list[int]] = field(default_factory=dict)  # for offset pages
     aggregations: dict[str, dict[str, p.Aggregate]] = field(default_factory=dict)
+    # the index in the job's domains of the last domain a stream finished folding, and when
+    # (monotonic): the stream may be about to fold a later one
+    last_fold: tuple[int, float] = (-1, float("-inf"))
 
     def weight(self) -> int:
         return len(self.plan.cids)
@@ -68,6 +81,7 @@ class Tallies:
         self._aggregation_slots = asyncio.Semaphore(max_aggregations)
         self._wanted: dict[tuple[str, str], int] = {}  # (job, domain): streams and requests
         self._folding: dict[tuple[str, str], AggregationFold] = {}  # one stream's fold each
+        self._awaiting_fold: set[tuple[str, str]] = set()  # computations waiting for a fold
         self._storing: set[asyncio.Task[None]] = set()  # folded outcomes being stored
 
     def reader(self, spec: JobSpec, domain: str) -> DomainReader:
@@ -238,22 +252,27 @@ class Tallies:
         declared = self.domains[domain]
         if not declared.aggregations or self._state(spec).aggregations.get(domain) is not None:
             return None
-        if self._aggregating.running(key) or key in self._folding:
+        if self._computing(key) or key in self._folding:
             return None
         stored = await self._stored_aggregations(spec, domain)
         if stored is not None:
             self._state(spec).aggregations[domain] = stored
             return None
-        if self._aggregating.running(key) or key in self._folding:  # while we asked
+        if self._computing(key) or key in self._folding:  # while we asked
             return None
 
         def done(outcome: dict[str, p.Aggregate]) -> None:
             if self._folding.get(key) is fold:
                 del self._folding[key]
+            self._state(spec).last_fold = (spec.domains.index(domain), time.monotonic())
             self._kept(spec, domain, outcome)
 
         fold = self._folding[key] = AggregationFold(declared, done)
         return fold
+
+    def _computing(self, key: tuple[str, str]) -> bool:
+        """Being computed (or loaded), not only waiting for a fold (`_folded`)."""
+        return self._aggregating.running(key) and key not in self._awaiting_fold
 
     async def stored(self) -> None:
         """Wait for the folded outcomes being stored (before the store closes)."""
@@ -307,8 +326,46 @@ class Tallies:
         except StoreUnavailable:
             log.warning("could not store aggregations of job %s/%s", spec.job_id, domain)
 
+    async def _folded(self, spec: JobSpec, domain: str) -> dict[str, p.Aggregate] | None:
+        """The outcome of a stream's fold of the domain, once it is whole; None if no
+        stream folds it, or the fold was abandoned, or its pages stopped coming for
+        FOLD_STALLED_SECONDS (its client stopped reading): then the caller computes. Just
+        after a stream finished folding an earlier domain of the job, it may be about to
+        fold this one: that is waited for, FOLD_NEXT_SECONDS at most."""
+        key, state = (spec.job_id, domain), self._state(spec)
+        self._awaiting_fold.add(key)  # not a computation yet: a stream may still fold it
+        try:
+            return await self._fold_outcome(key, state, spec.domains.index(domain))
+        finally:
+            self._awaiting_fold.discard(key)
+
+    async def _fold_outcome(
+        self, key: tuple[str, str], state: JobState, index: int
+    ) -> dict[str, p.Aggregate] | None:
+        while True:
+            fold = self._folding.get(key)
+            if fold is not None and not fold.live:  # finished (kept), or abandoned (None)
+                return state.aggregations.get(key[1])
+            if fold is not None:
+                stalled = time.monotonic() - fold.merged_at
+                if stalled >= FOLD_STALLED_SECONDS:
+                    return None
+                ended = asyncio.ensure_future(fold.ended.wait())
+                try:
+                    await asyncio.wait({ended}, timeout=FOLD_STALLED_SECONDS - stalled)
+                finally:
+                    ended.cancel()
+                continue
+            known = state.aggregations.get(key[1])
+            folded, at = state.last_fold
+            if known is not None or folded >= index or time.monotonic() >= at + FOLD_NEXT_SECONDS:
+                return known
+            await asyncio.sleep(FOLD_NEXT_SECONDS / 20)
+
     async def _load_aggregations(self, spec: JobSpec, domain: str) -> dict[str, p.Aggregate]:
-        known = await self._stored_aggregations(spec, domain)
+        known = await self._folded(spec, domain)
+        if known is None:
+            known = await self._stored_aggregations(spec, domain)
         if known is None:
             async with self._aggregation_slots:  # at most TRACE_MAX_AGGREGATIONS at once
                 known = await self.reader(spec, domain).aggregate()
