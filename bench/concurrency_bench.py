@@ -27,9 +27,11 @@ MB = 1024 * 1024
 ENCODING = "identity"  # --gzip: what a browser asks for
 
 
-def rss(pid: int) -> int:
+def rss(pid: int, field: str = "VmRSS") -> int:
+    """RSS, or `RssAnon`: without the file pages mapped (the database file the JSON lane's
+    connections map is the OS's shared file cache, counted in RSS once per mapping)."""
     status = Path(f"/proc/{pid}/status").read_text().splitlines()
-    return int(next(x for x in status if x.startswith("VmRSS:")).split()[1]) * 1024
+    return int(next(x for x in status if x.startswith(f"{field}:")).split()[1]) * 1024
 
 
 def stream(url: str, out: dict[str, int | str]) -> None:
@@ -68,10 +70,12 @@ def main() -> None:
         results: list[dict[str, int | str]] = [{} for _ in range(args.streams)]
         threads = [threading.Thread(target=stream, args=(url, r)) for r in results]
         peak, started = idle, time.perf_counter()
+        idle_anon = peak_anon = rss(srv.proc.pid, "RssAnon")
         for t in threads:
             t.start()
         while any(t.is_alive() for t in threads):
             peak = max(peak, rss(srv.proc.pid))
+            peak_anon = max(peak_anon, rss(srv.proc.pid, "RssAnon"))
             time.sleep(0.2)
         elapsed = time.perf_counter() - started
         total = sum(int(r["records"]) for r in results)
@@ -80,7 +84,8 @@ def main() -> None:
             f"{args.streams} concurrent {args.format} streams ({ENCODING}) of {args.cids} CIDs: "
             f"{complete}/{args.streams} complete, {total:,} records in {elapsed:.1f} s = "
             f"{total / elapsed:,.0f} records/s aggregate; server RSS idle {idle / MB:.0f} MB, "
-            f"peak {peak / MB:.0f} MB"
+            f"peak {peak / MB:.0f} MB; RssAnon idle {idle_anon / MB:.0f} MB, "
+            f"peak {peak_anon / MB:.0f} MB"
         )
     finally:
         srv.stop()

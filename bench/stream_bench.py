@@ -117,9 +117,11 @@ def bare_or_latency(db: Path, repeat: int = 5) -> dict[str, float]:
     return result
 
 
-def vm_hwm_mb(pid: int) -> float:
+def vm_hwm_mb(pid: int, field: str = "VmHWM") -> float:
+    """Peak RSS, or another field of /proc/PID/status in kB: `RssAnon` is the process's
+    own memory now, without the database file pages the JSON lane maps."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -186,14 +188,15 @@ def new_job(base: str, cids: list[str]) -> str:
     return str(r.json()["job_id"])
 
 
-def small_job_peak_rss(db: Path, cids: list[str]) -> float:
-    """A fresh server's peak RSS after streaming a 1,000-CID job (CIDs spread over all)."""
+def small_job_peak_rss(db: Path, cids: list[str]) -> tuple[float, float]:
+    """A fresh server's peak RSS after streaming a 1,000-CID job (CIDs spread over all),
+    and its RssAnon then."""
     server = start_server(ROOT / "bench/out/data-small", db, QUIET)
     try:
         job = new_job(server.url, cids[:: max(1, len(cids) // 1000)][:1000])
         wait_for_totals(server.url, job)
         stream_over_http(server.url, job)
-        return vm_hwm_mb(server.proc.pid)
+        return vm_hwm_mb(server.proc.pid), vm_hwm_mb(server.proc.pid, "RssAnon")
     finally:
         server.stop()
 
@@ -216,7 +219,7 @@ def main() -> None:
 
     pages = asyncio.run(page_latency(db, cids))
     bare = bare_or_latency(db)
-    small_rss = small_job_peak_rss(db, cids)
+    small_rss, small_anon = small_job_peak_rss(db, cids)
 
     plain: list[dict[str, Any]] = []
     peer: list[dict[str, Any]] = []
@@ -235,6 +238,7 @@ def main() -> None:
             objects.append(stream_over_http(base, job_id))
             arrays.append(stream_over_http(base, job_id, "arrays"))
         rss_peak = vm_hwm_mb(server.proc.pid)
+        rss_anon = vm_hwm_mb(server.proc.pid, "RssAnon")
         warm = statistics.median(first_records_line_ms(base, job_id) for _ in range(7))
         cold = statistics.median(first_records_line_ms(base, new_job(base, cids)) for _ in range(5))
         history_total = totals["history"]["records"]
@@ -264,7 +268,9 @@ def main() -> None:
         "arrays_bytes_per_record": arrays[0]["bytes"] / arrays[0]["records"],
         "server_rss_idle_mb": rss_idle,
         "server_rss_peak_mb": rss_peak,
+        "server_rss_anon_after_mb": rss_anon,
         "server_rss_peak_1000_cids_mb": small_rss,
+        "server_rss_anon_1000_cids_mb": small_anon,
         "first_records_new_job_ms": cold,
         "first_records_counted_ms": warm,
         "page_first_ms": pages["first_ms"],

@@ -32,6 +32,7 @@ import asyncio
 import logging
 import queue
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -186,8 +187,7 @@ class SqliteSource(Source):
             return self._connect(lane)
 
     def _give_back(self, lane: Lane, conn: apsw.Connection) -> None:
-        """Return a connection after a query (called on the event loop thread)."""
-        self.in_use -= 1
+        """Return a connection after its query, from the worker thread that ran it."""
         if self._idle[lane].qsize() < self._keep[lane]:
             self._idle[lane].put(conn)
         else:
@@ -230,29 +230,42 @@ class SqliteSource(Source):
     async def fetch(
         self, sql: str, binds: Mapping[str, object], *, lane: Lane = "read"
     ) -> list[Row]:
-        lent: list[apsw.Connection] = []
+        lent: list[apsw.Connection] = []  # the connection while its query runs
+        guard = threading.Lock()  # an interrupt reaches this query, never the next one
         abandoned: list[bool] = []
 
         def work() -> list[Row]:
             if abandoned:  # its caller left while it was queued
                 raise asyncio.CancelledError()
             conn = self._borrow_mapped(lane)
-            lent.append(conn)
-            # interrupt() is a no-op while a statement is still being prepared, so the
-            # query also asks, every few thousand steps, whether its caller has left.
-            conn.set_progress_handler(lambda: bool(abandoned), _STEPS_PER_CHECK)
-            return self._query(conn, sql, binds)
+            with guard:
+                lent.append(conn)
+            sound = False
+            try:
+                # interrupt() is a no-op while a statement is still being prepared, so the
+                # query also asks, every few thousand steps, whether its caller has left.
+                conn.set_progress_handler(lambda: bool(abandoned), _STEPS_PER_CHECK)
+                rows = self._query(conn, sql, binds)
+                sound = True
+                return rows
+            except _REUSABLE:
+                sound = True  # the query failed, not the connection
+                raise
+            finally:
+                with guard:
+                    lent.clear()
+                # Back in the pool before this thread takes its next query: given back
+                # later, on the event loop, the next query found the pool empty and opened
+                # (and mapped) a connection of its own.
+                if sound:
+                    self._give_back(lane, conn)
+                else:
+                    conn.close()
 
         def settle(done: asyncio.Future[list[Row]]) -> None:
-            """Return or drop the connection once the worker thread is done with it."""
-            exc = None if done.cancelled() else done.exception()  # marks the error as seen
-            if not lent:
-                self.in_use -= 1
-            elif exc is not None and not isinstance(exc, _REUSABLE):
-                self.in_use -= 1
-                lent[0].close()
-            else:
-                self._give_back(lane, lent[0])
+            if not done.cancelled():
+                done.exception()  # marks the error as seen
+            self.in_use -= 1
 
         self.in_use += 1  # counted on the event loop thread only
         loop = asyncio.get_running_loop()
@@ -262,10 +275,11 @@ class SqliteSource(Source):
             return await asyncio.shield(task)
         except asyncio.CancelledError:
             abandoned.append(True)
-            if lent:
-                lent[0].interrupt()  # stop the query now; settle() returns the connection
-            else:
-                task.cancel()  # still queued: it never runs
+            with guard:
+                if lent:
+                    lent[0].interrupt()  # stop the query now
+                else:
+                    task.cancel()  # still queued: it never runs
             raise
         except apsw.Error as exc:
             if "malformed JSON" in str(exc) or "JSON cannot hold" in str(exc):
