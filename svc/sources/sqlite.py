@@ -168,7 +168,7 @@ class SqliteSource(Source):
         conn.set_busy_timeout(5000)
         # The JSON lane reads the file through memory maps: a page reads thousands of
         # database pages at random (rows in time order, read in CID order), and a system
-        # call and a copy for each took 20-25 % of the page (docs/benchmarks.md#memory-maps).
+        # call and a copy for each took 20-45 % of the page (docs/benchmarks.md#memory-maps).
         # Only that lane's connections map it: RSS counts the mapped pages once per mapping
         # (the OS's shared file cache, not the process's own memory).
         mmap_bytes = self._mmap_bytes if lane == "json" else 0
