@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.plain_loop import plain_loop  # noqa: E402
-from bench.stream_bench import demo_db, job_cids  # noqa: E402
+from bench.stream_bench import demo_db, job_cids, proc_status_mb  # noqa: E402
 from svc.core.domains import load_domains  # noqa: E402
 from svc.core.sql.plan import Plan  # noqa: E402
 from svc.engine.reader import DomainReader  # noqa: E402
@@ -61,15 +61,6 @@ NOTHING = {"history": {"EVENTNAME": ["no such event"]}}
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
-
-
-def rss_mb(pid: int, field: str = "VmRSS") -> float:
-    """RSS, or `RssAnon`: the process's own memory, without the file pages it maps (the
-    database file mapped by the JSON lane's connections is the OS's shared file cache)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def create(base: str, cids: list[str], where: dict[str, Any] | None = None) -> str:
@@ -153,21 +144,21 @@ def dropped_aggregations(server: ServerProcess, cids: list[str], jobs: int) -> d
     for job_id in ids:
         wait_totals(base, job_id, 2)
     time.sleep(0.5)
-    rss0, before = rss_mb(pid), cpu_seconds(pid)
+    rss0, before = proc_status_mb(pid, "VmRSS"), cpu_seconds(pid)
     peak = rss0
     for job_id in ids:
         try:
             httpx.get(f"{base}/api/trace/job/{job_id}/aggregation", timeout=0.3)
         except httpx.TimeoutException:
             pass  # dropped, as the issue's check does
-        peak = max(peak, rss_mb(pid))
+        peak = max(peak, proc_status_mb(pid, "VmRSS"))
     quiet_since, last = time.monotonic(), cpu_seconds(pid)
     deadline = time.monotonic() + 300
     while time.monotonic() - quiet_since < 3 and time.monotonic() < deadline:
         # whatever work outlives its clients shows up here, until idle: a second without
         # a tick (a busy thread gets ticks in a second even on a loaded machine)
         time.sleep(1.0)
-        peak, now = max(peak, rss_mb(pid)), cpu_seconds(pid)
+        peak, now = max(peak, proc_status_mb(pid, "VmRSS")), cpu_seconds(pid)
         if now - last > 0.02:
             quiet_since = time.monotonic()
         last = now
@@ -178,7 +169,7 @@ def dropped_aggregations(server: ServerProcess, cids: list[str], jobs: int) -> d
         "dropped_over_one": round(dropped / one, 2) if one else None,
         "rss_before_mb": round(rss0, 1),
         "rss_peak_growth_mb": round(peak - rss0, 1),
-        "rss_after_growth_mb": round(rss_mb(pid) - rss0, 1),
+        "rss_after_growth_mb": round(proc_status_mb(pid, "VmRSS") - rss0, 1),
     }
 
 
@@ -240,8 +231,8 @@ def main() -> None:
             times = stream_times(server.url, job_id)
             # the same job again: totals and aggregations known, the records alone
             times["records_again_s"] = stream_times(server.url, job_id)["records_s"]
-            times["server_rss_mb"] = round(rss_mb(server.proc.pid), 1)
-            times["server_rss_anon_mb"] = round(rss_mb(server.proc.pid, "RssAnon"), 1)
+            times["server_rss_mb"] = round(proc_status_mb(server.proc.pid, "VmRSS"), 1)
+            times["server_rss_anon_mb"] = round(proc_status_mb(server.proc.pid, "RssAnon"), 1)
             shell_after = sqlite3_shell_seconds(db)  # before and after: the load moves
             mapped_after = sqlite3_shell_seconds(db, mapped=True)
             times["sqlite3_shell_s"] = round((shell + shell_after) / 2, 2)

@@ -20,18 +20,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.stream_bench import demo_db, job_cids  # noqa: E402
+from bench.stream_bench import demo_db, job_cids, proc_status_mb  # noqa: E402
 from tests.support.servers import start_server  # noqa: E402
 
-MB = 1024 * 1024
 ENCODING = "identity"  # --gzip: what a browser asks for
-
-
-def rss(pid: int, field: str = "VmRSS") -> int:
-    """RSS, or `RssAnon`: without the file pages mapped (the database file the JSON lane's
-    connections map is the OS's shared file cache, counted in RSS once per mapping)."""
-    status = Path(f"/proc/{pid}/status").read_text().splitlines()
-    return int(next(x for x in status if x.startswith(f"{field}:")).split()[1]) * 1024
 
 
 def stream(url: str, out: dict[str, int | str]) -> None:
@@ -65,17 +57,17 @@ def main() -> None:
         ).json()
         httpx.get(f"{srv.url}{job['links']['result']}?domain=materials&limit=1", timeout=60)
         httpx.get(f"{srv.url}{job['links']['self']}/aggregation", timeout=600)  # computed once
-        idle = rss(srv.proc.pid)
+        idle = proc_status_mb(srv.proc.pid, "VmRSS")
         url = f"{srv.url}{job['links']['stream']}?format={args.format}"
         results: list[dict[str, int | str]] = [{} for _ in range(args.streams)]
         threads = [threading.Thread(target=stream, args=(url, r)) for r in results]
         peak, started = idle, time.perf_counter()
-        idle_anon = peak_anon = rss(srv.proc.pid, "RssAnon")
+        idle_anon = peak_anon = proc_status_mb(srv.proc.pid, "RssAnon")
         for t in threads:
             t.start()
         while any(t.is_alive() for t in threads):
-            peak = max(peak, rss(srv.proc.pid))
-            peak_anon = max(peak_anon, rss(srv.proc.pid, "RssAnon"))
+            peak = max(peak, proc_status_mb(srv.proc.pid, "VmRSS"))
+            peak_anon = max(peak_anon, proc_status_mb(srv.proc.pid, "RssAnon"))
             time.sleep(0.2)
         elapsed = time.perf_counter() - started
         total = sum(int(r["records"]) for r in results)
@@ -83,9 +75,9 @@ def main() -> None:
         print(
             f"{args.streams} concurrent {args.format} streams ({ENCODING}) of {args.cids} CIDs: "
             f"{complete}/{args.streams} complete, {total:,} records in {elapsed:.1f} s = "
-            f"{total / elapsed:,.0f} records/s aggregate; server RSS idle {idle / MB:.0f} MB, "
-            f"peak {peak / MB:.0f} MB; RssAnon idle {idle_anon / MB:.0f} MB, "
-            f"peak {peak_anon / MB:.0f} MB"
+            f"{total / elapsed:,.0f} records/s aggregate; server RSS idle {idle:.0f} MB, "
+            f"peak {peak:.0f} MB; RssAnon idle {idle_anon:.0f} MB, "
+            f"peak {peak_anon:.0f} MB"
         )
     finally:
         srv.stop()

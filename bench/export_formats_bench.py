@@ -21,19 +21,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.csv_bench import cpu_seconds, demo_db, peak_rss_mb  # noqa: E402
+from bench.stream_bench import proc_status_mb  # noqa: E402
 from svc.core.domains import load_domains  # noqa: E402
 from tests.support import all_cids, create_job  # noqa: E402
 from tests.support.exports import poll, start_export  # noqa: E402
 from tests.support.servers import start_server  # noqa: E402
 
 FORMATS = ("ndjson.gz", "csv.zip", "xlsx", "parquet")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main() -> None:
@@ -52,7 +46,7 @@ def main() -> None:
         server = start_server(args.out / f"exports-bench-{fmt}", db, env)
         try:
             job = create_job(server.url, cids, domains=[args.domain])
-            before_rss, before_cpu = rss_mb(server.proc.pid), cpu_seconds(server)
+            before_rss, before_cpu = proc_status_mb(server.proc.pid, "VmRSS"), cpu_seconds(server)
             started = time.perf_counter()
             status = start_export(server.url, job["job_id"], fmt, args.domain)
             status = poll(server.url, status, lambda s: s["state"] in ("done", "failed"), 3600)

@@ -29,7 +29,13 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.stream_bench import demo_db, job_cids, stream_over_http, wait_for_totals  # noqa: E402
+from bench.stream_bench import (  # noqa: E402
+    demo_db,
+    job_cids,
+    proc_status_mb,
+    stream_over_http,
+    wait_for_totals,
+)
 from tests.support.servers import TEST_SECRET, free_port  # noqa: E402
 
 PROTOCOLS = ("h11", "httptools", "svc.http.h11")
@@ -78,13 +84,6 @@ def start(protocol: str, db: Path, data_dir: Path) -> tuple[subprocess.Popen[byt
     raise RuntimeError(f"{protocol}: the server did not start")
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def healthz_ms(base: str) -> float:
     t = time.perf_counter()
     httpx.get(base + "/healthz", timeout=30).raise_for_status()
@@ -94,7 +93,7 @@ def healthz_ms(base: str) -> float:
 def pipelining(pid: int, base: str, megabytes: int, seconds: float = 15) -> dict[str, float]:
     """Send `megabytes` of pipelined GET /healthz, never reading; RSS while and after."""
     port = int(base.rsplit(":", 1)[1])
-    before = rss_mb(pid)
+    before = proc_status_mb(pid, "VmRSS")
     payload = HEALTHZ * (megabytes * (1 << 20) // len(HEALTHZ))
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setblocking(False)
@@ -104,17 +103,17 @@ def pipelining(pid: int, base: str, megabytes: int, seconds: float = 15) -> dict
     while sent < len(payload) and time.monotonic() < deadline:
         if select.select([], [sock], [], 0.2)[1]:
             sent += sock.send(payload[sent : sent + 65536])
-        peak = max(peak, rss_mb(pid))
+        peak = max(peak, proc_status_mb(pid, "VmRSS"))
     healthz = healthz_ms(base)
     for _ in range(10):  # let the server work through what it accepted
         time.sleep(0.2)
-        peak = max(peak, rss_mb(pid))
+        peak = max(peak, proc_status_mb(pid, "VmRSS"))
     sock.close()
     time.sleep(2)
     return {
         "sent_mb": sent / (1 << 20),
         "peak_growth_mb": peak - before,
-        "after_close_growth_mb": rss_mb(pid) - before,
+        "after_close_growth_mb": proc_status_mb(pid, "VmRSS") - before,
         "healthz_ms": healthz,
     }
 
@@ -155,7 +154,7 @@ def main() -> None:
     cids = job_cids(db)
     servers = {p: start(p, db, ROOT / f"bench/out/data-{p}") for p in PROTOCOLS}
     try:
-        idle = {p: rss_mb(proc.pid) for p, (proc, _) in servers.items()}
+        idle = {p: proc_status_mb(proc.pid, "VmRSS") for p, (proc, _) in servers.items()}
         jobs = {p: (base, create_job(base, cids)) for p, (_, base) in servers.items()}
         records = stream_over_http(*jobs[PROTOCOLS[0]])["records"]
         speed = throughput(jobs, args.runs)

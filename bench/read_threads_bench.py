@@ -28,7 +28,7 @@ from bench.stream_bench import (  # noqa: E402
     demo_db,
     job_cids,
     new_job,
-    vm_hwm_mb,
+    proc_status_mb,
     wait_for_totals,
 )
 from tests.support.servers import start_server  # noqa: E402
@@ -70,7 +70,7 @@ def main() -> None:
                     f"{n} read thread(s), {args.streams} streams:"
                     f" {sum(int(d['records']) for d in done) / elapsed:,.0f}"
                     f" records/s aggregate ({elapsed:.1f} s), peak RSS"
-                    f" {vm_hwm_mb(srv.proc.pid):.0f} MB",
+                    f" {proc_status_mb(srv.proc.pid):.0f} MB",
                     flush=True,
                 )
     finally:

@@ -20,11 +20,14 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.concurrency_bench import rss  # noqa: E402
-from bench.stream_bench import demo_db, job_cids, new_job, wait_for_totals  # noqa: E402
+from bench.stream_bench import (  # noqa: E402
+    demo_db,
+    job_cids,
+    new_job,
+    proc_status_mb,
+    wait_for_totals,
+)
 from tests.support.servers import start_server  # noqa: E402
-
-MB = 1024 * 1024
 
 
 def main() -> None:
@@ -43,7 +46,7 @@ def main() -> None:
         job = new_job(srv.url, job_cids(db))
         wait_for_totals(srv.url, job)
         host, port = srv.url.rsplit("/", 1)[1].split(":")
-        idle = rss(srv.proc.pid)
+        idle = proc_status_mb(srv.proc.pid, "VmRSS")
         for _ in range(args.streams):
             s = socket.create_connection((host, int(port)))
             s.sendall(f"GET /api/trace/job/{job}/stream HTTP/1.1\r\nHost: b\r\n\r\n".encode())
@@ -52,7 +55,7 @@ def main() -> None:
         peak = 0
         for _ in range(20):
             time.sleep(1)
-            peak = max(peak, rss(srv.proc.pid))
+            peak = max(peak, proc_status_mb(srv.proc.pid, "VmRSS"))
         shed = sum(
             float(x.split()[-1])
             for x in httpx.get(f"{srv.url}/metrics").text.splitlines()
@@ -60,8 +63,8 @@ def main() -> None:
         )
         print(
             f"{args.streams} stalled readers ({'rows' if args.rows else 'database JSON'}): "
-            f"RSS idle {idle / MB:.0f} MB, after 20 s {rss(srv.proc.pid) / MB:.0f} MB, "
-            f"peak {peak / MB:.0f} MB; read-ahead dropped {shed:.0f} times"
+            f"RSS idle {idle:.0f} MB, after 20 s {proc_status_mb(srv.proc.pid, 'VmRSS'):.0f} MB, "
+            f"peak {peak:.0f} MB; read-ahead dropped {shed:.0f} times"
         )
     finally:
         for s in socks:

@@ -117,9 +117,9 @@ def bare_or_latency(db: Path, repeat: int = 5) -> dict[str, float]:
     return result
 
 
-def vm_hwm_mb(pid: int, field: str = "VmHWM") -> float:
-    """Peak RSS, or another field of /proc/PID/status in kB: `RssAnon` is the process's
-    own memory now, without the database file pages the JSON lane maps."""
+def proc_status_mb(pid: int, field: str = "VmHWM") -> float:
+    """A memory field of /proc/PID/status, in MB: `VmHWM` peak RSS, `VmRSS` RSS, `RssAnon`
+    the process's own memory (without the database file pages the JSON lane maps)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
@@ -196,7 +196,7 @@ def small_job_peak_rss(db: Path, cids: list[str]) -> tuple[float, float]:
         job = new_job(server.url, cids[:: max(1, len(cids) // 1000)][:1000])
         wait_for_totals(server.url, job)
         stream_over_http(server.url, job)
-        return vm_hwm_mb(server.proc.pid), vm_hwm_mb(server.proc.pid, "RssAnon")
+        return proc_status_mb(server.proc.pid), proc_status_mb(server.proc.pid, "RssAnon")
     finally:
         server.stop()
 
@@ -230,15 +230,15 @@ def main() -> None:
         base = server.url
         job_id = new_job(base, cids)
         totals = wait_for_totals(base, job_id)
-        rss_idle = vm_hwm_mb(server.proc.pid)
+        rss_idle = proc_status_mb(server.proc.pid)
         for _ in range(3):  # interleaved: each yardstick sees the same machine
             plain.append(plain_loop(db, cids))
             if not args.no_peer:
                 peer.append(datasette_csv(db))
             objects.append(stream_over_http(base, job_id))
             arrays.append(stream_over_http(base, job_id, "arrays"))
-        rss_peak = vm_hwm_mb(server.proc.pid)
-        rss_anon = vm_hwm_mb(server.proc.pid, "RssAnon")
+        rss_peak = proc_status_mb(server.proc.pid)
+        rss_anon = proc_status_mb(server.proc.pid, "RssAnon")
         warm = statistics.median(first_records_line_ms(base, job_id) for _ in range(7))
         cold = statistics.median(first_records_line_ms(base, new_job(base, cids)) for _ in range(5))
         history_total = totals["history"]["records"]
